@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build needs (when missing) and fetches the pinned
+# llama.cpp source (ggml + libllama) from the npm package node-llama-cpp, checked by sha256.
+# The checkout lands in third_party/llama.cpp (git-ignored); nothing of it is committed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LLAMA_NPM_PKG="node-llama-cpp@3.22.1"
+LLAMA_NPM_SHA256="a0d9dd80eacd2ab1cfe71aee57ac8a806487fd70b3d2a38fbec637752d9e5c5f"
+LLAMA_COMMIT_PREFIX="de3ff81"
+DEST="third_party/llama.cpp"
+
+APT_PACKAGES=(g++ cmake ninja-build git ca-certificates libcli11-dev nlohmann-json3-dev
+              libcpp-httplib-dev libgtest-dev libgmock-dev)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# npm comes with the machine's Node.js; Debian's npm is only the fallback.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "[fetch-deps] installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ -f "$DEST/.chunkllm-pinned" ] && [ "$(cat "$DEST/.chunkllm-pinned")" = "$LLAMA_NPM_SHA256" ]; then
+  echo "[fetch-deps] $DEST is at the pinned version"
+  exit 0
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+echo "[fetch-deps] npm pack $LLAMA_NPM_PKG"
+(cd "$tmp" && npm pack --silent "$LLAMA_NPM_PKG" >/dev/null)
+tgz=$(ls "$tmp"/*.tgz)
+got=$(sha256sum "$tgz" | cut -d' ' -f1)
+if [ "$got" != "$LLAMA_NPM_SHA256" ]; then
+  echo "[fetch-deps] error: sha256 of $tgz is $got, expected $LLAMA_NPM_SHA256" >&2
+  exit 1
+fi
+tar -xzf "$tgz" -C "$tmp" package/llama/gitRelease.bundle
+rm -rf "$DEST"
+mkdir -p "$(dirname "$DEST")"
+git -c advice.detachedHead=false clone -q "$tmp/package/llama/gitRelease.bundle" "$DEST"
+head=$(git -C "$DEST" rev-parse --short=7 HEAD)
+if [ "$head" != "$LLAMA_COMMIT_PREFIX" ]; then
+  echo "[fetch-deps] error: bundle HEAD is $head, expected $LLAMA_COMMIT_PREFIX" >&2
+  exit 1
+fi
+echo "$LLAMA_NPM_SHA256" > "$DEST/.chunkllm-pinned"
+echo "[fetch-deps] llama.cpp $head checked out in $DEST"

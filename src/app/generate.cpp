@@ -1,0 +1,68 @@
+#include "app/generate.h"
+
+#include <cstdio>
+
+#include "core/error.h"
+#include "core/file_util.h"
+#include "core/progress.h"
+#include "core/timer.h"
+#include "text/tokenizer.h"
+
+namespace chunkllm {
+
+void RunGenerate(const GenerateOptions& o) {
+  std::string text = o.prompt;
+  if (text.empty() && !o.prompt_file.empty()) text = ReadTextFile(o.prompt_file);
+  if (text.empty()) Fail("the prompt is empty: give -p TEXT or -f FILE");
+
+  auto model = Model::Load(o.model_path);
+  auto tokenizer = Tokenizer::Load(o.model_path);
+  if (tokenizer->n_vocab() != model->config().n_vocab) {
+    Fail(o.model_path, ": the tokenizer has ", tokenizer->n_vocab(), " tokens but the model's vocab size is ",
+         model->config().n_vocab);
+  }
+  if (o.chat) text = tokenizer->ApplyChatTemplate(text);
+  const std::vector<int32_t> prompt = tokenizer->Tokenize(text, /*add_special=*/true, /*parse_special=*/o.chat);
+  if (prompt.empty()) Fail("the prompt tokenizes to nothing");
+  if (int(prompt.size()) > o.session.n_ctx) {
+    Fail("the prompt has ", prompt.size(), " tokens but the context holds ", o.session.n_ctx,
+         " (-c); raise -c or shorten the prompt");
+  }
+
+  Session session(*model, o.session);
+  Sampler sampler(o.sampler);
+
+  const double t0 = NowSeconds();
+  {
+    ProgressBar bar(int64_t(prompt.size()), "prefill", o.show_progress && prompt.size() > size_t(o.session.n_ubatch));
+    session.Prefill(prompt, nullptr, [&](int done, int) { bar.Update(done); });
+  }
+  const double t_prompt = NowSeconds() - t0;
+
+  std::fputs(o.chat ? "" : text.c_str(), stdout);
+  std::fflush(stdout);
+  int n_gen = 0;
+  const double t1 = NowSeconds();
+  bool context_full = false;
+  while (o.n_predict < 0 || n_gen < o.n_predict) {
+    const int32_t token = sampler.Sample(session.last_logits());
+    if (tokenizer->IsEndOfGeneration(token)) break;
+    std::fputs(tokenizer->TokenToPiece(token).c_str(), stdout);
+    std::fflush(stdout);
+    ++n_gen;
+    if (session.n_past() >= session.n_ctx()) {
+      context_full = true;
+      break;
+    }
+    session.Decode(token);
+  }
+  const double t_gen = NowSeconds() - t1;
+  std::fputs("\n", stdout);
+  std::fflush(stdout);
+  if (context_full) std::fprintf(stderr, "\n[stopped: the context of %d positions is full]\n", session.n_ctx());
+  std::fprintf(stderr, "\nprompt: %zu tokens in %.2f s (%.1f tok/s) | generation: %d tokens in %.2f s (%.1f tok/s)\n",
+               prompt.size(), t_prompt, double(prompt.size()) / std::max(t_prompt, 1e-9), n_gen, t_gen,
+               double(n_gen) / std::max(t_gen, 1e-9));
+}
+
+}  // namespace chunkllm

@@ -1,0 +1,37 @@
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/file_util.h"
+#include "eval/bench.h"
+#include "model/kv_cache.h"
+
+namespace chunkllm::cli {
+
+void RegisterBench(CLI::App& app) {
+  auto o = std::make_shared<BenchParams>();
+  auto kv = std::make_shared<std::string>("f16");
+  auto format = std::make_shared<std::string>("md");
+  auto out_file = std::make_shared<std::string>();
+  CLI::App* c = app.add_subcommand("bench", "prompt and generation speed at context depths (llama-bench style)");
+  c->add_option("-m,--model", o->model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
+  c->add_option("-p,--n-prompt", o->n_prompt, "prompt sizes, comma-separated")->delimiter(',')->capture_default_str();
+  c->add_option("-n,--n-gen", o->n_gen, "generation lengths, comma-separated")->delimiter(',')->capture_default_str();
+  c->add_option("-d,--depth", o->depths, "context depths, comma-separated")->delimiter(',')->capture_default_str();
+  c->add_option("-t,--threads", o->n_threads, "threads")->check(kPositive)->capture_default_str();
+  c->add_option("-r,--repetitions", o->repetitions, "timed repetitions per test")->check(kPositive)->capture_default_str();
+  c->add_option("-u,--ubatch-size", o->n_ubatch, "prefill micro-batch size")->check(kPositive)->capture_default_str();
+  c->add_option("--cache-type", *kv, "KV cache type: f16, f32 or q8_0")->capture_default_str();
+  c->add_option("-o,--output", *format, "output format: md or json")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
+  c->add_option("--out-file", *out_file, "also write the output to this file");
+  c->add_flag("--ref", o->with_reference, "also run libllama on the same file and report ours/llama.cpp");
+  c->callback([o, kv, format, out_file] {
+    o->kv_type = KvTypeFromName(*kv);
+    const BenchReport report = RunBench(*o);
+    const std::string text = *format == "json" ? FormatBenchJson(report) : FormatBenchMarkdown(report);
+    std::fputs(text.c_str(), stdout);
+    if (!out_file->empty()) WriteTextFile(*out_file, text);
+  });
+}
+
+}  // namespace chunkllm::cli

@@ -1,0 +1,32 @@
+// chunkllm: long-context LLM inference with ChunkLLM. This file only dispatches.
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"chunkllm: fast long-context LLM inference with ChunkLLM chunk selection"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "help for every subcommand");
+  try {
+    chunkllm::cli::RegisterRun(app);
+    chunkllm::cli::RegisterBench(app);
+    chunkllm::cli::RegisterMkModel(app);
+    chunkllm::cli::RegisterInspect(app);
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const chunkllm::Error& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,55 @@
+#include "core/file_util.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace chunkllm {
+
+void WriteFileAtomically(const std::string& path, const std::function<void(const std::string&)>& write) {
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  try {
+    write(tmp);
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    std::remove(tmp.c_str());
+    Fail(path, ": cannot move the finished file into place: ", why);
+  }
+}
+
+void WriteTextFile(const std::string& path, const std::string& text) {
+  WriteFileAtomically(path, [&](const std::string& tmp) {
+    std::ofstream out(tmp, std::ios::binary);
+    if (!out) Fail(path, ": cannot open for writing: ", std::strerror(errno));
+    out << text;
+    out.flush();
+    if (!out) Fail(path, ": write failed: ", std::strerror(errno));
+  });
+}
+
+std::string ReadTextFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) Fail(path, ": cannot open: ", std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+uint64_t FileSize(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) Fail(path, ": no such file");
+  return std::filesystem::file_size(path, ec);
+}
+
+}  // namespace chunkllm

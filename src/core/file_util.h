@@ -1,0 +1,23 @@
+// File helpers: atomic writes (temp name + rename) so no output is ever half-written.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace chunkllm {
+
+// Calls write(tmp_path) with a temporary path next to `path`, then renames it onto `path`.
+// If write throws, the temporary file is removed and the exception propagates.
+void WriteFileAtomically(const std::string& path, const std::function<void(const std::string&)>& write);
+
+// Writes text to path atomically.
+void WriteTextFile(const std::string& path, const std::string& text);
+
+// Reads a whole text file; throws Error naming the path when it cannot.
+std::string ReadTextFile(const std::string& path);
+
+// Size of a file in bytes; throws Error if it does not exist or is not a regular file.
+uint64_t FileSize(const std::string& path);
+
+}  // namespace chunkllm

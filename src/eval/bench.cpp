@@ -1,0 +1,206 @@
+#include "eval/bench.h"
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/timer.h"
+#include "eval/llama_reference.h"
+#include "model/session.h"
+
+namespace chunkllm {
+namespace {
+
+// The two engines behind one small interface so each test is written once.
+struct Engine {
+  virtual ~Engine() = default;
+  virtual const char* name() const = 0;
+  virtual void Prefill(const std::vector<int32_t>& tokens) = 0;
+  virtual void Decode(int32_t token) = 0;
+  virtual void Truncate(int n) = 0;
+};
+
+struct OurEngine final : Engine {
+  Session session;
+  OurEngine(const Model& m, const SessionParams& p) : session(m, p) {}
+  const char* name() const override { return "chunkllm"; }
+  void Prefill(const std::vector<int32_t>& t) override { session.Prefill(t); }
+  void Decode(int32_t t) override { session.Decode(t); }
+  void Truncate(int n) override { session.Truncate(n); }
+};
+
+struct RefEngine final : Engine {
+  std::unique_ptr<LlamaReference> ref;
+  RefEngine(const std::string& path, const ReferenceParams& p) : ref(LlamaReference::Load(path, p)) {}
+  const char* name() const override { return "llama.cpp"; }
+  void Prefill(const std::vector<int32_t>& t) override { ref->Prefill(t); }
+  void Decode(int32_t t) override { ref->Decode(t); }
+  void Truncate(int n) override { ref->Truncate(n); }
+};
+
+void MeanSd(const std::vector<double>& x, double& mean, double& sd) {
+  mean = 0;
+  for (double v : x) mean += v;
+  mean /= double(x.size());
+  double ss = 0;
+  for (double v : x) ss += (v - mean) * (v - mean);
+  sd = x.size() > 1 ? std::sqrt(ss / double(x.size() - 1)) : 0.0;
+}
+
+// One (test, size, depth) measurement on one engine: a warm-up run, then `reps` timed runs,
+// each starting from the same `depth` tokens in the cache.
+BenchRow Measure(Engine& e, const std::string& test, int n, int depth, int reps, const std::vector<int32_t>& tokens) {
+  BenchRow row;
+  row.test = test;
+  row.depth = depth;
+  row.engine = e.name();
+  (test == "pp" ? row.n_prompt : row.n_gen) = n;
+  e.Truncate(0);
+  if (depth > 0) e.Prefill(std::vector<int32_t>(tokens.begin(), tokens.begin() + depth));
+  const std::vector<int32_t> batch(tokens.begin() + depth, tokens.begin() + depth + n);
+  for (int r = 0; r <= reps; ++r) {
+    e.Truncate(depth);
+    const double t0 = NowSeconds();
+    if (test == "pp") {
+      e.Prefill(batch);
+    } else {
+      for (int i = 0; i < n; ++i) e.Decode(batch[size_t(i)]);
+    }
+    const double dt = NowSeconds() - t0;
+    if (r > 0) row.samples.push_back(double(n) / dt);  // r == 0 is the warm-up
+  }
+  MeanSd(row.samples, row.tokens_per_s, row.tokens_per_s_sd);
+  return row;
+}
+
+}  // namespace
+
+BenchReport RunBench(const BenchParams& p) {
+  if (p.repetitions <= 0) Fail("-r must be positive, got ", p.repetitions);
+  if (p.n_threads <= 0) Fail("-t must be positive, got ", p.n_threads);
+  for (int d : p.depths) if (d < 0) Fail("-d values must be >= 0, got ", d);
+  for (int n : p.n_prompt) if (n < 0) Fail("-p values must be >= 0, got ", n);
+  for (int n : p.n_gen) if (n < 0) Fail("-n values must be >= 0, got ", n);
+
+  auto model = Model::Load(p.model_path);
+  const ModelConfig& c = model->config();
+  BenchReport report;
+  report.params = p;
+  report.model_bytes = model->weight_bytes();
+  report.n_params = model->n_params();
+  report.model_desc = Str(c.arch_name, " ", std::llround(double(model->n_params()) / 1e6), "M ",
+                          model->weight_type_name());
+
+  int max_len = 0;
+  for (int d : p.depths)
+    for (int n : p.n_prompt) max_len = std::max(max_len, d + n);
+  for (int d : p.depths)
+    for (int n : p.n_gen) max_len = std::max(max_len, d + n);
+  // Random token ids, the same for both engines (as llama-bench does).
+  std::mt19937 rng(1234);
+  std::vector<int32_t> tokens(static_cast<size_t>(max_len));
+  for (auto& t : tokens) t = int32_t(rng() % uint32_t(c.n_vocab));
+
+  SessionParams sp;
+  sp.n_ctx = std::max(max_len, 16);
+  sp.n_ubatch = p.n_ubatch;
+  sp.n_threads = p.n_threads;
+  sp.kv_type = p.kv_type;
+  std::vector<std::unique_ptr<Engine>> engines;
+  engines.push_back(std::make_unique<OurEngine>(*model, sp));
+  if (p.with_reference) {
+    ReferenceParams rp;
+    rp.n_ctx = sp.n_ctx;
+    rp.n_ubatch = p.n_ubatch;
+    rp.n_batch = std::max(2048, p.n_ubatch);
+    rp.n_threads = p.n_threads;
+    rp.kv_type = p.kv_type;
+    engines.push_back(std::make_unique<RefEngine>(p.model_path, rp));
+  }
+
+  struct Test { std::string name; int n; };
+  std::vector<Test> tests;
+  for (int n : p.n_prompt) if (n > 0) tests.push_back({"pp", n});
+  for (int n : p.n_gen) if (n > 0) tests.push_back({"tg", n});
+  const int64_t total = int64_t(tests.size() * p.depths.size() * engines.size());
+  ProgressBar bar(total, "bench", p.show_progress);
+  int64_t done = 0;
+  for (int depth : p.depths) {
+    for (const Test& t : tests) {
+      for (auto& e : engines) {
+        bar.Update(done, Str(t.name, t.n, " @ d", depth, " ", e->name()));
+        report.rows.push_back(Measure(*e, t.name, t.n, depth, p.repetitions, tokens));
+        ++done;
+      }
+    }
+  }
+  bar.Update(done);
+  return report;
+}
+
+namespace {
+
+const BenchRow* FindRef(const BenchReport& r, const BenchRow& row) {
+  for (const auto& o : r.rows) {
+    if (o.engine == "llama.cpp" && o.test == row.test && o.n_prompt == row.n_prompt && o.n_gen == row.n_gen &&
+        o.depth == row.depth) {
+      return &o;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string FormatBenchMarkdown(const BenchReport& r) {
+  std::string s = "| model | size | params | threads | kv | test | engine | t/s | ours/llama.cpp |\n";
+  s += "| --- | ---: | ---: | ---: | --- | --- | --- | ---: | ---: |\n";
+  for (const auto& row : r.rows) {
+    const std::string test = row.test == "pp" ? Str("pp", row.n_prompt) : Str("tg", row.n_gen);
+    const std::string name = row.depth > 0 ? Str(test, " @ d", row.depth) : test;
+    std::string ratio;
+    if (row.engine == "chunkllm") {
+      if (const BenchRow* ref = FindRef(r, row)) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.3f", row.tokens_per_s / ref->tokens_per_s);
+        ratio = buf;
+      }
+    }
+    char line[512];
+    std::snprintf(line, sizeof line, "| %s | %.1f MiB | %.1fM | %d | %s | %s | %s | %.2f ± %.2f | %s |\n",
+                  r.model_desc.c_str(), double(r.model_bytes) / (1024.0 * 1024.0), double(r.n_params) / 1e6,
+                  r.params.n_threads, ggml_type_name(r.params.kv_type), name.c_str(), row.engine.c_str(),
+                  row.tokens_per_s, row.tokens_per_s_sd, ratio.c_str());
+    s += line;
+  }
+  return s;
+}
+
+std::string FormatBenchJson(const BenchReport& r) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& row : r.rows) {
+    nlohmann::json j = {{"model", r.model_desc},
+                        {"model_path", r.params.model_path},
+                        {"n_threads", r.params.n_threads},
+                        {"kv_type", ggml_type_name(r.params.kv_type)},
+                        {"test", row.test},
+                        {"n_prompt", row.n_prompt},
+                        {"n_gen", row.n_gen},
+                        {"depth", row.depth},
+                        {"engine", row.engine},
+                        {"tokens_per_s", row.tokens_per_s},
+                        {"tokens_per_s_sd", row.tokens_per_s_sd},
+                        {"samples", row.samples}};
+    if (row.engine == "chunkllm") {
+      if (const BenchRow* ref = FindRef(r, row)) j["ratio_to_llama_cpp"] = row.tokens_per_s / ref->tokens_per_s;
+    }
+    rows.push_back(j);
+  }
+  return rows.dump(2) + "\n";
+}
+
+}  // namespace chunkllm

@@ -1,0 +1,49 @@
+// `chunkllm bench`: prompt-processing (pp) and generation (tg) speed at given context
+// depths, llama-bench style, optionally side by side with libllama on the same file.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ggml.h"
+
+namespace chunkllm {
+
+struct BenchParams {
+  std::string model_path;
+  std::vector<int> n_prompt = {512};  // -p; 0 skips pp
+  std::vector<int> n_gen = {128};     // -n; 0 skips tg
+  std::vector<int> depths = {0};      // -d: tokens already in the cache before the test
+  int n_threads = 2;
+  int repetitions = 5;
+  int n_ubatch = 512;
+  ggml_type kv_type = GGML_TYPE_F16;
+  bool with_reference = false;        // --ref: libllama in the same run
+  bool show_progress = true;
+};
+
+struct BenchRow {
+  std::string test;    // "pp" or "tg"
+  int n_prompt = 0;
+  int n_gen = 0;
+  int depth = 0;
+  std::string engine;  // "chunkllm" or "llama.cpp"
+  double tokens_per_s = 0;     // mean over repetitions
+  double tokens_per_s_sd = 0;  // sample standard deviation
+  std::vector<double> samples;
+};
+
+struct BenchReport {
+  BenchParams params;
+  std::string model_desc;  // "llama 30M f16"
+  size_t model_bytes = 0;
+  uint64_t n_params = 0;
+  std::vector<BenchRow> rows;
+};
+
+BenchReport RunBench(const BenchParams& params);
+std::string FormatBenchMarkdown(const BenchReport& report);
+std::string FormatBenchJson(const BenchReport& report);
+
+}  // namespace chunkllm

@@ -1,0 +1,120 @@
+#include "model/forward_graph.h"
+
+#include <cmath>
+
+#include "model/kv_cache.h"
+#include "model/model.h"
+
+namespace chunkllm {
+
+size_t ForwardGraphMaxNodes(int n_layer) { return size_t(64 * n_layer + 256); }
+
+namespace {
+
+ggml_tensor* RmsNorm(ggml_context* ctx, ggml_tensor* x, ggml_tensor* weight, float eps) {
+  return ggml_mul(ctx, ggml_rms_norm(ctx, x, eps), weight);
+}
+
+ggml_tensor* Rope(ggml_context* ctx, ggml_tensor* x, ggml_tensor* pos, const Model& m) {
+  const ModelConfig& c = m.config();
+  return ggml_rope_ext(ctx, x, pos, m.weights().rope_freqs, c.n_rot, c.rope_type, c.yarn_orig_ctx,
+                       c.rope_freq_base, c.rope_freq_scale, c.yarn_ext_factor, c.yarn_attn_factor,
+                       c.yarn_beta_fast, c.yarn_beta_slow);
+}
+
+// Self-attention of one layer for the micro-batch; returns Wo * attn, (D, T).
+ggml_tensor* Attention(ggml_context* ctx, ggml_cgraph* gf, const Model& m, const KvCache& kv, int il,
+                       ggml_tensor* h, const ForwardGraph& fg, int pos0, int T) {
+  const ModelConfig& c = m.config();
+  const LayerWeights& w = m.weights().layers[il];
+  const int Dh = c.head_dim, H = c.n_head, Hkv = c.n_head_kv;
+
+  ggml_tensor* q = ggml_mul_mat(ctx, w.wq, h);  // (H*Dh, T)
+  ggml_tensor* k = ggml_mul_mat(ctx, w.wk, h);  // (Hkv*Dh, T)
+  ggml_tensor* v = ggml_mul_mat(ctx, w.wv, h);  // (Hkv*Dh, T)
+  if (c.has_qkv_bias) {
+    q = ggml_add(ctx, q, w.bq);
+    k = ggml_add(ctx, k, w.bk);
+    v = ggml_add(ctx, v, w.bv);
+  }
+  q = ggml_reshape_3d(ctx, q, Dh, H, T);
+  k = ggml_reshape_3d(ctx, k, Dh, Hkv, T);
+  if (c.has_qk_norm) {
+    q = RmsNorm(ctx, q, w.q_norm, c.rms_eps);
+    k = RmsNorm(ctx, k, w.k_norm, c.rms_eps);
+  }
+  q = Rope(ctx, q, fg.inp_pos, m);
+  k = Rope(ctx, k, fg.inp_pos, m);
+
+  // Write this batch's K and V into the cache rows [pos0, pos0 + T).
+  ggml_tensor* k_cache = kv.k(il);
+  ggml_tensor* v_cache = kv.v(il);
+  const size_t row_k = k_cache->nb[1], row_v = v_cache->nb[1];
+  ggml_tensor* k_dst = ggml_view_2d(ctx, k_cache, c.n_embd_kv(), T, row_k, size_t(pos0) * row_k);
+  ggml_tensor* v_dst = ggml_view_2d(ctx, v_cache, c.n_embd_kv(), T, row_v, size_t(pos0) * row_v);
+  ggml_build_forward_expand(gf, ggml_cpy(ctx, ggml_reshape_2d(ctx, k, c.n_embd_kv(), T), k_dst));
+  ggml_build_forward_expand(gf, ggml_cpy(ctx, v, v_dst));
+
+  // Attend over cache positions [0, n_kv): views (Dh, n_kv, Hkv).
+  const int n_kv = fg.n_kv;
+  const size_t head_k = ggml_row_size(k_cache->type, Dh), head_v = ggml_row_size(v_cache->type, Dh);
+  ggml_tensor* K = ggml_view_3d(ctx, k_cache, Dh, n_kv, Hkv, row_k, head_k, 0);
+  ggml_tensor* V = ggml_view_3d(ctx, v_cache, Dh, n_kv, Hkv, row_v, head_v, 0);
+  if (K->type == GGML_TYPE_F32) K = ggml_cast(ctx, K, GGML_TYPE_F16);
+  if (V->type == GGML_TYPE_F32) V = ggml_cast(ctx, V, GGML_TYPE_F16);
+  ggml_tensor* Q = ggml_permute(ctx, q, 0, 2, 1, 3);  // (Dh, T, H)
+  ggml_tensor* out = ggml_flash_attn_ext(ctx, Q, K, V, fg.inp_mask, 1.0f / std::sqrt(float(Dh)), 0.0f, 0.0f);
+  ggml_prec_set_acc(out, GGML_PREC_F32);
+  out = ggml_reshape_2d(ctx, out, Dh * H, T);  // result is (Dh, H, T)
+  return ggml_mul_mat(ctx, w.wo, out);
+}
+
+ggml_tensor* FeedForward(ggml_context* ctx, const LayerWeights& w, ggml_tensor* n) {
+  ggml_tensor* gate = ggml_mul_mat(ctx, w.ffn_gate, n);  // (F, T)
+  ggml_tensor* up = ggml_mul_mat(ctx, w.ffn_up, n);      // (F, T)
+  return ggml_mul_mat(ctx, w.ffn_down, ggml_swiglu_split(ctx, gate, up));
+}
+
+}  // namespace
+
+ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache& kv, int pos0, int T,
+                               int n_outputs) {
+  const ModelConfig& c = m.config();
+  const ModelWeights& w = m.weights();
+  ForwardGraph fg;
+  fg.graph = ggml_new_graph_custom(ctx, ForwardGraphMaxNodes(c.n_layer), false);
+  fg.n_kv = pos0 + T;
+
+  fg.inp_tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
+  fg.inp_pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
+  fg.inp_mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F16, fg.n_kv, T);
+  ggml_set_input(fg.inp_tokens);
+  ggml_set_input(fg.inp_pos);
+  ggml_set_input(fg.inp_mask);
+  if (n_outputs < T) {
+    fg.inp_out_ids = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n_outputs);
+    ggml_set_input(fg.inp_out_ids);
+  }
+
+  ggml_tensor* x = ggml_get_rows(ctx, w.tok_embd, fg.inp_tokens);  // (D, T)
+  for (int il = 0; il < c.n_layer; ++il) {
+    const LayerWeights& lw = w.layers[il];
+    ggml_tensor* h = RmsNorm(ctx, x, lw.attn_norm, c.rms_eps);
+    ggml_tensor* attn = Attention(ctx, fg.graph, m, kv, il, h, fg, pos0, T);
+    if (il == c.n_layer - 1 && fg.inp_out_ids) {
+      // Only the output rows go on: (D, n_out).
+      attn = ggml_get_rows(ctx, attn, fg.inp_out_ids);
+      x = ggml_get_rows(ctx, x, fg.inp_out_ids);
+    }
+    x = ggml_add(ctx, x, attn);
+    ggml_tensor* n = RmsNorm(ctx, x, lw.ffn_norm, c.rms_eps);
+    x = ggml_add(ctx, x, FeedForward(ctx, lw, n));
+  }
+  x = RmsNorm(ctx, x, w.output_norm, c.rms_eps);
+  fg.logits = ggml_mul_mat(ctx, w.output, x);  // (V, n_out)
+  ggml_set_output(fg.logits);
+  ggml_build_forward_expand(fg.graph, fg.logits);
+  return fg;
+}
+
+}  // namespace chunkllm

@@ -1,0 +1,259 @@
+#include "model/gguf_file.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+
+#include "core/error.h"
+#include "core/file_util.h"
+
+namespace chunkllm {
+namespace {
+
+// ggml's GGUF reader reports why it failed through the ggml log; we capture those lines
+// while it runs so the Error we throw can say why, not just "failed".
+std::mutex g_log_mutex;
+std::string* g_captured_log = nullptr;
+
+void CaptureLog(ggml_log_level level, const char* text, void*) {
+  if (g_captured_log && (level == GGML_LOG_LEVEL_ERROR || level == GGML_LOG_LEVEL_WARN ||
+                         level == GGML_LOG_LEVEL_CONT)) {
+    g_captured_log->append(text);
+  }
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+GgufFile GgufFile::Open(const std::string& path) {
+  GgufFile f;
+  f.path_ = path;
+  f.file_size_ = FileSize(path);
+
+  FILE* fp = std::fopen(path.c_str(), "rb");
+  if (!fp) Fail(path, ": cannot open: ", std::strerror(errno));
+  char magic[4] = {0, 0, 0, 0};
+  const size_t got = std::fread(magic, 1, 4, fp);
+  std::fclose(fp);
+  if (got < 4) Fail(path, ": not a GGUF file: it is only ", f.file_size_, " bytes long");
+  if (std::memcmp(magic, "GGUF", 4) != 0) {
+    std::string shown;
+    for (char c : magic) shown += (c >= 32 && c < 127) ? c : '?';
+    Fail(path, ": not a GGUF file: magic at offset 0 is '", shown, "', expected 'GGUF'");
+  }
+
+  std::string log;
+  {
+    std::lock_guard<std::mutex> lock(g_log_mutex);
+    g_captured_log = &log;
+    ggml_log_set(CaptureLog, nullptr);
+    gguf_init_params params = {/*no_alloc=*/true, /*ctx=*/nullptr};
+    f.gguf_ = gguf_init_from_file(path.c_str(), params);
+    ggml_log_set(nullptr, nullptr);
+    g_captured_log = nullptr;
+  }
+  if (!f.gguf_) {
+    Fail(path, ": corrupt GGUF header or metadata",
+         log.empty() ? std::string() : ": " + Trim(log));
+  }
+
+  const uint64_t data_offset = gguf_get_data_offset(f.gguf_);
+  const int64_t n = gguf_get_n_tensors(f.gguf_);
+  for (int64_t i = 0; i < n; ++i) {
+    GgufTensorInfo t;
+    t.name = gguf_get_tensor_name(f.gguf_, i);
+    t.type = gguf_get_tensor_type(f.gguf_, i);
+    const int64_t* ne = gguf_get_tensor_ne(f.gguf_, i);
+    t.n_dims = 1;
+    for (int d = 0; d < GGML_MAX_DIMS; ++d) {
+      t.ne[d] = ne[d];
+      if (ne[d] != 1) t.n_dims = d + 1;
+    }
+    t.offset = data_offset + gguf_get_tensor_offset(f.gguf_, i);
+    t.nbytes = gguf_get_tensor_size(f.gguf_, i);
+    if (t.offset + t.nbytes > f.file_size_) {
+      Fail(path, ": file is truncated: tensor '", t.name, "' needs bytes ", t.offset, "..",
+           t.offset + t.nbytes, " but the file has ", f.file_size_, " bytes");
+    }
+    f.tensors_.push_back(std::move(t));
+  }
+  return f;
+}
+
+GgufFile::GgufFile(GgufFile&& o) noexcept { *this = std::move(o); }
+
+GgufFile& GgufFile::operator=(GgufFile&& o) noexcept {
+  if (this != &o) {
+    if (gguf_) gguf_free(gguf_);
+    path_ = std::move(o.path_);
+    file_size_ = o.file_size_;
+    gguf_ = o.gguf_;
+    tensors_ = std::move(o.tensors_);
+    o.gguf_ = nullptr;
+  }
+  return *this;
+}
+
+GgufFile::~GgufFile() {
+  if (gguf_) gguf_free(gguf_);
+}
+
+int64_t GgufFile::KeyId(const std::string& key, bool required) const {
+  const int64_t id = gguf_find_key(gguf_, key.c_str());
+  if (id < 0 && required) Fail(path_, ": missing metadata key '", key, "'");
+  return id;
+}
+
+bool GgufFile::Has(const std::string& key) const { return KeyId(key, false) >= 0; }
+
+std::optional<int64_t> GgufFile::FindInt(const std::string& key) const {
+  const int64_t id = KeyId(key, false);
+  if (id < 0) return std::nullopt;
+  switch (gguf_get_kv_type(gguf_, id)) {
+    case GGUF_TYPE_UINT8: return gguf_get_val_u8(gguf_, id);
+    case GGUF_TYPE_INT8: return gguf_get_val_i8(gguf_, id);
+    case GGUF_TYPE_UINT16: return gguf_get_val_u16(gguf_, id);
+    case GGUF_TYPE_INT16: return gguf_get_val_i16(gguf_, id);
+    case GGUF_TYPE_UINT32: return gguf_get_val_u32(gguf_, id);
+    case GGUF_TYPE_INT32: return gguf_get_val_i32(gguf_, id);
+    case GGUF_TYPE_INT64: return gguf_get_val_i64(gguf_, id);
+    case GGUF_TYPE_UINT64: {
+      const uint64_t v = gguf_get_val_u64(gguf_, id);
+      if (v > uint64_t(INT64_MAX)) Fail(path_, ": metadata key '", key, "' is out of range: ", v);
+      return int64_t(v);
+    }
+    default:
+      Fail(path_, ": metadata key '", key, "' should be an integer but is of type ",
+           gguf_type_name(gguf_get_kv_type(gguf_, id)));
+  }
+}
+
+std::optional<float> GgufFile::FindFloat(const std::string& key) const {
+  const int64_t id = KeyId(key, false);
+  if (id < 0) return std::nullopt;
+  const gguf_type t = gguf_get_kv_type(gguf_, id);
+  if (t == GGUF_TYPE_FLOAT32) return gguf_get_val_f32(gguf_, id);
+  if (t == GGUF_TYPE_FLOAT64) return float(gguf_get_val_f64(gguf_, id));
+  if (auto i = FindInt(key)) return float(*i);
+  Fail(path_, ": metadata key '", key, "' should be a number");
+}
+
+std::optional<std::string> GgufFile::FindString(const std::string& key) const {
+  const int64_t id = KeyId(key, false);
+  if (id < 0) return std::nullopt;
+  if (gguf_get_kv_type(gguf_, id) != GGUF_TYPE_STRING) {
+    Fail(path_, ": metadata key '", key, "' should be a string but is of type ",
+         gguf_type_name(gguf_get_kv_type(gguf_, id)));
+  }
+  return std::string(gguf_get_val_str(gguf_, id));
+}
+
+int64_t GgufFile::GetInt(const std::string& key) const {
+  KeyId(key, true);
+  return *FindInt(key);
+}
+
+float GgufFile::GetFloat(const std::string& key) const {
+  KeyId(key, true);
+  return *FindFloat(key);
+}
+
+std::string GgufFile::GetString(const std::string& key) const {
+  KeyId(key, true);
+  return *FindString(key);
+}
+
+std::vector<float> GgufFile::GetFloatArray(const std::string& key) const {
+  const int64_t id = KeyId(key, true);
+  if (gguf_get_kv_type(gguf_, id) != GGUF_TYPE_ARRAY || gguf_get_arr_type(gguf_, id) != GGUF_TYPE_FLOAT32) {
+    Fail(path_, ": metadata key '", key, "' should be an array of float32");
+  }
+  const size_t n = gguf_get_arr_n(gguf_, id);
+  const float* p = static_cast<const float*>(gguf_get_arr_data(gguf_, id));
+  return std::vector<float>(p, p + n);
+}
+
+size_t GgufFile::ArrayLength(const std::string& key) const {
+  const int64_t id = KeyId(key, false);
+  if (id < 0 || gguf_get_kv_type(gguf_, id) != GGUF_TYPE_ARRAY) return 0;
+  return gguf_get_arr_n(gguf_, id);
+}
+
+const GgufTensorInfo* GgufFile::FindTensor(const std::string& name) const {
+  for (const auto& t : tensors_) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+namespace {
+
+std::string ScalarToString(gguf_type type, const void* p) {
+  switch (type) {
+    case GGUF_TYPE_UINT8: return std::to_string(*static_cast<const uint8_t*>(p));
+    case GGUF_TYPE_INT8: return std::to_string(*static_cast<const int8_t*>(p));
+    case GGUF_TYPE_UINT16: return std::to_string(*static_cast<const uint16_t*>(p));
+    case GGUF_TYPE_INT16: return std::to_string(*static_cast<const int16_t*>(p));
+    case GGUF_TYPE_UINT32: return std::to_string(*static_cast<const uint32_t*>(p));
+    case GGUF_TYPE_INT32: return std::to_string(*static_cast<const int32_t*>(p));
+    case GGUF_TYPE_UINT64: return std::to_string(*static_cast<const uint64_t*>(p));
+    case GGUF_TYPE_INT64: return std::to_string(*static_cast<const int64_t*>(p));
+    case GGUF_TYPE_FLOAT32: return Str(*static_cast<const float*>(p));
+    case GGUF_TYPE_FLOAT64: return Str(*static_cast<const double*>(p));
+    case GGUF_TYPE_BOOL: return *static_cast<const bool*>(p) ? "true" : "false";
+    default: return "?";
+  }
+}
+
+size_t ScalarSize(gguf_type type) {
+  switch (type) {
+    case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL: return 1;
+    case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: return 2;
+    case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_FLOAT32: return 4;
+    default: return 8;
+  }
+}
+
+std::string Quote(const std::string& s, size_t max_len = 60) {
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size() && i < max_len; ++i) {
+    const char c = s[i];
+    if (c == '\n') out += "\\n";
+    else if (c == '"') out += "\\\"";
+    else out += c;
+  }
+  if (s.size() > max_len) out += "...";
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string GgufFile::ValueToString(int64_t id, size_t max_items) const {
+  const gguf_type type = gguf_get_kv_type(gguf_, id);
+  if (type == GGUF_TYPE_STRING) return Quote(gguf_get_val_str(gguf_, id));
+  if (type != GGUF_TYPE_ARRAY) return ScalarToString(type, gguf_get_val_data(gguf_, id));
+  const gguf_type et = gguf_get_arr_type(gguf_, id);
+  const size_t n = gguf_get_arr_n(gguf_, id);
+  std::string out = Str("[", gguf_type_name(et), " x ", n, "] [");
+  for (size_t i = 0; i < n && i < max_items; ++i) {
+    if (i) out += ", ";
+    if (et == GGUF_TYPE_STRING) {
+      out += Quote(gguf_get_arr_str(gguf_, id, i), 20);
+    } else if (et == GGUF_TYPE_ARRAY) {
+      out += "[...]";
+    } else {
+      const char* base = static_cast<const char*>(gguf_get_arr_data(gguf_, id));
+      out += ScalarToString(et, base + i * ScalarSize(et));
+    }
+  }
+  if (n > max_items) out += ", ...";
+  return out + "]";
+}
+
+}  // namespace chunkllm

@@ -1,0 +1,45 @@
+#include "model/kv_cache.h"
+
+#include "core/error.h"
+#include "ggml-cpu.h"
+
+namespace chunkllm {
+
+ggml_type KvTypeFromName(const std::string& name) {
+  if (name == "f16") return GGML_TYPE_F16;
+  if (name == "f32") return GGML_TYPE_F32;
+  if (name == "q8_0") return GGML_TYPE_Q8_0;
+  Fail("invalid KV cache type '", name, "' (expected f16, f32 or q8_0)");
+}
+
+KvCache::KvCache(const ModelConfig& c, int n_ctx, ggml_type type) : n_ctx_(n_ctx), type_(type) {
+  if (n_ctx <= 0) Fail("context size must be positive, got ", n_ctx);
+  if (ggml_blck_size(type) > 1 && c.head_dim % ggml_blck_size(type) != 0) {
+    Fail("KV cache type ", ggml_type_name(type), " needs a head dim that is a multiple of ",
+         ggml_blck_size(type), ", the model has ", c.head_dim);
+  }
+  ggml_init_params params = {ggml_tensor_overhead() * size_t(2 * c.n_layer + 2), nullptr, true};
+  ctx_ = ggml_init(params);
+  for (int il = 0; il < c.n_layer; ++il) {
+    k_.push_back(ggml_new_tensor_2d(ctx_, type, c.n_embd_kv(), n_ctx));
+    v_.push_back(ggml_new_tensor_2d(ctx_, type, c.n_embd_kv(), n_ctx));
+    ggml_format_name(k_.back(), "cache_k_l%d", il);
+    ggml_format_name(v_.back(), "cache_v_l%d", il);
+  }
+  buffer_ = ggml_backend_alloc_ctx_tensors_from_buft(ctx_, ggml_backend_cpu_buffer_type());
+  if (!buffer_) {
+    ggml_free(ctx_);
+    Fail("cannot allocate a KV cache of ", n_ctx, " positions (", ggml_type_name(type), ")");
+  }
+  // Zero it so that views past n_past never hold NaN bit patterns.
+  ggml_backend_buffer_clear(buffer_, 0);
+}
+
+KvCache::~KvCache() {
+  if (buffer_) ggml_backend_buffer_free(buffer_);
+  if (ctx_) ggml_free(ctx_);
+}
+
+size_t KvCache::bytes() const { return buffer_ ? ggml_backend_buffer_get_size(buffer_) : 0; }
+
+}  // namespace chunkllm

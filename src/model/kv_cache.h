@@ -1,0 +1,48 @@
+// KvCache: per-layer K and V for every position of a session.
+//
+// Layout: K and V of layer l are each one 2-D tensor [Hkv*Dh, n_ctx] (ggml order: the row
+// of one position holds all its KV heads). A run of positions [p, p+n) is therefore one
+// contiguous block per layer, which is what chunk gathering and eviction want. Attention
+// views it as [Dh, n_kv, Hkv] with strides (row = Hkv*Dh elements, head = Dh elements).
+// V is stored untransposed, as flash attention reads it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ggml-backend.h"
+#include "ggml.h"
+#include "model/model_config.h"
+
+namespace chunkllm {
+
+// "f16" | "f32" | "q8_0" -> ggml type; throws Error naming the flag otherwise.
+ggml_type KvTypeFromName(const std::string& name);
+
+class KvCache {
+ public:
+  KvCache(const ModelConfig& config, int n_ctx, ggml_type type);
+  ~KvCache();
+  KvCache(const KvCache&) = delete;
+  KvCache& operator=(const KvCache&) = delete;
+
+  ggml_tensor* k(int layer) const { return k_[layer]; }  // [Hkv*Dh, n_ctx]
+  ggml_tensor* v(int layer) const { return v_[layer]; }  // [Hkv*Dh, n_ctx]
+  int n_ctx() const { return n_ctx_; }
+  ggml_type type() const { return type_; }
+  size_t bytes() const;
+
+  // Positions [0, n_past) hold valid K/V.
+  int n_past() const { return n_past_; }
+  void set_n_past(int n) { n_past_ = n; }
+
+ private:
+  int n_ctx_;
+  ggml_type type_;
+  int n_past_ = 0;
+  ggml_context* ctx_ = nullptr;
+  ggml_backend_buffer_t buffer_ = nullptr;
+  std::vector<ggml_tensor*> k_, v_;
+};
+
+}  // namespace chunkllm

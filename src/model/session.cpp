@@ -1,0 +1,116 @@
+#include "model/session.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "ggml-cpu.h"
+#include "model/forward_graph.h"
+
+namespace chunkllm {
+
+Session::Session(const Model& model, const SessionParams& params, AttentionPolicy* policy)
+    : model_(model), params_(params), policy_(policy ? policy : &dense_policy_),
+      kv_(model.config(), params.n_ctx, params.kv_type) {
+  if (params.n_threads <= 0) Fail("thread count must be positive, got ", params.n_threads);
+  if (params.n_ubatch <= 0) Fail("micro-batch size must be positive, got ", params.n_ubatch);
+  backend_ = ggml_backend_cpu_init();
+  if (!backend_) Fail("cannot initialise the CPU backend");
+  ggml_backend_cpu_set_n_threads(backend_, params.n_threads);
+  // A persistent thread pool, as llama-bench attaches one: no thread start-up per step.
+  ggml_threadpool_params tpp = ggml_threadpool_params_default(params.n_threads);
+  threadpool_ = ggml_threadpool_new(&tpp);
+  if (threadpool_) ggml_backend_cpu_set_threadpool(backend_, threadpool_);
+  galloc_ = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_));
+  const size_t max_nodes = ForwardGraphMaxNodes(model.config().n_layer);
+  graph_meta_.resize(ggml_tensor_overhead() * max_nodes + ggml_graph_overhead_custom(max_nodes, false));
+  logits_.assign(model.config().n_vocab, 0.0f);
+}
+
+Session::~Session() {
+  if (galloc_) ggml_gallocr_free(galloc_);
+  if (backend_) ggml_backend_free(backend_);
+  if (threadpool_) ggml_threadpool_free(threadpool_);
+}
+
+void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_logits) {
+  const int pos0 = kv_.n_past();
+  policy_->BeginBatch(pos0, T);
+
+  ggml_init_params ip = {graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
+  ggml_context* ctx = ggml_init(ip);
+  ForwardGraph fg = BuildForwardGraph(ctx, model_, kv_, pos0, T, n_outputs);
+  if (!ggml_gallocr_alloc_graph(galloc_, fg.graph)) {
+    ggml_free(ctx);
+    Fail("cannot allocate compute memory for a batch of ", T, " tokens");
+  }
+
+  std::vector<int32_t> pos(T);
+  for (int i = 0; i < T; ++i) pos[i] = pos0 + i;
+  ggml_backend_tensor_set(fg.inp_tokens, tokens, 0, sizeof(int32_t) * T);
+  ggml_backend_tensor_set(fg.inp_pos, pos.data(), 0, sizeof(int32_t) * T);
+  // Causal mask (n_kv, T): token i (at pos0 + i) sees cache positions j <= pos0 + i.
+  const int n_kv = fg.n_kv;
+  const ggml_fp16_t zero = ggml_fp32_to_fp16(0.0f), neg_inf = ggml_fp32_to_fp16(-INFINITY);
+  mask_.resize(size_t(n_kv) * T);
+  for (int i = 0; i < T; ++i) {
+    ggml_fp16_t* row = mask_.data() + size_t(i) * n_kv;
+    const int last = pos0 + i;
+    for (int j = 0; j < n_kv; ++j) row[j] = j <= last ? zero : neg_inf;
+  }
+  ggml_backend_tensor_set(fg.inp_mask, mask_.data(), 0, mask_.size() * sizeof(ggml_fp16_t));
+  if (fg.inp_out_ids) {
+    std::vector<int32_t> ids(n_outputs);
+    for (int i = 0; i < n_outputs; ++i) ids[i] = T - n_outputs + i;
+    ggml_backend_tensor_set(fg.inp_out_ids, ids.data(), 0, sizeof(int32_t) * n_outputs);
+  }
+
+  const ggml_status st = ggml_backend_graph_compute(backend_, fg.graph);
+  if (st != GGML_STATUS_SUCCESS) {
+    ggml_free(ctx);
+    Fail("graph compute failed with status ", int(st));
+  }
+  ggml_backend_tensor_get(fg.logits, out_logits, 0, ggml_nbytes(fg.logits));
+  ggml_free(ctx);
+  kv_.set_n_past(pos0 + T);
+}
+
+void Session::Prefill(const std::vector<int32_t>& tokens, std::vector<float>* all_logits,
+                      const std::function<void(int, int)>& progress) {
+  const int n = int(tokens.size());
+  if (n == 0) return;
+  const int V = model_.config().n_vocab;
+  for (int i = 0; i < n; ++i) {
+    if (tokens[i] < 0 || tokens[i] >= V) {
+      Fail("token id ", tokens[i], " at index ", i, " is out of range [0, ", V, ")");
+    }
+  }
+  if (kv_.n_past() + n > kv_.n_ctx()) {
+    Fail("the prompt needs ", kv_.n_past() + n, " positions but the context holds ", kv_.n_ctx(),
+         " (raise -c)");
+  }
+  if (all_logits) all_logits->resize(size_t(n) * V);
+  for (int b = 0; b < n; b += params_.n_ubatch) {
+    const int T = std::min(params_.n_ubatch, n - b);
+    // Without all_logits only the last token's row matters; earlier batches' rows are
+    // overwritten by the next batch.
+    if (all_logits) {
+      RunBatch(tokens.data() + b, T, T, all_logits->data() + size_t(b) * V);
+    } else {
+      RunBatch(tokens.data() + b, T, 1, logits_.data());
+    }
+    if (progress) progress(b + T, n);
+  }
+  if (all_logits) std::copy(all_logits->end() - V, all_logits->end(), logits_.begin());
+}
+
+const std::vector<float>& Session::Decode(int32_t token) {
+  const int V = model_.config().n_vocab;
+  if (token < 0 || token >= V) Fail("token id ", token, " is out of range [0, ", V, ")");
+  if (kv_.n_past() + 1 > kv_.n_ctx()) {
+    Fail("the context is full: ", kv_.n_ctx(), " positions (raise -c)");
+  }
+  RunBatch(&token, 1, 1, logits_.data());
+  return logits_;
+}
+
+}  // namespace chunkllm

@@ -1,0 +1,71 @@
+// Session: one inference stream over an immutable Model. It owns the KV cache, the compute
+// backend (threads) and the graph scratch; prefill runs in micro-batches, decode one token.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "ggml-alloc.h"
+#include "ggml-backend.h"
+#include "model/attention_policy.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+
+namespace chunkllm {
+
+struct SessionParams {
+  int n_ctx = 4096;      // KV cache positions (-c)
+  int n_ubatch = 512;    // prefill micro-batch size
+  int n_threads = 2;     // -t
+  ggml_type kv_type = GGML_TYPE_F16;
+};
+
+class Session {
+ public:
+  // policy may be null (dense attention); it must outlive the session.
+  Session(const Model& model, const SessionParams& params, AttentionPolicy* policy = nullptr);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Appends tokens after the cached ones. Afterwards last_logits() holds the logits of the
+  // last token; if all_logits is given it receives the logits of every token, [n, V] row-major.
+  // progress(done, total) is called after each micro-batch.
+  // Throws Error if a token id is out of range or the tokens do not fit in n_ctx.
+  void Prefill(const std::vector<int32_t>& tokens, std::vector<float>* all_logits = nullptr,
+               const std::function<void(int, int)>& progress = {});
+
+  // Appends one token; returns its logits (V floats).
+  const std::vector<float>& Decode(int32_t token);
+
+  const std::vector<float>& last_logits() const { return logits_; }
+  int n_past() const { return kv_.n_past(); }
+  int n_ctx() const { return kv_.n_ctx(); }
+  const Model& model() const { return model_; }
+  const KvCache& kv_cache() const { return kv_; }
+  // Forgets all cached positions.
+  void Clear() { kv_.set_n_past(0); }
+  // Forgets positions >= n (keeps the first n), e.g. to re-run from a fixed depth.
+  void Truncate(int n) { kv_.set_n_past(std::min(n, kv_.n_past())); }
+
+ private:
+  // Runs one micro-batch of tokens [begin, end) of `tokens`; writes logits of the outputs.
+  void RunBatch(const int32_t* tokens, int n_tokens, int n_outputs, float* out_logits);
+
+  const Model& model_;
+  SessionParams params_;
+  DensePolicy dense_policy_;
+  AttentionPolicy* policy_;
+  KvCache kv_;
+  ggml_backend_t backend_ = nullptr;
+  ggml_threadpool* threadpool_ = nullptr;
+  ggml_gallocr_t galloc_ = nullptr;
+  std::vector<uint8_t> graph_meta_;  // ggml context memory for graph nodes
+  std::vector<float> logits_;        // (V) of the last token
+  std::vector<ggml_fp16_t> mask_;    // scratch for the attention mask
+};
+
+}  // namespace chunkllm

@@ -1,0 +1,95 @@
+#include "text/tokenizer.h"
+
+#include <climits>
+
+#include "core/error.h"
+#include "llama.h"
+#include "model/gguf_file.h"
+#include "text/llama_log.h"
+
+namespace chunkllm {
+
+std::unique_ptr<Tokenizer> Tokenizer::Load(const std::string& path) {
+  // Validate the container ourselves first: libllama's messages for broken files are terse.
+  GgufFile file = GgufFile::Open(path);
+  if (file.ArrayLength("tokenizer.ggml.tokens") == 0) {
+    Fail(path, ": no tokenizer in the file (metadata key 'tokenizer.ggml.tokens' is missing)");
+  }
+  InitLlamaBackend();
+  std::unique_ptr<Tokenizer> t(new Tokenizer());
+  t->path_ = path;
+  llama_model_params mp = llama_model_default_params();
+  mp.vocab_only = true;
+  t->model_ = llama_model_load_from_file(path.c_str(), mp);
+  if (!t->model_) Fail(path, ": libllama could not load the vocabulary");
+  t->vocab_ = llama_model_get_vocab(t->model_);
+  return t;
+}
+
+Tokenizer::~Tokenizer() {
+  if (model_) llama_model_free(model_);
+}
+
+std::vector<int32_t> Tokenizer::Tokenize(const std::string& text, bool add_special, bool parse_special) const {
+  if (text.size() > size_t(INT_MAX / 2)) Fail("text of ", text.size(), " bytes is too long to tokenize");
+  std::vector<int32_t> out(text.size() + 8);
+  int32_t n = llama_tokenize(vocab_, text.data(), int32_t(text.size()), out.data(), int32_t(out.size()),
+                             add_special, parse_special);
+  if (n < 0) {
+    if (n == INT32_MIN) Fail("tokenization overflowed");
+    out.resize(size_t(-n));
+    n = llama_tokenize(vocab_, text.data(), int32_t(text.size()), out.data(), int32_t(out.size()),
+                       add_special, parse_special);
+    if (n < 0) Fail("tokenization failed");
+  }
+  out.resize(size_t(n));
+  return out;
+}
+
+std::string Tokenizer::TokenToPiece(int32_t token, bool special) const {
+  if (token < 0 || token >= n_vocab()) Fail("token id ", token, " is out of range [0, ", n_vocab(), ")");
+  char buf[256];
+  int32_t n = llama_token_to_piece(vocab_, token, buf, sizeof buf, 0, special);
+  if (n >= 0) return std::string(buf, size_t(n));
+  std::string big(size_t(-n), '\0');
+  n = llama_token_to_piece(vocab_, token, big.data(), int32_t(big.size()), 0, special);
+  big.resize(size_t(n < 0 ? 0 : n));
+  return big;
+}
+
+std::string Tokenizer::Detokenize(const std::vector<int32_t>& tokens, bool special) const {
+  for (int32_t t : tokens) {
+    if (t < 0 || t >= n_vocab()) Fail("token id ", t, " is out of range [0, ", n_vocab(), ")");
+  }
+  std::string out(tokens.size() * 8 + 16, '\0');
+  int32_t n = llama_detokenize(vocab_, tokens.data(), int32_t(tokens.size()), out.data(), int32_t(out.size()),
+                               /*remove_special=*/false, special);
+  if (n < 0) {
+    out.resize(size_t(-n));
+    n = llama_detokenize(vocab_, tokens.data(), int32_t(tokens.size()), out.data(), int32_t(out.size()), false,
+                         special);
+  }
+  out.resize(size_t(n < 0 ? 0 : n));
+  return out;
+}
+
+int Tokenizer::n_vocab() const { return llama_vocab_n_tokens(vocab_); }
+int32_t Tokenizer::bos() const { return llama_vocab_bos(vocab_); }
+bool Tokenizer::IsEndOfGeneration(int32_t token) const { return llama_vocab_is_eog(vocab_, token); }
+
+std::string Tokenizer::ApplyChatTemplate(const std::string& user_message) const {
+  const char* tmpl = llama_model_chat_template(model_, nullptr);
+  if (!tmpl) Fail(path_, ": the model has no chat template (metadata 'tokenizer.chat_template'); drop --chat");
+  llama_chat_message msg = {"user", user_message.c_str()};
+  std::string out(user_message.size() * 2 + 256, '\0');
+  int32_t n = llama_chat_apply_template(tmpl, &msg, 1, true, out.data(), int32_t(out.size()));
+  if (n < 0) Fail(path_, ": libllama does not support this model's chat template");
+  if (size_t(n) > out.size()) {
+    out.resize(size_t(n));
+    n = llama_chat_apply_template(tmpl, &msg, 1, true, out.data(), int32_t(out.size()));
+  }
+  out.resize(size_t(n));
+  return out;
+}
+
+}  // namespace chunkllm

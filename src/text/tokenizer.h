@@ -1,0 +1,41 @@
+// Tokenizer: libllama's vocabulary (SentencePiece or BPE, read from the GGUF file) behind a
+// small interface. We never re-implement tokenization; this only adapts types and errors.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+struct llama_model;
+struct llama_vocab;
+
+namespace chunkllm {
+
+class Tokenizer {
+ public:
+  // Loads only the vocabulary of a GGUF file (model or vocab-only). Throws Error.
+  static std::unique_ptr<Tokenizer> Load(const std::string& path);
+  ~Tokenizer();
+
+  // add_special: add BOS/EOS as the vocab prescribes; parse_special: treat "<s>" etc. as tokens.
+  std::vector<int32_t> Tokenize(const std::string& text, bool add_special, bool parse_special = false) const;
+  // The text of one token (special tokens rendered when `special`).
+  std::string TokenToPiece(int32_t token, bool special = false) const;
+  std::string Detokenize(const std::vector<int32_t>& tokens, bool special = false) const;
+
+  int n_vocab() const;
+  int32_t bos() const;
+  bool IsEndOfGeneration(int32_t token) const;
+  // Formats one user message with the model's chat template (add the assistant prefix).
+  // Throws Error when the file has no chat template or libllama does not know it.
+  std::string ApplyChatTemplate(const std::string& user_message) const;
+
+ private:
+  Tokenizer() = default;
+  std::string path_;
+  llama_model* model_ = nullptr;
+  const llama_vocab* vocab_ = nullptr;
+};
+
+}  // namespace chunkllm
