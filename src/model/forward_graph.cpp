@@ -1,5 +1,6 @@
 #include "model/forward_graph.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "model/kv_cache.h"
@@ -83,7 +84,7 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache&
   const ModelWeights& w = m.weights();
   ForwardGraph fg;
   fg.graph = ggml_new_graph_custom(ctx, ForwardGraphMaxNodes(c.n_layer), false);
-  fg.n_kv = pos0 + T;
+  fg.n_kv = std::min(kv.n_ctx(), GGML_PAD(pos0 + T, kKvPad));
 
   fg.inp_tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
   fg.inp_pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);

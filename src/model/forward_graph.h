@@ -19,6 +19,8 @@ namespace chunkllm {
 class Model;
 class KvCache;
 
+inline constexpr int kKvPad = 256;
+
 struct ForwardGraph {
   ggml_cgraph* graph = nullptr;
   ggml_tensor* inp_tokens = nullptr;   // I32 [T]
@@ -30,7 +32,9 @@ struct ForwardGraph {
 };
 
 // T tokens at positions [pos0, pos0 + T) attend to cache positions [0, pos0 + T). Their K/V
-// are written into the cache by the graph. Only the last n_outputs tokens produce logits
+// are written into the cache by the graph. The attention reads n_kv = pos0 + T rounded up to
+// kKvPad positions (the mask hides the rest): the same KV blocking as libllama, so the flash-
+// attention kernel sums in the same order, and the graph shape changes only every kKvPad steps. Only the last n_outputs tokens produce logits
 // (the last layer's FFN and the output matmul are skipped for the others, as in libllama).
 ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& model, const KvCache& kv, int pos0,
                                int n_tokens, int n_outputs);

@@ -21,13 +21,60 @@ std::string ShapeString(const int64_t* ne, int n_dims) {
   return s + "]";
 }
 
+// How a weight is used decides where it lives: matrices that feed a matmul may go to a CPU
+// extra buffer type (repacked layouts for quantized types) when that type supports the op.
+enum class Use { kMatMul, kOther };
+
+ggml_backend_dev_t CpuDevice() {
+  ggml_backend_dev_t dev = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+  if (!dev) Fail("no CPU backend device");
+  return dev;
+}
+
+// The CPU device's extra buffer types, best first (null-terminated list from ggml).
+std::vector<ggml_backend_buffer_type_t> ExtraBufferTypes(ggml_backend_dev_t dev) {
+  std::vector<ggml_backend_buffer_type_t> out;
+  ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(dev);
+  auto get = reinterpret_cast<ggml_backend_dev_get_extra_bufts_t>(
+      ggml_backend_reg_get_proc_address(reg, "ggml_backend_dev_get_extra_bufts"));
+  if (!get) return out;
+  for (ggml_backend_buffer_type_t* b = get(dev); b && *b; ++b) out.push_back(*b);
+  return out;
+}
+
+// Would `buft` run mul_mat(w, x) for a batch of 512? (The question libllama asks too.)
+bool SupportsMatMul(ggml_backend_dev_t dev, ggml_backend_buffer_type_t buft, const GgufTensorInfo& info) {
+  ggml_init_params params = {ggml_tensor_overhead() * 8, nullptr, true};
+  ggml_context* ctx = ggml_init(params);
+  ggml_tensor* w = ggml_new_tensor(ctx, info.type, 2, info.ne);
+  ggml_tensor* x = ggml_new_tensor_4d(ctx, GGML_TYPE_F32, w->ne[0], 512, w->ne[2], w->ne[3]);
+  ggml_tensor* op = ggml_mul_mat(ctx, w, x);
+  ggml_backend_buffer_t dummy = ggml_backend_buft_alloc_buffer(buft, 0);
+  w->buffer = dummy;
+  const bool ok = ggml_backend_dev_supports_op(dev, op);
+  ggml_backend_buffer_free(dummy);
+  ggml_free(ctx);
+  return ok;
+}
+
 // Creates the metadata tensors for the expected weights, checking each against the file.
 class WeightTable {
  public:
-  WeightTable(const GgufFile& file, ggml_context* ctx) : file_(file), ctx_(ctx) {}
+  WeightTable(const GgufFile& file, size_t max_tensors)
+      : file_(file), dev_(CpuDevice()), extra_(ExtraBufferTypes(dev_)), max_tensors_(max_tensors) {}
+  ~WeightTable() {
+    for (auto& [buft, ctx] : contexts_) ggml_free(ctx);
+  }
+  // Hands the contexts to the caller (the table no longer frees them).
+  std::vector<std::pair<ggml_backend_buffer_type_t, ggml_context*>> ReleaseContexts() {
+    std::vector<std::pair<ggml_backend_buffer_type_t, ggml_context*>> out(contexts_.begin(), contexts_.end());
+    contexts_.clear();
+    return out;
+  }
 
   // Returns the tensor for `role`, or null when it is optional and absent.
-  ggml_tensor* Get(TensorRole role, int layer, std::initializer_list<int64_t> shape, bool required = true) {
+  ggml_tensor* Get(TensorRole role, int layer, std::initializer_list<int64_t> shape, Use use,
+                   bool required = true) {
     const std::string name = TensorName(role, layer);
     const GgufTensorInfo* info = file_.FindTensor(name);
     if (!info) {
@@ -47,25 +94,68 @@ class WeightTable {
       Fail(file_.path(), ": tensor '", name, "' has type ", ggml_type_name(info->type),
            ", expected f32 (norm weights and biases are f32)");
     }
-    ggml_tensor* t = ggml_new_tensor(ctx_, info->type, int(want.size()), want_ne);
-    ggml_set_name(t, name.c_str());
-    offsets_[t] = info;
+    return Create(*info, int(want.size()), use);
+  }
+
+  // A second copy of an already listed tensor's data under another use (tied output).
+  ggml_tensor* Duplicate(TensorRole role, Use use) {
+    const GgufTensorInfo* info = file_.FindTensor(TensorName(role));
+    return Create(*info, 2, use);
+  }
+
+  // True when the tensor landed in a CPU extra buffer type.
+  bool IsRepacked(ggml_tensor* t) const { return buft_of_.at(t) != ggml_backend_cpu_buffer_type(); }
+
+  const std::map<ggml_tensor*, const GgufTensorInfo*>& sources() const { return sources_; }
+  const std::map<ggml_tensor*, ggml_backend_buffer_type_t>& buffer_types() const { return buft_of_; }
+
+ private:
+  ggml_context* ContextFor(ggml_backend_buffer_type_t buft) {
+    auto it = contexts_.find(buft);
+    if (it != contexts_.end()) return it->second;
+    ggml_init_params params = {ggml_tensor_overhead() * max_tensors_, nullptr, /*no_alloc=*/true};
+    ggml_context* ctx = ggml_init(params);
+    if (!ctx) Fail(file_.path(), ": out of memory creating a weight context");
+    contexts_[buft] = ctx;
+    return ctx;
+  }
+
+  ggml_tensor* Create(const GgufTensorInfo& info, int n_dims, Use use) {
+    ggml_backend_buffer_type_t buft = ggml_backend_cpu_buffer_type();
+    if (use == Use::kMatMul) {
+      for (ggml_backend_buffer_type_t extra : extra_) {
+        if (SupportsMatMul(dev_, extra, info)) {
+          buft = extra;
+          break;
+        }
+      }
+    }
+    ggml_tensor* t = ggml_new_tensor(ContextFor(buft), info.type, n_dims, info.ne);
+    ggml_set_name(t, info.name.c_str());
+    sources_[t] = &info;
+    buft_of_[t] = buft;
     return t;
   }
 
-  const std::map<ggml_tensor*, const GgufTensorInfo*>& offsets() const { return offsets_; }
-
- private:
   const GgufFile& file_;
-  ggml_context* ctx_;
-  std::map<ggml_tensor*, const GgufTensorInfo*> offsets_;
+  ggml_backend_dev_t dev_;
+  std::vector<ggml_backend_buffer_type_t> extra_;
+  size_t max_tensors_;
+  std::map<ggml_backend_buffer_type_t, ggml_context*> contexts_;
+  std::map<ggml_tensor*, const GgufTensorInfo*> sources_;
+  std::map<ggml_tensor*, ggml_backend_buffer_type_t> buft_of_;
 };
 
-void ReadTensorData(const std::string& path, const std::map<ggml_tensor*, const GgufTensorInfo*>& table) {
+// Reads each tensor's bytes from the file: straight into plain CPU memory, or through
+// ggml_backend_tensor_set for extra buffer types, which repack on the way in.
+void ReadTensorData(const std::string& path, const WeightTable& table) {
   const int fd = open(path.c_str(), O_RDONLY);
   if (fd < 0) Fail(path, ": cannot open: ", std::strerror(errno));
-  for (const auto& [t, info] : table) {
-    char* dst = static_cast<char*>(t->data);
+  std::vector<char> staging;
+  for (const auto& [t, info] : table.sources()) {
+    const bool direct = !table.IsRepacked(t);
+    if (!direct) staging.resize(info->nbytes);
+    char* dst = direct ? static_cast<char*>(t->data) : staging.data();
     uint64_t done = 0;
     while (done < info->nbytes) {
       const ssize_t n = pread(fd, dst + done, info->nbytes - done, off_t(info->offset + done));
@@ -76,6 +166,7 @@ void ReadTensorData(const std::string& path, const std::map<ggml_tensor*, const 
       }
       done += uint64_t(n);
     }
+    if (!direct) ggml_backend_tensor_set(t, staging.data(), 0, info->nbytes);
   }
   close(fd);
 }
@@ -89,49 +180,56 @@ std::unique_ptr<Model> Model::Load(const std::string& path) {
   m->config_ = ModelConfig::FromGguf(file);
   const ModelConfig& c = m->config_;
 
-  const size_t n_tensors_max = 8 + size_t(c.n_layer) * 16;
-  ggml_init_params params = {ggml_tensor_overhead() * n_tensors_max, nullptr, /*no_alloc=*/true};
-  m->ctx_ = ggml_init(params);
-  if (!m->ctx_) Fail(path, ": out of memory creating the weight context");
-
-  WeightTable table(file, m->ctx_);
+  WeightTable table(file, 8 + size_t(c.n_layer) * 16);
   const int64_t D = c.n_embd, V = c.n_vocab, Q = c.n_embd_q(), KV = c.n_embd_kv(), F = c.n_ff;
+  const Use mm = Use::kMatMul, other = Use::kOther;
   ModelWeights& w = m->weights_;
-  w.tok_embd = table.Get(TensorRole::kTokenEmbd, -1, {D, V});
-  w.output_norm = table.Get(TensorRole::kOutputNorm, -1, {D});
-  w.output = table.Get(TensorRole::kOutput, -1, {D, V}, /*required=*/false);
-  if (!w.output) w.output = w.tok_embd;
-  w.rope_freqs = table.Get(TensorRole::kRopeFreqs, -1, {c.n_rot / 2}, /*required=*/false);
+  w.tok_embd = table.Get(TensorRole::kTokenEmbd, -1, {D, V}, other);
+  w.output_norm = table.Get(TensorRole::kOutputNorm, -1, {D}, other);
+  w.output = table.Get(TensorRole::kOutput, -1, {D, V}, mm, /*required=*/false);
+  m->tied_output_ = w.output == nullptr;
+  if (m->tied_output_) {
+    // Tied output: share the embedding unless the matmul wants a repacked copy.
+    w.output = table.Duplicate(TensorRole::kTokenEmbd, mm);
+    if (!table.IsRepacked(w.output)) w.output = w.tok_embd;
+  }
+  w.rope_freqs = table.Get(TensorRole::kRopeFreqs, -1, {c.n_rot / 2}, other, /*required=*/false);
   w.layers.resize(c.n_layer);
   for (int il = 0; il < c.n_layer; ++il) {
     LayerWeights& l = w.layers[il];
-    l.attn_norm = table.Get(TensorRole::kAttnNorm, il, {D});
-    l.wq = table.Get(TensorRole::kAttnQ, il, {D, Q});
-    l.wk = table.Get(TensorRole::kAttnK, il, {D, KV});
-    l.wv = table.Get(TensorRole::kAttnV, il, {D, KV});
-    l.wo = table.Get(TensorRole::kAttnOut, il, {Q, D});
+    l.attn_norm = table.Get(TensorRole::kAttnNorm, il, {D}, other);
+    l.wq = table.Get(TensorRole::kAttnQ, il, {D, Q}, mm);
+    l.wk = table.Get(TensorRole::kAttnK, il, {D, KV}, mm);
+    l.wv = table.Get(TensorRole::kAttnV, il, {D, KV}, mm);
+    l.wo = table.Get(TensorRole::kAttnOut, il, {Q, D}, mm);
     if (c.has_qkv_bias) {
-      l.bq = table.Get(TensorRole::kAttnQBias, il, {Q});
-      l.bk = table.Get(TensorRole::kAttnKBias, il, {KV});
-      l.bv = table.Get(TensorRole::kAttnVBias, il, {KV});
+      l.bq = table.Get(TensorRole::kAttnQBias, il, {Q}, other);
+      l.bk = table.Get(TensorRole::kAttnKBias, il, {KV}, other);
+      l.bv = table.Get(TensorRole::kAttnVBias, il, {KV}, other);
     }
     if (c.has_qk_norm) {
-      l.q_norm = table.Get(TensorRole::kAttnQNorm, il, {c.head_dim});
-      l.k_norm = table.Get(TensorRole::kAttnKNorm, il, {c.head_dim});
+      l.q_norm = table.Get(TensorRole::kAttnQNorm, il, {c.head_dim}, other);
+      l.k_norm = table.Get(TensorRole::kAttnKNorm, il, {c.head_dim}, other);
     }
-    l.ffn_norm = table.Get(TensorRole::kFfnNorm, il, {D});
-    l.ffn_gate = table.Get(TensorRole::kFfnGate, il, {D, F});
-    l.ffn_up = table.Get(TensorRole::kFfnUp, il, {D, F});
-    l.ffn_down = table.Get(TensorRole::kFfnDown, il, {F, D});
+    l.ffn_norm = table.Get(TensorRole::kFfnNorm, il, {D}, other);
+    l.ffn_gate = table.Get(TensorRole::kFfnGate, il, {D, F}, mm);
+    l.ffn_up = table.Get(TensorRole::kFfnUp, il, {D, F}, mm);
+    l.ffn_down = table.Get(TensorRole::kFfnDown, il, {F, D}, mm);
   }
 
-  m->buffer_ = ggml_backend_alloc_ctx_tensors_from_buft(m->ctx_, ggml_backend_cpu_buffer_type());
-  if (!m->buffer_) Fail(path, ": cannot allocate memory for the weights");
-  ggml_backend_buffer_set_usage(m->buffer_, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
-  ReadTensorData(path, table.offsets());
+  for (const auto& [buft, ctx] : table.ReleaseContexts()) {
+    m->contexts_.push_back(ctx);
+    if (!ggml_get_first_tensor(ctx)) continue;
+    ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors_from_buft(ctx, buft);
+    if (!buf) Fail(path, ": cannot allocate memory for the weights (", ggml_backend_buft_name(buft), ")");
+    ggml_backend_buffer_set_usage(buf, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
+    m->buffers_.push_back(buf);
+  }
+  ReadTensorData(path, table);
 
   std::map<ggml_type, size_t> bytes_by_type;
-  for (const auto& [t, info] : table.offsets()) {
+  for (const auto& [t, info] : table.sources()) {
+    if (m->tied_output_ && t == w.output) continue;  // a repacked copy, not another parameter
     m->weight_bytes_ += info->nbytes;
     m->n_params_ += uint64_t(ggml_nelements(t));
     bytes_by_type[t->type] += info->nbytes;
@@ -144,8 +242,8 @@ std::unique_ptr<Model> Model::Load(const std::string& path) {
 }
 
 Model::~Model() {
-  if (buffer_) ggml_backend_buffer_free(buffer_);
-  if (ctx_) ggml_free(ctx_);
+  for (ggml_backend_buffer_t b : buffers_) ggml_backend_buffer_free(b);
+  for (ggml_context* c : contexts_) ggml_free(c);
 }
 
 }  // namespace chunkllm

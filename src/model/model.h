@@ -47,7 +47,7 @@ class Model {
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
   const std::string& path() const { return path_; }
-  bool tied_output() const { return weights_.output == weights_.tok_embd; }
+  bool tied_output() const { return tied_output_; }
   size_t weight_bytes() const { return weight_bytes_; }
   uint64_t n_params() const { return n_params_; }
   // The dominant weight type, for display ("f16", "q8_0", ...).
@@ -58,11 +58,14 @@ class Model {
   std::string path_;
   ModelConfig config_;
   ModelWeights weights_;
-  ggml_context* ctx_ = nullptr;            // tensor metadata
-  ggml_backend_buffer_t buffer_ = nullptr;  // tensor data
+  // One metadata context and one buffer per buffer type: plain CPU memory, or a CPU "extra"
+  // type that repacks quantized matrices for faster matmuls (as libllama does).
+  std::vector<ggml_context*> contexts_;
+  std::vector<ggml_backend_buffer_t> buffers_;
   size_t weight_bytes_ = 0;
   uint64_t n_params_ = 0;
   ggml_type main_type_ = GGML_TYPE_F32;
+  bool tied_output_ = false;
 };
 
 }  // namespace chunkllm

@@ -10,7 +10,8 @@ namespace chunkllm {
 
 Session::Session(const Model& model, const SessionParams& params, AttentionPolicy* policy)
     : model_(model), params_(params), policy_(policy ? policy : &dense_policy_),
-      kv_(model.config(), params.n_ctx, params.kv_type) {
+      kv_(model.config(), GGML_PAD(std::max(params.n_ctx, 1), kKvPad), params.kv_type) {
+  if (params.n_ctx <= 0) Fail("context size must be positive, got ", params.n_ctx);
   if (params.n_threads <= 0) Fail("thread count must be positive, got ", params.n_threads);
   if (params.n_ubatch <= 0) Fail("micro-batch size must be positive, got ", params.n_ubatch);
   backend_ = ggml_backend_cpu_init();
@@ -48,7 +49,8 @@ void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_l
   for (int i = 0; i < T; ++i) pos[i] = pos0 + i;
   ggml_backend_tensor_set(fg.inp_tokens, tokens, 0, sizeof(int32_t) * T);
   ggml_backend_tensor_set(fg.inp_pos, pos.data(), 0, sizeof(int32_t) * T);
-  // Causal mask (n_kv, T): token i (at pos0 + i) sees cache positions j <= pos0 + i.
+  // Causal mask (n_kv, T): token i (at pos0 + i) sees cache positions j <= pos0 + i; the
+  // padding past pos0 + T is masked too.
   const int n_kv = fg.n_kv;
   const ggml_fp16_t zero = ggml_fp32_to_fp16(0.0f), neg_inf = ggml_fp32_to_fp16(-INFINITY);
   mask_.resize(size_t(n_kv) * T);
@@ -84,8 +86,8 @@ void Session::Prefill(const std::vector<int32_t>& tokens, std::vector<float>* al
       Fail("token id ", tokens[i], " at index ", i, " is out of range [0, ", V, ")");
     }
   }
-  if (kv_.n_past() + n > kv_.n_ctx()) {
-    Fail("the prompt needs ", kv_.n_past() + n, " positions but the context holds ", kv_.n_ctx(),
+  if (kv_.n_past() + n > n_ctx()) {
+    Fail("the prompt needs ", kv_.n_past() + n, " positions but the context holds ", n_ctx(),
          " (raise -c)");
   }
   if (all_logits) all_logits->resize(size_t(n) * V);
@@ -106,8 +108,8 @@ void Session::Prefill(const std::vector<int32_t>& tokens, std::vector<float>* al
 const std::vector<float>& Session::Decode(int32_t token) {
   const int V = model_.config().n_vocab;
   if (token < 0 || token >= V) Fail("token id ", token, " is out of range [0, ", V, ")");
-  if (kv_.n_past() + 1 > kv_.n_ctx()) {
-    Fail("the context is full: ", kv_.n_ctx(), " positions (raise -c)");
+  if (kv_.n_past() + 1 > n_ctx()) {
+    Fail("the context is full: ", n_ctx(), " positions (raise -c)");
   }
   RunBatch(&token, 1, 1, logits_.data());
   return logits_;

@@ -43,7 +43,7 @@ class Session {
 
   const std::vector<float>& last_logits() const { return logits_; }
   int n_past() const { return kv_.n_past(); }
-  int n_ctx() const { return kv_.n_ctx(); }
+  int n_ctx() const { return params_.n_ctx; }
   const Model& model() const { return model_; }
   const KvCache& kv_cache() const { return kv_; }
   // Forgets all cached positions.
