@@ -349,8 +349,9 @@ function convertAusten(dir) {
 function withContext(what, fn) {
   try { return fn(); } catch (e) { throw new Error(`${what}: ${e.message}`, { cause: e }); }
 }
+
 // ---------------------------------------------------------------------------
-// Jane Austen: a minimal reader for R's lazy-load data (Rdata.rdx / Rdata.rdb).
+// A minimal reader for R lazy-load data (Rdata.rdx / Rdata.rdb), used for Jane Austen.
 // ---------------------------------------------------------------------------
 
 // SEXP type codes and pseudo-types of R's serialization format (serialize.c).
@@ -358,7 +359,7 @@ const SXP = {
   NIL: 0, SYM: 1, LIST: 2, CLO: 3, ENV: 4, PROM: 5, LANG: 6, CHAR: 9, LGL: 10, INT: 13, REAL: 14,
   CPLX: 15, STR: 16, DOT: 17, VEC: 19, EXPR: 20, RAW: 24,
   ALTREP: 238, ATTRLIST: 239, ATTRLANG: 240, BASEENV: 241, EMPTYENV: 242, MISSINGARG: 251,
-  UNBOUNDVALUE: 252, GLOBALENV: 253, NILVALUE: 254, REF: 255, BASENAMESPACE: 247,
+  BASENAMESPACE: 250, UNBOUNDVALUE: 252, GLOBALENV: 253, NILVALUE: 254, REF: 255,
 };
 
 // Parses one object in R's XDR ("X\n") serialization, versions 2 and 3. It covers what data

@@ -1,6 +1,7 @@
 // chunkllm: long-context LLM inference with ChunkLLM. This file only dispatches.
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -14,6 +15,16 @@ int main(int argc, char** argv) {
     chunkllm::cli::RegisterBench(app);
     chunkllm::cli::RegisterMkModel(app);
     chunkllm::cli::RegisterInspect(app);
+    std::string known;
+    bool found = false;
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      known += (known.empty() ? "" : ", ") + sub->get_name();
+      found = found || (argc > 1 && sub->get_name() == argv[1]);
+    }
+    if (argc > 1 && argv[1][0] != '-' && !found) {
+      std::fprintf(stderr, "error: unknown command '%s' (commands: %s)\n", argv[1], known.c_str());
+      return 2;
+    }
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

@@ -21,13 +21,13 @@ bool IsLetter(char c) { return IsUpper(c) || IsLower(c); }
 
 constexpr std::string_view kEllipsisChar = "\xE2\x80\xA6";  // …
 // Closing quotes and brackets that stay with the sentence they follow ('"Stop." Then', '(See below.) Next').
-constexpr auto kClosers = std::to_array<std::string_view>({"\"", "'", ")", "]", "}", "\xE2\x80\x9D", "\xE2\x80\x99",
-                                                      "\xC2\xBB"});  // ” ’ »
+constexpr auto kClosers =
+    std::to_array<std::string_view>({"\"", "'", ")", "]", "}", "\xE2\x80\x9D", "\xE2\x80\x99", "\xC2\xBB"});  // ” ’ »
 // Opening quotes and brackets, skipped when looking at the first letter of a word.
-constexpr auto kOpeners = std::to_array<std::string_view>({"\"", "'", "(", "[", "{", "\xE2\x80\x9C", "\xE2\x80\x98",
-                                                      "\xC2\xAB"});  // “ ‘ «
-constexpr auto kBullets = std::to_array<std::string_view>({"-", "*", "+", "\xE2\x80\xA2", "\xE2\x97\xA6",
-                                                      "\xE2\x80\x93"});  // • ◦ –
+constexpr auto kOpeners =
+    std::to_array<std::string_view>({"\"", "'", "(", "[", "{", "\xE2\x80\x9C", "\xE2\x80\x98", "\xC2\xAB"});  // “ ‘ «
+constexpr auto kBullets =
+    std::to_array<std::string_view>({"-", "*", "+", "\xE2\x80\xA2", "\xE2\x97\xA6", "\xE2\x80\x93"});  // • ◦ –
 
 bool HasAt(std::string_view text, size_t pos, std::string_view s) {
   return pos <= text.size() && text.substr(pos, s.size()) == s;
@@ -87,31 +87,33 @@ enum class WordKind {
 };
 
 constexpr auto kTitles = std::to_array<std::string_view>({
-    "Mr",  "Mrs", "Ms",   "Messrs", "Mme",  "Mlle", "Dr",  "Prof", "Rev", "Fr",  "Hon",    "Gen",  "Col", "Capt",
-    "Lt",  "Sgt", "Maj",  "Adm",    "Cmdr", "Cpl",  "Pvt", "Gov",  "Sen", "Rep", "Pres",   "Supt", "Mt",  "Ft",
-    "vs",  "Vs",  "v",    "e.g",    "E.g",  "i.e",  "I.e", "cf",   "Cf",  "viz", "approx",
+    "Mr",   "Mrs", "Ms",  "Messrs", "Mme", "Mlle", "Dr",  "Prof", "Rev", "Fr",  "Hon", "Gen",  "Col",
+    "Capt", "Lt",  "Sgt", "Maj",    "Adm", "Cmdr", "Cpl", "Pvt",  "Gov", "Sen", "Rep", "Pres", "Supt",
+    "Mt",   "Ft",  "vs",  "Vs",     "v",   "e.g",  "E.g", "i.e",  "I.e", "cf",  "Cf",  "viz",  "approx",
 });
-constexpr auto kNumberPrefixes = std::to_array<std::string_view>({  // compared case-insensitively
-    "no", "nos", "nr", "fig", "figs", "vol", "vols", "pp", "p", "ch",
-    "chap", "sec", "sect", "eq", "eqs", "art", "tab", "ref", "refs", "op",
+// Compared case-insensitively: they only matter before a number, where "no. 5" is as clear as "No. 5".
+constexpr auto kNumberPrefixes = std::to_array<std::string_view>({
+    "no",   "nos", "nr",   "fig", "figs", "vol", "vols", "pp",  "p",    "ch",
+    "chap", "sec", "sect", "eq",  "eqs",  "art", "tab",  "ref", "refs", "op",
 });
 constexpr auto kNameLikeAbbreviations = std::to_array<std::string_view>({
-    "Inc",  "Ltd", "Co",   "Corp", "Bros", "Jr",   "Sr",   "Esq", "St",  "Ave", "Blvd", "Rd",  "Dept", "Univ", "Assn",
-    "Intl", "Jan", "Feb",  "Mar",  "Apr",  "Jun",  "Jul",  "Aug", "Sep", "Sept", "Oct", "Nov", "Dec",  "Mon",  "Tue",
-    "Tues", "Wed", "Thu",  "Thur", "Thurs", "Fri", "Sat",  "Sun", "al",  "est", "min",  "hr",  "hrs",  "yr",
+    "Inc",  "Ltd", "Co",  "Corp", "Bros",  "Jr",  "Sr",  "Esq", "St",  "Ave",  "Blvd", "Rd",  "Dept", "Univ", "Assn",
+    "Intl", "Jan", "Feb", "Mar",  "Apr",   "Jun", "Jul", "Aug", "Sep", "Sept", "Oct",  "Nov", "Dec",  "Mon",  "Tue",
+    "Tues", "Wed", "Thu", "Thur", "Thurs", "Fri", "Sat", "Sun", "al",  "est",  "min",  "hr",  "hrs",  "yr",
 });
 // Capitalised words that commonly open a sentence and are rarely part of a name.
 constexpr auto kSentenceStarters = std::to_array<std::string_view>({
-    "A",        "An",      "The",     "This",      "That",     "These",    "Those",   "There",  "Here",     "Then",
-    "Thus",     "Hence",   "However", "Therefore", "Moreover", "Furthermore", "Meanwhile", "Also", "But",   "And",
-    "Or",       "So",      "Yet",     "Still",     "Instead",  "Indeed",   "I",       "He",     "She",      "It",
-    "We",       "They",    "You",     "His",       "Her",      "Its",      "Our",     "Their",  "My",       "Your",
-    "In",       "On",      "At",      "For",       "From",     "To",       "With",    "By",     "As",       "Of",
-    "After",    "Before",  "When",    "While",     "If",       "Although", "Though",  "Because", "Since",   "Once",
-    "What",     "Who",     "Why",     "How",       "Where",    "Which",    "Some",    "Many",   "Most",     "All",
-    "No",       "Not",     "Each",    "Every",     "One",      "Another",  "Now",     "Today",  "Tomorrow", "Yesterday",
-    "Later",    "Finally", "First",   "Next",      "Other",    "Such",     "Do",      "Does",   "Did",      "Is",
-    "Are",      "Was",     "Were",    "Let",       "Please",   "Note",
+    "A",       "An",       "The",    "This",    "That",      "These",    "Those",       "There",     "Here",
+    "Then",    "Thus",     "Hence",  "However", "Therefore", "Moreover", "Furthermore", "Meanwhile", "Also",
+    "But",     "And",      "Or",     "So",      "Yet",       "Still",    "Instead",     "Indeed",    "I",
+    "He",      "She",      "It",     "We",      "They",      "You",      "His",         "Her",       "Its",
+    "Our",     "Their",    "My",     "Your",    "In",        "On",       "At",          "For",       "From",
+    "To",      "With",     "By",     "As",      "Of",        "After",    "Before",      "When",      "While",
+    "If",      "Although", "Though", "Because", "Since",     "Once",     "What",        "Who",       "Why",
+    "How",     "Where",    "Which",  "Some",    "Many",      "Most",     "All",         "No",        "Not",
+    "Each",    "Every",    "One",    "Another", "Now",       "Today",    "Tomorrow",    "Yesterday", "Later",
+    "Finally", "First",    "Next",   "Other",   "Such",      "Do",       "Does",        "Did",       "Is",
+    "Are",     "Was",      "Were",   "Let",     "Please",    "Note",
 });
 
 template <size_t N>
@@ -177,8 +179,10 @@ NextWord ReadNextWord(std::string_view text, size_t pos) {
   NextWord next;
   if (pos >= text.size()) return next;
   const char c = text[pos];
-  next.kind = IsLower(c) ? NextWord::kLower : IsUpper(c) ? NextWord::kUpper : IsDigit(c) ? NextWord::kDigit
-                                                                                          : NextWord::kOther;
+  next.kind = IsLower(c)   ? NextWord::kLower
+              : IsUpper(c) ? NextWord::kUpper
+              : IsDigit(c) ? NextWord::kDigit
+                           : NextWord::kOther;
   size_t end = pos;
   while (end < text.size() && IsLetter(text[end])) ++end;
   next.letters = text.substr(pos, end - pos);
@@ -256,7 +260,8 @@ bool IsMarkdownHeadingOrRule(std::string_view content) {
 // punctuation, first and last words capitalised (or numbers), and no lowercase word of 4+ letters.
 bool LooksLikeTitle(std::string_view content) {
   const std::string_view unquoted = StripQuotes(content);
-  if (content.size() > 60 || unquoted.empty() || std::string_view(".?!,;:-").find(unquoted.back()) != std::string_view::npos) {
+  if (content.size() > 60 || unquoted.empty() ||
+      std::string_view(".?!,;:-").find(unquoted.back()) != std::string_view::npos) {
     return false;
   }
   int words = 0;
@@ -336,10 +341,10 @@ std::vector<SentenceSpan> SplitSentences(std::string_view text) {
         ++pos;
         continue;
       }
-      // Spaced ellipsis ". . .": only dots so far, then " ." not followed by a digit or letter (not " .5").
-      while (text.substr(pos, run_end - pos).find_first_not_of(". ") == std::string_view::npos &&
-             HasAt(text, run_end, " .") && (run_end + 2 >= text.size() || !std::isalnum(static_cast<unsigned char>(
-                                                                              text[run_end + 2])))) {
+      // Spaced ellipsis ". . .": a run of dots, then " ." not followed by a digit or letter (not " .5").
+      const bool only_dots = text.substr(pos, run_end - pos).find_first_not_of('.') == std::string_view::npos;
+      while (only_dots && HasAt(text, run_end, " .") &&
+             (run_end + 2 >= text.size() || !std::isalnum(static_cast<unsigned char>(text[run_end + 2])))) {
         run_end += 2;
       }
       size_t sentence_end = run_end;

@@ -22,9 +22,11 @@
 //    usually a name continuing the phrase ("U.S. Army", "George W. Bush").
 //
 // Known limitations: whitespace is ASCII only (a no-break space after '.' does not separate); a sentence
-// with no space after its terminator ("end.Next") is not split; lowercase-initial sentences after '.' are
-// joined to the previous one; headings are detected by shape, so a very short wrapped line can be taken for
-// one.
+// with no space after its terminator ("end.Next") is not split; a sentence that starts lowercase after '.' is
+// joined to the previous one; after Inc./U.S./a.m./an initial, a sentence that starts with a name is joined
+// ("at 9 a.m. Smith arrived."); an unlisted abbreviation before a capital splits ("Acme Intl. Corp");
+// "Dr." and "Mt." never end a sentence, even as "Drive"; headings are recognised by shape, so a very short
+// wrapped line ("He met John\nMary ...") can be taken for one, and a wrapped list item must be indented.
 #pragma once
 
 #include <cstddef>

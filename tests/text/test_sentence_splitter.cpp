@@ -1,13 +1,12 @@
 // Sentence splitter tests. Every expected sentence list is written by hand from the rules in
 // text/sentence_splitter.h; most cases would fail on a naive "split after . ? !" splitter.
-#include "text/sentence_splitter.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "text/sentence_splitter.h"
 
 namespace chunkllm {
 namespace {
@@ -124,7 +123,8 @@ TEST(SentenceSplitter, DecimalsAndNumbersDoNotSplit) {
 TEST(SentenceSplitter, VersionsAndAddressesDoNotSplit) {
   EXPECT_EQ(Split("Upgrade to v1.2.3 now. The server at 10.0.0.1 answered. Python 3.12 is out."),
             (Sentences{"Upgrade to v1.2.3 now.", "The server at 10.0.0.1 answered.", "Python 3.12 is out."}));
-  EXPECT_EQ(Split("We shipped version 2.0. Next comes 2.1."), (Sentences{"We shipped version 2.0.", "Next comes 2.1."}));
+  EXPECT_EQ(Split("We shipped version 2.0. Next comes 2.1."),
+            (Sentences{"We shipped version 2.0.", "Next comes 2.1."}));
 }
 
 TEST(SentenceSplitter, Initials) {
@@ -136,8 +136,8 @@ TEST(SentenceSplitter, Initials) {
 TEST(SentenceSplitter, EllipsesEndASentenceOnlyBeforeACapital) {
   EXPECT_EQ(Split("Wait... what?"), (Sentences{"Wait... what?"}));
   EXPECT_EQ(Split("He paused... Then he left."), (Sentences{"He paused...", "Then he left."}));
-  EXPECT_EQ(Split("He paused\xE2\x80\xA6 Then he left."), (Sentences{"He paused\xE2\x80\xA6", "Then he left."}));
-  EXPECT_EQ(Split("Well\xE2\x80\xA6 maybe."), (Sentences{"Well\xE2\x80\xA6 maybe."}));
+  EXPECT_EQ(Split("He paused… Then he left."), (Sentences{"He paused…", "Then he left."}));
+  EXPECT_EQ(Split("Well… maybe."), (Sentences{"Well… maybe."}));
   EXPECT_EQ(Split("He paused. . . Then he left."), (Sentences{"He paused. . .", "Then he left."}));
 }
 
@@ -153,11 +153,9 @@ TEST(SentenceSplitter, ClosingQuotesAndBracketsStayWithTheSentence) {
 
 TEST(SentenceSplitter, CurlyQuotes) {
   // “ ” ‘ ’ are three bytes each; the closing one belongs to the sentence that ends.
-  EXPECT_EQ(Split("She said \xE2\x80\x9CGo home.\xE2\x80\x9D Then she left."),
-            (Sentences{"She said \xE2\x80\x9CGo home.\xE2\x80\x9D", "Then she left."}));
-  EXPECT_EQ(Split("He wrote \xE2\x80\x98" "Done.\xE2\x80\x99 It was late."),
-            (Sentences{"He wrote \xE2\x80\x98" "Done.\xE2\x80\x99", "It was late."}));
-  EXPECT_EQ(Split("\xE2\x80\x9CReally?\xE2\x80\x9D she asked."), (Sentences{"\xE2\x80\x9CReally?\xE2\x80\x9D she asked."}));
+  EXPECT_EQ(Split("She said “Go home.” Then she left."), (Sentences{"She said “Go home.”", "Then she left."}));
+  EXPECT_EQ(Split("He wrote ‘Done.’ It was late."), (Sentences{"He wrote ‘Done.’", "It was late."}));
+  EXPECT_EQ(Split("“Really?” she asked."), (Sentences{"“Really?” she asked."}));
 }
 
 TEST(SentenceSplitter, QuestionAndExclamationCombos) {
@@ -176,7 +174,7 @@ TEST(SentenceSplitter, NumberedAndLetteredListItems) {
 
 TEST(SentenceSplitter, BulletItems) {
   EXPECT_EQ(Split("- x\n- y\nThen text continues."), (Sentences{"- x", "- y", "Then text continues."}));
-  EXPECT_EQ(Split("* one\n\xE2\x80\xA2 two"), (Sentences{"* one", "\xE2\x80\xA2 two"}));
+  EXPECT_EQ(Split("* one\n• two"), (Sentences{"* one", "• two"}));
   // An indented line continues the item above it.
   EXPECT_EQ(Split("- a long item\n  that wraps\n- next"), (Sentences{"- a long item\n  that wraps", "- next"}));
 }
@@ -216,12 +214,11 @@ TEST(SentenceSplitter, UrlsAndEmailsDoNotSplit) {
 }
 
 TEST(SentenceSplitter, Utf8TextIsNeverCutInsideACharacter) {
-  EXPECT_EQ(Split("Caf\xC3\xA9 au lait \xE2\x80\x94 tr\xC3\xA8s bon. Na\xC3\xAFve r\xC3\xA9sum\xC3\xA9. End"),
-            (Sentences{"Caf\xC3\xA9 au lait \xE2\x80\x94 tr\xC3\xA8s bon.", "Na\xC3\xAFve r\xC3\xA9sum\xC3\xA9.", "End"}));
-  EXPECT_EQ(Split("He left\xE2\x80\x94then came back. Done."),
-            (Sentences{"He left\xE2\x80\x94then came back.", "Done."}));
+  EXPECT_EQ(Split("Café au lait — très bon. Naïve résumé. End"),
+            (Sentences{"Café au lait — très bon.", "Naïve résumé.", "End"}));
+  EXPECT_EQ(Split("He left—then came back. Done."), (Sentences{"He left—then came back.", "Done."}));
   // A next word that starts with a non-ASCII capital still starts a sentence.
-  EXPECT_EQ(Split("We ate. \xC3\x89mile left."), (Sentences{"We ate.", "\xC3\x89mile left."}));
+  EXPECT_EQ(Split("We ate. Émile left."), (Sentences{"We ate.", "Émile left."}));
 }
 
 // ---- Token mapping. Token spans are written by hand the way a tokenizer reports piece offsets.
@@ -253,7 +250,7 @@ TEST(SentenceEndTokens, LastByteInsideATokenThatRunsOn) {
 }
 
 TEST(SentenceEndTokens, ByteFallbackTokensOfAMultibyteQuote) {
-  const std::string text = "\xE2\x80\x9CGo.\xE2\x80\x9D Now.";  // “Go.” Now.
+  const std::string text = "“Go.” Now.";  // “Go.” Now.
   // "“" as one token, "Go", ".", then ” as three byte tokens, " Now", "."
   const std::vector<TokenSpan> tokens = {{0, 3}, {3, 5}, {5, 6}, {6, 7}, {7, 8}, {8, 9}, {9, 13}, {13, 14}};
   EXPECT_EQ(SentenceEndTokens(text, SplitSentences(text), tokens), (std::vector<int>{5, 7}));
