@@ -18,9 +18,11 @@ void ApplyShapePreset(const std::string& name, RandomModelSpec& s) {
     s.n_embd = 896, s.n_layer = 24, s.n_head = 14, s.n_head_kv = 2, s.head_dim = 64, s.n_ff = 4864;
     s.rope_freq_base = 1000000.0f, s.tied_output = true, s.n_ctx_train = 32768;
   } else if (name == "demo") {
-    // The bundled demo backbone (see models/README.md): Llama, GQA, Llama-2 SPM vocab.
+    // The bundled demo backbone's shape (~25M parameters with the Llama-2 SPM vocab): Llama,
+    // GQA 6:2, head dim 64 (so q8_0 KV blocks fit), tied output to keep the 32000-wide output
+    // layer from dominating pretraining compute.
     s.arch = Arch::kLlama;
-    s.n_embd = 384, s.n_layer = 8, s.n_head = 8, s.n_head_kv = 2, s.head_dim = 48, s.n_ff = 1024;
+    s.n_embd = 384, s.n_layer = 8, s.n_head = 6, s.n_head_kv = 2, s.head_dim = 64, s.n_ff = 1024;
     s.rope_freq_base = 10000.0f, s.tied_output = true, s.n_ctx_train = 8192;
   } else {
     Fail("unknown shape preset '", name, "' (known: qwen2.5-0.5b, demo)");
