@@ -51,18 +51,14 @@ void MeanSd(const std::vector<double>& x, double& mean, double& sd) {
   sd = x.size() > 1 ? std::sqrt(ss / double(x.size() - 1)) : 0.0;
 }
 
-// One (test, size, depth) measurement on one engine: a warm-up run, then `reps` timed runs,
-// each starting from the same `depth` tokens in the cache.
-BenchRow Measure(Engine& e, const std::string& test, int n, int depth, int reps, const std::vector<int32_t>& tokens) {
-  BenchRow row;
-  row.test = test;
-  row.depth = depth;
-  row.engine = e.name();
-  (test == "pp" ? row.n_prompt : row.n_gen) = n;
-  e.Truncate(0);
-  if (depth > 0) e.Prefill(std::vector<int32_t>(tokens.begin(), tokens.begin() + depth));
+// One (test, size, depth) measurement on every engine: each engine first fills its cache to
+// `depth` and does a warm-up run, then the timed runs alternate between engines (A B A B ...)
+// so that drift in the machine's speed affects them alike. Every run starts from `depth`.
+std::vector<BenchRow> Measure(std::vector<std::unique_ptr<Engine>>& engines, const std::string& test, int n,
+                              int depth, int reps, const std::vector<int32_t>& tokens) {
+  const std::vector<int32_t> prefix(tokens.begin(), tokens.begin() + depth);
   const std::vector<int32_t> batch(tokens.begin() + depth, tokens.begin() + depth + n);
-  for (int r = 0; r <= reps; ++r) {
+  auto run_once = [&](Engine& e) {
     e.Truncate(depth);
     const double t0 = NowSeconds();
     if (test == "pp") {
@@ -70,11 +66,24 @@ BenchRow Measure(Engine& e, const std::string& test, int n, int depth, int reps,
     } else {
       for (int i = 0; i < n; ++i) e.Decode(batch[size_t(i)]);
     }
-    const double dt = NowSeconds() - t0;
-    if (r > 0) row.samples.push_back(double(n) / dt);  // r == 0 is the warm-up
+    return double(n) / (NowSeconds() - t0);
+  };
+  std::vector<BenchRow> rows(engines.size());
+  for (size_t k = 0; k < engines.size(); ++k) {
+    Engine& e = *engines[k];
+    rows[k].test = test;
+    rows[k].depth = depth;
+    rows[k].engine = e.name();
+    (test == "pp" ? rows[k].n_prompt : rows[k].n_gen) = n;
+    e.Truncate(0);
+    if (depth > 0) e.Prefill(prefix);
+    run_once(e);  // warm-up
   }
-  MeanSd(row.samples, row.tokens_per_s, row.tokens_per_s_sd);
-  return row;
+  for (int r = 0; r < reps; ++r) {
+    for (size_t k = 0; k < engines.size(); ++k) rows[k].samples.push_back(run_once(*engines[k]));
+  }
+  for (auto& row : rows) MeanSd(row.samples, row.tokens_per_s, row.tokens_per_s_sd);
+  return rows;
 }
 
 }  // namespace
@@ -126,16 +135,16 @@ BenchReport RunBench(const BenchParams& p) {
   std::vector<Test> tests;
   for (int n : p.n_prompt) if (n > 0) tests.push_back({"pp", n});
   for (int n : p.n_gen) if (n > 0) tests.push_back({"tg", n});
-  const int64_t total = int64_t(tests.size() * p.depths.size() * engines.size());
+  const int64_t total = int64_t(tests.size() * p.depths.size());
   ProgressBar bar(total, "bench", p.show_progress);
   int64_t done = 0;
   for (int depth : p.depths) {
     for (const Test& t : tests) {
-      for (auto& e : engines) {
-        bar.Update(done, Str(t.name, t.n, " @ d", depth, " ", e->name()));
-        report.rows.push_back(Measure(*e, t.name, t.n, depth, p.repetitions, tokens));
-        ++done;
+      bar.Update(done, Str(t.name, t.n, " @ d", depth));
+      for (BenchRow& row : Measure(engines, t.name, t.n, depth, p.repetitions, tokens)) {
+        report.rows.push_back(std::move(row));
       }
+      ++done;
     }
   }
   bar.Update(done);

@@ -1,6 +1,5 @@
 #include "model/forward_graph.h"
 
-#include <algorithm>
 #include <cmath>
 
 #include "model/kv_cache.h"
@@ -25,7 +24,7 @@ ggml_tensor* Rope(ggml_context* ctx, ggml_tensor* x, ggml_tensor* pos, const Mod
 
 // Self-attention of one layer for the micro-batch; returns Wo * attn, (D, T).
 ggml_tensor* Attention(ggml_context* ctx, ggml_cgraph* gf, const Model& m, const KvCache& kv, int il,
-                       ggml_tensor* h, const ForwardGraph& fg, int pos0, int T) {
+                       ggml_tensor* h, const ForwardGraph& fg, int T) {
   const ModelConfig& c = m.config();
   const LayerWeights& w = m.weights().layers[il];
   const int Dh = c.head_dim, H = c.n_head, Hkv = c.n_head_kv;
@@ -47,14 +46,13 @@ ggml_tensor* Attention(ggml_context* ctx, ggml_cgraph* gf, const Model& m, const
   q = Rope(ctx, q, fg.inp_pos, m);
   k = Rope(ctx, k, fg.inp_pos, m);
 
-  // Write this batch's K and V into the cache rows [pos0, pos0 + T).
+  // Write this batch's K and V into their cache rows. Expanded before the attention node, so
+  // the attention below reads them (ggml runs nodes in insertion order).
   ggml_tensor* k_cache = kv.k(il);
   ggml_tensor* v_cache = kv.v(il);
   const size_t row_k = k_cache->nb[1], row_v = v_cache->nb[1];
-  ggml_tensor* k_dst = ggml_view_2d(ctx, k_cache, c.n_embd_kv(), T, row_k, size_t(pos0) * row_k);
-  ggml_tensor* v_dst = ggml_view_2d(ctx, v_cache, c.n_embd_kv(), T, row_v, size_t(pos0) * row_v);
-  ggml_build_forward_expand(gf, ggml_cpy(ctx, ggml_reshape_2d(ctx, k, c.n_embd_kv(), T), k_dst));
-  ggml_build_forward_expand(gf, ggml_cpy(ctx, v, v_dst));
+  ggml_build_forward_expand(gf, ggml_set_rows(ctx, k_cache, ggml_reshape_2d(ctx, k, c.n_embd_kv(), T), fg.inp_kv_rows));
+  ggml_build_forward_expand(gf, ggml_set_rows(ctx, v_cache, v, fg.inp_kv_rows));
 
   // Attend over cache positions [0, n_kv): views (Dh, n_kv, Hkv).
   const int n_kv = fg.n_kv;
@@ -78,16 +76,18 @@ ggml_tensor* FeedForward(ggml_context* ctx, const LayerWeights& w, ggml_tensor* 
 
 }  // namespace
 
-ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache& kv, int pos0, int T,
+ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache& kv, int n_kv, int T,
                                int n_outputs) {
   const ModelConfig& c = m.config();
   const ModelWeights& w = m.weights();
   ForwardGraph fg;
   fg.graph = ggml_new_graph_custom(ctx, ForwardGraphMaxNodes(c.n_layer), false);
-  fg.n_kv = std::min(kv.n_ctx(), GGML_PAD(pos0 + T, kKvPad));
+  fg.n_kv = n_kv;
 
   fg.inp_tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
   fg.inp_pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
+  fg.inp_kv_rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, T);
+  ggml_set_input(fg.inp_kv_rows);
   fg.inp_mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F16, fg.n_kv, T);
   ggml_set_input(fg.inp_tokens);
   ggml_set_input(fg.inp_pos);
@@ -101,7 +101,7 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache&
   for (int il = 0; il < c.n_layer; ++il) {
     const LayerWeights& lw = w.layers[il];
     ggml_tensor* h = RmsNorm(ctx, x, lw.attn_norm, c.rms_eps);
-    ggml_tensor* attn = Attention(ctx, fg.graph, m, kv, il, h, fg, pos0, T);
+    ggml_tensor* attn = Attention(ctx, fg.graph, m, kv, il, h, fg, T);
     if (il == c.n_layer - 1 && fg.inp_out_ids) {
       // Only the output rows go on: (D, n_out).
       attn = ggml_get_rows(ctx, attn, fg.inp_out_ids);

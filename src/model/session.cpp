@@ -1,10 +1,10 @@
 #include "model/session.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
 #include "ggml-cpu.h"
-#include "model/forward_graph.h"
 
 namespace chunkllm {
 
@@ -28,6 +28,7 @@ Session::Session(const Model& model, const SessionParams& params, AttentionPolic
 }
 
 Session::~Session() {
+  if (graph_ctx_) ggml_free(graph_ctx_);
   if (galloc_) ggml_gallocr_free(galloc_);
   if (backend_) ggml_backend_free(backend_);
   if (threadpool_) ggml_threadpool_free(threadpool_);
@@ -37,18 +38,26 @@ void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_l
   const int pos0 = kv_.n_past();
   policy_->BeginBatch(pos0, T);
 
-  ggml_init_params ip = {graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
-  ggml_context* ctx = ggml_init(ip);
-  ForwardGraph fg = BuildForwardGraph(ctx, model_, kv_, pos0, T, n_outputs);
-  if (!ggml_gallocr_alloc_graph(galloc_, fg.graph)) {
-    ggml_free(ctx);
-    Fail("cannot allocate compute memory for a batch of ", T, " tokens");
+  const GraphKey key{T, n_outputs, std::min(kv_.n_ctx(), GGML_PAD(pos0 + T, kKvPad))};
+  if (!(key == graph_key_)) {
+    if (graph_ctx_) ggml_free(graph_ctx_);
+    graph_key_ = GraphKey{};
+    ggml_init_params ip = {graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
+    graph_ctx_ = ggml_init(ip);
+    graph_ = BuildForwardGraph(graph_ctx_, model_, kv_, key.n_kv, T, n_outputs);
+    if (!ggml_gallocr_alloc_graph(galloc_, graph_.graph)) {
+      Fail("cannot allocate compute memory for a batch of ", T, " tokens");
+    }
+    graph_key_ = key;
   }
+  const ForwardGraph& fg = graph_;
 
   std::vector<int32_t> pos(T);
-  for (int i = 0; i < T; ++i) pos[i] = pos0 + i;
+  std::vector<int64_t> rows(T);
+  for (int i = 0; i < T; ++i) pos[i] = pos0 + i, rows[i] = pos0 + i;
   ggml_backend_tensor_set(fg.inp_tokens, tokens, 0, sizeof(int32_t) * T);
   ggml_backend_tensor_set(fg.inp_pos, pos.data(), 0, sizeof(int32_t) * T);
+  ggml_backend_tensor_set(fg.inp_kv_rows, rows.data(), 0, sizeof(int64_t) * T);
   // Causal mask (n_kv, T): token i (at pos0 + i) sees cache positions j <= pos0 + i; the
   // padding past pos0 + T is masked too.
   const int n_kv = fg.n_kv;
@@ -56,8 +65,9 @@ void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_l
   mask_.resize(size_t(n_kv) * T);
   for (int i = 0; i < T; ++i) {
     ggml_fp16_t* row = mask_.data() + size_t(i) * n_kv;
-    const int last = pos0 + i;
-    for (int j = 0; j < n_kv; ++j) row[j] = j <= last ? zero : neg_inf;
+    const int seen = std::min(n_kv, pos0 + i + 1);
+    std::fill(row, row + seen, zero);
+    std::fill(row + seen, row + n_kv, neg_inf);
   }
   ggml_backend_tensor_set(fg.inp_mask, mask_.data(), 0, mask_.size() * sizeof(ggml_fp16_t));
   if (fg.inp_out_ids) {
@@ -67,12 +77,8 @@ void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_l
   }
 
   const ggml_status st = ggml_backend_graph_compute(backend_, fg.graph);
-  if (st != GGML_STATUS_SUCCESS) {
-    ggml_free(ctx);
-    Fail("graph compute failed with status ", int(st));
-  }
+  if (st != GGML_STATUS_SUCCESS) Fail("graph compute failed with status ", int(st));
   ggml_backend_tensor_get(fg.logits, out_logits, 0, ggml_nbytes(fg.logits));
-  ggml_free(ctx);
   kv_.set_n_past(pos0 + T);
 }
 

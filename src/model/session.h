@@ -11,6 +11,7 @@
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "model/attention_policy.h"
+#include "model/forward_graph.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
 
@@ -63,6 +64,15 @@ class Session {
   ggml_backend_t backend_ = nullptr;
   ggml_threadpool* threadpool_ = nullptr;
   ggml_gallocr_t galloc_ = nullptr;
+  // The last graph built, reused while its shape (T, n_outputs, n_kv) repeats: consecutive
+  // decode steps rebuild nothing for kKvPad steps.
+  struct GraphKey {
+    int n_tokens = -1, n_outputs = -1, n_kv = -1;
+    bool operator==(const GraphKey&) const = default;
+  };
+  GraphKey graph_key_;
+  ggml_context* graph_ctx_ = nullptr;
+  ForwardGraph graph_;
   std::vector<uint8_t> graph_meta_;  // ggml context memory for graph nodes
   std::vector<float> logits_;        // (V) of the last token
   std::vector<ggml_fp16_t> mask_;    // scratch for the attention mask
