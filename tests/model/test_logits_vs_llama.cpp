@@ -31,6 +31,7 @@ struct Case {
   bool tied = false;
   std::string rope_scaling = "none";
   int n_ff = 0;  // 0: the default; k-quants need multiples of 256
+  ggml_type kv = GGML_TYPE_F16;
 };
 
 std::ostream& operator<<(std::ostream& os, const Case& c) { return os << c.name; }
@@ -53,10 +54,13 @@ Diff Compare(const float* ours, const float* ref, size_t n) {
   return d;
 }
 
-double UnitRoundoff(ggml_type weight_type) {
-  const double f16 = std::ldexp(1.0, -11);
-  if (weight_type == GGML_TYPE_F16 || weight_type == GGML_TYPE_F32) return f16;  // f16 KV dominates
-  return std::ldexp(1.0, -8);  // bf16 or q8_0 / q8_K activations
+// The unit roundoff of the coarsest rounding in the pass: the weights' activation type and the
+// KV cache type (f16 and f32 KV are both read as f16 by flash attention).
+double UnitRoundoff(ggml_type weight_type, ggml_type kv_type) {
+  const double f16 = std::ldexp(1.0, -11), q8 = std::ldexp(1.0, -8);
+  const double weights = (weight_type == GGML_TYPE_F16 || weight_type == GGML_TYPE_F32) ? f16 : q8;
+  const double kv = kv_type == GGML_TYPE_Q8_0 ? q8 : f16;
+  return std::max(weights, kv);
 }
 
 class LogitsVsLlama : public ::testing::TestWithParam<Case> {};
@@ -79,7 +83,7 @@ TEST_P(LogitsVsLlama, PrefillDecodeAndGreedyMatch) {
   auto model = Model::Load(path);
   auto tok = Tokenizer::Load(path);
   const int L = model->config().n_layer;
-  const double rel = (5.0 * L + 2.0) * UnitRoundoff(c.type);
+  const double rel = (5.0 * L + 2.0) * UnitRoundoff(c.type, c.kv);
 
   // ~700 tokens: two prefill micro-batches of 512 in our engine.
   std::string text;
@@ -94,10 +98,12 @@ TEST_P(LogitsVsLlama, PrefillDecodeAndGreedyMatch) {
   SessionParams sp;
   sp.n_ctx = n_ctx;
   sp.n_threads = 2;
+  sp.kv_type = c.kv;
   Session ours(*model, sp);
   ReferenceParams rp;
   rp.n_ctx = n_ctx;
   rp.n_threads = 2;
+  rp.kv_type = c.kv;
   auto ref = LlamaReference::Load(path, rp);
   const size_t V = size_t(model->config().n_vocab);
 
@@ -151,6 +157,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"llama_spm_f32_linear_rope", Arch::kLlama, "llama-spm", GGML_TYPE_F32, false, "linear"},
                       Case{"qwen2_q8_0_yarn", Arch::kQwen2, "qwen2", GGML_TYPE_Q8_0, false, "yarn"},
                       Case{"llama_spm_q4_0_tied", Arch::kLlama, "llama-spm", GGML_TYPE_Q4_0, true},
+                      Case{"llama_spm_kv_q8_0", Arch::kLlama, "llama-spm", GGML_TYPE_F16, false, "none", 0,
+                           GGML_TYPE_Q8_0},
+                      Case{"qwen3_kv_f32", Arch::kQwen3, "llama-spm", GGML_TYPE_F16, false, "none", 0, GGML_TYPE_F32},
                       Case{"qwen3_q4_K", Arch::kQwen3, "llama-spm", GGML_TYPE_Q4_K, false, "none", 768}),
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
