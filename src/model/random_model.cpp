@@ -5,9 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "core/file_util.h"
-#include "gguf.h"
-#include "model/gguf_file.h"
+#include "model/model_writer.h"
 #include "model/tensor_names.h"
 
 namespace chunkllm {
@@ -30,34 +28,6 @@ void ApplyShapePreset(const std::string& name, RandomModelSpec& s) {
 }
 
 namespace {
-
-struct Writer {
-  const RandomModelSpec& spec;
-  ggml_context* ctx;
-  gguf_context* gguf;
-  std::mt19937_64 rng;
-
-  // A tensor of `type` filled from N(mean, std) (converted/quantized as the type requires).
-  void Add(const std::string& name, std::vector<int64_t> ne, ggml_type type, float mean, float std) {
-    int64_t n = 1;
-    for (int64_t d : ne) n *= d;
-    std::vector<float> values(static_cast<size_t>(n));
-    std::normal_distribution<float> dist(mean, std);
-    for (float& v : values) v = dist(rng);
-    ggml_tensor* t = ggml_new_tensor(ctx, type, int(ne.size()), ne.data());
-    ggml_set_name(t, name.c_str());
-    if (type == GGML_TYPE_F32) {
-      std::copy(values.begin(), values.end(), static_cast<float*>(t->data));
-    } else if (type == GGML_TYPE_F16) {
-      ggml_fp32_to_fp16_row(values.data(), static_cast<ggml_fp16_t*>(t->data), n);
-    } else if (type == GGML_TYPE_BF16) {
-      ggml_fp32_to_bf16_row(values.data(), static_cast<ggml_bf16_t*>(t->data), n);
-    } else {
-      ggml_quantize_chunk(type, values.data(), t->data, 0, n / ne[0], ne[0], nullptr);
-    }
-    gguf_add_tensor(gguf, t);
-  }
-};
 
 void CheckSpec(const RandomModelSpec& s, int head_dim, int n_ff) {
   auto positive = [](const char* flag, int v) {
@@ -89,97 +59,53 @@ void WriteRandomModel(const RandomModelSpec& s, const std::string& out_path) {
   const int n_ff = s.n_ff > 0 ? s.n_ff : ((s.n_embd * 8 / 3 + 63) / 64) * 64;
   CheckSpec(s, head_dim, n_ff);
 
-  GgufFile vocab = GgufFile::Open(s.vocab_path);
-  const size_t n_vocab = vocab.ArrayLength("tokenizer.ggml.tokens");
-  if (n_vocab == 0) Fail(s.vocab_path, ": no tokenizer.ggml.tokens array (not a vocab GGUF)");
+  ModelShape shape;
+  shape.arch = s.arch;
+  shape.n_embd = s.n_embd, shape.n_layer = s.n_layer, shape.n_head = s.n_head, shape.n_head_kv = s.n_head_kv;
+  shape.head_dim = head_dim, shape.n_ff = n_ff, shape.n_ctx_train = s.n_ctx_train;
+  shape.rope_freq_base = s.rope_freq_base;
+  shape.rope_scaling = s.rope_scaling, shape.rope_scaling_factor = s.rope_scaling_factor;
+  ModelWriter w(shape, s.vocab_path, std::string("chunkllm random ") + ArchName(s.arch));
 
-  gguf_context* gguf = gguf_init_empty();
-  // Take every tokenizer.* key from the vocab file, nothing else.
-  {
-    gguf_context* all = gguf_init_empty();
-    gguf_set_kv(all, vocab.gguf());
-    for (int64_t i = gguf_get_n_kv(all) - 1; i >= 0; --i) {
-      const std::string key = gguf_get_key(all, i);
-      if (key.rfind("tokenizer.", 0) != 0) gguf_remove_key(all, key.c_str());
-    }
-    gguf_set_kv(gguf, all);
-    gguf_free(all);
-  }
-  const std::string a = ArchName(s.arch);
-  gguf_set_val_str(gguf, "general.architecture", a.c_str());
-  gguf_set_val_str(gguf, "general.name", ("chunkllm random " + a).c_str());
-  gguf_set_val_u32(gguf, "general.file_type", 1);
-  gguf_set_val_u32(gguf, (a + ".context_length").c_str(), uint32_t(s.n_ctx_train));
-  gguf_set_val_u32(gguf, (a + ".embedding_length").c_str(), uint32_t(s.n_embd));
-  gguf_set_val_u32(gguf, (a + ".block_count").c_str(), uint32_t(s.n_layer));
-  gguf_set_val_u32(gguf, (a + ".feed_forward_length").c_str(), uint32_t(n_ff));
-  gguf_set_val_u32(gguf, (a + ".attention.head_count").c_str(), uint32_t(s.n_head));
-  gguf_set_val_u32(gguf, (a + ".attention.head_count_kv").c_str(), uint32_t(s.n_head_kv));
-  gguf_set_val_u32(gguf, (a + ".attention.key_length").c_str(), uint32_t(head_dim));
-  gguf_set_val_u32(gguf, (a + ".attention.value_length").c_str(), uint32_t(head_dim));
-  gguf_set_val_f32(gguf, (a + ".attention.layer_norm_rms_epsilon").c_str(), 1e-6f);
-  gguf_set_val_u32(gguf, (a + ".rope.dimension_count").c_str(), uint32_t(head_dim));
-  gguf_set_val_f32(gguf, (a + ".rope.freq_base").c_str(), s.rope_freq_base);
-  gguf_set_val_u32(gguf, (a + ".vocab_size").c_str(), uint32_t(n_vocab));
-  if (s.rope_scaling != "none") {
-    gguf_set_val_str(gguf, (a + ".rope.scaling.type").c_str(), s.rope_scaling.c_str());
-    gguf_set_val_f32(gguf, (a + ".rope.scaling.factor").c_str(), s.rope_scaling_factor);
-    gguf_set_val_u32(gguf, (a + ".rope.scaling.original_context_length").c_str(), uint32_t(s.n_ctx_train));
-  }
-
-  const int64_t D = s.n_embd, V = int64_t(n_vocab), Q = int64_t(s.n_head) * head_dim;
+  std::mt19937_64 rng(s.seed);
+  std::vector<float> values;
+  // A tensor filled from N(mean, std). Norm weights are drawn near 1 (not exactly 1, so a
+  // graph that forgets them is caught); norms and biases stay f32.
+  auto add = [&](TensorRole role, int layer, std::vector<int64_t> ne, bool matrix, float mean, float std) {
+    int64_t n = 1;
+    for (int64_t d : ne) n *= d;
+    values.resize(static_cast<size_t>(n));
+    std::normal_distribution<float> dist(mean, std);
+    for (float& v : values) v = dist(rng);
+    w.AddTensor(TensorName(role, layer), ne, matrix ? s.weight_type : GGML_TYPE_F32, values.data());
+  };
+  const int64_t D = s.n_embd, V = w.n_vocab(), Q = int64_t(s.n_head) * head_dim;
   const int64_t KV = int64_t(s.n_head_kv) * head_dim, F = n_ff;
-  const ggml_type wt = s.weight_type;
-  size_t bytes = 0;
-  auto count = [&](ggml_type t, int64_t n0, int64_t n1) { bytes += ggml_row_size(t, n0) * n1 + 1024; };
-  count(wt, D, V), count(wt, D, V), count(GGML_TYPE_F32, D, 1);
-  for (int il = 0; il < s.n_layer; ++il) {
-    count(wt, D, Q), count(wt, D, KV), count(wt, D, KV), count(wt, Q, D);
-    count(wt, D, F), count(wt, D, F), count(wt, F, D);
-    count(GGML_TYPE_F32, D, 8), count(GGML_TYPE_F32, Q + 2 * KV, 1), count(GGML_TYPE_F32, head_dim, 2);
-  }
-  ggml_init_params ip = {bytes + ggml_tensor_overhead() * size_t(16 * s.n_layer + 16), nullptr, false};
-  ggml_context* ctx = ggml_init(ip);
-  if (!ctx) Fail("out of memory building a random model");
-
-  // Norm weights near 1 (not exactly 1, so a graph that forgets them is caught).
-  Writer w{s, ctx, gguf, std::mt19937_64(s.seed)};
   const float sd = s.init_std;
-  w.Add(TensorName(TensorRole::kTokenEmbd), {D, V}, wt, 0.0f, sd);
-  w.Add(TensorName(TensorRole::kOutputNorm), {D}, GGML_TYPE_F32, 1.0f, 0.1f);
-  if (!s.tied_output) w.Add(TensorName(TensorRole::kOutput), {D, V}, wt, 0.0f, sd);
+  add(TensorRole::kTokenEmbd, -1, {D, V}, true, 0.0f, sd);
+  add(TensorRole::kOutputNorm, -1, {D}, false, 1.0f, 0.1f);
+  if (!s.tied_output) add(TensorRole::kOutput, -1, {D, V}, true, 0.0f, sd);
   for (int il = 0; il < s.n_layer; ++il) {
-    w.Add(TensorName(TensorRole::kAttnNorm, il), {D}, GGML_TYPE_F32, 1.0f, 0.1f);
-    w.Add(TensorName(TensorRole::kAttnQ, il), {D, Q}, wt, 0.0f, sd);
-    w.Add(TensorName(TensorRole::kAttnK, il), {D, KV}, wt, 0.0f, sd);
-    w.Add(TensorName(TensorRole::kAttnV, il), {D, KV}, wt, 0.0f, sd);
-    w.Add(TensorName(TensorRole::kAttnOut, il), {Q, D}, wt, 0.0f, sd);
+    add(TensorRole::kAttnNorm, il, {D}, false, 1.0f, 0.1f);
+    add(TensorRole::kAttnQ, il, {D, Q}, true, 0.0f, sd);
+    add(TensorRole::kAttnK, il, {D, KV}, true, 0.0f, sd);
+    add(TensorRole::kAttnV, il, {D, KV}, true, 0.0f, sd);
+    add(TensorRole::kAttnOut, il, {Q, D}, true, 0.0f, sd);
     if (s.arch == Arch::kQwen2) {
-      w.Add(TensorName(TensorRole::kAttnQBias, il), {Q}, GGML_TYPE_F32, 0.0f, sd * 5);
-      w.Add(TensorName(TensorRole::kAttnKBias, il), {KV}, GGML_TYPE_F32, 0.0f, sd * 5);
-      w.Add(TensorName(TensorRole::kAttnVBias, il), {KV}, GGML_TYPE_F32, 0.0f, sd * 5);
+      add(TensorRole::kAttnQBias, il, {Q}, false, 0.0f, sd * 5);
+      add(TensorRole::kAttnKBias, il, {KV}, false, 0.0f, sd * 5);
+      add(TensorRole::kAttnVBias, il, {KV}, false, 0.0f, sd * 5);
     }
     if (s.arch == Arch::kQwen3) {
-      w.Add(TensorName(TensorRole::kAttnQNorm, il), {head_dim}, GGML_TYPE_F32, 1.0f, 0.1f);
-      w.Add(TensorName(TensorRole::kAttnKNorm, il), {head_dim}, GGML_TYPE_F32, 1.0f, 0.1f);
+      add(TensorRole::kAttnQNorm, il, {head_dim}, false, 1.0f, 0.1f);
+      add(TensorRole::kAttnKNorm, il, {head_dim}, false, 1.0f, 0.1f);
     }
-    w.Add(TensorName(TensorRole::kFfnNorm, il), {D}, GGML_TYPE_F32, 1.0f, 0.1f);
-    w.Add(TensorName(TensorRole::kFfnGate, il), {D, F}, wt, 0.0f, sd);
-    w.Add(TensorName(TensorRole::kFfnUp, il), {D, F}, wt, 0.0f, sd);
-    w.Add(TensorName(TensorRole::kFfnDown, il), {F, D}, wt, 0.0f, sd);
+    add(TensorRole::kFfnNorm, il, {D}, false, 1.0f, 0.1f);
+    add(TensorRole::kFfnGate, il, {D, F}, true, 0.0f, sd);
+    add(TensorRole::kFfnUp, il, {D, F}, true, 0.0f, sd);
+    add(TensorRole::kFfnDown, il, {F, D}, true, 0.0f, sd);
   }
-
-  try {
-    WriteFileAtomically(out_path, [&](const std::string& tmp) {
-      if (!gguf_write_to_file(gguf, tmp.c_str(), false)) Fail(out_path, ": cannot write the GGUF file");
-    });
-  } catch (...) {
-    gguf_free(gguf);
-    ggml_free(ctx);
-    throw;
-  }
-  gguf_free(gguf);
-  ggml_free(ctx);
+  w.Write(out_path);
 }
 
 }  // namespace chunkllm
