@@ -9,6 +9,7 @@ void RegisterRun(CLI::App& app);
 void RegisterBench(CLI::App& app);
 void RegisterMkModel(CLI::App& app);
 void RegisterInspect(CLI::App& app);
+void RegisterPretrain(CLI::App& app);
 
 // Shared validators
 inline const auto kPositive = CLI::PositiveNumber;

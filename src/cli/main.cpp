@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     chunkllm::cli::RegisterBench(app);
     chunkllm::cli::RegisterMkModel(app);
     chunkllm::cli::RegisterInspect(app);
+    chunkllm::cli::RegisterPretrain(app);
     std::string known;
     bool found = false;
     for (const CLI::App* sub : app.get_subcommands({})) {

@@ -75,6 +75,7 @@ std::string Tokenizer::Detokenize(const std::vector<int32_t>& tokens, bool speci
 
 int Tokenizer::n_vocab() const { return llama_vocab_n_tokens(vocab_); }
 int32_t Tokenizer::bos() const { return llama_vocab_bos(vocab_); }
+int32_t Tokenizer::eos() const { return llama_vocab_eos(vocab_); }
 bool Tokenizer::IsEndOfGeneration(int32_t token) const { return llama_vocab_is_eog(vocab_, token); }
 
 std::string Tokenizer::ApplyChatTemplate(const std::string& user_message) const {

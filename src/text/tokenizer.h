@@ -26,6 +26,7 @@ class Tokenizer {
 
   int n_vocab() const;
   int32_t bos() const;
+  int32_t eos() const;
   bool IsEndOfGeneration(int32_t token) const;
   // Formats one user message with the model's chat template (add the assistant prefix).
   // Throws Error when the file has no chat template or libllama does not know it.

@@ -1,0 +1,47 @@
+#include "cli/commands.h"
+#include "train/pretrain.h"
+
+namespace chunkllm::cli {
+
+void RegisterPretrain(CLI::App& app) {
+  auto o = std::make_shared<PretrainOptions>();
+  auto schedule = std::make_shared<std::string>("512x8:0.6,2048x2:0.25,4096x1:0.15");
+  auto no_bf16 = std::make_shared<bool>(false);
+  o->data.train_paths = {"data/corpus/train"};
+  o->data.val_paths = {"data/corpus/validation"};
+  CLI::App* c = app.add_subcommand("pretrain", "train a Llama-architecture backbone from scratch (libtorch, bf16)");
+  c->add_option("--vocab", o->vocab_path, "vocab GGUF (tokenizer of the new model)")->required()->check(CLI::ExistingFile);
+  c->add_option("--data", o->data.train_paths, "training .txt files or directories")->capture_default_str();
+  c->add_option("--val", o->data.val_paths, "validation .txt files or directories")->capture_default_str();
+  c->add_option("-o,--output", o->output_path, "output GGUF")->required();
+  c->add_option("--checkpoint", o->checkpoint_path, "checkpoint file (default: OUTPUT.ckpt)");
+  c->add_flag("--resume", o->resume, "continue from the checkpoint");
+  c->add_option("--tokens", o->total_tokens, "token budget")->check(kPositive)->capture_default_str();
+  c->add_option("--schedule", *schedule, "phases SEQxBATCH:SHARE,...")->capture_default_str();
+  c->add_option("--lr", o->lr, "peak learning rate")->capture_default_str();
+  c->add_option("--min-lr", o->min_lr, "final learning rate of the cosine")->capture_default_str();
+  c->add_option("--warmup", o->warmup_steps, "warm-up steps")->capture_default_str();
+  c->add_option("--weight-decay", o->weight_decay, "AdamW weight decay")->capture_default_str();
+  c->add_option("--clip", o->grad_clip, "gradient-norm clip")->capture_default_str();
+  c->add_option("--synthetic", o->data.synthetic_share, "share of synthetic retrieval documents")->capture_default_str();
+  c->add_option("--seed", o->seed, "seed (init and data order)")->capture_default_str();
+  c->add_option("-t,--threads", o->n_threads, "threads")->check(kPositive)->capture_default_str();
+  c->add_option("--checkpoint-minutes", o->checkpoint_minutes, "minutes between checkpoints")->capture_default_str();
+  c->add_option("--val-every", o->val_every, "steps between validations")->capture_default_str();
+  c->add_option("--stop-after", o->stop_after_steps, "stop after this many steps (with a checkpoint)");
+  c->add_flag("--no-bf16", *no_bf16, "train in f32 (slower)");
+  c->add_option("--n-embd", o->model.n_embd, "width")->capture_default_str();
+  c->add_option("--n-layer", o->model.n_layer, "layers")->capture_default_str();
+  c->add_option("--n-head", o->model.n_head, "query heads")->capture_default_str();
+  c->add_option("--n-head-kv", o->model.n_head_kv, "KV heads")->capture_default_str();
+  c->add_option("--head-dim", o->model.head_dim, "head dim")->capture_default_str();
+  c->add_option("--n-ff", o->model.n_ff, "FFN width")->capture_default_str();
+  c->add_option("--ctx-train", o->model.n_ctx_train, "context length recorded in the GGUF")->capture_default_str();
+  c->callback([o, schedule, no_bf16] {
+    o->phases = ParsePhases(*schedule);
+    o->bf16 = !*no_bf16;
+    RunPretrain(*o);
+  });
+}
+
+}  // namespace chunkllm::cli

@@ -1,0 +1,253 @@
+#include "train/pretrain.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/file_util.h"
+#include "core/progress.h"
+#include "core/timer.h"
+#include "text/tokenizer.h"
+
+namespace chunkllm {
+
+std::vector<PretrainPhase> ParsePhases(const std::string& text) {
+  std::vector<PretrainPhase> phases;
+  std::stringstream ss(text);
+  std::string part;
+  double total = 0;
+  while (std::getline(ss, part, ',')) {
+    PretrainPhase p;
+    char x = 0, colon = 0;
+    std::istringstream ps(part);
+    if (!(ps >> p.seq >> x >> p.batch >> colon >> p.share) || x != 'x' || colon != ':' || p.seq < 8 ||
+        p.batch < 1 || !(p.share > 0)) {
+      Fail("--schedule: cannot read '", part, "' (expected SEQxBATCH:SHARE, e.g. 512x8:0.6)");
+    }
+    total += p.share;
+    phases.push_back(p);
+  }
+  if (phases.empty()) Fail("--schedule is empty");
+  for (auto& p : phases) p.share /= total;
+  return phases;
+}
+
+namespace {
+
+// The step plan: each phase's steps, derived from the token budget.
+struct Plan {
+  std::vector<int64_t> first_step;  // per phase
+  int64_t total_steps = 0;
+  const PretrainPhase& PhaseAt(const std::vector<PretrainPhase>& phases, int64_t step) const {
+    size_t i = 0;
+    while (i + 1 < phases.size() && step >= first_step[i + 1]) ++i;
+    return phases[i];
+  }
+};
+
+Plan MakePlan(const PretrainOptions& o) {
+  Plan plan;
+  for (const auto& p : o.phases) {
+    plan.first_step.push_back(plan.total_steps);
+    plan.total_steps += std::max<int64_t>(1, int64_t(std::llround(double(o.total_tokens) * p.share / (p.seq * p.batch))));
+  }
+  return plan;
+}
+
+double LearningRate(const PretrainOptions& o, int64_t step, int64_t total) {
+  if (step < o.warmup_steps) return o.lr * double(step + 1) / double(o.warmup_steps);
+  const double t = double(step - o.warmup_steps) / double(std::max<int64_t>(1, total - o.warmup_steps));
+  return o.min_lr + 0.5 * (o.lr - o.min_lr) * (1.0 + std::cos(M_PI * std::min(1.0, t)));
+}
+
+torch::Tensor ToTensor(const std::vector<std::vector<int32_t>>& rows, int64_t begin, int64_t len) {
+  torch::Tensor t = torch::empty({int64_t(rows.size()), len}, torch::kLong);
+  auto a = t.accessor<int64_t, 2>();
+  for (size_t r = 0; r < rows.size(); ++r)
+    for (int64_t i = 0; i < len; ++i) a[int64_t(r)][i] = rows[r][size_t(begin + i)];
+  return t;
+}
+
+nlohmann::json HistoryToJson(const PretrainResult& r) {
+  nlohmann::json steps = nlohmann::json::array();
+  for (const auto& s : r.steps) steps.push_back({s.step, s.seq, s.loss, s.lr, s.grad_norm, s.tokens_per_s});
+  nlohmann::json val = nlohmann::json::array();
+  for (const auto& [s, l] : r.val) val.push_back({s, l});
+  return {{"steps", steps}, {"val", val}, {"tokens_seen", r.tokens_seen}, {"train_seconds", r.train_seconds},
+          {"finished", r.finished}};
+}
+
+PretrainResult HistoryFromJson(const nlohmann::json& j) {
+  PretrainResult r;
+  for (const auto& s : j.at("steps")) {
+    r.steps.push_back({s[0].get<int64_t>(), s[1].get<int>(), s[2].get<double>(), s[3].get<double>(),
+                       s[4].get<double>(), s[5].get<double>()});
+  }
+  for (const auto& v : j.at("val")) r.val.push_back({v[0].get<int64_t>(), v[1].get<double>()});
+  r.tokens_seen = j.at("tokens_seen").get<int64_t>();
+  r.train_seconds = j.at("train_seconds").get<double>();
+  r.finished = j.at("finished").get<bool>();
+  return r;
+}
+
+// Everything that must match for a resume to continue the same run.
+nlohmann::json RunIdentity(const PretrainOptions& o) {
+  nlohmann::json phases = nlohmann::json::array();
+  for (const auto& p : o.phases) phases.push_back({p.seq, p.batch, p.share});
+  const auto& m = o.model;
+  return {{"model", {m.n_vocab, m.n_embd, m.n_layer, m.n_head, m.n_head_kv, m.head_dim, m.n_ff, m.rope_base, m.rms_eps}},
+          {"phases", phases}, {"total_tokens", o.total_tokens}, {"lr", o.lr}, {"min_lr", o.min_lr},
+          {"warmup", o.warmup_steps}, {"seed", o.seed}, {"synthetic", o.data.synthetic_share},
+          {"bf16", o.bf16}};
+}
+
+void SaveCheckpoint(const std::string& path, TorchLlama& model, torch::optim::AdamW& opt, int64_t next_step,
+                    const PretrainResult& hist, const nlohmann::json& identity) {
+  torch::serialize::OutputArchive archive;
+  for (const auto& p : model->named_parameters()) archive.write("model." + p.key(), p.value());
+  torch::serialize::OutputArchive opt_archive;
+  opt.save(opt_archive);
+  archive.write("optimizer", opt_archive);
+  const nlohmann::json meta = {{"format", 1}, {"next_step", next_step}, {"identity", identity},
+                               {"history", HistoryToJson(hist)}};
+  archive.write("meta", c10::IValue(meta.dump()));
+  WriteFileAtomically(path, [&](const std::string& tmp) { archive.save_to(tmp); });
+}
+
+int64_t LoadCheckpoint(const std::string& path, TorchLlama& model, torch::optim::AdamW& opt, PretrainResult& hist,
+                       const nlohmann::json& identity) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const std::exception& e) {
+    Fail(path, ": not a readable checkpoint (", std::string(e.what()).substr(0, 200), ")");
+  }
+  c10::IValue meta_value;
+  if (!archive.try_read("meta", meta_value) || !meta_value.isString()) Fail(path, ": checkpoint has no metadata");
+  const nlohmann::json meta = nlohmann::json::parse(meta_value.toStringRef());
+  if (meta.at("identity") != identity) {
+    Fail(path, ": checkpoint was made with other options (model, schedule, seed or data mix); ",
+         "it has ", meta.at("identity").dump(), ", this run has ", identity.dump());
+  }
+  torch::NoGradGuard ng;
+  for (auto& p : model->named_parameters()) {
+    torch::Tensor t;
+    archive.read("model." + p.key(), t);
+    p.value().copy_(t);
+  }
+  torch::serialize::InputArchive opt_archive;
+  archive.read("optimizer", opt_archive);
+  opt.load(opt_archive);
+  hist = HistoryFromJson(meta.at("history"));
+  return meta.at("next_step").get<int64_t>();
+}
+
+double ValidationLoss(TorchLlama& model, const PretrainData& data, const PretrainOptions& o) {
+  const auto rows = data.ValidationRows(512, o.val_windows);
+  if (rows.empty()) return NAN;
+  torch::NoGradGuard ng;
+  double sum = 0;
+  for (size_t i = 0; i < rows.size(); i += 4) {
+    std::vector<std::vector<int32_t>> chunk(rows.begin() + long(i), rows.begin() + long(std::min(rows.size(), i + 4)));
+    const torch::Tensor x = ToTensor(chunk, 0, 512), y = ToTensor(chunk, 1, 512);
+    sum += WithBf16Autocast(o.bf16, [&] { return model->Loss(x, y); }).item<double>() * double(chunk.size());
+  }
+  return sum / double(rows.size());
+}
+
+}  // namespace
+
+PretrainResult RunPretrain(const PretrainOptions& o) {
+  torch::set_num_threads(o.n_threads);
+  const std::string ckpt = o.checkpoint_path.empty() ? o.output_path + ".ckpt" : o.checkpoint_path;
+  auto tok = Tokenizer::Load(o.vocab_path);
+  TorchLlamaConfig mc = o.model;
+  mc.n_vocab = tok->n_vocab();
+  PretrainOptions opts = o;
+  opts.model = mc;
+  const nlohmann::json identity = RunIdentity(opts);
+
+  PretrainData data(*tok, o.data);
+  std::fprintf(stderr, "pretrain: %zu training documents (%zu tokens), %zu validation tokens\n",
+               data.train_documents(), data.train_tokens(), data.val_tokens());
+
+  TorchLlama model(mc, o.seed);
+  std::vector<torch::Tensor> decay, no_decay;
+  for (const auto& p : model->named_parameters()) {
+    (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
+  }
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
+                                 torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay)));
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
+                                    torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(0.0)));
+  torch::optim::AdamW opt(groups);
+
+  PretrainResult hist;
+  int64_t step = 0;
+  if (o.resume) {
+    if (!std::filesystem::exists(ckpt)) Fail(ckpt, ": no checkpoint to resume from");
+    step = LoadCheckpoint(ckpt, model, opt, hist, identity);
+    std::fprintf(stderr, "pretrain: resumed at step %lld from %s\n", (long long)step, ckpt.c_str());
+  } else if (std::filesystem::exists(ckpt)) {
+    Fail(ckpt, ": a checkpoint exists; pass --resume to continue it or remove it to start over");
+  }
+
+  const Plan plan = MakePlan(opts);
+  std::fprintf(stderr, "pretrain: %.1fM parameters, %lld steps for %.1fM tokens\n", double(model->n_params()) / 1e6,
+               (long long)plan.total_steps, double(o.total_tokens) / 1e6);
+  ProgressBar bar(plan.total_steps, "pretrain", o.show_progress);
+  double last_ckpt = NowSeconds();
+  const double run_start = NowSeconds(), seconds_before = hist.train_seconds;
+  int64_t steps_this_run = 0;
+  while (step < plan.total_steps) {
+    const PretrainPhase& ph = plan.PhaseAt(o.phases, step);
+    const double t0 = NowSeconds();
+    std::vector<std::vector<int32_t>> rows;
+    for (int b = 0; b < ph.batch; ++b) rows.push_back(data.Row(step, b, ph.seq));
+    const torch::Tensor x = ToTensor(rows, 0, ph.seq), y = ToTensor(rows, 1, ph.seq);
+    const double lr = LearningRate(o, step, plan.total_steps);
+    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    opt.zero_grad();
+    const torch::Tensor loss = WithBf16Autocast(o.bf16, [&] { return model->Loss(x, y); });
+    loss.backward();
+    const double gnorm = torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
+    opt.step();
+    const double loss_v = loss.item<double>();
+    if (!std::isfinite(loss_v)) Fail("training diverged at step ", step, " (loss ", loss_v, ")");
+    const double dt = NowSeconds() - t0;
+    const double tps = double(ph.seq * ph.batch) / dt;
+    hist.steps.push_back({step, ph.seq, loss_v, lr, gnorm, tps});
+    hist.tokens_seen += int64_t(ph.seq) * ph.batch;
+    ++step;
+    ++steps_this_run;
+    hist.train_seconds = seconds_before + (NowSeconds() - run_start);
+
+    const bool validate = o.val_every > 0 && (step % o.val_every == 0 || step == plan.total_steps);
+    if (validate) hist.val.push_back({step, ValidationLoss(model, data, o)});
+    char line[256];
+    std::snprintf(line, sizeof line, "T %d | loss %.3f | val %.3f | lr %.2e | %.0f tok/s", ph.seq, loss_v,
+                  hist.val.empty() ? NAN : hist.val.back().second, lr, tps);
+    bar.Update(step, line);
+    if (!bar.active() && (step % 20 == 0 || validate)) {
+      std::fprintf(stderr, "step %lld/%lld %s\n", (long long)step, (long long)plan.total_steps, line);
+    }
+    const bool stop = o.stop_after_steps >= 0 && steps_this_run >= o.stop_after_steps;
+    if (NowSeconds() - last_ckpt > o.checkpoint_minutes * 60.0 || stop) {
+      SaveCheckpoint(ckpt, model, opt, step, hist, identity);
+      last_ckpt = NowSeconds();
+    }
+    if (stop) return hist;
+  }
+  bar.Finish();
+  hist.finished = true;
+  SaveCheckpoint(ckpt, model, opt, step, hist, identity);
+  model->ExportGguf(o.output_path, o.vocab_path, "chunkllm demo backbone");
+  WriteTextFile(o.output_path + ".train.json", HistoryToJson(hist).dump() + "\n");
+  return hist;
+}
+
+}  // namespace chunkllm

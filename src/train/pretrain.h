@@ -1,0 +1,64 @@
+// `chunkllm pretrain`: trains the demo backbone from random initialisation (libtorch, bf16
+// autocast), with a sequence-length schedule, AdamW, a cosine learning rate, gradient clipping,
+// timed checkpoints with exact resume, periodic validation, and a GGUF at the end.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "train/pretrain_data.h"
+#include "train/torch_llama.h"
+
+namespace chunkllm {
+
+// One phase of the schedule: `share` of the token budget at sequence length `seq` in batches
+// of `batch` rows.
+struct PretrainPhase {
+  int seq = 512;
+  int batch = 8;
+  double share = 1.0;
+};
+
+// "512x8:0.6,2048x2:0.25,4096x1:0.15" -> phases; throws Error naming the bad part.
+std::vector<PretrainPhase> ParsePhases(const std::string& text);
+
+struct PretrainOptions {
+  std::string vocab_path;             // tokenizer (and the output's vocab)
+  std::string output_path;            // final GGUF
+  std::string checkpoint_path;        // default: output_path + ".ckpt"
+  bool resume = false;
+  TorchLlamaConfig model;
+  PretrainDataOptions data;
+  std::vector<PretrainPhase> phases = {{512, 8, 0.6}, {2048, 2, 0.25}, {4096, 1, 0.15}};
+  int64_t total_tokens = 20'000'000;
+  double lr = 1e-3, min_lr = 1e-4, weight_decay = 0.1, beta1 = 0.9, beta2 = 0.95, grad_clip = 1.0;
+  int warmup_steps = 200;
+  bool bf16 = true;
+  int n_threads = 2;
+  double checkpoint_minutes = 10.0;
+  int val_every = 200;                // steps
+  int val_windows = 16;               // validation windows of 512 tokens
+  int64_t stop_after_steps = -1;      // stop (with a checkpoint) after this many steps this run
+  uint64_t seed = 1;
+  bool show_progress = true;
+};
+
+struct PretrainStep {
+  int64_t step;
+  int seq;
+  double loss, lr, grad_norm, tokens_per_s;
+};
+
+struct PretrainResult {
+  std::vector<PretrainStep> steps;              // every step's loss (whole run, across resumes)
+  std::vector<std::pair<int64_t, double>> val;  // (step, validation loss)
+  int64_t tokens_seen = 0;
+  double train_seconds = 0;                     // summed over resumed runs
+  bool finished = false;                        // reached the token budget
+};
+
+// Runs (or resumes) training. Returns the history. Throws Error on bad options or data.
+PretrainResult RunPretrain(const PretrainOptions& options);
+
+}  // namespace chunkllm

@@ -1,0 +1,127 @@
+#include "train/pretrain_data.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+
+#include "core/error.h"
+#include "core/file_util.h"
+#include "text/tokenizer.h"
+
+namespace chunkllm {
+namespace {
+
+std::string ReadDocument(const std::string& path) {
+  std::string text = ReadTextFile(path);
+  if (text.empty()) Fail(path, ": empty document");
+  const size_t nul = text.find('\0');
+  if (nul != std::string::npos) Fail(path, ": not a text file (NUL byte at offset ", nul, ")");
+  return text;
+}
+
+// BOS text EOS for every document, concatenated.
+std::vector<int32_t> TokenizeDocuments(const Tokenizer& tok, const std::vector<std::string>& files,
+                                       std::vector<std::string>* texts) {
+  std::vector<int32_t> out;
+  for (const auto& f : files) {
+    std::string text = ReadDocument(f);
+    const std::vector<int32_t> ids = tok.Tokenize(text, /*add_special=*/false);
+    out.push_back(tok.bos());
+    out.insert(out.end(), ids.begin(), ids.end());
+    out.push_back(tok.eos());
+    if (texts) texts->push_back(std::move(text));
+  }
+  return out;
+}
+
+std::mt19937_64 RowRng(uint64_t seed, int64_t step, int row, int T) {
+  std::seed_seq seq{uint32_t(seed), uint32_t(seed >> 32), uint32_t(step), uint32_t(uint64_t(step) >> 32),
+                    uint32_t(row), uint32_t(T)};
+  return std::mt19937_64(seq);
+}
+
+}  // namespace
+
+std::vector<std::string> ListTextFiles(const std::vector<std::string>& paths) {
+  std::vector<std::string> files;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(p, ec)) {
+      for (const auto& e : std::filesystem::directory_iterator(p)) {
+        if (e.path().extension() == ".txt") files.push_back(e.path().string());
+      }
+    } else if (std::filesystem::is_regular_file(p, ec)) {
+      files.push_back(p);
+    } else {
+      Fail(p, ": no such file or directory (run scripts/fetch-data.sh for the bundled corpus)");
+    }
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) Fail("no .txt documents in ", paths.empty() ? std::string("(no paths)") : paths.front());
+  return files;
+}
+
+PretrainData::PretrainData(const Tokenizer& tok, const PretrainDataOptions& o) : tok_(tok), opt_(o) {
+  if (o.synthetic_share < 0.0 || o.synthetic_share > 1.0) Fail("--synthetic must be in [0, 1], got ", o.synthetic_share);
+  const auto train_files = ListTextFiles(o.train_paths);
+  std::vector<std::string> texts;
+  train_ = TokenizeDocuments(tok, train_files, &texts);
+  n_train_docs_ = train_files.size();
+  if (!o.val_paths.empty()) val_ = TokenizeDocuments(tok, ListTextFiles(o.val_paths), nullptr);
+  if (o.synthetic_share > 0.0) haystack_ = Haystack::FromTexts(texts);
+}
+
+std::vector<int32_t> PretrainData::ProseWindow(uint64_t offset, int n) const {
+  std::vector<int32_t> out(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) out[size_t(i)] = train_[(offset + uint64_t(i)) % train_.size()];
+  return out;
+}
+
+std::vector<int32_t> PretrainData::Synthetic(uint64_t seed, int T) const {
+  std::mt19937_64 rng(seed);
+  TaskSpec spec;
+  spec.task = opt_.synthetic_tasks[rng() % opt_.synthetic_tasks.size()];
+  spec.depth = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+  spec.seed = rng();
+  auto count = [&](const std::string& s) { return int(tok_.Tokenize(s, false).size()); };
+  // Leave room for the question and the answer (documents shorter than T are padded with
+  // prose); if the document still comes out too long, retry shorter so no needle is cut.
+  spec.length = std::max(64, T - 96 - int(rng() % uint64_t(std::max(1, T / 4))));
+  std::vector<int32_t> ids;
+  for (int attempt = 0;; ++attempt) {
+    const TaskRecord r = GenerateTask(spec, haystack_, count);
+    std::string answer;
+    for (size_t i = 0; i < r.answers.size(); ++i) answer += (i ? ", " : " ") + r.answers[i];
+    ids = tok_.Tokenize(r.context + r.question + r.answer_prefix + answer + ".", true);
+    ids.push_back(tok_.eos());
+    if (int(ids.size()) <= T + 1) break;
+    if (attempt == 3 || spec.length <= 192) {
+      ids.resize(size_t(T + 1));  // (rare) keep the head: the row still trains as plain text
+      break;
+    }
+    spec.length -= 128;
+  }
+  const std::vector<int32_t> pad = ProseWindow(rng() % train_.size(), T + 1 - int(ids.size()));
+  ids.insert(ids.end(), pad.begin(), pad.end());
+  return ids;
+}
+
+std::vector<int32_t> PretrainData::Row(int64_t step, int row, int T) const {
+  std::mt19937_64 rng = RowRng(opt_.seed, step, row, T);
+  const bool synthetic = std::uniform_real_distribution<double>(0.0, 1.0)(rng) < opt_.synthetic_share;
+  if (synthetic) return Synthetic(rng(), T);
+  return ProseWindow(rng() % train_.size(), T + 1);
+}
+
+std::vector<std::vector<int32_t>> PretrainData::ValidationRows(int T, int n) const {
+  std::vector<std::vector<int32_t>> rows;
+  if (val_.size() < size_t(T + 1)) return rows;
+  const size_t stride = (val_.size() - size_t(T + 1)) / size_t(std::max(1, n));
+  for (int i = 0; i < n; ++i) {
+    const auto begin = val_.begin() + long(size_t(i) * stride);
+    rows.emplace_back(begin, begin + T + 1);
+  }
+  return rows;
+}
+
+}  // namespace chunkllm

@@ -1,0 +1,57 @@
+// Training data for backbone pretraining: a token stream of prose documents plus synthetic
+// long-range retrieval documents (passkey, needles with distractors, key-value retrieval,
+// variable tracking) mixed in at a configurable share.
+//
+// Every row is a pure function of (seed, step, row, length): resuming at step s sees exactly
+// the data an uninterrupted run would have seen, with no data-loader state to save.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "eval/task_generators.h"
+
+namespace chunkllm {
+
+class Tokenizer;
+
+struct PretrainDataOptions {
+  std::vector<std::string> train_paths;  // .txt files or directories of them
+  std::vector<std::string> val_paths;
+  double synthetic_share = 0.25;         // share of rows that are synthetic retrieval documents
+  std::vector<std::string> synthetic_tasks = {"passkey", "niah_single", "niah_multikey", "niah_multivalue",
+                                              "niah_multiquery", "vt"};
+  uint64_t seed = 1;
+};
+
+class PretrainData {
+ public:
+  // Reads and tokenizes the documents. Throws Error naming a missing, empty or binary file.
+  PretrainData(const Tokenizer& tokenizer, const PretrainDataOptions& options);
+
+  // T + 1 tokens for row `row` of step `step` (inputs are [0, T), targets [1, T]).
+  std::vector<int32_t> Row(int64_t step, int row, int T) const;
+  // n fixed validation windows of T + 1 tokens, spread evenly over the validation stream.
+  std::vector<std::vector<int32_t>> ValidationRows(int T, int n) const;
+
+  size_t train_tokens() const { return train_.size(); }
+  size_t val_tokens() const { return val_.size(); }
+  size_t train_documents() const { return n_train_docs_; }
+
+ private:
+  std::vector<int32_t> ProseWindow(uint64_t offset, int n) const;
+  std::vector<int32_t> Synthetic(uint64_t seed, int T) const;
+
+  const Tokenizer& tok_;
+  PretrainDataOptions opt_;
+  std::vector<int32_t> train_, val_;  // documents as BOS text EOS, concatenated
+  size_t n_train_docs_ = 0;
+  Haystack haystack_;                 // training sentences for the synthetic documents
+};
+
+// Expands files and directories into a sorted list of .txt files; throws Error if none.
+std::vector<std::string> ListTextFiles(const std::vector<std::string>& paths);
+
+}  // namespace chunkllm

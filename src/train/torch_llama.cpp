@@ -1,0 +1,140 @@
+#include "train/torch_llama.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "model/model_writer.h"
+#include "model/tensor_names.h"
+
+namespace chunkllm {
+namespace {
+
+// RMSNorm in f32 whatever the input dtype, then back: x (..., D), w (D).
+torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& w, float eps) {
+  const torch::Tensor xf = x.to(torch::kFloat);
+  return (xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps)) * w;
+}
+
+// RoPE on adjacent pairs (x[2i], x[2i+1]) as ggml's NORMAL mode: x (B, T, h, Dh).
+torch::Tensor Rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  const auto s = x.sizes();
+  const torch::Tensor xr = x.to(torch::kFloat).reshape({s[0], s[1], s[2], s[3] / 2, 2});
+  const torch::Tensor x0 = xr.select(-1, 0), x1 = xr.select(-1, 1);
+  const torch::Tensor c = cos.view({1, s[1], 1, s[3] / 2}), n = sin.view({1, s[1], 1, s[3] / 2});
+  return torch::stack({x0 * c - x1 * n, x0 * n + x1 * c}, -1).reshape(s);
+}
+
+torch::nn::Linear Linear(torch::nn::Module& m, const char* name, int in, int out, double std, uint64_t& seed) {
+  auto l = m.register_module(name, torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false)));
+  torch::NoGradGuard ng;
+  auto gen = at::detail::createCPUGenerator(seed++);
+  l->weight.normal_(0.0, std, gen);
+  return l;
+}
+
+}  // namespace
+
+TorchBlockImpl::TorchBlockImpl(const TorchLlamaConfig& c) : c_(c) {}
+
+torch::Tensor TorchBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                      const torch::Tensor& mask) {
+  const int64_t B = x.size(0), T = x.size(1);
+  const int H = c_.n_head, Hkv = c_.n_head_kv, Dh = c_.head_dim;
+  const torch::Tensor h = RmsNorm(x, attn_norm, c_.rms_eps);
+  torch::Tensor q = Rope(wq(h).view({B, T, H, Dh}), cos, sin).transpose(1, 2);  // (B, H, T, Dh)
+  torch::Tensor k = Rope(wk(h).view({B, T, Hkv, Dh}), cos, sin).transpose(1, 2);
+  torch::Tensor v = wv(h).view({B, T, Hkv, Dh}).transpose(1, 2);  // (B, Hkv, T, Dh)
+  // GQA: query head j reads KV head j / (H / Hkv), as ggml's flash attention does.
+  k = k.repeat_interleave(H / Hkv, 1);
+  v = v.repeat_interleave(H / Hkv, 1);
+  torch::Tensor att = torch::matmul(q, k.transpose(-1, -2)) * (1.0 / std::sqrt(double(Dh)));  // (B, H, T, T)
+  att = torch::softmax(att.to(torch::kFloat) + mask, -1);
+  const torch::Tensor o = torch::matmul(att, v).transpose(1, 2).reshape({B, T, H * Dh});
+  const torch::Tensor x1 = x + wo(o);
+  const torch::Tensor n = RmsNorm(x1, ffn_norm, c_.rms_eps);
+  return x1 + ffn_down(torch::silu(ffn_gate(n)) * ffn_up(n));
+}
+
+TorchLlamaImpl::TorchLlamaImpl(const TorchLlamaConfig& c, uint64_t seed) : c_(c) {
+  if (c.n_head % c.n_head_kv != 0) Fail("n_head must be a multiple of n_head_kv");
+  if (c.head_dim % 2 != 0) Fail("head_dim must be even");
+  const double std = 0.02, out_std = 0.02 / std::sqrt(2.0 * c.n_layer);
+  {
+    torch::NoGradGuard ng;
+    auto gen = at::detail::createCPUGenerator(seed++);
+    tok_embd = register_parameter("tok_embd", torch::empty({c.n_vocab, c.n_embd}).normal_(0.0, std, gen));
+    output_norm = register_parameter("output_norm", torch::ones({c.n_embd}));
+  }
+  for (int il = 0; il < c.n_layer; ++il) {
+    TorchBlock b(c);
+    const int Q = c.n_head * c.head_dim, KV = c.n_head_kv * c.head_dim;
+    b->wq = Linear(*b, "wq", c.n_embd, Q, std, seed);
+    b->wk = Linear(*b, "wk", c.n_embd, KV, std, seed);
+    b->wv = Linear(*b, "wv", c.n_embd, KV, std, seed);
+    b->wo = Linear(*b, "wo", Q, c.n_embd, out_std, seed);
+    b->ffn_gate = Linear(*b, "ffn_gate", c.n_embd, c.n_ff, std, seed);
+    b->ffn_up = Linear(*b, "ffn_up", c.n_embd, c.n_ff, std, seed);
+    b->ffn_down = Linear(*b, "ffn_down", c.n_ff, c.n_embd, out_std, seed);
+    b->attn_norm = b->register_parameter("attn_norm", torch::ones({c.n_embd}));
+    b->ffn_norm = b->register_parameter("ffn_norm", torch::ones({c.n_embd}));
+    blocks.push_back(register_module("blk" + std::to_string(il), b));
+  }
+}
+
+torch::Tensor TorchLlamaImpl::forward(const torch::Tensor& tokens) {
+  const int64_t T = tokens.size(1);
+  const torch::Tensor pos = torch::arange(T, torch::kFloat).unsqueeze(1);
+  const torch::Tensor inv = torch::pow(double(c_.rope_base), -torch::arange(0, c_.head_dim, 2, torch::kFloat) / c_.head_dim);
+  const torch::Tensor ang = pos * inv.unsqueeze(0);  // (T, Dh/2)
+  const torch::Tensor cos = torch::cos(ang), sin = torch::sin(ang);
+  const torch::Tensor mask = torch::full({T, T}, -INFINITY).triu(1);
+  torch::Tensor x = tok_embd.index_select(0, tokens.reshape(-1)).view({tokens.size(0), T, c_.n_embd});
+  for (auto& b : blocks) x = b->forward(x, cos, sin, mask);
+  x = RmsNorm(x, output_norm, c_.rms_eps);
+  return torch::matmul(x, tok_embd.t());  // tied output, (B, T, V)
+}
+
+torch::Tensor TorchLlamaImpl::Loss(const torch::Tensor& inputs, const torch::Tensor& targets) {
+  const torch::Tensor logits = forward(inputs);
+  return torch::cross_entropy_loss(logits.reshape({-1, c_.n_vocab}).to(torch::kFloat), targets.reshape(-1));
+}
+
+uint64_t TorchLlamaImpl::n_params() const {
+  uint64_t n = 0;
+  for (const auto& p : parameters()) n += uint64_t(p.numel());
+  return n;
+}
+
+void TorchLlamaImpl::ExportGguf(const std::string& path, const std::string& vocab_path, const std::string& name) const {
+  ModelShape s;
+  s.arch = Arch::kLlama;
+  s.n_embd = c_.n_embd, s.n_layer = c_.n_layer, s.n_head = c_.n_head, s.n_head_kv = c_.n_head_kv;
+  s.head_dim = c_.head_dim, s.n_ff = c_.n_ff, s.n_ctx_train = c_.n_ctx_train;
+  s.rms_eps = c_.rms_eps, s.rope_freq_base = c_.rope_base;
+  ModelWriter w(s, vocab_path, name);
+  if (w.n_vocab() != c_.n_vocab) Fail(vocab_path, ": vocab has ", w.n_vocab(), " tokens, the model ", c_.n_vocab);
+  // torch Linear weights are (out, in) row-major, which is ggml's [in, out] (ne0 = in).
+  auto add = [&](TensorRole role, int layer, const torch::Tensor& t, bool matrix) {
+    const torch::Tensor f = t.detach().to(torch::kFloat).contiguous();
+    std::vector<int64_t> ne;
+    for (int64_t d = f.dim() - 1; d >= 0; --d) ne.push_back(f.size(d));
+    w.AddTensor(TensorName(role, layer), ne, matrix ? GGML_TYPE_F16 : GGML_TYPE_F32, f.data_ptr<float>());
+  };
+  add(TensorRole::kTokenEmbd, -1, tok_embd, true);
+  add(TensorRole::kOutputNorm, -1, output_norm, false);
+  for (int il = 0; il < c_.n_layer; ++il) {
+    const auto& b = blocks[size_t(il)];
+    add(TensorRole::kAttnNorm, il, b->attn_norm, false);
+    add(TensorRole::kAttnQ, il, b->wq->weight, true);
+    add(TensorRole::kAttnK, il, b->wk->weight, true);
+    add(TensorRole::kAttnV, il, b->wv->weight, true);
+    add(TensorRole::kAttnOut, il, b->wo->weight, true);
+    add(TensorRole::kFfnNorm, il, b->ffn_norm, false);
+    add(TensorRole::kFfnGate, il, b->ffn_gate->weight, true);
+    add(TensorRole::kFfnUp, il, b->ffn_up->weight, true);
+    add(TensorRole::kFfnDown, il, b->ffn_down->weight, true);
+  }
+  w.Write(path);
+}
+
+}  // namespace chunkllm

@@ -1,0 +1,73 @@
+// TorchLlama: the Llama architecture in libtorch, for pretraining the demo backbone.
+//
+// It computes exactly what src/model/forward_graph.cpp computes for arch "llama" (RMSNorm,
+// RoPE on adjacent pairs as ggml's GGML_ROPE_TYPE_NORMAL, GQA, SwiGLU, tied output), so the
+// exported GGUF gives the same logits in our engine and in libllama (tested). Parameters are
+// f32; matmuls run in bf16 under autocast (AVX-512 BF16: ~2.4x f32 on this machine).
+// Shapes: B batch, T tokens, D width, H heads, Hkv KV heads, Dh head dim, F FFN width, V vocab.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace chunkllm {
+
+struct TorchLlamaConfig {
+  int n_vocab = 32000;  // V
+  int n_embd = 384;     // D
+  int n_layer = 8;
+  int n_head = 6;       // H
+  int n_head_kv = 2;    // Hkv
+  int head_dim = 64;    // Dh
+  int n_ff = 1024;      // F
+  float rope_base = 10000.0f;
+  float rms_eps = 1e-5f;
+  int n_ctx_train = 4096;
+};
+
+class TorchBlockImpl : public torch::nn::Module {
+ public:
+  explicit TorchBlockImpl(const TorchLlamaConfig& c);
+  // x (B, T, D); cos, sin (T, Dh/2); mask (T, T) additive causal. Returns (B, T, D).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& mask);
+
+  torch::nn::Linear wq{nullptr}, wk{nullptr}, wv{nullptr}, wo{nullptr};
+  torch::nn::Linear ffn_gate{nullptr}, ffn_up{nullptr}, ffn_down{nullptr};
+  torch::Tensor attn_norm, ffn_norm;  // (D)
+
+ private:
+  TorchLlamaConfig c_;
+};
+TORCH_MODULE(TorchBlock);
+
+class TorchLlamaImpl : public torch::nn::Module {
+ public:
+  TorchLlamaImpl(const TorchLlamaConfig& c, uint64_t seed);
+  // tokens (B, T) int64 -> logits (B, T, V) in the autocast dtype.
+  torch::Tensor forward(const torch::Tensor& tokens);
+  // Mean next-token cross-entropy in f32: inputs, targets (B, T) int64.
+  torch::Tensor Loss(const torch::Tensor& inputs, const torch::Tensor& targets);
+  // Writes the model as a "llama" GGUF with the tokenizer of vocab_path (matrices in f16).
+  void ExportGguf(const std::string& path, const std::string& vocab_path, const std::string& name) const;
+
+  const TorchLlamaConfig& config() const { return c_; }
+  uint64_t n_params() const;
+
+  torch::Tensor tok_embd;     // (V, D), tied with the output
+  torch::Tensor output_norm;  // (D)
+  std::vector<TorchBlock> blocks;
+
+ private:
+  TorchLlamaConfig c_;
+};
+TORCH_MODULE(TorchLlama);
+
+// Runs f with bf16 autocast on the CPU enabled (nesting-safe), as torch.autocast does.
+template <typename F>
+auto WithBf16Autocast(bool enabled, F&& f) -> decltype(f());
+
+}  // namespace chunkllm
+
+#include "train/torch_autocast.inl"
