@@ -145,14 +145,16 @@ int64_t LoadCheckpoint(const std::string& path, TorchLlama& model, torch::optim:
   return meta.at("next_step").get<int64_t>();
 }
 
+// Mean loss over fixed validation windows of min(512, first phase's length) tokens.
 double ValidationLoss(TorchLlama& model, const PretrainData& data, const PretrainOptions& o) {
-  const auto rows = data.ValidationRows(512, o.val_windows);
+  const int T = std::min(512, o.phases.front().seq);
+  const auto rows = data.ValidationRows(T, o.val_windows);
   if (rows.empty()) return NAN;
   torch::NoGradGuard ng;
   double sum = 0;
   for (size_t i = 0; i < rows.size(); i += 4) {
     std::vector<std::vector<int32_t>> chunk(rows.begin() + long(i), rows.begin() + long(std::min(rows.size(), i + 4)));
-    const torch::Tensor x = ToTensor(chunk, 0, 512), y = ToTensor(chunk, 1, 512);
+    const torch::Tensor x = ToTensor(chunk, 0, T), y = ToTensor(chunk, 1, T);
     sum += WithBf16Autocast(o.bf16, [&] { return model->Loss(x, y); }).item<double>() * double(chunk.size());
   }
   return sum / double(rows.size());

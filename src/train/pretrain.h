@@ -38,7 +38,7 @@ struct PretrainOptions {
   int n_threads = 2;
   double checkpoint_minutes = 10.0;
   int val_every = 200;                // steps
-  int val_windows = 16;               // validation windows of 512 tokens
+  int val_windows = 16;               // validation windows of min(512, first phase seq) tokens
   int64_t stop_after_steps = -1;      // stop (with a checkpoint) after this many steps this run
   uint64_t seed = 1;
   bool show_progress = true;

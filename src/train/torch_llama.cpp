@@ -9,16 +9,20 @@
 namespace chunkllm {
 namespace {
 
-// RMSNorm in f32 whatever the input dtype, then back: x (..., D), w (D).
+// bf16 (autocast) activations are widened to f32 for norms, RoPE and softmax; f32 and f64
+// stay as they are (f64 is for the gradient checks).
+torch::Tensor Wide(const torch::Tensor& x) { return x.scalar_type() == torch::kDouble ? x : x.to(torch::kFloat); }
+
+// RMSNorm in at least f32: x (..., D), w (D).
 torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& w, float eps) {
-  const torch::Tensor xf = x.to(torch::kFloat);
+  const torch::Tensor xf = Wide(x);
   return (xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps)) * w;
 }
 
 // RoPE on adjacent pairs (x[2i], x[2i+1]) as ggml's NORMAL mode: x (B, T, h, Dh).
 torch::Tensor Rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
   const auto s = x.sizes();
-  const torch::Tensor xr = x.to(torch::kFloat).reshape({s[0], s[1], s[2], s[3] / 2, 2});
+  const torch::Tensor xr = Wide(x).reshape({s[0], s[1], s[2], s[3] / 2, 2});
   const torch::Tensor x0 = xr.select(-1, 0), x1 = xr.select(-1, 1);
   const torch::Tensor c = cos.view({1, s[1], 1, s[3] / 2}), n = sin.view({1, s[1], 1, s[3] / 2});
   return torch::stack({x0 * c - x1 * n, x0 * n + x1 * c}, -1).reshape(s);
@@ -48,7 +52,7 @@ torch::Tensor TorchBlockImpl::forward(const torch::Tensor& x, const torch::Tenso
   k = k.repeat_interleave(H / Hkv, 1);
   v = v.repeat_interleave(H / Hkv, 1);
   torch::Tensor att = torch::matmul(q, k.transpose(-1, -2)) * (1.0 / std::sqrt(double(Dh)));  // (B, H, T, T)
-  att = torch::softmax(att.to(torch::kFloat) + mask, -1);
+  att = torch::softmax(Wide(att) + mask, -1);
   const torch::Tensor o = torch::matmul(att, v).transpose(1, 2).reshape({B, T, H * Dh});
   const torch::Tensor x1 = x + wo(o);
   const torch::Tensor n = RmsNorm(x1, ffn_norm, c_.rms_eps);
@@ -96,7 +100,7 @@ torch::Tensor TorchLlamaImpl::forward(const torch::Tensor& tokens) {
 
 torch::Tensor TorchLlamaImpl::Loss(const torch::Tensor& inputs, const torch::Tensor& targets) {
   const torch::Tensor logits = forward(inputs);
-  return torch::cross_entropy_loss(logits.reshape({-1, c_.n_vocab}).to(torch::kFloat), targets.reshape(-1));
+  return torch::cross_entropy_loss(Wide(logits).reshape({-1, c_.n_vocab}), targets.reshape(-1));
 }
 
 uint64_t TorchLlamaImpl::n_params() const {

@@ -1,0 +1,206 @@
+// Backbone pretraining: the loss falls on a fixed text, a resumed run repeats the uninterrupted
+// one exactly, bad data is refused, autograd through TorchLlama agrees with finite differences,
+// and the exported GGUF computes the same logits in our engine as TorchLlama does in torch.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <set>
+
+#include "core/error.h"
+#include "core/file_util.h"
+#include "model/session.h"
+#include "test_util.h"
+#include "text/tokenizer.h"
+#include "train/pretrain.h"
+
+namespace chunkllm {
+namespace {
+
+const char* kText =
+    "The old lighthouse keeper climbed the stairs every evening at dusk. He lit the great lamp and "
+    "watched the ships pass along the rocky coast. In the morning he wrote the names of the ships in a "
+    "small book. The book was full of names, and the keeper knew every one of them by heart.\n\n";
+
+PretrainOptions TinyOptions(const test::TempDir& dir) {
+  std::string text;
+  for (int i = 0; i < 20; ++i) text += kText;
+  WriteTextFile(dir.File("train.txt"), text);
+  WriteTextFile(dir.File("val.txt"), kText);
+  PretrainOptions o;
+  o.vocab_path = test::VocabPath("llama-spm");
+  o.output_path = dir.File("tiny.gguf");
+  o.model.n_embd = 64, o.model.n_layer = 2, o.model.n_head = 2, o.model.n_head_kv = 1;
+  o.model.head_dim = 32, o.model.n_ff = 128, o.model.n_ctx_train = 256;
+  o.data.train_paths = {dir.File("train.txt")};
+  o.data.val_paths = {dir.File("val.txt")};
+  o.data.synthetic_share = 0.0;
+  o.phases = {{64, 4, 1.0}};
+  o.total_tokens = 64 * 4 * 40;  // 40 steps
+  o.lr = 3e-3, o.min_lr = 3e-4, o.warmup_steps = 4;
+  o.val_every = 10, o.val_windows = 1;
+  o.show_progress = false;
+  return o;
+}
+
+TEST(Pretrain, LossFallsBelowTheTextsUnigramBound) {
+  test::TempDir dir;
+  const PretrainOptions o = TinyOptions(dir);
+  const PretrainResult r = RunPretrain(o);
+  ASSERT_TRUE(r.finished);
+  ASSERT_EQ(r.steps.size(), 40u);
+  // A model that has learned only which tokens the text uses scores at most ln(K) for its K
+  // distinct tokens; at random init it scores ~ln(32000) = 10.4. Below ln(K) it has learned
+  // the text's vocabulary at least.
+  auto tok = Tokenizer::Load(o.vocab_path);
+  const auto ids = tok->Tokenize(kText, false);
+  const std::set<int32_t> distinct(ids.begin(), ids.end());
+  const double bound = std::log(double(distinct.size()));
+  EXPECT_GT(r.steps.front().loss, 9.0);
+  double last5 = 0;
+  for (size_t i = r.steps.size() - 5; i < r.steps.size(); ++i) last5 += r.steps[i].loss / 5;
+  EXPECT_LT(last5, bound) << "loss did not fall below ln(" << distinct.size() << ")";
+  EXPECT_TRUE(std::filesystem::exists(o.output_path));
+  EXPECT_TRUE(std::filesystem::exists(o.output_path + ".train.json"));
+}
+
+TEST(Pretrain, ResumeReproducesTheUninterruptedRun) {
+  test::TempDir a_dir, b_dir;
+  PretrainOptions a = TinyOptions(a_dir);
+  a.total_tokens = 64 * 4 * 12;
+  const PretrainResult full = RunPretrain(a);
+
+  PretrainOptions b = TinyOptions(b_dir);
+  b.total_tokens = a.total_tokens;
+  b.stop_after_steps = 5;
+  const PretrainResult first = RunPretrain(b);
+  ASSERT_EQ(first.steps.size(), 5u);
+  EXPECT_FALSE(std::filesystem::exists(b.output_path)) << "stopped runs export nothing";
+  b.stop_after_steps = -1;
+  b.resume = true;
+  const PretrainResult resumed = RunPretrain(b);
+  ASSERT_EQ(resumed.steps.size(), full.steps.size());
+  for (size_t i = 0; i < full.steps.size(); ++i) {
+    EXPECT_EQ(resumed.steps[i].loss, full.steps[i].loss) << "step " << i;  // bit-exact
+  }
+  ASSERT_EQ(resumed.val.size(), full.val.size());
+  for (size_t i = 0; i < full.val.size(); ++i) EXPECT_EQ(resumed.val[i].second, full.val[i].second);
+}
+
+TEST(Pretrain, ResumeRefusesAnotherConfiguration) {
+  test::TempDir dir;
+  PretrainOptions o = TinyOptions(dir);
+  o.stop_after_steps = 2;
+  RunPretrain(o);
+  o.resume = true;
+  o.lr = 1e-2;
+  EXPECT_THROW(RunPretrain(o), Error);
+  o.resume = false;  // a fresh run must not silently overwrite the checkpoint
+  o.lr = 3e-3;
+  EXPECT_THROW(RunPretrain(o), Error);
+}
+
+TEST(Pretrain, RefusesMissingEmptyOrBinaryData) {
+  test::TempDir dir;
+  PretrainOptions o = TinyOptions(dir);
+  o.data.train_paths = {dir.File("no-such-dir")};
+  try {
+    RunPretrain(o);
+    FAIL() << "missing data accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no-such-dir"), std::string::npos) << e.what();
+  }
+  WriteTextFile(dir.File("empty.txt"), "");
+  o.data.train_paths = {dir.File("empty.txt")};
+  EXPECT_THROW(RunPretrain(o), Error);
+  WriteTextFile(dir.File("binary.txt"), std::string("abc\0def", 7));
+  o.data.train_paths = {dir.File("binary.txt")};
+  try {
+    RunPretrain(o);
+    FAIL() << "binary data accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("NUL byte"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(ParsePhases("512x8"), Error);
+  EXPECT_THROW(ParsePhases("512y8:1"), Error);
+}
+
+TEST(Pretrain, AutogradMatchesFiniteDifferencesInDouble) {
+  TorchLlamaConfig c;
+  c.n_vocab = 50, c.n_embd = 16, c.n_layer = 2, c.n_head = 2, c.n_head_kv = 1, c.head_dim = 8, c.n_ff = 24;
+  TorchLlama m(c, 7);
+  m->to(torch::kDouble);
+  const torch::Tensor x = torch::randint(c.n_vocab, {2, 6}, torch::kLong);
+  const torch::Tensor y = torch::randint(c.n_vocab, {2, 6}, torch::kLong);
+  auto loss_of = [&] {
+    return torch::cross_entropy_loss(m->forward(x).reshape({-1, c.n_vocab}), y.reshape(-1));
+  };
+  loss_of().backward();
+  // Central differences, h = 1e-6: truncation O(h^2) ~ 1e-12, rounding ~ eps/h ~ 1e-10.
+  const double h = 1e-6;
+  int checked = 0;
+  for (auto& p : m->named_parameters()) {
+    torch::Tensor v = p.value().data().view(-1);
+    const torch::Tensor g = p.value().grad().view(-1);
+    for (int64_t i : {int64_t(0), v.numel() / 2, v.numel() - 1}) {
+      torch::NoGradGuard ng;
+      const double orig = v[i].item<double>();
+      v[i] = orig + h;
+      const double up = loss_of().item<double>();
+      v[i] = orig - h;
+      const double down = loss_of().item<double>();
+      v[i] = orig;
+      const double fd = (up - down) / (2 * h);
+      EXPECT_NEAR(g[i].item<double>(), fd, 1e-7 + 1e-5 * std::fabs(fd)) << p.key() << "[" << i << "]";
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 20);
+}
+
+TEST(Pretrain, ExportedGgufMatchesTorchInOurEngine) {
+  test::TempDir dir;
+  TorchLlamaConfig c;
+  c.n_vocab = 32000, c.n_embd = 64, c.n_layer = 2, c.n_head = 4, c.n_head_kv = 2, c.head_dim = 16, c.n_ff = 128;
+  TorchLlama m(c, 3);
+  {
+    // Perturb the norms away from 1 so that forgetting them in either engine shows.
+    torch::NoGradGuard ng;
+    for (auto& p : m->named_parameters()) {
+      if (p.value().dim() == 1) p.value().add_(torch::randn_like(p.value()) * 0.1);
+      else p.value().mul_(3.0);  // larger weights: peakier logits
+    }
+  }
+  const std::string path = dir.File("export.gguf");
+  m->ExportGguf(path, test::VocabPath("llama-spm"), "test");
+  std::vector<int32_t> tokens;
+  for (int i = 0; i < 40; ++i) tokens.push_back(int32_t((i * 7919) % 32000));
+  torch::Tensor t = torch::empty({1, int64_t(tokens.size())}, torch::kLong);
+  for (size_t i = 0; i < tokens.size(); ++i) t[0][int64_t(i)] = tokens[i];
+  torch::Tensor ref;
+  {
+    torch::NoGradGuard ng;
+    ref = m->forward(t).squeeze(0).contiguous();  // f32, no autocast: (T, V)
+  }
+  auto model = Model::Load(path);
+  SessionParams sp;
+  sp.n_ctx = 64;
+  Session s(*model, sp);
+  std::vector<float> ours;
+  s.Prefill(tokens, &ours);
+  // Our engine rounds weights to f16 and activations to f16 at each matmul input and at the KV
+  // store: at most (9L + 3) roundings of u = 2^-11 on the way to the logits.
+  const double rel = (9.0 * c.n_layer + 3.0) * std::ldexp(1.0, -11);
+  const float* r = ref.data_ptr<float>();
+  double se = 0, ss = 0, max_err = 0, max_ref = 0;
+  for (size_t i = 0; i < ours.size(); ++i) {
+    const double e = double(ours[i]) - double(r[i]);
+    se += e * e, ss += double(r[i]) * r[i];
+    max_err = std::max(max_err, std::fabs(e)), max_ref = std::max(max_ref, std::fabs(double(r[i])));
+  }
+  EXPECT_LE(se / ss, rel * rel);
+  EXPECT_LE(max_err, rel * max_ref);
+}
+
+}  // namespace
+}  // namespace chunkllm
