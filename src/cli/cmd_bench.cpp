@@ -23,14 +23,17 @@ void RegisterBench(CLI::App& app) {
   c->add_option("-u,--ubatch-size", o->n_ubatch, "prefill micro-batch size")->check(kPositive)->capture_default_str();
   c->add_option("--cache-type", *kv, "KV cache type: f16, f32 or q8_0")->capture_default_str();
   c->add_option("-o,--output", *format, "output format: md or json")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
-  c->add_option("--out-file", *out_file, "also write the output to this file");
+  c->add_option("--out-file", *out_file, "also write the results to this file (JSON if it ends in .json, else md)");
   c->add_flag("--ref", o->with_reference, "also run libllama on the same file and report ours/llama.cpp");
   c->callback([o, kv, format, out_file] {
     o->kv_type = KvTypeFromName(*kv);
     const BenchReport report = RunBench(*o);
     const std::string text = *format == "json" ? FormatBenchJson(report) : FormatBenchMarkdown(report);
     std::fputs(text.c_str(), stdout);
-    if (!out_file->empty()) WriteTextFile(*out_file, text);
+    if (!out_file->empty()) {
+      const bool json = out_file->size() >= 5 && out_file->compare(out_file->size() - 5, 5, ".json") == 0;
+      WriteTextFile(*out_file, json ? FormatBenchJson(report) : FormatBenchMarkdown(report));
+    }
   });
 }
 
