@@ -1,6 +1,8 @@
 #include "train/torch_llama.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/error.h"
 #include "model/model_writer.h"
@@ -51,9 +53,16 @@ torch::Tensor TorchBlockImpl::forward(const torch::Tensor& x, const torch::Tenso
   // GQA: query head j reads KV head j / (H / Hkv), as ggml's flash attention does.
   k = k.repeat_interleave(H / Hkv, 1);
   v = v.repeat_interleave(H / Hkv, 1);
-  torch::Tensor att = torch::matmul(q, k.transpose(-1, -2)) * (1.0 / std::sqrt(double(Dh)));  // (B, H, T, T)
-  att = torch::softmax(Wide(att) + mask, -1);
-  const torch::Tensor o = torch::matmul(att, v).transpose(1, 2).reshape({B, T, H * Dh});
+  const double scale = 1.0 / std::sqrt(double(Dh));
+  std::vector<torch::Tensor> blocks;
+  for (int64_t s = 0; s < T; s += c_.attn_block) {
+    const int64_t e = std::min(T, s + int64_t(c_.attn_block));
+    // Queries [s, e) against keys [0, e): (B, H, e - s, e).
+    torch::Tensor att = torch::matmul(q.slice(2, s, e), k.slice(2, 0, e).transpose(-1, -2)) * scale;
+    att = torch::softmax(Wide(att) + mask.slice(0, s, e).slice(1, 0, e), -1);
+    blocks.push_back(torch::matmul(att, v.slice(2, 0, e)));
+  }
+  const torch::Tensor o = torch::cat(blocks, 2).transpose(1, 2).reshape({B, T, H * Dh});
   const torch::Tensor x1 = x + wo(o);
   const torch::Tensor n = RmsNorm(x1, ffn_norm, c_.rms_eps);
   return x1 + ffn_down(torch::silu(ffn_gate(n)) * ffn_up(n));

@@ -24,6 +24,9 @@ struct TorchLlamaConfig {
   float rope_base = 10000.0f;
   float rms_eps = 1e-5f;
   int n_ctx_train = 4096;
+  // Causal attention is computed in query blocks of this many tokens, each against the keys up
+  // to its end only: about half the T^2 work and memory of the full square at long T.
+  int attn_block = 512;
 };
 
 class TorchBlockImpl : public torch::nn::Module {

@@ -128,6 +128,7 @@ TEST(Pretrain, RefusesMissingEmptyOrBinaryData) {
 TEST(Pretrain, AutogradMatchesFiniteDifferencesInDouble) {
   TorchLlamaConfig c;
   c.n_vocab = 50, c.n_embd = 16, c.n_layer = 2, c.n_head = 2, c.n_head_kv = 1, c.head_dim = 8, c.n_ff = 24;
+  c.attn_block = 4;  // 6 tokens: a full and a partial query block
   TorchLlama m(c, 7);
   m->to(torch::kDouble);
   const torch::Tensor x = torch::randint(c.n_vocab, {2, 6}, torch::kLong);
@@ -162,6 +163,7 @@ TEST(Pretrain, ExportedGgufMatchesTorchInOurEngine) {
   test::TempDir dir;
   TorchLlamaConfig c;
   c.n_vocab = 32000, c.n_embd = 64, c.n_layer = 2, c.n_head = 4, c.n_head_kv = 2, c.head_dim = 16, c.n_ff = 128;
+  c.attn_block = 16;  // 40 tokens: blocked attention must equal the engine's dense attention
   TorchLlama m(c, 3);
   {
     // Perturb the norms away from 1 so that forgetting them in either engine shows.
