@@ -1,0 +1,110 @@
+// The subcommands end to end through the real binary, on small random-weight fixtures:
+// `run` from a file and with a chat template, `bench -o json` fields, `inspect --json`, and
+// `mkmodel` shapes read back by the loader.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/file_util.h"
+#include "model/model.h"
+#include "test_util.h"
+#include "text/tokenizer.h"
+
+namespace chunkllm {
+namespace {
+
+RandomModelSpec Small(Arch arch, const std::string& vocab) {
+  RandomModelSpec s;
+  s.arch = arch;
+  s.vocab_path = test::VocabPath(vocab);
+  s.n_embd = 64, s.n_layer = 2, s.n_head = 4, s.n_head_kv = 2, s.n_ff = 128;
+  return s;
+}
+
+TEST(Commands, RunReadsThePromptFromAFile) {
+  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  test::TempDir dir;
+  WriteTextFile(dir.File("prompt.txt"), "Once upon a time");
+  const test::CliResult r = test::RunCli({"run", "-m", model, "-f", dir.File("prompt.txt"), "-n", "5", "--temp", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("Once upon a time", 0), 0u) << r.out;  // the prompt is echoed, then the text
+  EXPECT_NE(r.err.find("prompt: 5 tokens"), std::string::npos) << r.err;  // BOS + 4 pieces
+  EXPECT_NE(r.err.find("generation: 5 tokens"), std::string::npos) << r.err;
+}
+
+TEST(Commands, SeededSamplingRepeats) {
+  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  const auto a = test::RunCli({"run", "-m", model, "-p", "Hello", "-n", "12", "--temp", "0.9", "--seed", "7"});
+  const auto b = test::RunCli({"run", "-m", model, "-p", "Hello", "-n", "12", "--temp", "0.9", "--seed", "7"});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+}
+
+TEST(Commands, ChatUsesTheModelsTemplate) {
+  // The Qwen2 vocab file carries a ChatML template.
+  const std::string model = test::FixtureModel("cmd-qwen2", Small(Arch::kQwen2, "qwen2"));
+  const auto r = test::RunCli({"run", "-m", model, "-p", "Hi there", "--chat", "-n", "3", "--temp", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The prompt is the template's text with its special tokens parsed as such.
+  auto tok = Tokenizer::Load(model);
+  const std::string formatted = tok->ApplyChatTemplate("Hi there");
+  EXPECT_NE(formatted.find("<|im_start|>user"), std::string::npos) << formatted;
+  const size_t n = tok->Tokenize(formatted, true, /*parse_special=*/true).size();
+  EXPECT_LT(n, tok->Tokenize(formatted, true, false).size());  // specials are single tokens
+  EXPECT_NE(r.err.find("prompt: " + std::to_string(n) + " tokens"), std::string::npos) << r.err;
+  const std::string llama = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  const auto no_tmpl = test::RunCli({"run", "-m", llama, "-p", "Hi", "--chat"});
+  EXPECT_NE(no_tmpl.exit_code, 0);
+  EXPECT_NE(no_tmpl.err.find("no chat template"), std::string::npos) << no_tmpl.err;
+}
+
+TEST(Commands, BenchJsonRowsCarryTheFields) {
+  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  const auto r = test::RunCli({"bench", "-m", model, "-p", "32", "-n", "4", "-d", "0,16", "-r", "1", "--ref", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = nlohmann::json::parse(r.out);
+  ASSERT_EQ(rows.size(), 8u);  // {pp, tg} x {d0, d16} x {chunkllm, llama.cpp}
+  for (const auto& row : rows) {
+    for (const char* key : {"test", "n_prompt", "n_gen", "depth", "engine", "tokens_per_s"}) {
+      EXPECT_TRUE(row.contains(key)) << key;
+    }
+    EXPECT_TRUE(row["test"] == "pp" || row["test"] == "tg");
+    EXPECT_TRUE(row["engine"] == "chunkllm" || row["engine"] == "llama.cpp");
+    EXPECT_GT(row["tokens_per_s"].get<double>(), 0.0);
+    if (row["engine"] == "chunkllm") EXPECT_TRUE(row.contains("ratio_to_llama_cpp"));
+  }
+}
+
+TEST(Commands, InspectJsonListsEveryTensor) {
+  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  const auto r = test::RunCli({"inspect", model, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["metadata"]["general.architecture"], "\"llama\"");
+  EXPECT_EQ(j["tensors"].size(), 3u + 2u * 9u);  // embd, out norm, output + 9 per layer
+  EXPECT_EQ(j["tensors"][0]["name"], "token_embd.weight");
+  EXPECT_EQ(j["tensors"][0]["shape"], nlohmann::json::array({64, 32000}));
+}
+
+TEST(Commands, MkModelShapesReadBack) {
+  test::TempDir dir;
+  const auto r = test::RunCli({"mkmodel", "--arch", "qwen3", "--vocab", test::VocabPath("llama-spm"), "--n-embd", "96",
+                               "--n-layer", "3", "--n-head", "6", "--n-head-kv", "3", "--head-dim", "32",
+                               "--n-ff", "160", "--tied", "--type", "q8_0", "-o", dir.File("m.gguf")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto m = Model::Load(dir.File("m.gguf"));
+  const ModelConfig& c = m->config();
+  EXPECT_EQ(c.arch, Arch::kQwen3);
+  EXPECT_EQ(c.n_embd, 96);
+  EXPECT_EQ(c.n_layer, 3);
+  EXPECT_EQ(c.n_head, 6);
+  EXPECT_EQ(c.n_head_kv, 3);
+  EXPECT_EQ(c.head_dim, 32);
+  EXPECT_EQ(c.n_ff, 160);
+  EXPECT_TRUE(c.has_qk_norm);
+  EXPECT_TRUE(m->tied_output());
+  EXPECT_STREQ(m->weight_type_name(), "q8_0");
+}
+
+}  // namespace
+}  // namespace chunkllm
