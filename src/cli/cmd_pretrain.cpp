@@ -30,13 +30,13 @@ void RegisterPretrain(CLI::App& app) {
   c->add_option("--val-every", o->val_every, "steps between validations")->capture_default_str();
   c->add_option("--stop-after", o->stop_after_steps, "stop after this many steps (with a checkpoint)");
   c->add_flag("--no-bf16", *no_bf16, "train in f32 (slower)");
-  c->add_option("--n-embd", o->model.n_embd, "width")->capture_default_str();
-  c->add_option("--n-layer", o->model.n_layer, "layers")->capture_default_str();
-  c->add_option("--n-head", o->model.n_head, "query heads")->capture_default_str();
-  c->add_option("--n-head-kv", o->model.n_head_kv, "KV heads")->capture_default_str();
-  c->add_option("--head-dim", o->model.head_dim, "head dim")->capture_default_str();
-  c->add_option("--n-ff", o->model.n_ff, "FFN width")->capture_default_str();
-  c->add_option("--ctx-train", o->model.n_ctx_train, "context length recorded in the GGUF")->capture_default_str();
+  c->add_option("--n-embd", o->model.shape.n_embd, "width")->capture_default_str();
+  c->add_option("--n-layer", o->model.shape.n_layer, "layers")->capture_default_str();
+  c->add_option("--n-head", o->model.shape.n_head, "query heads")->capture_default_str();
+  c->add_option("--n-head-kv", o->model.shape.n_head_kv, "KV heads")->capture_default_str();
+  c->add_option("--head-dim", o->model.shape.head_dim, "head dim")->capture_default_str();
+  c->add_option("--n-ff", o->model.shape.n_ff, "FFN width")->capture_default_str();
+  c->add_option("--ctx-train", o->model.shape.n_ctx_train, "context length recorded in the GGUF")->capture_default_str();
   c->callback([o, schedule, no_bf16] {
     o->phases = ParsePhases(*schedule);
     o->bf16 = !*no_bf16;

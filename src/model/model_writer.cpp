@@ -9,6 +9,14 @@
 
 namespace chunkllm {
 
+ModelShape DemoBackboneShape() {
+  ModelShape s;
+  s.arch = Arch::kLlama;
+  s.n_embd = 384, s.n_layer = 8, s.n_head = 6, s.n_head_kv = 2, s.head_dim = 64, s.n_ff = 1024;
+  s.n_ctx_train = 4096, s.rms_eps = 1e-5f, s.rope_freq_base = 10000.0f;
+  return s;
+}
+
 ModelWriter::ModelWriter(const ModelShape& s, const std::string& vocab_path, const std::string& name) {
   GgufFile vocab = GgufFile::Open(vocab_path);
   n_vocab_ = int(vocab.ArrayLength("tokenizer.ggml.tokens"));

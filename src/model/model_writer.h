@@ -25,6 +25,12 @@ struct ModelShape {
   float rope_scaling_factor = 1.0f;
 };
 
+// The bundled demo backbone's shape (~25M parameters with the Llama-2 SPM vocab): Llama,
+// GQA 6:2, head dim 64 (so q8_0 KV blocks fit), tied output so that the 32000-wide output
+// layer does not dominate pretraining compute. Used by `mkmodel --shape demo` and as the
+// default of `pretrain`.
+ModelShape DemoBackboneShape();
+
 class ModelWriter {
  public:
   // Takes the tokenizer from vocab_path; n_vocab() tells how many tokens it has.

@@ -16,12 +16,11 @@ void ApplyShapePreset(const std::string& name, RandomModelSpec& s) {
     s.n_embd = 896, s.n_layer = 24, s.n_head = 14, s.n_head_kv = 2, s.head_dim = 64, s.n_ff = 4864;
     s.rope_freq_base = 1000000.0f, s.tied_output = true, s.n_ctx_train = 32768;
   } else if (name == "demo") {
-    // The bundled demo backbone's shape (~25M parameters with the Llama-2 SPM vocab): Llama,
-    // GQA 6:2, head dim 64 (so q8_0 KV blocks fit), tied output to keep the 32000-wide output
-    // layer from dominating pretraining compute.
-    s.arch = Arch::kLlama;
-    s.n_embd = 384, s.n_layer = 8, s.n_head = 6, s.n_head_kv = 2, s.head_dim = 64, s.n_ff = 1024;
-    s.rope_freq_base = 10000.0f, s.tied_output = true, s.n_ctx_train = 8192;
+    const ModelShape d = DemoBackboneShape();
+    s.arch = d.arch;
+    s.n_embd = d.n_embd, s.n_layer = d.n_layer, s.n_head = d.n_head, s.n_head_kv = d.n_head_kv;
+    s.head_dim = d.head_dim, s.n_ff = d.n_ff, s.n_ctx_train = d.n_ctx_train;
+    s.rope_freq_base = d.rope_freq_base, s.tied_output = true;
   } else {
     Fail("unknown shape preset '", name, "' (known: qwen2.5-0.5b, demo)");
   }

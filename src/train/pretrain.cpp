@@ -98,7 +98,8 @@ nlohmann::json RunIdentity(const PretrainOptions& o) {
   nlohmann::json phases = nlohmann::json::array();
   for (const auto& p : o.phases) phases.push_back({p.seq, p.batch, p.share});
   const auto& m = o.model;
-  return {{"model", {m.n_vocab, m.n_embd, m.n_layer, m.n_head, m.n_head_kv, m.head_dim, m.n_ff, m.rope_base, m.rms_eps}},
+  const ModelShape& s = m.shape;
+  return {{"model", {m.n_vocab, s.n_embd, s.n_layer, s.n_head, s.n_head_kv, s.head_dim, s.n_ff, s.rope_freq_base, s.rms_eps}},
           {"phases", phases}, {"total_tokens", o.total_tokens}, {"lr", o.lr}, {"min_lr", o.min_lr},
           {"warmup", o.warmup_steps}, {"seed", o.seed}, {"synthetic", o.data.synthetic_share},
           {"bf16", o.bf16}};

@@ -45,8 +45,8 @@ TorchBlockImpl::TorchBlockImpl(const TorchLlamaConfig& c) : c_(c) {}
 torch::Tensor TorchBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                       const torch::Tensor& mask) {
   const int64_t B = x.size(0), T = x.size(1);
-  const int H = c_.n_head, Hkv = c_.n_head_kv, Dh = c_.head_dim;
-  const torch::Tensor h = RmsNorm(x, attn_norm, c_.rms_eps);
+  const int H = c_.shape.n_head, Hkv = c_.shape.n_head_kv, Dh = c_.shape.head_dim;
+  const torch::Tensor h = RmsNorm(x, attn_norm, c_.shape.rms_eps);
   torch::Tensor q = Rope(wq(h).view({B, T, H, Dh}), cos, sin).transpose(1, 2);  // (B, H, T, Dh)
   torch::Tensor k = Rope(wk(h).view({B, T, Hkv, Dh}), cos, sin).transpose(1, 2);
   torch::Tensor v = wv(h).view({B, T, Hkv, Dh}).transpose(1, 2);  // (B, Hkv, T, Dh)
@@ -64,32 +64,35 @@ torch::Tensor TorchBlockImpl::forward(const torch::Tensor& x, const torch::Tenso
   }
   const torch::Tensor o = torch::cat(blocks, 2).transpose(1, 2).reshape({B, T, H * Dh});
   const torch::Tensor x1 = x + wo(o);
-  const torch::Tensor n = RmsNorm(x1, ffn_norm, c_.rms_eps);
+  const torch::Tensor n = RmsNorm(x1, ffn_norm, c_.shape.rms_eps);
   return x1 + ffn_down(torch::silu(ffn_gate(n)) * ffn_up(n));
 }
 
 TorchLlamaImpl::TorchLlamaImpl(const TorchLlamaConfig& c, uint64_t seed) : c_(c) {
-  if (c.n_head % c.n_head_kv != 0) Fail("n_head must be a multiple of n_head_kv");
-  if (c.head_dim % 2 != 0) Fail("head_dim must be even");
-  const double std = 0.02, out_std = 0.02 / std::sqrt(2.0 * c.n_layer);
+  if (c.shape.arch != Arch::kLlama || c.shape.rope_scaling != "none") {
+    Fail("pretraining builds arch llama without RoPE scaling");
+  }
+  if (c.shape.n_head % c.shape.n_head_kv != 0) Fail("n_head must be a multiple of n_head_kv");
+  if (c.shape.head_dim % 2 != 0) Fail("head_dim must be even");
+  const double std = 0.02, out_std = 0.02 / std::sqrt(2.0 * c.shape.n_layer);
   {
     torch::NoGradGuard ng;
     auto gen = at::detail::createCPUGenerator(seed++);
-    tok_embd = register_parameter("tok_embd", torch::empty({c.n_vocab, c.n_embd}).normal_(0.0, std, gen));
-    output_norm = register_parameter("output_norm", torch::ones({c.n_embd}));
+    tok_embd = register_parameter("tok_embd", torch::empty({c.n_vocab, c.shape.n_embd}).normal_(0.0, std, gen));
+    output_norm = register_parameter("output_norm", torch::ones({c.shape.n_embd}));
   }
-  for (int il = 0; il < c.n_layer; ++il) {
+  for (int il = 0; il < c.shape.n_layer; ++il) {
     TorchBlock b(c);
-    const int Q = c.n_head * c.head_dim, KV = c.n_head_kv * c.head_dim;
-    b->wq = Linear(*b, "wq", c.n_embd, Q, std, seed);
-    b->wk = Linear(*b, "wk", c.n_embd, KV, std, seed);
-    b->wv = Linear(*b, "wv", c.n_embd, KV, std, seed);
-    b->wo = Linear(*b, "wo", Q, c.n_embd, out_std, seed);
-    b->ffn_gate = Linear(*b, "ffn_gate", c.n_embd, c.n_ff, std, seed);
-    b->ffn_up = Linear(*b, "ffn_up", c.n_embd, c.n_ff, std, seed);
-    b->ffn_down = Linear(*b, "ffn_down", c.n_ff, c.n_embd, out_std, seed);
-    b->attn_norm = b->register_parameter("attn_norm", torch::ones({c.n_embd}));
-    b->ffn_norm = b->register_parameter("ffn_norm", torch::ones({c.n_embd}));
+    const int Q = c.shape.n_head * c.shape.head_dim, KV = c.shape.n_head_kv * c.shape.head_dim;
+    b->wq = Linear(*b, "wq", c.shape.n_embd, Q, std, seed);
+    b->wk = Linear(*b, "wk", c.shape.n_embd, KV, std, seed);
+    b->wv = Linear(*b, "wv", c.shape.n_embd, KV, std, seed);
+    b->wo = Linear(*b, "wo", Q, c.shape.n_embd, out_std, seed);
+    b->ffn_gate = Linear(*b, "ffn_gate", c.shape.n_embd, c.shape.n_ff, std, seed);
+    b->ffn_up = Linear(*b, "ffn_up", c.shape.n_embd, c.shape.n_ff, std, seed);
+    b->ffn_down = Linear(*b, "ffn_down", c.shape.n_ff, c.shape.n_embd, out_std, seed);
+    b->attn_norm = b->register_parameter("attn_norm", torch::ones({c.shape.n_embd}));
+    b->ffn_norm = b->register_parameter("ffn_norm", torch::ones({c.shape.n_embd}));
     blocks.push_back(register_module("blk" + std::to_string(il), b));
   }
 }
@@ -97,13 +100,13 @@ TorchLlamaImpl::TorchLlamaImpl(const TorchLlamaConfig& c, uint64_t seed) : c_(c)
 torch::Tensor TorchLlamaImpl::forward(const torch::Tensor& tokens) {
   const int64_t T = tokens.size(1);
   const torch::Tensor pos = torch::arange(T, torch::kFloat).unsqueeze(1);
-  const torch::Tensor inv = torch::pow(double(c_.rope_base), -torch::arange(0, c_.head_dim, 2, torch::kFloat) / c_.head_dim);
+  const torch::Tensor inv = torch::pow(double(c_.shape.rope_freq_base), -torch::arange(0, c_.shape.head_dim, 2, torch::kFloat) / c_.shape.head_dim);
   const torch::Tensor ang = pos * inv.unsqueeze(0);  // (T, Dh/2)
   const torch::Tensor cos = torch::cos(ang), sin = torch::sin(ang);
   const torch::Tensor mask = torch::full({T, T}, -INFINITY).triu(1);
-  torch::Tensor x = tok_embd.index_select(0, tokens.reshape(-1)).view({tokens.size(0), T, c_.n_embd});
+  torch::Tensor x = tok_embd.index_select(0, tokens.reshape(-1)).view({tokens.size(0), T, c_.shape.n_embd});
   for (auto& b : blocks) x = b->forward(x, cos, sin, mask);
-  x = RmsNorm(x, output_norm, c_.rms_eps);
+  x = RmsNorm(x, output_norm, c_.shape.rms_eps);
   return torch::matmul(x, tok_embd.t());  // tied output, (B, T, V)
 }
 
@@ -119,12 +122,7 @@ uint64_t TorchLlamaImpl::n_params() const {
 }
 
 void TorchLlamaImpl::ExportGguf(const std::string& path, const std::string& vocab_path, const std::string& name) const {
-  ModelShape s;
-  s.arch = Arch::kLlama;
-  s.n_embd = c_.n_embd, s.n_layer = c_.n_layer, s.n_head = c_.n_head, s.n_head_kv = c_.n_head_kv;
-  s.head_dim = c_.head_dim, s.n_ff = c_.n_ff, s.n_ctx_train = c_.n_ctx_train;
-  s.rms_eps = c_.rms_eps, s.rope_freq_base = c_.rope_base;
-  ModelWriter w(s, vocab_path, name);
+  ModelWriter w(c_.shape, vocab_path, name);
   if (w.n_vocab() != c_.n_vocab) Fail(vocab_path, ": vocab has ", w.n_vocab(), " tokens, the model ", c_.n_vocab);
   // torch Linear weights are (out, in) row-major, which is ggml's [in, out] (ne0 = in).
   auto add = [&](TensorRole role, int layer, const torch::Tensor& t, bool matrix) {
@@ -135,7 +133,7 @@ void TorchLlamaImpl::ExportGguf(const std::string& path, const std::string& voca
   };
   add(TensorRole::kTokenEmbd, -1, tok_embd, true);
   add(TensorRole::kOutputNorm, -1, output_norm, false);
-  for (int il = 0; il < c_.n_layer; ++il) {
+  for (int il = 0; il < c_.shape.n_layer; ++il) {
     const auto& b = blocks[size_t(il)];
     add(TensorRole::kAttnNorm, il, b->attn_norm, false);
     add(TensorRole::kAttnQ, il, b->wq->weight, true);

@@ -11,19 +11,13 @@
 
 #include <string>
 
+#include "model/model_writer.h"
+
 namespace chunkllm {
 
 struct TorchLlamaConfig {
-  int n_vocab = 32000;  // V
-  int n_embd = 384;     // D
-  int n_layer = 8;
-  int n_head = 6;       // H
-  int n_head_kv = 2;    // Hkv
-  int head_dim = 64;    // Dh
-  int n_ff = 1024;      // F
-  float rope_base = 10000.0f;
-  float rms_eps = 1e-5f;
-  int n_ctx_train = 4096;
+  ModelShape shape = DemoBackboneShape();  // arch llama, no RoPE scaling
+  int n_vocab = 32000;                     // V: set from the tokenizer
   // Causal attention is computed in query blocks of this many tokens, each against the keys up
   // to its end only: about half the T^2 work and memory of the full square at long T.
   int attn_block = 512;

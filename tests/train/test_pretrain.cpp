@@ -30,8 +30,8 @@ PretrainOptions TinyOptions(const test::TempDir& dir) {
   PretrainOptions o;
   o.vocab_path = test::VocabPath("llama-spm");
   o.output_path = dir.File("tiny.gguf");
-  o.model.n_embd = 64, o.model.n_layer = 2, o.model.n_head = 2, o.model.n_head_kv = 1;
-  o.model.head_dim = 32, o.model.n_ff = 128, o.model.n_ctx_train = 256;
+  ModelShape& m = o.model.shape;
+  m.n_embd = 64, m.n_layer = 2, m.n_head = 2, m.n_head_kv = 1, m.head_dim = 32, m.n_ff = 128, m.n_ctx_train = 256;
   o.data.train_paths = {dir.File("train.txt")};
   o.data.val_paths = {dir.File("val.txt")};
   o.data.synthetic_share = 0.0;
@@ -127,7 +127,9 @@ TEST(Pretrain, RefusesMissingEmptyOrBinaryData) {
 
 TEST(Pretrain, AutogradMatchesFiniteDifferencesInDouble) {
   TorchLlamaConfig c;
-  c.n_vocab = 50, c.n_embd = 16, c.n_layer = 2, c.n_head = 2, c.n_head_kv = 1, c.head_dim = 8, c.n_ff = 24;
+  c.n_vocab = 50;
+  c.shape.n_embd = 16, c.shape.n_layer = 2, c.shape.n_head = 2, c.shape.n_head_kv = 1, c.shape.head_dim = 8;
+  c.shape.n_ff = 24;
   c.attn_block = 4;  // 6 tokens: a full and a partial query block
   TorchLlama m(c, 7);
   m->to(torch::kDouble);
@@ -162,7 +164,9 @@ TEST(Pretrain, AutogradMatchesFiniteDifferencesInDouble) {
 TEST(Pretrain, ExportedGgufMatchesTorchInOurEngine) {
   test::TempDir dir;
   TorchLlamaConfig c;
-  c.n_vocab = 32000, c.n_embd = 64, c.n_layer = 2, c.n_head = 4, c.n_head_kv = 2, c.head_dim = 16, c.n_ff = 128;
+  c.n_vocab = 32000;
+  c.shape.n_embd = 64, c.shape.n_layer = 2, c.shape.n_head = 4, c.shape.n_head_kv = 2, c.shape.head_dim = 16;
+  c.shape.n_ff = 128;
   c.attn_block = 16;  // 40 tokens: blocked attention must equal the engine's dense attention
   TorchLlama m(c, 3);
   {
@@ -192,7 +196,7 @@ TEST(Pretrain, ExportedGgufMatchesTorchInOurEngine) {
   s.Prefill(tokens, &ours);
   // Our engine rounds weights to f16 and activations to f16 at each matmul input and at the KV
   // store: at most (9L + 3) roundings of u = 2^-11 on the way to the logits.
-  const double rel = (9.0 * c.n_layer + 3.0) * std::ldexp(1.0, -11);
+  const double rel = (9.0 * c.shape.n_layer + 3.0) * std::ldexp(1.0, -11);
   const float* r = ref.data_ptr<float>();
   double se = 0, ss = 0, max_err = 0, max_ref = 0;
   for (size_t i = 0; i < ours.size(); ++i) {
