@@ -53,7 +53,9 @@ std::vector<std::string> PickWords(std::mt19937_64& rng, size_t n) {
   return all;
 }
 
-// A context being assembled: filler sentences plus inserted needles at token depths.
+// A context being assembled: filler sentences plus inserted needles at token depths. Pieces
+// are counted on their own (a SentencePiece tokenizer adds the word-initial space itself, so
+// this is their count inside the joined text; BPE counts may differ by a token per piece).
 struct ContextBuilder {
   const TokenCounter& count;
   std::vector<std::string> pieces;
@@ -62,7 +64,7 @@ struct ContextBuilder {
 
   void Add(const std::string& s) {
     pieces.push_back(s);
-    piece_tokens.push_back(count(" " + s));
+    piece_tokens.push_back(count(s));
     tokens += piece_tokens.back();
   }
   // Inserts `needle` at the piece boundary closest to depth * tokens.
@@ -71,7 +73,7 @@ struct ContextBuilder {
     size_t at = 0;
     for (int acc = 0; at < pieces.size() && acc + piece_tokens[at] / 2 < target; ++at) acc += piece_tokens[at];
     pieces.insert(pieces.begin() + long(at), needle);
-    piece_tokens.insert(piece_tokens.begin() + long(at), count(" " + needle));
+    piece_tokens.insert(piece_tokens.begin() + long(at), count(needle));
     tokens += piece_tokens[at];
   }
   std::string Text() const {
@@ -138,7 +140,7 @@ TaskRecord Needles(const TaskSpec& spec, std::mt19937_64& rng, const Haystack& h
     query_keys = {keys[0], keys[1]};
   }
   int needle_tokens = 0;
-  for (const auto& [k, v] : needles) needle_tokens += count(" " + MagicNeedle(k, v));
+  for (const auto& [k, v] : needles) needle_tokens += count(MagicNeedle(k, v));
   ContextBuilder b{count};
   FillProse(b, h, rng, spec.length - needle_tokens);
   b.Insert(spec.depth, MagicNeedle(needles[0].first, needles[0].second));
@@ -180,7 +182,7 @@ TaskRecord VariableTracking(const TaskSpec& spec, std::mt19937_64& rng, const To
     statements.push_back("VAR " + decoy[size_t(i)] + " = " + (i ? "VAR " + decoy[size_t(i) - 1] : decoy_value) + ".");
   }
   int st_tokens = 0;
-  for (const auto& s : statements) st_tokens += count(" " + s);
+  for (const auto& s : statements) st_tokens += count(s);
   ContextBuilder b{count};
   FillNoise(b, spec.length - st_tokens);
   // The chain starts at `depth` and its later links follow in order, spread over the rest.
@@ -200,35 +202,35 @@ TaskRecord VariableTracking(const TaskSpec& spec, std::mt19937_64& rng, const To
 TaskRecord WordExtraction(const TaskSpec& spec, std::mt19937_64& rng, const TokenCounter& count) {
   TaskRecord r;
   const bool common = spec.task == "cwe";
-  std::vector<std::string> words = PickWords(rng, Words().size());
+  const std::vector<std::string> words = PickWords(rng, Words().size());
   const size_t n_top = common ? 10 : 3;
-  const std::vector<std::string> top(words.begin(), words.begin() + long(n_top));
-  const std::vector<std::string> rest(words.begin() + long(n_top), words.end());
-  // cwe: each top word 3x as often as any other; fwe: top words at Zipf-like 8x, 6x, 4x weight.
-  std::vector<std::string> seq;
-  const int per_word = std::max(1, count(" " + rest[0]) + 1);
-  const int budget = std::max(64, spec.length / per_word);
+  // cwe: each top word 3x as likely as any other; fwe: the top three at Zipf-like 8x, 6x, 4x.
   std::vector<double> weight(words.size(), 1.0);
   for (size_t i = 0; i < n_top; ++i) weight[i] = common ? 3.0 : 8.0 - 2.0 * double(i);
   std::discrete_distribution<size_t> pick(weight.begin(), weight.end());
-  std::map<std::string, int> freq;
-  while (int(seq.size()) < budget) {
-    const std::string& w = words[pick(rng)];
-    seq.push_back(w);
-    ++freq[w];
+  std::map<std::string, int> word_tokens;
+  for (const auto& w : words) word_tokens[w] = count(w);
+  // Draw items until the measured length reaches the target (cwe items carry "N. ").
+  std::vector<size_t> seq;
+  for (int tokens = 0; tokens < spec.length;) {
+    seq.push_back(pick(rng));
+    tokens += word_tokens[words[seq.back()]] + (common ? count(std::to_string(seq.size()) + ".") : 0);
   }
-  // Keep the answer well defined: every top word strictly above every other word.
-  int max_rest = 0;
-  for (const auto& w : rest) max_rest = std::max(max_rest, freq[w]);
-  for (const auto& w : top) {
-    while (freq[w] <= max_rest) {
-      seq.insert(seq.begin() + long(rng() % (seq.size() + 1)), w);
-      ++freq[w];
-    }
+  // Keep the answer well defined: every top word strictly more frequent than every other.
+  // Replacing (not inserting) items keeps the length where it is.
+  std::vector<int> freq(words.size(), 0);
+  for (size_t w : seq) ++freq[w];
+  for (size_t guard = 0; guard < seq.size(); ++guard) {
+    const size_t weakest_top = size_t(std::min_element(freq.begin(), freq.begin() + long(n_top)) - freq.begin());
+    const size_t strongest_rest = n_top + size_t(std::max_element(freq.begin() + long(n_top), freq.end()) -
+                                                 (freq.begin() + long(n_top)));
+    if (freq[weakest_top] > freq[strongest_rest]) break;
+    *std::find(seq.begin(), seq.end(), strongest_rest) = weakest_top;
+    --freq[strongest_rest], ++freq[weakest_top];
   }
   std::string text;
   for (size_t i = 0; i < seq.size(); ++i) {
-    text += common ? std::to_string(i + 1) + ". " + seq[i] + " " : seq[i] + " ";
+    text += (common ? std::to_string(i + 1) + ". " : std::string()) + words[seq[i]] + " ";
   }
   text.pop_back();
   r.context = text;
@@ -241,7 +243,7 @@ TaskRecord WordExtraction(const TaskSpec& spec, std::mt19937_64& rng, const Toke
     r.answer_prefix = " The three most frequently appeared words are:";
     r.max_new_tokens = 24;
   }
-  r.answers = top;
+  r.answers.assign(words.begin(), words.begin() + long(n_top));
   return r;
 }
 
