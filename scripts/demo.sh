@@ -11,7 +11,7 @@ if [ ! -f "$model" ]; then
   echo "[demo] writing a random-weight model ($model)"
   "$bin" mkmodel --shape demo --vocab third_party/llama.cpp/models/ggml-vocab-llama-spm.gguf -o "$model"
 fi
-"$bin" inspect "$model" | head -1
+"$bin" inspect "$model" | sed -n 1p   # sed reads it all: no SIGPIPE under pipefail
 echo "[demo] chunkllm run (greedy, 64 tokens)"
 "$bin" run -m "$model" -p "The State of the Union is" -n 64 --temp 0 -t "$(nproc)"
 echo "[demo] chunkllm bench --ref (ours vs libllama on the same file)"
