@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -44,6 +45,25 @@ std::string ReadTextFile(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+std::vector<std::string> ListTextFiles(const std::vector<std::string>& paths) {
+  std::vector<std::string> files;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(p, ec)) {
+      for (const auto& e : std::filesystem::directory_iterator(p)) {
+        if (e.path().extension() == ".txt") files.push_back(e.path().string());
+      }
+    } else if (std::filesystem::is_regular_file(p, ec)) {
+      files.push_back(p);
+    } else {
+      Fail(p, ": no such file or directory (run scripts/fetch-data.sh for the bundled corpus)");
+    }
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) Fail("no .txt documents in ", paths.empty() ? std::string("(no paths)") : paths.front());
+  return files;
 }
 
 uint64_t FileSize(const std::string& path) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace chunkllm {
 
@@ -16,6 +17,10 @@ void WriteTextFile(const std::string& path, const std::string& text);
 
 // Reads a whole text file; throws Error naming the path when it cannot.
 std::string ReadTextFile(const std::string& path);
+
+// Expands files and directories into a sorted list of .txt files; throws Error naming a path
+// that does not exist, or if there is no .txt file at all.
+std::vector<std::string> ListTextFiles(const std::vector<std::string>& paths);
 
 // Size of a file in bytes; throws Error if it does not exist or is not a regular file.
 uint64_t FileSize(const std::string& path);

@@ -1,7 +1,6 @@
 #include "eval/task_generators.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -262,16 +261,8 @@ Haystack Haystack::FromTexts(const std::vector<std::string>& texts) {
 }
 
 Haystack Haystack::FromDirectory(const std::string& dir) {
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) Fail(dir, ": no such directory (run scripts/fetch-data.sh)");
-  std::vector<std::string> files;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    if (e.path().extension() == ".txt") files.push_back(e.path().string());
-  }
-  std::sort(files.begin(), files.end());
-  if (files.empty()) Fail(dir, ": no .txt documents");
   std::vector<std::string> texts;
-  for (const auto& f : files) texts.push_back(ReadTextFile(f));
+  for (const auto& f : ListTextFiles({dir})) texts.push_back(ReadTextFile(f));
   return FromTexts(texts);
 }
 

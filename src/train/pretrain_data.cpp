@@ -1,7 +1,6 @@
 #include "train/pretrain_data.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <random>
 
 #include "core/error.h"
@@ -41,25 +40,6 @@ std::mt19937_64 RowRng(uint64_t seed, int64_t step, int row, int T) {
 }
 
 }  // namespace
-
-std::vector<std::string> ListTextFiles(const std::vector<std::string>& paths) {
-  std::vector<std::string> files;
-  for (const auto& p : paths) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(p, ec)) {
-      for (const auto& e : std::filesystem::directory_iterator(p)) {
-        if (e.path().extension() == ".txt") files.push_back(e.path().string());
-      }
-    } else if (std::filesystem::is_regular_file(p, ec)) {
-      files.push_back(p);
-    } else {
-      Fail(p, ": no such file or directory (run scripts/fetch-data.sh for the bundled corpus)");
-    }
-  }
-  std::sort(files.begin(), files.end());
-  if (files.empty()) Fail("no .txt documents in ", paths.empty() ? std::string("(no paths)") : paths.front());
-  return files;
-}
 
 PretrainData::PretrainData(const Tokenizer& tok, const PretrainDataOptions& o) : tok_(tok), opt_(o) {
   if (o.synthetic_share < 0.0 || o.synthetic_share > 1.0) Fail("--synthetic must be in [0, 1], got ", o.synthetic_share);

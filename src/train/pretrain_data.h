@@ -51,7 +51,4 @@ class PretrainData {
   Haystack haystack_;                 // training sentences for the synthetic documents
 };
 
-// Expands files and directories into a sorted list of .txt files; throws Error if none.
-std::vector<std::string> ListTextFiles(const std::vector<std::string>& paths);
-
 }  // namespace chunkllm
