@@ -1,0 +1,55 @@
+// AdapterSet: the trained ChunkLLM parts for one frozen backbone (METHOD.md, design 1-5).
+//
+// Per layer l, a Q-Adapter and a K-Adapter, each   y = W2 silu(W1 x),   x = attn_norm(h_{l-1}) (D),
+// W1: (Da, D), W2: (r, Da), no bias and no RoPE. One Chunk Adapter on the layer-1 output h_1 (D):
+//   linear:        p = sigmoid(w . h + b)                          (hidden == 0)
+//   hidden layer:  p = sigmoid(w2 . silu(W1 h + b1) + b2)          (hidden > 0, W1: (hidden, D))
+// Matrices are row-major [out][in] float vectors. The file format is in docs/formats.md.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace chunkllm {
+
+// The backbone an adapter set belongs to. Loading adapters on another model is refused.
+struct BaseModelInfo {
+  std::string arch;  // "llama", "qwen2", "qwen3"
+  int n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_vocab = 0;
+  std::string fingerprint;  // see ModelFingerprint (model/model_fingerprint.h)
+};
+
+struct AdapterHyperParams {
+  int d_adapter = 0;   // Da (default D/4)
+  int rank = 64;       // r: adapter output width
+  int chunk_hidden = 0;  // Chunk Adapter hidden width; 0 = linear
+  float alpha = 0.5f;    // boundary threshold on sigmoid
+  int max_chunk = 64;    // forced boundary after this many tokens without one
+  std::string chunk_key = "boundary";  // "boundary" (paper) or "mean" (ablation)
+};
+
+struct LayerAdapters {
+  std::vector<float> q_w1, q_w2;  // (Da, D), (r, Da)
+  std::vector<float> k_w1, k_w2;  // (Da, D), (r, Da)
+};
+
+struct ChunkAdapterWeights {
+  // linear (hidden == 0): w1 (1, D), b1 (1); w2, b2 empty.
+  // hidden layer:         w1 (hidden, D), b1 (hidden), w2 (hidden), b2 (1).
+  std::vector<float> w1, b1, w2, b2;
+};
+
+struct AdapterSet {
+  static constexpr int kFormatVersion = 1;
+  BaseModelInfo base;
+  AdapterHyperParams hp;
+  std::vector<LayerAdapters> layers;  // n_layer entries
+  ChunkAdapterWeights chunk;
+  // Free-form record of how it was trained: optimiser settings, steps, data summary
+  // (documents, tokens, sha256 of the file list), validation metrics. Stored as JSON text.
+  nlohmann::json training;
+};
+
+}  // namespace chunkllm
