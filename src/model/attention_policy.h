@@ -5,7 +5,25 @@
 // the sparse policies of chunk/ extend this interface with the positions each layer reads.
 #pragma once
 
+#include <cstdint>
+
 namespace chunkllm {
+
+// What a policy did over a run, for reports (METHOD.md, design 6). Decode steps only: prefill
+// is dense for every method.
+struct AttentionStats {
+  int64_t decode_steps = 0;
+  double attended_sum = 0;  // sum over decode steps of KV positions read
+  double cached_sum = 0;    // sum over decode steps of KV positions seen so far
+  double resident_sum = 0;  // sum over decode steps of KV positions kept in memory
+  int64_t selections = 0;   // chunk selections made (ChunkLLM: one per boundary)
+
+  double attended_fraction() const { return cached_sum > 0 ? attended_sum / cached_sum : 1.0; }
+  double resident_fraction() const { return cached_sum > 0 ? resident_sum / cached_sum : 1.0; }
+  double selections_per_token() const {
+    return decode_steps > 0 ? double(selections) / double(decode_steps) : 0.0;
+  }
+};
 
 class AttentionPolicy {
  public:
@@ -14,12 +32,25 @@ class AttentionPolicy {
 
   // Called before a micro-batch of n_tokens tokens at positions [pos0, pos0 + n_tokens).
   virtual void BeginBatch(int pos0, int n_tokens) {}
+
+  const AttentionStats& stats() const { return stats_; }
+  void ResetStats() { stats_ = AttentionStats{}; }
+
+ protected:
+  AttentionStats stats_;
 };
 
 // Dense (vanilla) attention: every cached position.
 class DensePolicy final : public AttentionPolicy {
  public:
   const char* name() const override { return "dense"; }
+  void BeginBatch(int pos0, int n_tokens) override {
+    if (n_tokens != 1) return;
+    stats_.decode_steps += 1;
+    stats_.attended_sum += pos0 + 1;
+    stats_.cached_sum += pos0 + 1;
+    stats_.resident_sum += pos0 + 1;
+  }
 };
 
 }  // namespace chunkllm

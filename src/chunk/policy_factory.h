@@ -1,0 +1,31 @@
+// MakeAttentionPolicy: the one place that turns `--attn NAME` and its knobs into a policy, so
+// run, bench and eval offer the same methods (METHOD.md, "Baselines").
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/attention_policy.h"
+
+namespace chunkllm {
+
+class Model;
+
+struct AttentionOptions {
+  std::string attn = "dense";  // dense|chunkllm|streaming|sepllm|fixllm|chunk-fixed|novote|noicac|oracle
+  std::string adapters;        // --adapters FILE (chunkllm, chunk-fixed, novote, noicac)
+  int topk = 8;                // --topk: chunks selected per boundary
+  int local = 2;               // --local: most recent chunks always kept
+  int sink = 4;                // --sink: first tokens always kept
+  int window = 256;            // --window: recent tokens (streaming, sepllm, fixllm)
+  std::string kv = "resident"; // --kv resident|evict
+};
+
+// Every accepted --attn value, in display order.
+const std::vector<std::string>& AttentionMethodNames();
+
+// Throws Error naming the flag at fault (unknown method, missing --adapters, bad knob).
+std::unique_ptr<AttentionPolicy> MakeAttentionPolicy(const AttentionOptions& options, const Model& model);
+
+}  // namespace chunkllm
