@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "model/forward_graph.h"
+
 namespace chunkllm {
 
 // What a policy did over a run, for reports (METHOD.md, design 6). Decode steps only: prefill
@@ -32,6 +34,11 @@ class AttentionPolicy {
 
   // Called before a micro-batch of n_tokens tokens at positions [pos0, pos0 + n_tokens).
   virtual void BeginBatch(int pos0, int n_tokens) {}
+
+  // Intermediate tensors the policy reads after each batch (fixed for a policy's lifetime).
+  virtual GraphTaps taps() const { return {}; }
+  // Called after the batch's graph ran: the tapped tensors of `graph` hold this batch's values.
+  virtual void EndBatch(const ForwardGraph& graph, int pos0, int n_tokens) {}
 
   const AttentionStats& stats() const { return stats_; }
   void ResetStats() { stats_ = AttentionStats{}; }

@@ -23,8 +23,14 @@ ggml_tensor* Rope(ggml_context* ctx, ggml_tensor* x, ggml_tensor* pos, const Mod
 }
 
 // Self-attention of one layer for the micro-batch; returns Wo * attn, (D, T).
+// Marks a tapped tensor as an output, so the allocator keeps it until the caller reads it.
+ggml_tensor* Tap(ggml_tensor* t) {
+  ggml_set_output(t);
+  return t;
+}
+
 ggml_tensor* Attention(ggml_context* ctx, ggml_cgraph* gf, const Model& m, const KvCache& kv, int il,
-                       ggml_tensor* h, const ForwardGraph& fg, int T) {
+                       ggml_tensor* h, ForwardGraph& fg, int T, const GraphTaps& taps) {
   const ModelConfig& c = m.config();
   const LayerWeights& w = m.weights().layers[il];
   const int Dh = c.head_dim, H = c.n_head, Hkv = c.n_head_kv;
@@ -45,6 +51,7 @@ ggml_tensor* Attention(ggml_context* ctx, ggml_cgraph* gf, const Model& m, const
   }
   q = Rope(ctx, q, fg.inp_pos, m);
   k = Rope(ctx, k, fg.inp_pos, m);
+  if (taps.q_rope) fg.q_rope.push_back(Tap(q));
 
   // Write this batch's K and V into their cache rows. Expanded before the attention node, so
   // the attention below reads them (ggml runs nodes in insertion order).
@@ -77,7 +84,7 @@ ggml_tensor* FeedForward(ggml_context* ctx, const LayerWeights& w, ggml_tensor* 
 }  // namespace
 
 ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache& kv, int n_kv, int T,
-                               int n_outputs) {
+                               int n_outputs, const GraphTaps& taps) {
   const ModelConfig& c = m.config();
   const ModelWeights& w = m.weights();
   ForwardGraph fg;
@@ -101,7 +108,8 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache&
   for (int il = 0; il < c.n_layer; ++il) {
     const LayerWeights& lw = w.layers[il];
     ggml_tensor* h = RmsNorm(ctx, x, lw.attn_norm, c.rms_eps);
-    ggml_tensor* attn = Attention(ctx, fg.graph, m, kv, il, h, fg, T);
+    if (taps.attn_in) fg.attn_in.push_back(Tap(h));
+    ggml_tensor* attn = Attention(ctx, fg.graph, m, kv, il, h, fg, T, taps);
     if (il == c.n_layer - 1 && fg.inp_out_ids) {
       // Only the output rows go on: (D, n_out).
       attn = ggml_get_rows(ctx, attn, fg.inp_out_ids);
@@ -110,6 +118,7 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache&
     x = ggml_add(ctx, x, attn);
     ggml_tensor* n = RmsNorm(ctx, x, lw.ffn_norm, c.rms_eps);
     x = ggml_add(ctx, x, FeedForward(ctx, lw, n));
+    if (il == 0 && taps.layer1_out) fg.layer1_out = Tap(x);
   }
   x = RmsNorm(ctx, x, w.output_norm, c.rms_eps);
   fg.logits = ggml_mul_mat(ctx, w.output, x);  // (V, n_out)

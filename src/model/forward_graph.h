@@ -12,6 +12,8 @@
 //   logits = Wout (rmsnorm(x) * output_norm)                       (V, n_out)
 #pragma once
 
+#include <vector>
+
 #include "ggml.h"
 
 namespace chunkllm {
@@ -20,6 +22,16 @@ class Model;
 class KvCache;
 
 inline constexpr int kKvPad = 256;
+
+// Intermediate tensors that a policy or the adapter teacher reads back after a batch ran.
+// Only the requested ones are kept alive (marked as outputs), so plain inference pays nothing.
+struct GraphTaps {
+  bool attn_in = false;     // per layer l: attn_norm(h_{l-1}), the input of Wq/Wk   (D, T)
+  bool q_rope = false;      // per layer l: queries after QK-norm and RoPE           (Dh, H, T)
+  bool layer1_out = false;  // h_1, the residual stream after the first layer        (D, T)
+  bool any() const { return attn_in || q_rope || layer1_out; }
+  bool operator==(const GraphTaps&) const = default;
+};
 
 struct ForwardGraph {
   ggml_cgraph* graph = nullptr;
@@ -30,6 +42,10 @@ struct ForwardGraph {
   ggml_tensor* inp_out_ids = nullptr;  // I32 [n_out], or null when every token is an output
   ggml_tensor* logits = nullptr;       // F32 [V, n_out]
   int n_kv = 0;
+  // Taps (null / empty unless requested).
+  std::vector<ggml_tensor*> attn_in;   // n_layer x F32 (D, T)
+  std::vector<ggml_tensor*> q_rope;    // n_layer x F32 (Dh, H, T)
+  ggml_tensor* layer1_out = nullptr;   // F32 (D, T); (D, n_out) if the model has one layer
 };
 
 // T tokens attend to cache positions [0, n_kv) under inp_mask; their K/V are written into the
@@ -39,7 +55,7 @@ struct ForwardGraph {
 // attention kernel sums in the same order. Only the last n_outputs tokens produce logits
 // (the last layer's FFN and the output matmul are skipped for the others, as in libllama).
 ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& model, const KvCache& kv, int n_kv,
-                               int n_tokens, int n_outputs);
+                               int n_tokens, int n_outputs, const GraphTaps& taps = {});
 
 // Node budget for BuildForwardGraph, for sizing the graph context.
 size_t ForwardGraphMaxNodes(int n_layer);

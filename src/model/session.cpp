@@ -38,13 +38,16 @@ void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_l
   const int pos0 = kv_.n_past();
   policy_->BeginBatch(pos0, T);
 
+  // A one-layer model's layer-1 tap must cover every token: no output-row pruning then.
+  const int n_wanted = n_outputs;
+  if (policy_->taps().layer1_out && model_.config().n_layer == 1) n_outputs = T;
   const GraphKey key{T, n_outputs, std::min(kv_.n_ctx(), GGML_PAD(pos0 + T, kKvPad))};
   if (!(key == graph_key_)) {
     if (graph_ctx_) ggml_free(graph_ctx_);
     graph_key_ = GraphKey{};
     ggml_init_params ip = {graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
     graph_ctx_ = ggml_init(ip);
-    graph_ = BuildForwardGraph(graph_ctx_, model_, kv_, key.n_kv, T, n_outputs);
+    graph_ = BuildForwardGraph(graph_ctx_, model_, kv_, key.n_kv, T, n_outputs, policy_->taps());
     if (!ggml_gallocr_alloc_graph(galloc_, graph_.graph)) {
       Fail("cannot allocate compute memory for a batch of ", T, " tokens");
     }
@@ -78,8 +81,11 @@ void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_l
 
   const ggml_status st = ggml_backend_graph_compute(backend_, fg.graph);
   if (st != GGML_STATUS_SUCCESS) Fail("graph compute failed with status ", int(st));
-  ggml_backend_tensor_get(fg.logits, out_logits, 0, ggml_nbytes(fg.logits));
+  // The last n_wanted rows of logits (V, n_outputs) are the caller's.
+  const size_t row_bytes = fg.logits->nb[1];
+  ggml_backend_tensor_get(fg.logits, out_logits, row_bytes * (n_outputs - n_wanted), row_bytes * n_wanted);
   kv_.set_n_past(pos0 + T);
+  policy_->EndBatch(fg, pos0, T);
 }
 
 void Session::Prefill(const std::vector<int32_t>& tokens, std::vector<float>* all_logits,

@@ -1,0 +1,26 @@
+// Chunks: a partition of token positions [0, T) into consecutive runs, each ended by a
+// boundary token (METHOD.md, design 5). A chunk also ends after max_chunk tokens without a
+// boundary, so code, tables and logs still get chunks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace chunkllm {
+
+struct ChunkPartition {
+  std::vector<int> chunk_of;  // (T): chunk index of each token
+  std::vector<int> begin;     // (C): first token of each chunk
+  std::vector<int> end;       // (C): one past the last token; end - 1 is the chunk's boundary token
+  bool last_open = false;     // the last chunk has not ended yet (no boundary at T - 1)
+
+  int n_chunks() const { return int(begin.size()); }
+  // Chunks that a query at position t may score: the completed chunks before t's own.
+  int n_candidates(int t) const { return chunk_of[size_t(t)]; }
+};
+
+// is_boundary[t] != 0 ends a chunk at token t. max_chunk <= 0 disables forced boundaries.
+ChunkPartition PartitionChunks(const std::vector<uint8_t>& is_boundary, int max_chunk);
+
+}  // namespace chunkllm

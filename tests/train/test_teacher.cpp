@@ -1,0 +1,107 @@
+// The teacher's chunk-aggregated attention against a naive dense computation in double:
+// softmax over every causal key, summed per chunk and over heads, renormalised over the
+// completed chunks before the query's own.
+#include <gtest/gtest.h>
+
+#include <cfloat>
+#include <cmath>
+#include <random>
+
+#include "model/model.h"
+#include "test_util.h"
+#include "text/llama_log.h"
+#include "train/teacher.h"
+
+namespace chunkllm {
+namespace {
+
+std::string PeakyModel() {
+  RandomModelSpec spec;
+  spec.arch = Arch::kQwen3;  // QK-norm and NEOX RoPE in the q/k taps
+  spec.vocab_path = test::VocabPath("llama-spm");
+  spec.n_embd = 128, spec.n_layer = 3, spec.n_head = 4, spec.n_head_kv = 2, spec.head_dim = 32;
+  spec.n_ctx_train = 1024;
+  spec.weight_type = GGML_TYPE_F32;
+  spec.init_std = 0.15f;  // far from uniform attention, so aggregation errors would show
+  return test::FixtureModel("teacher-qwen3-peaky", spec);
+}
+
+TEST(Teacher, AggregationMatchesNaiveDenseAttention) {
+  InitLlamaBackend();
+  auto model = Model::Load(PeakyModel());
+  const ModelConfig& c = model->config();
+  const int T = 300;  // three query blocks of 128, the last one partial
+  std::mt19937 rng(7);
+  std::vector<int32_t> tokens(T);
+  for (auto& t : tokens) t = int32_t(rng() % 32000);
+  std::vector<uint8_t> is_boundary(T, 0);
+  for (int t = 0; t < T; ++t) is_boundary[size_t(t)] = rng() % 9 == 0;
+  const ChunkPartition chunks = PartitionChunks(is_boundary, 20);
+
+  TeacherOptions o;
+  o.query_block = 128;
+  o.keep_qk = true;
+  const TeacherOutput out = RunTeacher(*model, tokens, chunks, o);
+  ASSERT_EQ(out.C, chunks.n_chunks());
+  const int H = c.n_head, Hkv = c.n_head_kv, Dh = c.head_dim, C = out.C;
+
+  double max_err = 0, max_score = 0;
+  int rows_checked = 0;
+  for (int l = 0; l < c.n_layer; ++l) {
+    const auto& q = out.q[size_t(l)];
+    const auto& k = out.k[size_t(l)];
+    for (int t = 0; t < T; ++t) {
+      std::vector<double> mass(size_t(C), 0.0);
+      for (int h = 0; h < H; ++h) {
+        const int hk = h / (H / Hkv);
+        std::vector<double> s(size_t(t + 1));
+        double mx = -DBL_MAX;
+        for (int j = 0; j <= t; ++j) {
+          double d = 0;
+          for (int e = 0; e < Dh; ++e) d += double(q[(size_t(t) * H + h) * Dh + e]) * k[(size_t(j) * Hkv + hk) * Dh + e];
+          s[size_t(j)] = d / std::sqrt(double(Dh));
+          mx = std::max(mx, s[size_t(j)]);
+          max_score = std::max(max_score, std::fabs(s[size_t(j)]));
+        }
+        double z = 0;
+        for (double& v : s) z += (v = std::exp(v - mx));
+        for (int j = 0; j <= t; ++j) mass[size_t(chunks.chunk_of[size_t(j)])] += s[size_t(j)] / z;
+      }
+      const int n_cand = chunks.n_candidates(t);
+      double sum = 0;
+      for (int cc = 0; cc < n_cand; ++cc) sum += mass[size_t(cc)];
+      const float* got = out.target[size_t(l)].data() + size_t(t) * C;
+      for (int cc = 0; cc < C; ++cc) {
+        const double want = cc < n_cand ? mass[size_t(cc)] / sum : 0.0;
+        max_err = std::max(max_err, std::fabs(want - got[cc]));
+      }
+      rows_checked += n_cand > 0;
+    }
+  }
+  // f32 arithmetic: a score carries ~Dh*|s| ulps, exp turns that into a relative error of
+  // |s|*Dh*u, and sums over up to T keys add T*u. Bound with u = 2^-24 and a factor 4 of slack.
+  const double u = std::ldexp(1.0, -24);
+  const double tol = 4 * (max_score * Dh + T) * u;
+  EXPECT_LT(max_err, tol) << "max |s| " << max_score;
+  EXPECT_GT(rows_checked, c.n_layer * T / 2);
+  EXPECT_GT(max_score, 1.0) << "attention is nearly uniform: the test would not see errors";
+}
+
+TEST(Teacher, TapsHaveTheModelShapes) {
+  InitLlamaBackend();
+  auto model = Model::Load(PeakyModel());
+  std::vector<int32_t> tokens = {1, 450, 4996, 17354, 1701, 432, 29889};
+  const ChunkPartition chunks = PartitionChunks(std::vector<uint8_t>{0, 0, 1, 0, 0, 1, 0}, 64);
+  const TeacherOutput out = RunTeacher(*model, tokens, chunks, {});
+  ASSERT_EQ(out.attn_in.size(), size_t(model->config().n_layer));
+  EXPECT_EQ(out.attn_in[0].size(), tokens.size() * size_t(model->config().n_embd));
+  EXPECT_EQ(out.layer1.size(), tokens.size() * size_t(model->config().n_embd));
+  // Tokens 0-2 (chunk 0) have no candidate; tokens 3-5 have chunk 0 only (mass 1).
+  for (int t = 0; t < 3; ++t) EXPECT_EQ(out.target[1][size_t(t) * out.C], 0.0f);
+  for (int t = 3; t < 6; ++t) EXPECT_FLOAT_EQ(out.target[1][size_t(t) * out.C], 1.0f);
+  // Token 6 spreads over chunks 0 and 1.
+  EXPECT_NEAR(out.target[2][6 * size_t(out.C)] + out.target[2][6 * size_t(out.C) + 1], 1.0, 1e-6);
+}
+
+}  // namespace
+}  // namespace chunkllm
