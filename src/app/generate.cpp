@@ -29,7 +29,8 @@ void RunGenerate(const GenerateOptions& o) {
          " (-c); raise -c or shorten the prompt");
   }
 
-  Session session(*model, o.session);
+  std::unique_ptr<AttentionPolicy> policy = MakeAttentionPolicy(o.attention, *model);
+  Session session(*model, o.session, policy.get());
   Sampler sampler(o.sampler);
 
   const double t0 = NowSeconds();
@@ -63,6 +64,10 @@ void RunGenerate(const GenerateOptions& o) {
   std::fprintf(stderr, "\nprompt: %zu tokens in %.2f s (%.1f tok/s) | generation: %d tokens in %.2f s (%.1f tok/s)\n",
                prompt.size(), t_prompt, double(prompt.size()) / std::max(t_prompt, 1e-9), n_gen, t_gen,
                double(n_gen) / std::max(t_gen, 1e-9));
+  const AttentionStats& st = policy->stats();
+  std::fprintf(stderr, "attention: %s | attended %.1f%% | resident %.1f%% of the KV cache | %lld selections\n",
+               policy->name(), 100.0 * st.attended_fraction(), 100.0 * st.resident_fraction(),
+               (long long)st.selections);
 }
 
 }  // namespace chunkllm

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "chunk/policy_factory.h"
 #include "model/session.h"
 #include "text/sampler.h"
 
@@ -17,6 +18,7 @@ struct GenerateOptions {
   bool show_progress = true;
   SessionParams session;
   SamplerParams sampler;
+  AttentionOptions attention;  // --attn and its knobs
 };
 
 // Streams generated text to stdout and prints speeds on stderr. Throws Error on bad input.

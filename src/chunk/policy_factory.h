@@ -20,6 +20,8 @@ struct AttentionOptions {
   int sink = 4;                // --sink: first tokens always kept
   int window = 256;            // --window: recent tokens (streaming, sepllm, fixllm)
   std::string kv = "resident"; // --kv resident|evict
+  int chunk_len = 24;          // --chunk-len: tokens per chunk (chunk-fixed)
+  int stride = 8;              // --stride: every n-th token kept (fixllm)
 };
 
 // Every accepted --attn value, in display order.

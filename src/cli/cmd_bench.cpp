@@ -1,5 +1,6 @@
 #include <cstdio>
 
+#include "cli/attention_flags.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/file_util.h"
@@ -23,6 +24,9 @@ void RegisterBench(CLI::App& app) {
   c->add_option("-u,--ubatch-size", o->n_ubatch, "prefill micro-batch size")->check(kPositive)->capture_default_str();
   c->add_option("--cache-type", *kv, "KV cache type: f16, f32 or q8_0")->capture_default_str();
   c->add_option("-o,--output", *format, "output format: md or json")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
+  c->add_option("--attn", o->methods, "attention methods to compare, comma-separated (dense first)")
+      ->delimiter(',')->capture_default_str();
+  AddAttentionFlags(c, o->attention, /*many_methods=*/true);
   c->add_option("--out-file", *out_file, "also write the results to this file (JSON if it ends in .json, else md)");
   c->add_flag("--ref", o->with_reference, "also run libllama on the same file and report ours/llama.cpp");
   c->callback([o, kv, format, out_file] {

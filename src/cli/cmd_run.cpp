@@ -1,4 +1,5 @@
 #include "app/generate.h"
+#include "cli/attention_flags.h"
 #include "cli/commands.h"
 #include "model/kv_cache.h"
 
@@ -22,6 +23,7 @@ void RegisterRun(CLI::App& app) {
   c->add_option("--top-p", o->sampler.top_p, "top-p (1: off)")->capture_default_str();
   c->add_option("--seed", o->sampler.seed, "sampling seed")->capture_default_str();
   c->add_flag("--chat", o->chat, "wrap the prompt in the model's chat template");
+  AddAttentionFlags(c, o->attention);
   c->callback([o, kv] {
     if (o->prompt.empty() && o->prompt_file.empty()) throw CLI::ValidationError("run", "give -p TEXT or -f FILE");
     o->session.kv_type = KvTypeFromName(*kv);

@@ -10,6 +10,7 @@ void RegisterBench(CLI::App& app);
 void RegisterMkModel(CLI::App& app);
 void RegisterInspect(CLI::App& app);
 void RegisterPretrain(CLI::App& app);
+void RegisterTrain(CLI::App& app);
 
 // Shared validators
 inline const auto kPositive = CLI::PositiveNumber;

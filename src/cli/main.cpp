@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
     chunkllm::cli::RegisterMkModel(app);
     chunkllm::cli::RegisterInspect(app);
     chunkllm::cli::RegisterPretrain(app);
+    chunkllm::cli::RegisterTrain(app);
     std::string known;
     bool found = false;
     for (const CLI::App* sub : app.get_subcommands({})) {

@@ -72,4 +72,12 @@ uint64_t FileSize(const std::string& path) {
   return std::filesystem::file_size(path, ec);
 }
 
+std::string ReadTextDocument(const std::string& path) {
+  std::string text = ReadTextFile(path);
+  if (text.empty()) Fail(path, ": empty document");
+  const size_t nul = text.find('\0');
+  if (nul != std::string::npos) Fail(path, ": not a text file (NUL byte at offset ", nul, ")");
+  return text;
+}
+
 }  // namespace chunkllm

@@ -18,6 +18,10 @@ void WriteTextFile(const std::string& path, const std::string& text);
 // Reads a whole text file; throws Error naming the path when it cannot.
 std::string ReadTextFile(const std::string& path);
 
+// Reads a document for training or evaluation: throws Error naming the path if it is empty
+// or binary (a NUL byte, with its offset).
+std::string ReadTextDocument(const std::string& path);
+
 // Expands files and directories into a sorted list of .txt files; throws Error naming a path
 // that does not exist, or if there is no .txt file at all.
 std::vector<std::string> ListTextFiles(const std::vector<std::string>& paths);

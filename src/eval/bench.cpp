@@ -22,12 +22,25 @@ struct Engine {
   virtual void Prefill(const std::vector<int32_t>& tokens) = 0;
   virtual void Decode(int32_t token) = 0;
   virtual void Truncate(int n) = 0;
+  virtual std::string method() const { return "dense"; }
+  virtual void ResetStats() {}
+  virtual double attended_fraction() const { return 1.0; }
+  virtual double kv_mib() const { return 0; }
 };
 
 struct OurEngine final : Engine {
+  std::unique_ptr<AttentionPolicy> policy;
   Session session;
-  OurEngine(const Model& m, const SessionParams& p) : session(m, p) {}
+  OurEngine(const Model& m, const SessionParams& p, std::unique_ptr<AttentionPolicy> pol)
+      : policy(std::move(pol)), session(m, p, policy.get()) {}
   const char* name() const override { return "chunkllm"; }
+  std::string method() const override { return policy->name(); }
+  void ResetStats() override { policy->ResetStats(); }
+  double attended_fraction() const override { return policy->stats().attended_fraction(); }
+  double kv_mib() const override {
+    const KvCache* g = policy->gathered_cache();
+    return double(session.kv_cache().bytes() + (g ? g->bytes() : 0)) / (1024.0 * 1024.0);
+  }
   void Prefill(const std::vector<int32_t>& t) override { session.Prefill(t); }
   void Decode(int32_t t) override { session.Decode(t); }
   void Truncate(int n) override { session.Truncate(n); }
@@ -54,7 +67,7 @@ void MeanSd(const std::vector<double>& x, double& mean, double& sd) {
 // One (test, size, depth) measurement on every engine: each engine first fills its cache to
 // `depth` and does a warm-up run, then the timed runs alternate between engines (A B A B ...)
 // so that drift in the machine's speed affects them alike. Every run starts from `depth`.
-std::vector<BenchRow> Measure(std::vector<std::unique_ptr<Engine>>& engines, const std::string& test, int n,
+std::vector<BenchRow> Measure(const std::vector<Engine*>& engines, const std::string& test, int n,
                               int depth, int reps, const std::vector<int32_t>& tokens) {
   const std::vector<int32_t> prefix(tokens.begin(), tokens.begin() + depth);
   const std::vector<int32_t> batch(tokens.begin() + depth, tokens.begin() + depth + n);
@@ -75,14 +88,20 @@ std::vector<BenchRow> Measure(std::vector<std::unique_ptr<Engine>>& engines, con
     rows[k].depth = depth;
     rows[k].engine = e.name();
     (test == "pp" ? rows[k].n_prompt : rows[k].n_gen) = n;
+    rows[k].method = e.method();
     e.Truncate(0);
     if (depth > 0) e.Prefill(prefix);
     run_once(e);  // warm-up
+    e.ResetStats();
   }
   for (int r = 0; r < reps; ++r) {
     for (size_t k = 0; k < engines.size(); ++k) rows[k].samples.push_back(run_once(*engines[k]));
   }
-  for (auto& row : rows) MeanSd(row.samples, row.tokens_per_s, row.tokens_per_s_sd);
+  for (size_t k = 0; k < engines.size(); ++k) {
+    MeanSd(rows[k].samples, rows[k].tokens_per_s, rows[k].tokens_per_s_sd);
+    rows[k].attended_fraction = engines[k]->attended_fraction();
+    rows[k].kv_mib = engines[k]->kv_mib();
+  }
   return rows;
 }
 
@@ -120,7 +139,12 @@ BenchReport RunBench(const BenchParams& p) {
   sp.n_threads = p.n_threads;
   sp.kv_type = p.kv_type;
   std::vector<std::unique_ptr<Engine>> engines;
-  engines.push_back(std::make_unique<OurEngine>(*model, sp));
+  if (p.methods.empty()) Fail("--attn needs at least one method");
+  for (const std::string& m : p.methods) {
+    AttentionOptions ao = p.attention;
+    ao.attn = m;
+    engines.push_back(std::make_unique<OurEngine>(*model, sp, MakeAttentionPolicy(ao, *model)));
+  }
   if (p.with_reference) {
     ReferenceParams rp;
     rp.n_ctx = sp.n_ctx;
@@ -131,6 +155,12 @@ BenchReport RunBench(const BenchParams& p) {
     engines.push_back(std::make_unique<RefEngine>(p.model_path, rp));
   }
 
+  // Prefill is dense for every method: pp runs on the dense method and llama.cpp only.
+  std::vector<Engine*> all, pp;
+  for (auto& e : engines) {
+    all.push_back(e.get());
+    if (e->method() == "dense" || std::string(e->name()) == "llama.cpp") pp.push_back(e.get());
+  }
   struct Test { std::string name; int n; };
   std::vector<Test> tests;
   for (int n : p.n_prompt) if (n > 0) tests.push_back({"pp", n});
@@ -141,7 +171,7 @@ BenchReport RunBench(const BenchParams& p) {
   for (int depth : p.depths) {
     for (const Test& t : tests) {
       bar.Update(done, Str(t.name, t.n, " @ d", depth));
-      for (BenchRow& row : Measure(engines, t.name, t.n, depth, p.repetitions, tokens)) {
+      for (BenchRow& row : Measure(t.name == "pp" && !pp.empty() ? pp : all, t.name, t.n, depth, p.repetitions, tokens)) {
         report.rows.push_back(std::move(row));
       }
       ++done;
@@ -153,37 +183,41 @@ BenchReport RunBench(const BenchParams& p) {
 
 namespace {
 
-const BenchRow* FindRef(const BenchReport& r, const BenchRow& row) {
+const BenchRow* FindRow(const BenchReport& r, const BenchRow& row, const char* engine, const char* method) {
   for (const auto& o : r.rows) {
-    if (o.engine == "llama.cpp" && o.test == row.test && o.n_prompt == row.n_prompt && o.n_gen == row.n_gen &&
-        o.depth == row.depth) {
+    if (o.engine == engine && (!method || o.method == method) && o.test == row.test && o.n_prompt == row.n_prompt &&
+        o.n_gen == row.n_gen && o.depth == row.depth) {
       return &o;
     }
   }
   return nullptr;
 }
 
+// Ratios of one of our rows: to llama.cpp (same test) and to our dense attention (same test).
+double RatioTo(const BenchReport& r, const BenchRow& row, const char* engine, const char* method) {
+  if (row.engine != "chunkllm") return NAN;
+  const BenchRow* o = FindRow(r, row, engine, method);
+  return o && o != &row ? row.tokens_per_s / o->tokens_per_s : NAN;
+}
+
 }  // namespace
 
 std::string FormatBenchMarkdown(const BenchReport& r) {
-  std::string s = "| model | size | params | threads | kv | test | engine | t/s | ours/llama.cpp |\n";
-  s += "| --- | ---: | ---: | ---: | --- | --- | --- | ---: | ---: |\n";
+  std::string s = Str("model: ", r.model_desc, ", ", r.params.n_threads, " threads, KV ",
+                      ggml_type_name(r.params.kv_type), "\n\n");
+  s += "| test | engine | attention | t/s | vs dense | vs llama.cpp | attended | KV MiB |\n";
+  s += "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n";
+  auto ratio = [](double x) { return std::isnan(x) ? std::string() : Str(std::round(x * 1000) / 1000); };
   for (const auto& row : r.rows) {
     const std::string test = row.test == "pp" ? Str("pp", row.n_prompt) : Str("tg", row.n_gen);
     const std::string name = row.depth > 0 ? Str(test, " @ d", row.depth) : test;
-    std::string ratio;
-    if (row.engine == "chunkllm") {
-      if (const BenchRow* ref = FindRef(r, row)) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%.3f", row.tokens_per_s / ref->tokens_per_s);
-        ratio = buf;
-      }
-    }
+    const bool ours = row.engine == "chunkllm";
     char line[512];
-    std::snprintf(line, sizeof line, "| %s | %.1f MiB | %.1fM | %d | %s | %s | %s | %.2f ± %.2f | %s |\n",
-                  r.model_desc.c_str(), double(r.model_bytes) / (1024.0 * 1024.0), double(r.n_params) / 1e6,
-                  r.params.n_threads, ggml_type_name(r.params.kv_type), name.c_str(), row.engine.c_str(),
-                  row.tokens_per_s, row.tokens_per_s_sd, ratio.c_str());
+    std::snprintf(line, sizeof line, "| %s | %s | %s | %.2f ± %.2f | %s | %s | %s | %s |\n", name.c_str(),
+                  row.engine.c_str(), ours ? row.method.c_str() : "dense", row.tokens_per_s, row.tokens_per_s_sd,
+                  ratio(RatioTo(r, row, "chunkllm", "dense")).c_str(), ratio(RatioTo(r, row, "llama.cpp", nullptr)).c_str(),
+                  ours && row.test == "tg" ? Str(std::round(row.attended_fraction * 1000) / 10, "%").c_str() : "",
+                  ours ? Str(std::round(row.kv_mib * 10) / 10).c_str() : "");
     s += line;
   }
   return s;
@@ -201,11 +235,16 @@ std::string FormatBenchJson(const BenchReport& r) {
                         {"n_gen", row.n_gen},
                         {"depth", row.depth},
                         {"engine", row.engine},
+                        {"method", row.engine == "chunkllm" ? row.method : "dense"},
                         {"tokens_per_s", row.tokens_per_s},
                         {"tokens_per_s_sd", row.tokens_per_s_sd},
                         {"samples", row.samples}};
     if (row.engine == "chunkllm") {
-      if (const BenchRow* ref = FindRef(r, row)) j["ratio_to_llama_cpp"] = row.tokens_per_s / ref->tokens_per_s;
+      j["attended_fraction"] = row.attended_fraction;
+      j["kv_mib"] = row.kv_mib;
+      const double to_ref = RatioTo(r, row, "llama.cpp", nullptr), to_dense = RatioTo(r, row, "chunkllm", "dense");
+      if (!std::isnan(to_ref)) j["ratio_to_llama_cpp"] = to_ref;
+      if (!std::isnan(to_dense)) j["ratio_to_dense"] = to_dense;
     }
     rows.push_back(j);
   }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "chunk/policy_factory.h"
 #include "ggml.h"
 
 namespace chunkllm {
@@ -20,6 +21,8 @@ struct BenchParams {
   int n_ubatch = 512;
   ggml_type kv_type = GGML_TYPE_F16;
   bool with_reference = false;        // --ref: libllama in the same run
+  std::vector<std::string> methods = {"dense"};  // --attn a,b,c: one engine per method
+  AttentionOptions attention;         // knobs of the sparse methods
   bool show_progress = true;
 };
 
@@ -29,6 +32,9 @@ struct BenchRow {
   int n_gen = 0;
   int depth = 0;
   std::string engine;  // "chunkllm" or "llama.cpp"
+  std::string method = "dense";  // attention method (ours)
+  double attended_fraction = 1.0;  // KV positions read per decode step / positions cached
+  double kv_mib = 0;               // KV memory held after the test (full + gathered caches)
   double tokens_per_s = 0;     // mean over repetitions
   double tokens_per_s_sd = 0;  // sample standard deviation
   std::vector<double> samples;

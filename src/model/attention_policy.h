@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "model/forward_graph.h"
+#include "model/kv_cache.h"
 
 namespace chunkllm {
 
@@ -32,13 +33,33 @@ class AttentionPolicy {
   virtual ~AttentionPolicy() = default;
   virtual const char* name() const = 0;
 
+  // Called once by the session that uses the policy, with its full KV cache (read rows from it
+  // to gather them; an evicting policy may Release() it).
+  virtual void Attach(KvCache& cache) {}
+
   // Called before a micro-batch of n_tokens tokens at positions [pos0, pos0 + n_tokens).
-  virtual void BeginBatch(int pos0, int n_tokens) {}
+  virtual void BeginBatch(int pos0, int n_tokens, const int32_t* tokens) {}
+
+  // The session forgot positions >= n (Truncate, Clear): forget what was built on them.
+  virtual void Truncate(int n) {}
 
   // Intermediate tensors the policy reads after each batch (fixed for a policy's lifetime).
   virtual GraphTaps taps() const { return {}; }
   // Called after the batch's graph ran: the tapped tensors of `graph` hold this batch's values.
   virtual void EndBatch(const ForwardGraph& graph, int pos0, int n_tokens) {}
+
+  // Gathered attention for decode steps (one token): a policy-owned cache whose rows
+  // [0, gathered_rows(l)) hold, contiguously, the K/V rows layer l reads. The step's token is
+  // appended at row gathered_rows(l) and attended too. Null: dense attention over the session's
+  // cache. Prefill batches are always dense.
+  virtual const KvCache* gathered_cache() const { return nullptr; }
+  virtual int gathered_rows(int layer) const { return 0; }
+  // The mask of layer l over gathered rows [0, n_kv) for a decode step: 0 = read, -inf = skip.
+  // Returns false for the default: rows [0, gathered_rows(l)] read, the padding skipped.
+  virtual bool GatheredMask(int layer, int n_kv, ggml_fp16_t* mask) const { return false; }
+  // False once an evicting policy has released the session's full cache: decode then writes
+  // only the gathered cache.
+  virtual bool keeps_full_cache() const { return true; }
 
   const AttentionStats& stats() const { return stats_; }
   void ResetStats() { stats_ = AttentionStats{}; }
@@ -51,7 +72,7 @@ class AttentionPolicy {
 class DensePolicy final : public AttentionPolicy {
  public:
   const char* name() const override { return "dense"; }
-  void BeginBatch(int pos0, int n_tokens) override {
+  void BeginBatch(int pos0, int n_tokens, const int32_t*) override {
     if (n_tokens != 1) return;
     stats_.decode_steps += 1;
     stats_.attended_sum += pos0 + 1;

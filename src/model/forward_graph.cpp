@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/error.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
 
@@ -30,7 +31,8 @@ ggml_tensor* Tap(ggml_tensor* t) {
 }
 
 ggml_tensor* Attention(ggml_context* ctx, ggml_cgraph* gf, const Model& m, const KvCache& kv, int il,
-                       ggml_tensor* h, ForwardGraph& fg, int T, const GraphTaps& taps) {
+                       ggml_tensor* h, ForwardGraph& fg, int T, const GraphTaps& taps,
+                       const KvCache* gathered, bool write_kv) {
   const ModelConfig& c = m.config();
   const LayerWeights& w = m.weights().layers[il];
   const int Dh = c.head_dim, H = c.n_head, Hkv = c.n_head_kv;
@@ -55,21 +57,30 @@ ggml_tensor* Attention(ggml_context* ctx, ggml_cgraph* gf, const Model& m, const
 
   // Write this batch's K and V into their cache rows. Expanded before the attention node, so
   // the attention below reads them (ggml runs nodes in insertion order).
-  ggml_tensor* k_cache = kv.k(il);
-  ggml_tensor* v_cache = kv.v(il);
-  const size_t row_k = k_cache->nb[1], row_v = v_cache->nb[1];
-  ggml_build_forward_expand(gf, ggml_set_rows(ctx, k_cache, ggml_reshape_2d(ctx, k, c.n_embd_kv(), T), fg.inp_kv_rows));
-  ggml_build_forward_expand(gf, ggml_set_rows(ctx, v_cache, v, fg.inp_kv_rows));
+  ggml_tensor* k2d = ggml_reshape_2d(ctx, k, c.n_embd_kv(), T);
+  if (write_kv) {
+    ggml_build_forward_expand(gf, ggml_set_rows(ctx, kv.k(il), k2d, fg.inp_kv_rows));
+    ggml_build_forward_expand(gf, ggml_set_rows(ctx, kv.v(il), v, fg.inp_kv_rows));
+  }
+  const KvCache& src = gathered ? *gathered : kv;
+  if (gathered) {
+    ggml_build_forward_expand(gf, ggml_set_rows(ctx, src.k(il), k2d, fg.inp_gather_row[size_t(il)]));
+    ggml_build_forward_expand(gf, ggml_set_rows(ctx, src.v(il), v, fg.inp_gather_row[size_t(il)]));
+  }
 
-  // Attend over cache positions [0, n_kv): views (Dh, n_kv, Hkv).
+  // Attend over rows [0, n_kv) of the source cache: views (Dh, n_kv, Hkv).
+  ggml_tensor* k_cache = src.k(il);
+  ggml_tensor* v_cache = src.v(il);
+  const size_t row_k = k_cache->nb[1], row_v = v_cache->nb[1];
   const int n_kv = fg.n_kv;
   const size_t head_k = ggml_row_size(k_cache->type, Dh), head_v = ggml_row_size(v_cache->type, Dh);
   ggml_tensor* K = ggml_view_3d(ctx, k_cache, Dh, n_kv, Hkv, row_k, head_k, 0);
   ggml_tensor* V = ggml_view_3d(ctx, v_cache, Dh, n_kv, Hkv, row_v, head_v, 0);
   if (K->type == GGML_TYPE_F32) K = ggml_cast(ctx, K, GGML_TYPE_F16);
   if (V->type == GGML_TYPE_F32) V = ggml_cast(ctx, V, GGML_TYPE_F16);
+  ggml_tensor* mask = gathered ? fg.inp_gather_mask[size_t(il)] : fg.inp_mask;
   ggml_tensor* Q = ggml_permute(ctx, q, 0, 2, 1, 3);  // (Dh, T, H)
-  ggml_tensor* out = ggml_flash_attn_ext(ctx, Q, K, V, fg.inp_mask, 1.0f / std::sqrt(float(Dh)), 0.0f, 0.0f);
+  ggml_tensor* out = ggml_flash_attn_ext(ctx, Q, K, V, mask, 1.0f / std::sqrt(float(Dh)), 0.0f, 0.0f);
   ggml_prec_set_acc(out, GGML_PREC_F32);
   out = ggml_reshape_2d(ctx, out, Dh * H, T);  // result is (Dh, H, T)
   return ggml_mul_mat(ctx, w.wo, out);
@@ -84,7 +95,7 @@ ggml_tensor* FeedForward(ggml_context* ctx, const LayerWeights& w, ggml_tensor* 
 }  // namespace
 
 ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache& kv, int n_kv, int T,
-                               int n_outputs, const GraphTaps& taps) {
+                               int n_outputs, const GraphTaps& taps, const KvCache* gathered, bool write_kv) {
   const ModelConfig& c = m.config();
   const ModelWeights& w = m.weights();
   ForwardGraph fg;
@@ -93,12 +104,25 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache&
 
   fg.inp_tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
   fg.inp_pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
-  fg.inp_kv_rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, T);
-  ggml_set_input(fg.inp_kv_rows);
-  fg.inp_mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F16, fg.n_kv, T);
+  if (write_kv) {  // an evicting policy's decode writes no full-cache row
+    fg.inp_kv_rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, T);
+    ggml_set_input(fg.inp_kv_rows);
+  }
   ggml_set_input(fg.inp_tokens);
   ggml_set_input(fg.inp_pos);
-  ggml_set_input(fg.inp_mask);
+  if (!gathered) {
+    fg.inp_mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F16, fg.n_kv, T);
+    ggml_set_input(fg.inp_mask);
+  }
+  if (gathered) {
+    if (T != 1) Fail("gathered attention runs one token at a time, not ", T);
+    for (int il = 0; il < c.n_layer; ++il) {
+      fg.inp_gather_row.push_back(ggml_new_tensor_1d(ctx, GGML_TYPE_I64, 1));
+      fg.inp_gather_mask.push_back(ggml_new_tensor_2d(ctx, GGML_TYPE_F16, n_kv, 1));
+      ggml_set_input(fg.inp_gather_row.back());
+      ggml_set_input(fg.inp_gather_mask.back());
+    }
+  }
   if (n_outputs < T) {
     fg.inp_out_ids = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n_outputs);
     ggml_set_input(fg.inp_out_ids);
@@ -109,7 +133,7 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache&
     const LayerWeights& lw = w.layers[il];
     ggml_tensor* h = RmsNorm(ctx, x, lw.attn_norm, c.rms_eps);
     if (taps.attn_in) fg.attn_in.push_back(Tap(h));
-    ggml_tensor* attn = Attention(ctx, fg.graph, m, kv, il, h, fg, T, taps);
+    ggml_tensor* attn = Attention(ctx, fg.graph, m, kv, il, h, fg, T, taps, gathered, write_kv);
     if (il == c.n_layer - 1 && fg.inp_out_ids) {
       // Only the output rows go on: (D, n_out).
       attn = ggml_get_rows(ctx, attn, fg.inp_out_ids);

@@ -42,6 +42,9 @@ struct ForwardGraph {
   ggml_tensor* inp_out_ids = nullptr;  // I32 [n_out], or null when every token is an output
   ggml_tensor* logits = nullptr;       // F32 [V, n_out]
   int n_kv = 0;
+  // Gathered attention (decode with a sparse policy): per layer, the row of the gathered cache
+  // that receives this token (I64 [1]) and the mask over its rows (F16 [n_kv, 1]).
+  std::vector<ggml_tensor*> inp_gather_row, inp_gather_mask;
   // Taps (null / empty unless requested).
   std::vector<ggml_tensor*> attn_in;   // n_layer x F32 (D, T)
   std::vector<ggml_tensor*> q_rope;    // n_layer x F32 (Dh, H, T)
@@ -54,8 +57,14 @@ struct ForwardGraph {
 // up to kKvPad (the mask hides the rest): the same KV blocking as libllama, so the flash-
 // attention kernel sums in the same order. Only the last n_outputs tokens produce logits
 // (the last layer's FFN and the output matmul are skipped for the others, as in libllama).
+//
+// Gathered mode (gathered != null, one token): attention reads rows [0, n_kv) of `gathered`, a
+// second cache whose rows hold the positions each layer attends to, contiguously; the token's
+// K/V is appended to it at inp_gather_row[l], and also written to kv unless write_kv is false
+// (an evicting policy that no longer keeps the full cache).
 ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& model, const KvCache& kv, int n_kv,
-                               int n_tokens, int n_outputs, const GraphTaps& taps = {});
+                               int n_tokens, int n_outputs, const GraphTaps& taps = {},
+                               const KvCache* gathered = nullptr, bool write_kv = true);
 
 // Node budget for BuildForwardGraph, for sizing the graph context.
 size_t ForwardGraphMaxNodes(int n_layer);

@@ -40,6 +40,11 @@ KvCache::~KvCache() {
   if (ctx_) ggml_free(ctx_);
 }
 
+void KvCache::Release() {
+  if (buffer_) ggml_backend_buffer_free(buffer_);
+  buffer_ = nullptr;
+}
+
 size_t KvCache::bytes() const { return buffer_ ? ggml_backend_buffer_get_size(buffer_) : 0; }
 
 }  // namespace chunkllm

@@ -32,6 +32,11 @@ class KvCache {
   ggml_type type() const { return type_; }
   size_t bytes() const;
 
+  // Gives the memory back (an evicting policy keeps only its own gathered rows); k() and v()
+  // must not be read or written afterwards. n_past keeps counting positions seen.
+  void Release();
+  bool released() const { return buffer_ == nullptr; }
+
   // Positions [0, n_past) hold valid K/V.
   int n_past() const { return n_past_; }
   void set_n_past(int n) { n_past_ = n; }

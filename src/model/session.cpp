@@ -25,6 +25,7 @@ Session::Session(const Model& model, const SessionParams& params, AttentionPolic
   const size_t max_nodes = ForwardGraphMaxNodes(model.config().n_layer);
   graph_meta_.resize(ggml_tensor_overhead() * max_nodes + ggml_graph_overhead_custom(max_nodes, false));
   logits_.assign(model.config().n_vocab, 0.0f);
+  policy_->Attach(kv_);
 }
 
 Session::~Session() {
@@ -36,18 +37,31 @@ Session::~Session() {
 
 void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_logits) {
   const int pos0 = kv_.n_past();
-  policy_->BeginBatch(pos0, T);
+  policy_->BeginBatch(pos0, T, tokens);
 
   // A one-layer model's layer-1 tap must cover every token: no output-row pruning then.
   const int n_wanted = n_outputs;
   if (policy_->taps().layer1_out && model_.config().n_layer == 1) n_outputs = T;
-  const GraphKey key{T, n_outputs, std::min(kv_.n_ctx(), GGML_PAD(pos0 + T, kKvPad))};
+  const KvCache* gathered = T == 1 ? policy_->gathered_cache() : nullptr;
+  const bool write_kv = !gathered || policy_->keeps_full_cache();
+  if (kv_.released() && write_kv) {
+    Fail("the ", policy_->name(), " policy evicted the full KV cache; this session can only decode now");
+  }
+  const int n_layer = model_.config().n_layer;
+  int n_kv = std::min(kv_.n_ctx(), GGML_PAD(pos0 + T, kKvPad));
+  if (gathered) {
+    int rows = 0;
+    for (int il = 0; il < n_layer; ++il) rows = std::max(rows, policy_->gathered_rows(il) + 1);
+    if (rows > gathered->n_ctx()) Fail("gathered attention needs ", rows, " rows; its cache holds ", gathered->n_ctx());
+    n_kv = std::min(gathered->n_ctx(), GGML_PAD(rows, kKvPad));
+  }
+  const GraphKey key{T, n_outputs, n_kv, gathered, write_kv};
   if (!(key == graph_key_)) {
     if (graph_ctx_) ggml_free(graph_ctx_);
     graph_key_ = GraphKey{};
     ggml_init_params ip = {graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
     graph_ctx_ = ggml_init(ip);
-    graph_ = BuildForwardGraph(graph_ctx_, model_, kv_, key.n_kv, T, n_outputs, policy_->taps());
+    graph_ = BuildForwardGraph(graph_ctx_, model_, kv_, key.n_kv, T, n_outputs, policy_->taps(), gathered, write_kv);
     if (!ggml_gallocr_alloc_graph(galloc_, graph_.graph)) {
       Fail("cannot allocate compute memory for a batch of ", T, " tokens");
     }
@@ -60,19 +74,32 @@ void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_l
   for (int i = 0; i < T; ++i) pos[i] = pos0 + i, rows[i] = pos0 + i;
   ggml_backend_tensor_set(fg.inp_tokens, tokens, 0, sizeof(int32_t) * T);
   ggml_backend_tensor_set(fg.inp_pos, pos.data(), 0, sizeof(int32_t) * T);
-  ggml_backend_tensor_set(fg.inp_kv_rows, rows.data(), 0, sizeof(int64_t) * T);
-  // Causal mask (n_kv, T): token i (at pos0 + i) sees cache positions j <= pos0 + i; the
-  // padding past pos0 + T is masked too.
-  const int n_kv = fg.n_kv;
+  if (fg.inp_kv_rows) ggml_backend_tensor_set(fg.inp_kv_rows, rows.data(), 0, sizeof(int64_t) * T);
   const ggml_fp16_t zero = ggml_fp32_to_fp16(0.0f), neg_inf = ggml_fp32_to_fp16(-INFINITY);
-  mask_.resize(size_t(n_kv) * T);
-  for (int i = 0; i < T; ++i) {
-    ggml_fp16_t* row = mask_.data() + size_t(i) * n_kv;
-    const int seen = std::min(n_kv, pos0 + i + 1);
-    std::fill(row, row + seen, zero);
-    std::fill(row + seen, row + n_kv, neg_inf);
+  if (gathered) {
+    // Layer l reads its gathered rows and the new one: [0, gathered_rows(l)]; padding masked.
+    mask_.resize(size_t(n_kv));
+    for (int il = 0; il < n_layer; ++il) {
+      const int64_t row = policy_->gathered_rows(il);
+      ggml_backend_tensor_set(fg.inp_gather_row[size_t(il)], &row, 0, sizeof(row));
+      if (!policy_->GatheredMask(il, n_kv, mask_.data())) {
+        std::fill(mask_.begin(), mask_.begin() + row + 1, zero);
+        std::fill(mask_.begin() + row + 1, mask_.end(), neg_inf);
+      }
+      ggml_backend_tensor_set(fg.inp_gather_mask[size_t(il)], mask_.data(), 0, mask_.size() * sizeof(ggml_fp16_t));
+    }
+  } else {
+    // Causal mask (n_kv, T): token i (at pos0 + i) sees cache positions j <= pos0 + i; the
+    // padding past pos0 + T is masked too.
+    mask_.resize(size_t(n_kv) * T);
+    for (int i = 0; i < T; ++i) {
+      ggml_fp16_t* row = mask_.data() + size_t(i) * n_kv;
+      const int seen = std::min(n_kv, pos0 + i + 1);
+      std::fill(row, row + seen, zero);
+      std::fill(row + seen, row + n_kv, neg_inf);
+    }
+    ggml_backend_tensor_set(fg.inp_mask, mask_.data(), 0, mask_.size() * sizeof(ggml_fp16_t));
   }
-  ggml_backend_tensor_set(fg.inp_mask, mask_.data(), 0, mask_.size() * sizeof(ggml_fp16_t));
   if (fg.inp_out_ids) {
     std::vector<int32_t> ids(n_outputs);
     for (int i = 0; i < n_outputs; ++i) ids[i] = T - n_outputs + i;

@@ -48,9 +48,12 @@ class Session {
   const Model& model() const { return model_; }
   const KvCache& kv_cache() const { return kv_; }
   // Forgets all cached positions.
-  void Clear() { kv_.set_n_past(0); }
+  void Clear() { Truncate(0); }
   // Forgets positions >= n (keeps the first n), e.g. to re-run from a fixed depth.
-  void Truncate(int n) { kv_.set_n_past(std::min(n, kv_.n_past())); }
+  void Truncate(int n) {
+    kv_.set_n_past(std::min(n, kv_.n_past()));
+    policy_->Truncate(kv_.n_past());
+  }
 
  private:
   // Runs one micro-batch of tokens [begin, end) of `tokens`; writes logits of the outputs.
@@ -68,6 +71,8 @@ class Session {
   // decode steps rebuild nothing for kKvPad steps.
   struct GraphKey {
     int n_tokens = -1, n_outputs = -1, n_kv = -1;
+    const KvCache* gathered = nullptr;
+    bool write_kv = true;
     bool operator==(const GraphKey&) const = default;
   };
   GraphKey graph_key_;

@@ -11,6 +11,8 @@
 #include "core/progress.h"
 #include "core/timer.h"
 #include "text/tokenizer.h"
+#include "train/lr_schedule.h"
+#include "train/torch_checkpoint.h"
 
 namespace chunkllm {
 
@@ -57,12 +59,6 @@ Plan MakePlan(const PretrainOptions& o) {
   return plan;
 }
 
-double LearningRate(const PretrainOptions& o, int64_t step, int64_t total) {
-  if (step < o.warmup_steps) return o.lr * double(step + 1) / double(o.warmup_steps);
-  const double t = double(step - o.warmup_steps) / double(std::max<int64_t>(1, total - o.warmup_steps));
-  return o.min_lr + 0.5 * (o.lr - o.min_lr) * (1.0 + std::cos(M_PI * std::min(1.0, t)));
-}
-
 torch::Tensor ToTensor(const std::vector<std::vector<int32_t>>& rows, int64_t begin, int64_t len) {
   torch::Tensor t = torch::empty({int64_t(rows.size()), len}, torch::kLong);
   auto a = t.accessor<int64_t, 2>();
@@ -107,41 +103,13 @@ nlohmann::json RunIdentity(const PretrainOptions& o) {
 
 void SaveCheckpoint(const std::string& path, TorchLlama& model, torch::optim::AdamW& opt, int64_t next_step,
                     const PretrainResult& hist, const nlohmann::json& identity) {
-  torch::serialize::OutputArchive archive;
-  for (const auto& p : model->named_parameters()) archive.write("model." + p.key(), p.value());
-  torch::serialize::OutputArchive opt_archive;
-  opt.save(opt_archive);
-  archive.write("optimizer", opt_archive);
-  const nlohmann::json meta = {{"format", 1}, {"next_step", next_step}, {"identity", identity},
-                               {"history", HistoryToJson(hist)}};
-  archive.write("meta", c10::IValue(meta.dump()));
-  WriteFileAtomically(path, [&](const std::string& tmp) { archive.save_to(tmp); });
+  SaveTorchCheckpoint(path, model->named_parameters(), opt,
+                      {{"format", 1}, {"next_step", next_step}, {"identity", identity}, {"history", HistoryToJson(hist)}});
 }
 
 int64_t LoadCheckpoint(const std::string& path, TorchLlama& model, torch::optim::AdamW& opt, PretrainResult& hist,
                        const nlohmann::json& identity) {
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path);
-  } catch (const std::exception& e) {
-    Fail(path, ": not a readable checkpoint (", std::string(e.what()).substr(0, 200), ")");
-  }
-  c10::IValue meta_value;
-  if (!archive.try_read("meta", meta_value) || !meta_value.isString()) Fail(path, ": checkpoint has no metadata");
-  const nlohmann::json meta = nlohmann::json::parse(meta_value.toStringRef());
-  if (meta.at("identity") != identity) {
-    Fail(path, ": checkpoint was made with other options (model, schedule, seed or data mix); ",
-         "it has ", meta.at("identity").dump(), ", this run has ", identity.dump());
-  }
-  torch::NoGradGuard ng;
-  for (auto& p : model->named_parameters()) {
-    torch::Tensor t;
-    archive.read("model." + p.key(), t);
-    p.value().copy_(t);
-  }
-  torch::serialize::InputArchive opt_archive;
-  archive.read("optimizer", opt_archive);
-  opt.load(opt_archive);
+  const nlohmann::json meta = LoadTorchCheckpoint(path, model->named_parameters(), opt, identity);
   hist = HistoryFromJson(meta.at("history"));
   return meta.at("next_step").get<int64_t>();
 }
@@ -212,7 +180,7 @@ PretrainResult RunPretrain(const PretrainOptions& o) {
     std::vector<std::vector<int32_t>> rows;
     for (int b = 0; b < ph.batch; ++b) rows.push_back(data.Row(step, b, ph.seq));
     const torch::Tensor x = ToTensor(rows, 0, ph.seq), y = ToTensor(rows, 1, ph.seq);
-    const double lr = LearningRate(o, step, plan.total_steps);
+    const double lr = CosineLearningRate(step, plan.total_steps, o.warmup_steps, o.lr, o.min_lr);
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     opt.zero_grad();
     const torch::Tensor loss = WithBf16Autocast(o.bf16, [&] { return model->Loss(x, y); });

@@ -10,20 +10,12 @@
 namespace chunkllm {
 namespace {
 
-std::string ReadDocument(const std::string& path) {
-  std::string text = ReadTextFile(path);
-  if (text.empty()) Fail(path, ": empty document");
-  const size_t nul = text.find('\0');
-  if (nul != std::string::npos) Fail(path, ": not a text file (NUL byte at offset ", nul, ")");
-  return text;
-}
-
 // BOS text EOS for every document, concatenated.
 std::vector<int32_t> TokenizeDocuments(const Tokenizer& tok, const std::vector<std::string>& files,
                                        std::vector<std::string>* texts) {
   std::vector<int32_t> out;
   for (const auto& f : files) {
-    std::string text = ReadDocument(f);
+    std::string text = ReadTextDocument(f);
     const std::vector<int32_t> ids = tok.Tokenize(text, /*add_special=*/false);
     out.push_back(tok.bos());
     out.insert(out.end(), ids.begin(), ids.end());

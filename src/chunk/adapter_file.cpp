@@ -1,0 +1,230 @@
+#include "chunk/adapter_file.h"
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <random>
+
+#include "core/error.h"
+#include "core/file_util.h"
+#include "gguf.h"
+#include "model/gguf_file.h"
+#include "model/model.h"
+#include "model/model_fingerprint.h"
+
+namespace chunkllm {
+namespace {
+
+constexpr const char* kArchitecture = "chunkllm-adapters";
+
+// The tensors of a set, with their ggml shapes (ne0 = input width, ne1 = output width).
+struct TensorSpec {
+  std::string name;
+  std::vector<int64_t> ne;
+};
+
+std::vector<TensorSpec> Specs(const BaseModelInfo& b, const AdapterHyperParams& hp) {
+  const int64_t D = b.n_embd, Da = hp.d_adapter, r = hp.rank, Hc = hp.chunk_hidden > 0 ? hp.chunk_hidden : 1;
+  std::vector<TensorSpec> s;
+  for (int l = 0; l < b.n_layer; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    s.push_back({p + "q_adapter.w1", {D, Da}});
+    s.push_back({p + "q_adapter.w2", {Da, r}});
+    s.push_back({p + "k_adapter.w1", {D, Da}});
+    s.push_back({p + "k_adapter.w2", {Da, r}});
+  }
+  s.push_back({"chunk_adapter.w1", {D, Hc}});
+  s.push_back({"chunk_adapter.b1", {Hc}});
+  if (hp.chunk_hidden > 0) {
+    s.push_back({"chunk_adapter.w2", {Hc}});
+    s.push_back({"chunk_adapter.b2", {1}});
+  }
+  return s;
+}
+
+// The vectors of a set in Specs() order.
+std::vector<std::vector<float>*> Slots(AdapterSet& a) {
+  std::vector<std::vector<float>*> s;
+  for (auto& l : a.layers) s.insert(s.end(), {&l.q_w1, &l.q_w2, &l.k_w1, &l.k_w2});
+  s.insert(s.end(), {&a.chunk.w1, &a.chunk.b1});
+  if (a.hp.chunk_hidden > 0) s.insert(s.end(), {&a.chunk.w2, &a.chunk.b2});
+  return s;
+}
+
+int64_t Count(const std::vector<int64_t>& ne) {
+  int64_t n = 1;
+  for (int64_t d : ne) n *= d;
+  return n;
+}
+
+}  // namespace
+
+void SaveAdapters(const AdapterSet& a, const std::string& path) {
+  const std::vector<TensorSpec> specs = Specs(a.base, a.hp);
+  AdapterSet copy = a;  // Slots() wants mutable access
+  const std::vector<std::vector<float>*> slots = Slots(copy);
+  if (int(a.layers.size()) != a.base.n_layer) Fail("adapter set has ", a.layers.size(), " layers, base model ", a.base.n_layer);
+  gguf_context* g = gguf_init_empty();
+  std::vector<ggml_context*> ctxs;
+  auto cleanup = [&] {
+    gguf_free(g);
+    for (ggml_context* c : ctxs) ggml_free(c);
+  };
+  try {
+    gguf_set_val_str(g, "general.architecture", kArchitecture);
+    gguf_set_val_u32(g, "chunkllm.format_version", AdapterSet::kFormatVersion);
+    gguf_set_val_str(g, "chunkllm.base.arch", a.base.arch.c_str());
+    gguf_set_val_u32(g, "chunkllm.base.n_layer", uint32_t(a.base.n_layer));
+    gguf_set_val_u32(g, "chunkllm.base.n_embd", uint32_t(a.base.n_embd));
+    gguf_set_val_u32(g, "chunkllm.base.n_head", uint32_t(a.base.n_head));
+    gguf_set_val_u32(g, "chunkllm.base.n_head_kv", uint32_t(a.base.n_head_kv));
+    gguf_set_val_u32(g, "chunkllm.base.head_dim", uint32_t(a.base.head_dim));
+    gguf_set_val_u32(g, "chunkllm.base.n_vocab", uint32_t(a.base.n_vocab));
+    gguf_set_val_str(g, "chunkllm.base.fingerprint", a.base.fingerprint.c_str());
+    gguf_set_val_u32(g, "chunkllm.d_adapter", uint32_t(a.hp.d_adapter));
+    gguf_set_val_u32(g, "chunkllm.rank", uint32_t(a.hp.rank));
+    gguf_set_val_u32(g, "chunkllm.chunk_hidden", uint32_t(a.hp.chunk_hidden));
+    gguf_set_val_u32(g, "chunkllm.max_chunk", uint32_t(a.hp.max_chunk));
+    gguf_set_val_f32(g, "chunkllm.alpha", a.hp.alpha);
+    gguf_set_val_str(g, "chunkllm.chunk_key", a.hp.chunk_key.c_str());
+    gguf_set_val_str(g, "chunkllm.training", a.training.dump().c_str());
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const int64_t n = Count(specs[i].ne);
+      if (int64_t(slots[i]->size()) != n) Fail("adapter tensor ", specs[i].name, " has ", slots[i]->size(), " values, expected ", n);
+      ggml_init_params ip = {size_t(n) * sizeof(float) + ggml_tensor_overhead() + 64, nullptr, false};
+      ctxs.push_back(ggml_init(ip));
+      ggml_tensor* t = ggml_new_tensor(ctxs.back(), GGML_TYPE_F32, int(specs[i].ne.size()), specs[i].ne.data());
+      ggml_set_name(t, specs[i].name.c_str());
+      std::copy(slots[i]->begin(), slots[i]->end(), static_cast<float*>(t->data));
+      gguf_add_tensor(g, t);
+    }
+    WriteFileAtomically(path, [&](const std::string& tmp) {
+      if (!gguf_write_to_file(g, tmp.c_str(), false)) Fail(path, ": cannot write the adapter file");
+    });
+  } catch (...) {
+    cleanup();
+    throw;
+  }
+  cleanup();
+}
+
+AdapterSet LoadAdapters(const std::string& path) {
+  const GgufFile f = GgufFile::Open(path);
+  const std::string arch = f.GetString("general.architecture");
+  if (arch != kArchitecture) {
+    Fail(path, ": not a ChunkLLM adapter file: general.architecture is '", arch, "', expected '", kArchitecture, "'");
+  }
+  const int64_t version = f.GetInt("chunkllm.format_version");
+  if (version != AdapterSet::kFormatVersion) {
+    Fail(path, ": adapter format version ", version, " is not supported (this build reads version ",
+         AdapterSet::kFormatVersion, ")");
+  }
+  AdapterSet a;
+  auto positive = [&](const char* key) {
+    const int64_t v = f.GetInt(key);
+    if (v <= 0 || v > (1 << 24)) Fail(path, ": metadata key '", key, "' must be positive and sane, got ", v);
+    return int(v);
+  };
+  a.base.arch = f.GetString("chunkllm.base.arch");
+  a.base.n_layer = positive("chunkllm.base.n_layer");
+  a.base.n_embd = positive("chunkllm.base.n_embd");
+  a.base.n_head = positive("chunkllm.base.n_head");
+  a.base.n_head_kv = positive("chunkllm.base.n_head_kv");
+  a.base.head_dim = positive("chunkllm.base.head_dim");
+  a.base.n_vocab = positive("chunkllm.base.n_vocab");
+  a.base.fingerprint = f.GetString("chunkllm.base.fingerprint");
+  a.hp.d_adapter = positive("chunkllm.d_adapter");
+  a.hp.rank = positive("chunkllm.rank");
+  a.hp.chunk_hidden = int(f.GetInt("chunkllm.chunk_hidden"));
+  if (a.hp.chunk_hidden < 0) Fail(path, ": metadata key 'chunkllm.chunk_hidden' is negative");
+  a.hp.max_chunk = positive("chunkllm.max_chunk");
+  a.hp.alpha = f.GetFloat("chunkllm.alpha");
+  if (!(a.hp.alpha > 0 && a.hp.alpha < 1)) Fail(path, ": metadata key 'chunkllm.alpha' must be in (0, 1), got ", a.hp.alpha);
+  a.hp.chunk_key = f.GetString("chunkllm.chunk_key");
+  if (a.hp.chunk_key != "boundary" && a.hp.chunk_key != "mean") {
+    Fail(path, ": metadata key 'chunkllm.chunk_key' must be boundary or mean, got '", a.hp.chunk_key, "'");
+  }
+  try {
+    a.training = nlohmann::json::parse(f.GetString("chunkllm.training"));
+  } catch (const nlohmann::json::exception& e) {
+    Fail(path, ": metadata key 'chunkllm.training' is not JSON (", e.what(), ")");
+  }
+  a.layers.resize(size_t(a.base.n_layer));
+
+  std::unique_ptr<FILE, int (*)(FILE*)> fp(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!fp) Fail(path, ": cannot open");
+  const std::vector<TensorSpec> specs = Specs(a.base, a.hp);
+  const std::vector<std::vector<float>*> slots = Slots(a);
+  if (f.tensors().size() != specs.size()) {
+    Fail(path, ": has ", f.tensors().size(), " tensors, expected ", specs.size(), " for ", a.base.n_layer, " layers");
+  }
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const TensorSpec& s = specs[i];
+    const GgufTensorInfo* t = f.FindTensor(s.name);
+    if (!t) Fail(path, ": missing tensor '", s.name, "'");
+    if (t->type != GGML_TYPE_F32) Fail(path, ": tensor '", s.name, "' should be f32 but is ", ggml_type_name(t->type));
+    for (int d = 0; d < GGML_MAX_DIMS; ++d) {
+      const int64_t want = d < int(s.ne.size()) ? s.ne[size_t(d)] : 1;
+      if (t->ne[d] != want) {
+        Fail(path, ": tensor '", s.name, "' has shape [", t->ne[0], ", ", t->ne[1], "], expected [", s.ne[0], ", ",
+             s.ne.size() > 1 ? s.ne[1] : 1, "]");
+      }
+    }
+    std::vector<float>& v = *slots[i];
+    v.resize(size_t(Count(s.ne)));
+    if (fseeko(fp.get(), off_t(t->offset), SEEK_SET) != 0 || std::fread(v.data(), sizeof(float), v.size(), fp.get()) != v.size()) {
+      Fail(path, ": cannot read tensor '", s.name, "' at byte ", t->offset);
+    }
+    for (size_t j = 0; j < v.size(); ++j) {
+      if (!std::isfinite(v[j])) Fail(path, ": tensor '", s.name, "' holds a non-finite value at element ", j);
+    }
+  }
+  return a;
+}
+
+BaseModelInfo BaseModelInfoOf(const Model& model, const GgufFile& file) {
+  const ModelConfig& c = model.config();
+  BaseModelInfo b;
+  b.arch = c.arch_name;
+  b.n_layer = c.n_layer, b.n_embd = c.n_embd, b.n_head = c.n_head, b.n_head_kv = c.n_head_kv;
+  b.head_dim = c.head_dim, b.n_vocab = c.n_vocab;
+  b.fingerprint = ModelFingerprint(file);
+  return b;
+}
+
+void CheckAdaptersMatchModel(const AdapterSet& a, const BaseModelInfo& m, const std::string& ap,
+                             const std::string& mp) {
+  auto refuse = [&](const char* field, const std::string& theirs, const std::string& ours) {
+    Fail("adapters ", ap, " were trained for a model with ", field, " ", theirs, ", but ", mp, " has ", ours,
+         "; train adapters for this model with `chunkllm train -m ", mp, "`");
+  };
+  if (a.base.arch != m.arch) refuse("architecture", a.base.arch, m.arch);
+  const std::pair<const char*, std::pair<int, int>> shape[] = {
+      {"n_layer", {a.base.n_layer, m.n_layer}},       {"n_embd", {a.base.n_embd, m.n_embd}},
+      {"n_head", {a.base.n_head, m.n_head}},          {"n_head_kv", {a.base.n_head_kv, m.n_head_kv}},
+      {"head_dim", {a.base.head_dim, m.head_dim}},    {"n_vocab", {a.base.n_vocab, m.n_vocab}}};
+  for (const auto& [field, v] : shape) {
+    if (v.first != v.second) refuse(field, std::to_string(v.first), std::to_string(v.second));
+  }
+  if (a.base.fingerprint != m.fingerprint) refuse("weights fingerprint", a.base.fingerprint, m.fingerprint);
+}
+
+AdapterSet RandomAdapters(const BaseModelInfo& base, AdapterHyperParams hp, uint32_t seed) {
+  if (hp.d_adapter <= 0) hp.d_adapter = std::max(1, base.n_embd / 4);
+  AdapterSet a;
+  a.base = base;
+  a.hp = hp;
+  a.layers.resize(size_t(base.n_layer));
+  a.training = {{"random", true}, {"seed", seed}};
+  std::mt19937 rng(seed);
+  const std::vector<TensorSpec> specs = Specs(base, hp);
+  const std::vector<std::vector<float>*> slots = Slots(a);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    std::normal_distribution<float> dist(0.0f, 1.0f / std::sqrt(float(specs[i].ne[0])));
+    slots[i]->resize(size_t(Count(specs[i].ne)));
+    for (float& x : *slots[i]) x = dist(rng);
+  }
+  return a;
+}
+
+}  // namespace chunkllm

@@ -1,0 +1,31 @@
+// The trained adapters evaluated on the CPU, one token at a time, at inference. They are
+// tiny (per layer D*Da + Da*r multiply-adds per adapter, about 0.04 M for the demo backbone)
+// and only run at chunk boundaries, so no graph is needed.
+#pragma once
+
+#include "chunk/adapter_set.h"
+
+namespace chunkllm {
+
+class AdapterRuntime {
+ public:
+  explicit AdapterRuntime(AdapterSet adapters);
+
+  int rank() const { return a_.hp.rank; }
+  int n_layer() const { return int(a_.layers.size()); }
+  const AdapterSet& adapters() const { return a_; }
+
+  // x: attn_norm(h_{l-1}) of one token (D floats) -> out (r floats).
+  void Query(int layer, const float* x, float* out) const;
+  void Key(int layer, const float* x, float* out) const;
+  // h1: the layer-1 output of one token (D floats) -> sigmoid of the Chunk Adapter.
+  float BoundaryProbability(const float* h1) const;
+
+ private:
+  void Mlp(const std::vector<float>& w1, const std::vector<float>& w2, const float* x, float* out) const;
+  AdapterSet a_;
+  int D_, Da_, r_;
+  mutable std::vector<float> hidden_;
+};
+
+}  // namespace chunkllm

@@ -1,0 +1,203 @@
+#include "chunk/chunkllm_policy.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "chunk/selection.h"
+#include "core/error.h"
+#include "ggml-cpu.h"
+#include "model/model.h"
+
+namespace chunkllm {
+
+ChunkLlmPolicy::ChunkLlmPolicy(const Model& model, std::shared_ptr<const AdapterRuntime> adapters,
+                               const ChunkPolicyOptions& o)
+    : GatheredPolicy(model.config(), o.evict), model_(model), adapters_(std::move(adapters)), options_(o) {
+  const std::string& m = o.method;
+  if (m != "chunkllm" && m != "chunk-fixed" && m != "novote" && m != "noicac" && m != "oracle") {
+    Fail("unknown ChunkLLM variant '", m, "'");
+  }
+  if (!adapters_) Fail("--attn ", m, " needs --adapters FILE");
+  vote_ = m != "novote", icac_ = m != "noicac", oracle_ = m == "oracle", fixed_ = m == "chunk-fixed";
+  if (o.evict && !vote_) Fail("--kv evict needs the layer vote (one shared set); --attn novote cannot evict");
+  if (o.evict && oracle_) Fail("--attn oracle scores every cached position; it cannot run with --kv evict");
+  if (fixed_ && o.chunk_len <= 0) Fail("--chunk-len must be positive, got ", o.chunk_len);
+  if (adapters_->adapters().hp.chunk_key != "boundary") {
+    Fail("adapters use chunk keys '", adapters_->adapters().hp.chunk_key, "'; inference supports boundary keys");
+  }
+  r_ = adapters_->rank();
+  keys_.resize(size_t(n_layer()));
+  query_.resize(size_t(n_layer()));
+  row_.resize(size_t(std::max(model.config().n_embd, model.config().n_head * model.config().head_dim)));
+}
+
+GraphTaps ChunkLlmPolicy::taps() const {
+  GraphTaps t;
+  t.layer1_out = !fixed_;
+  t.attn_in = true;  // K-Adapter keys (and Q-Adapter queries unless oracle)
+  t.q_rope = oracle_;
+  return t;
+}
+
+bool ChunkLlmPolicy::IsBoundary(const ForwardGraph& g, int row, int pos) {
+  const int open_begin = chunk_end_.empty() ? 0 : chunk_end_.back();
+  const int open_len = pos + 1 - open_begin;
+  if (fixed_) return open_len >= options_.chunk_len;
+  const AdapterSet& a = adapters_->adapters();
+  if (open_len >= a.hp.max_chunk) return true;
+  const size_t D = size_t(model_.config().n_embd);
+  ggml_backend_tensor_get(g.layer1_out, row_.data(), sizeof(float) * D * size_t(row), sizeof(float) * D);
+  return adapters_->BoundaryProbability(row_.data()) > a.hp.alpha;
+}
+
+void ChunkLlmPolicy::AddChunk(const ForwardGraph& g, int row, int end) {
+  chunk_end_.push_back(end);
+  evicted_.push_back(0);
+  const size_t D = size_t(model_.config().n_embd);
+  for (int l = 0; l < n_layer(); ++l) {
+    ggml_backend_tensor_get(g.attn_in[size_t(l)], row_.data(), sizeof(float) * D * size_t(row), sizeof(float) * D);
+    std::vector<float>& k = keys_[size_t(l)];
+    k.resize(k.size() + size_t(r_));
+    adapters_->Key(l, row_.data(), k.data() + k.size() - size_t(r_));
+  }
+}
+
+void ChunkLlmPolicy::RememberQuery(const ForwardGraph& g, int row) {
+  const ModelConfig& c = model_.config();
+  for (int l = 0; l < n_layer(); ++l) {
+    std::vector<float>& q = query_[size_t(l)];
+    if (oracle_) {
+      const size_t n = size_t(c.n_head) * c.head_dim;
+      q.resize(n);
+      ggml_backend_tensor_get(g.q_rope[size_t(l)], q.data(), sizeof(float) * n * size_t(row), sizeof(float) * n);
+    } else {
+      const size_t D = size_t(c.n_embd);
+      ggml_backend_tensor_get(g.attn_in[size_t(l)], row_.data(), sizeof(float) * D * size_t(row), sizeof(float) * D);
+      q.resize(size_t(r_));
+      adapters_->Query(l, row_.data(), q.data());
+    }
+  }
+}
+
+void ChunkLlmPolicy::OnBeginBatch(int, int n, const int32_t*) {
+  if (n == 1 && select_before_decode_) {
+    select_before_decode_ = false;
+    Select();
+  }
+}
+
+void ChunkLlmPolicy::OnEndBatch(const ForwardGraph& g, int pos0, int n) {
+  bool boundary = false;
+  for (int i = 0; i < n; ++i) {
+    boundary = IsBoundary(g, i, pos0 + i);
+    if (boundary) AddChunk(g, i, pos0 + i + 1);
+  }
+  RememberQuery(g, n - 1);
+  if (n > 1) {
+    select_before_decode_ = true;  // the prompt's last token triggers the first selection
+    prompt_end_ = {pos0 + n, chunk_end_.size(), query_};
+  } else if (boundary || !icac_) {
+    Select();
+  }
+}
+
+void ChunkLlmPolicy::OnTruncate(int n) {
+  if (n == 0) {
+    chunk_end_.clear(), evicted_.clear(), selected_.clear();
+    for (auto& k : keys_) k.clear();
+    select_before_decode_ = false;
+    prompt_end_ = {};
+    return;
+  }
+  if (n != prompt_end_.n_past) {
+    Fail(name(), ": can go back to the end of the prompt (", prompt_end_.n_past, ") or to 0, not to ", n);
+  }
+  chunk_end_.resize(prompt_end_.n_chunks);
+  evicted_.assign(chunk_end_.size(), 0);
+  for (auto& k : keys_) k.resize(prompt_end_.n_chunks * size_t(r_));
+  query_ = prompt_end_.query;
+  select_before_decode_ = true;
+}
+
+// [layer][candidate] scores: the adapters' q . k / sqrt(r), or (oracle) the chunk's share of
+// the query's true attention, averaged over heads.
+std::vector<std::vector<float>> ChunkLlmPolicy::Scores(const std::vector<int>& cand) const {
+  std::vector<std::vector<float>> s(size_t(n_layer()), std::vector<float>(cand.size()));
+  if (!oracle_) {
+    const float scale = 1.0f / std::sqrt(float(r_));
+    for (int l = 0; l < n_layer(); ++l)
+      for (size_t i = 0; i < cand.size(); ++i) {
+        const float* k = keys_[size_t(l)].data() + size_t(cand[i]) * r_;
+        float d = 0;
+        for (int e = 0; e < r_; ++e) d += query_[size_t(l)][size_t(e)] * k[e];
+        s[size_t(l)][i] = d * scale;
+      }
+    return s;
+  }
+  const ModelConfig& c = model_.config();
+  const int T = n_past(), H = c.n_head, Hkv = c.n_head_kv, Dh = c.head_dim;
+  const KvCache& kv = *full_cache();
+  const auto* traits = ggml_get_type_traits(kv.type());
+  std::vector<float> keys(size_t(T) * Hkv * Dh), mass;
+  std::vector<float> p(static_cast<size_t>(T));
+  std::vector<int> chunk_of(size_t(T), -1);
+  for (int ch = 0; ch < n_chunks(); ++ch)
+    for (int j = chunk_begin(ch); j < chunk_end(ch); ++j) chunk_of[size_t(j)] = ch;
+  for (int l = 0; l < n_layer(); ++l) {
+    const ggml_tensor* kt = kv.k(l);
+    for (int j = 0; j < T; ++j) {
+      traits->to_float((const char*)kt->data + kt->nb[1] * size_t(j), keys.data() + size_t(j) * Hkv * Dh, Hkv * Dh);
+    }
+    mass.assign(size_t(n_chunks()), 0.0f);
+    for (int h = 0; h < H; ++h) {
+      const float* q = query_[size_t(l)].data() + size_t(h) * Dh;
+      const int hk = h / (H / Hkv);
+      float mx = -INFINITY;
+      for (int j = 0; j < T; ++j) {
+        const float* k = keys.data() + (size_t(j) * Hkv + hk) * Dh;
+        float d = 0;
+        for (int e = 0; e < Dh; ++e) d += q[e] * k[e];
+        p[size_t(j)] = d / std::sqrt(float(Dh));
+        mx = std::max(mx, p[size_t(j)]);
+      }
+      double z = 0;
+      for (float& v : p) z += (v = std::exp(v - mx));
+      for (int j = 0; j < T; ++j)
+        if (chunk_of[size_t(j)] >= 0) mass[size_t(chunk_of[size_t(j)])] += float(p[size_t(j)] / z / H);
+    }
+    for (size_t i = 0; i < cand.size(); ++i) s[size_t(l)][i] = mass[size_t(cand[i])];
+  }
+  return s;
+}
+
+void ChunkLlmPolicy::Select() {
+  const int C = n_chunks(), n_local = std::min(options_.local, C);
+  std::vector<int> cand;
+  for (int c = 0; c < C - n_local; ++c)
+    if (!evicted_[size_t(c)]) cand.push_back(c);
+  const auto picked = SelectChunks(Scores(cand), options_.topk, vote_);
+  const int open_begin = C ? chunk_end_.back() : 0, T = n_past();
+  selected_.assign(size_t(n_layer()), {});
+  std::vector<uint8_t> kept(size_t(C), 0);
+  for (int l = 0; l < n_layer(); ++l) {
+    std::vector<int>& chunks = selected_[size_t(l)];
+    for (int i : picked[size_t(l)]) chunks.push_back(cand[size_t(i)]);
+    for (int c = C - n_local; c < C; ++c) chunks.push_back(c);
+    std::vector<int> pos;
+    for (int j = 0; j < std::min(options_.sink, T); ++j) pos.push_back(j);
+    for (int c : chunks) {
+      kept[size_t(c)] = 1;
+      for (int j = std::max(chunk_begin(c), options_.sink); j < chunk_end(c); ++j) pos.push_back(j);
+    }
+    for (int j = std::max(open_begin, options_.sink); j < T; ++j) pos.push_back(j);
+    std::sort(pos.begin(), pos.end());
+    SetPositions(l, pos);
+  }
+  if (options_.evict) {
+    for (int c = 0; c < C; ++c)
+      if (!kept[size_t(c)]) evicted_[size_t(c)] = 1;
+  }
+  stats_.selections += 1;
+}
+
+}  // namespace chunkllm

@@ -1,0 +1,81 @@
+// ChunkLLM at inference (METHOD.md, design 6) and its ablations, as one policy with knobs:
+//   chunkllm     boundaries from the Chunk Adapter, adapter scores, layer vote, ICAC
+//   chunk-fixed  fixed-length chunks instead of the Chunk Adapter
+//   novote       each layer keeps its own top-k
+//   noicac       selection at every decode token, not only at boundaries
+//   oracle       chunks scored by the true full attention of the query (the adapters' ceiling)
+//
+// The chunk index grows during prefill and decode: a token ends a chunk when the Chunk Adapter
+// says so (p > alpha) or when the chunk reaches max_chunk tokens; each layer stores the
+// K-Adapter key of every completed chunk. At a boundary (and after the prompt's last token)
+// the policy selects: candidates are the completed chunks except the last `local` ones; each
+// layer scores them with its Q-Adapter query; the vote picks k. Attended positions are the
+// `sink` first tokens, the selected chunks, the `local` latest chunks and the open chunk.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "chunk/adapter_runtime.h"
+#include "chunk/gathered_policy.h"
+
+namespace chunkllm {
+
+class Model;
+
+struct ChunkPolicyOptions {
+  std::string method = "chunkllm";  // chunkllm | chunk-fixed | novote | noicac | oracle
+  int topk = 8, local = 2, sink = 4;
+  int chunk_len = 24;               // chunk-fixed: tokens per chunk
+  bool evict = false;
+};
+
+class ChunkLlmPolicy final : public GatheredPolicy {
+ public:
+  // adapters may be null only for oracle with chunk boundaries every chunk_len tokens.
+  ChunkLlmPolicy(const Model& model, std::shared_ptr<const AdapterRuntime> adapters, const ChunkPolicyOptions& o);
+
+  const char* name() const override { return options_.method.c_str(); }
+  GraphTaps taps() const override;
+
+  // The chunk index, for tests: chunk c covers [chunk_begin(c), chunk_end(c)).
+  int n_chunks() const { return int(chunk_end_.size()); }
+  int chunk_begin(int c) const { return c == 0 ? 0 : chunk_end_[size_t(c - 1)]; }
+  int chunk_end(int c) const { return chunk_end_[size_t(c)]; }
+  const std::vector<float>& chunk_keys(int layer) const { return keys_[size_t(layer)]; }  // (C, r)
+  const std::vector<std::vector<int>>& selected() const { return selected_; }             // [layer][chunk]
+
+ protected:
+  void OnBeginBatch(int pos0, int n_tokens, const int32_t* tokens) override;
+  void OnEndBatch(const ForwardGraph& graph, int pos0, int n_tokens) override;
+  // Back to 0 (a new prompt) or to the end of the last prefill (bench and eval repeat decodes
+  // from there): the chunk index and the pending selection are restored. Elsewhere: Error.
+  void OnTruncate(int n) override;
+
+ private:
+  bool IsBoundary(const ForwardGraph& g, int row, int pos);
+  void AddChunk(const ForwardGraph& g, int row, int end);
+  void RememberQuery(const ForwardGraph& g, int row);
+  std::vector<std::vector<float>> Scores(const std::vector<int>& candidates) const;
+  void Select();
+
+  const Model& model_;
+  std::shared_ptr<const AdapterRuntime> adapters_;
+  ChunkPolicyOptions options_;
+  bool vote_, icac_, oracle_, fixed_;
+  int r_;
+  std::vector<int> chunk_end_;               // one past each completed chunk's last token
+  std::vector<std::vector<float>> keys_;     // per layer: (C, r) chunk keys
+  std::vector<uint8_t> evicted_;             // per chunk
+  std::vector<std::vector<float>> query_;    // per layer: the latest token's query (r or H*Dh)
+  std::vector<std::vector<int>> selected_;   // per layer: chunks of the last selection
+  bool select_before_decode_ = false;        // a prefill ended: select before the next step
+  struct PromptEnd {                         // the state right after the last prefill
+    int n_past = -1;
+    size_t n_chunks = 0;
+    std::vector<std::vector<float>> query;
+  } prompt_end_;
+  std::vector<float> row_;                   // scratch
+};
+
+}  // namespace chunkllm

@@ -1,0 +1,47 @@
+// The token-level baselines (METHOD.md, "Baselines"), as one policy with knobs:
+//   streaming  StreamingLLM: the `sink` first tokens + the last `window` tokens
+//   sepllm     SepLLM: + every separator token (. , ; : ? ! newline) before the window
+//   fixllm     FixLLM: + every `stride`-th token before the window
+// The window is refreshed every window/8 decode steps (rebuilding the gathered rows each step
+// would cost more than it saves), so between refreshes it grows to at most 9/8 of its size;
+// the measured attended fraction reports what was actually read.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "chunk/gathered_policy.h"
+
+namespace chunkllm {
+
+struct WindowPolicyOptions {
+  std::string method = "streaming";  // streaming | sepllm | fixllm
+  int sink = 4, window = 256, stride = 8;
+  bool evict = false;
+  std::vector<uint8_t> is_separator;  // per token id (sepllm)
+};
+
+class WindowPolicy final : public GatheredPolicy {
+ public:
+  WindowPolicy(const ModelConfig& config, WindowPolicyOptions options);
+  const char* name() const override { return options_.method.c_str(); }
+
+ protected:
+  void OnBeginBatch(int pos0, int n_tokens, const int32_t* tokens) override;
+  void OnEndBatch(const ForwardGraph& graph, int pos0, int n_tokens) override;
+  void OnTruncate(int n) override;
+
+ private:
+  void Refresh();
+  WindowPolicyOptions options_;
+  std::vector<uint8_t> keep_;  // per position: kept before the window (separator / stride)
+  int refresh_every_;
+  int since_refresh_ = 0;
+  bool refresh_before_decode_ = false;
+};
+
+// SepLLM's separators: tokens whose text holds one of . , ; : ? ! or a newline.
+class Tokenizer;
+std::vector<uint8_t> SeparatorTokens(const Tokenizer& tokenizer);
+
+}  // namespace chunkllm

@@ -1,0 +1,26 @@
+// The attention flags shared by run, bench and eval (one definition, the same help text).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "chunk/policy_factory.h"
+
+namespace chunkllm::cli {
+
+inline void AddAttentionFlags(CLI::App* c, AttentionOptions& o, bool many_methods = false) {
+  c->add_option("--adapters", o.adapters, "ChunkLLM adapters GGUF (from `chunkllm train`)")->check(CLI::ExistingFile);
+  c->add_option("--topk", o.topk, "chunks selected at each boundary")->capture_default_str();
+  c->add_option("--local", o.local, "latest chunks always kept")->capture_default_str();
+  c->add_option("--sink", o.sink, "first tokens always kept")->capture_default_str();
+  c->add_option("--window", o.window, "recent tokens kept by streaming, sepllm, fixllm")->capture_default_str();
+  c->add_option("--kv", o.kv, "KV policy: resident or evict")->capture_default_str();
+  c->add_option("--chunk-len", o.chunk_len, "tokens per chunk for chunk-fixed")->capture_default_str();
+  c->add_option("--stride", o.stride, "every n-th token kept by fixllm")->capture_default_str();
+  if (!many_methods) {
+    c->add_option("--attn", o.attn,
+                  "attention: dense|chunkllm|streaming|sepllm|fixllm|chunk-fixed|novote|noicac|oracle")
+        ->capture_default_str();
+  }
+}
+
+}  // namespace chunkllm::cli

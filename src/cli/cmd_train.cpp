@@ -1,0 +1,42 @@
+#include "cli/commands.h"
+#include "train/adapter_trainer.h"
+
+namespace chunkllm::cli {
+
+void RegisterTrain(CLI::App& app) {
+  auto o = std::make_shared<AdapterTrainOptions>();
+  o->data_paths = {"data/corpus/train"};
+  o->val_paths = {"data/corpus/validation"};
+  CLI::App* c = app.add_subcommand("train", "train ChunkLLM adapters (Q/K adapters + Chunk Adapter) on a frozen model");
+  c->add_option("-m,--model", o->model_path, "backbone GGUF (frozen)")->required()->check(CLI::ExistingFile);
+  c->add_option("--data", o->data_paths, "training .txt files or directories")->capture_default_str();
+  c->add_option("--val", o->val_paths, "held-out .txt files or directories")->capture_default_str();
+  c->add_option("-o,--output", o->output_path, "output adapters GGUF")->required();
+  c->add_option("--report", o->report_dir, "report folder (default: OUTPUT.report)");
+  c->add_option("--checkpoint", o->checkpoint_path, "checkpoint file (default: OUTPUT.ckpt)");
+  c->add_flag("--resume", o->resume, "continue from the checkpoint");
+  c->add_option("--seq", o->seq, "tokens per training window")->check(kPositive)->capture_default_str();
+  c->add_option("--steps", o->steps, "optimiser steps (one window each)")->check(kPositive)->capture_default_str();
+  c->add_option("--lr", o->lr, "peak learning rate")->capture_default_str();
+  c->add_option("--min-lr", o->min_lr, "final learning rate of the cosine")->capture_default_str();
+  c->add_option("--warmup", o->warmup_steps, "warm-up steps")->capture_default_str();
+  c->add_option("--weight-decay", o->weight_decay, "AdamW weight decay")->capture_default_str();
+  c->add_option("--rank", o->hp.rank, "adapter output width r")->check(kPositive)->capture_default_str();
+  c->add_option("--d-adapter", o->hp.d_adapter, "adapter hidden width Da (0: n_embd/4)")->capture_default_str();
+  c->add_option("--chunk-hidden", o->hp.chunk_hidden, "Chunk Adapter hidden width (0: linear)")->capture_default_str();
+  c->add_option("--chunk-key", o->hp.chunk_key, "chunk key: boundary (paper) or mean")->capture_default_str();
+  c->add_option("--max-chunk", o->hp.max_chunk, "forced boundary after this many tokens")->capture_default_str();
+  c->add_option("--alpha", o->hp.alpha, "boundary threshold on the Chunk Adapter's sigmoid")->capture_default_str();
+  c->add_option("--pos-weight", o->pos_weight, "BCE weight of boundary tokens")->capture_default_str();
+  c->add_option("--bce-weight", o->bce_weight, "weight of the Chunk Adapter loss")->capture_default_str();
+  c->add_option("--topk", o->topk, "k of the validation recall")->check(kPositive)->capture_default_str();
+  c->add_option("--val-every", o->val_every, "steps between validations")->capture_default_str();
+  c->add_option("--val-windows", o->val_windows, "held-out windows")->check(kPositive)->capture_default_str();
+  c->add_option("--seed", o->seed, "seed (init and data order)")->capture_default_str();
+  c->add_option("-t,--threads", o->n_threads, "threads")->check(kPositive)->capture_default_str();
+  c->add_option("--checkpoint-minutes", o->checkpoint_minutes, "minutes between checkpoints")->capture_default_str();
+  c->add_option("--stop-after", o->stop_after_steps, "stop after this many steps (with a checkpoint)");
+  c->callback([o] { RunAdapterTraining(*o); });
+}
+
+}  // namespace chunkllm::cli

@@ -1,0 +1,91 @@
+#include "train/adapter_losses.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace chunkllm {
+
+torch::Tensor CandidateMask(const ChunkPartition& p) {
+  const int64_t C = p.n_chunks();
+  const torch::Tensor chunk_of = torch::tensor(p.chunk_of, torch::kLong).unsqueeze(1);  // (T, 1)
+  return torch::arange(C, torch::kLong).unsqueeze(0) < chunk_of;                         // (T, C)
+}
+
+torch::Tensor ChunkKeys(const torch::Tensor& kf, const ChunkPartition& p, const std::string& mode) {
+  if (mode == "boundary") {
+    std::vector<int64_t> last(p.end.begin(), p.end.end());
+    for (auto& e : last) e -= 1;
+    return kf.index_select(1, torch::tensor(last, torch::kLong));
+  }
+  if (mode == "mean") {
+    const torch::Tensor idx = torch::tensor(p.chunk_of, torch::kLong);
+    torch::Tensor sum = torch::zeros({kf.size(0), p.n_chunks(), kf.size(2)}, kf.options()).index_add(1, idx, kf);
+    std::vector<float> len(p.begin.size());
+    for (size_t c = 0; c < len.size(); ++c) len[c] = float(p.end[c] - p.begin[c]);
+    return sum / torch::tensor(len).to(kf.dtype()).view({1, -1, 1});
+  }
+  Fail("unknown chunk key mode '", mode, "' (boundary or mean)");
+}
+
+torch::Tensor ChunkLogProbs(const torch::Tensor& qf, const torch::Tensor& keys, const torch::Tensor& cand) {
+  const double scale = 1.0 / std::sqrt(double(qf.size(2)));
+  torch::Tensor s = torch::matmul(qf, keys.transpose(1, 2)) * scale;  // (L, T, C)
+  s = s.masked_fill(cand.logical_not().unsqueeze(0), -INFINITY);
+  // Rows without a candidate would be all -inf (NaN after log_softmax): give them a dummy 0.
+  const torch::Tensor empty_row = cand.any(1).logical_not().view({1, -1, 1});
+  s = s.masked_fill(empty_row, 0.0);
+  return torch::log_softmax(s, 2).masked_fill(cand.logical_not().unsqueeze(0), 0.0);
+}
+
+torch::Tensor ChunkKl(const torch::Tensor& target, const torch::Tensor& logp, const torch::Tensor& cand) {
+  // sum_c t (log t - log s); t = 0 terms are 0 (xlogy).
+  const torch::Tensor per_row = (torch::special::xlogy(target, target) - target * logp).sum(2);  // (L, T)
+  const torch::Tensor rows = cand.any(1).to(target.dtype());                                         // (T)
+  return (per_row * rows).sum(1) / rows.sum().clamp_min(1.0);
+}
+
+torch::Tensor BoundaryBce(const torch::Tensor& logits, const torch::Tensor& labels, double pos_weight) {
+  return torch::binary_cross_entropy_with_logits(logits, labels, {},
+                                                 torch::full({1}, pos_weight, logits.options()));
+}
+
+void TopKStats::Add(const torch::Tensor& logp, const torch::Tensor& target, const ChunkPartition& p, int k) {
+  const int64_t L = logp.size(0), T = logp.size(1);
+  if (recall_sum.empty()) recall_sum.assign(size_t(L), 0.0), mass_sum.assign(size_t(L), 0.0);
+  std::vector<int64_t> rows_v;
+  for (int64_t t = 0; t < T; ++t)
+    if (p.n_candidates(int(t)) > k) rows_v.push_back(t);
+  if (rows_v.empty()) return;
+  const torch::Tensor rows_t = torch::tensor(rows_v, torch::kLong);
+  const torch::Tensor cand = CandidateMask(p).index_select(0, rows_t).unsqueeze(0);
+  // Non-candidates must never be picked: -inf for the student, -1 for the teacher.
+  const torch::Tensor s = logp.index_select(1, rows_t).masked_fill(cand.logical_not(), -INFINITY);
+  const torch::Tensor tg = target.index_select(1, rows_t);
+  const torch::Tensor s_top = std::get<1>(s.topk(k, 2));                                        // (L, R, k)
+  const torch::Tensor t_top = std::get<1>(tg.masked_fill(cand.logical_not(), -1.0).topk(k, 2));  // (L, R, k)
+  const torch::Tensor in_teacher = torch::zeros_like(tg, torch::kBool).scatter(2, t_top, true);
+  const torch::Tensor hit = in_teacher.gather(2, s_top).to(torch::kDouble).sum(2) / double(k);  // (L, R)
+  const torch::Tensor mass = tg.gather(2, s_top).to(torch::kDouble).sum(2);                     // (L, R)
+  const torch::Tensor hit_l = hit.sum(1), mass_l = mass.sum(1);
+  for (int64_t l = 0; l < L; ++l) {
+    recall_sum[size_t(l)] += hit_l[l].item<double>();
+    mass_sum[size_t(l)] += mass_l[l].item<double>();
+  }
+  rows += int64_t(rows_v.size());
+}
+
+double TopKStats::mean_recall() const {
+  double s = 0;
+  for (size_t l = 0; l < recall_sum.size(); ++l) s += recall(l);
+  return recall_sum.empty() ? NAN : s / double(recall_sum.size());
+}
+
+void BoundaryStats::Add(const torch::Tensor& logits, const torch::Tensor& labels, double alpha) {
+  const torch::Tensor pred = torch::sigmoid(logits) > alpha, gold = labels > 0.5;
+  tp += (pred & gold).sum().item<int64_t>();
+  fp += (pred & gold.logical_not()).sum().item<int64_t>();
+  fn += (pred.logical_not() & gold).sum().item<int64_t>();
+}
+
+}  // namespace chunkllm

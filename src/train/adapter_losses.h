@@ -1,0 +1,55 @@
+// Losses and metrics of adapter training (METHOD.md, design 2-5), as pure tensor functions so
+// each can be gradient-checked on its own.
+//
+// Shapes: L layers, T positions, r adapter width, C chunks. The candidates of a query at t are
+// the completed chunks before t's own: c < chunk_of[t] (chunk/chunking.h).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "chunk/chunking.h"
+
+namespace chunkllm {
+
+// (T, C) bool: candidate chunks of every position.
+torch::Tensor CandidateMask(const ChunkPartition& chunks);
+
+// Chunk keys (L, C, r) from key features (L, T, r): the boundary token's feature ("boundary",
+// the paper) or the mean over the chunk's tokens ("mean").
+torch::Tensor ChunkKeys(const torch::Tensor& key_features, const ChunkPartition& chunks, const std::string& mode);
+
+// Student chunk log-probabilities (L, T, C): log softmax over candidates of q . k / sqrt(r);
+// 0 outside the candidates (and on rows without any), so they add nothing to sums.
+torch::Tensor ChunkLogProbs(const torch::Tensor& query_features, const torch::Tensor& chunk_keys,
+                            const torch::Tensor& candidates);
+
+// Per-layer KL(teacher || student) (L): sum over candidates, mean over rows with a candidate.
+torch::Tensor ChunkKl(const torch::Tensor& target, const torch::Tensor& log_probs, const torch::Tensor& candidates);
+
+// Mean binary cross-entropy of boundary logits (T) against labels (T, 0/1), positives
+// weighted by pos_weight.
+torch::Tensor BoundaryBce(const torch::Tensor& logits, const torch::Tensor& labels, double pos_weight);
+
+// Top-k agreement of student and teacher, accumulated over rows with more than k candidates
+// (fewer make recall trivially 1).
+struct TopKStats {
+  std::vector<double> recall_sum, mass_sum;  // per layer
+  int64_t rows = 0;
+  void Add(const torch::Tensor& log_probs, const torch::Tensor& target, const ChunkPartition& chunks, int k);
+  double recall(size_t l) const { return rows ? recall_sum[l] / double(rows) : NAN; }
+  double mass(size_t l) const { return rows ? mass_sum[l] / double(rows) : NAN; }
+  double mean_recall() const;
+};
+
+struct BoundaryStats {
+  int64_t tp = 0, fp = 0, fn = 0;
+  void Add(const torch::Tensor& logits, const torch::Tensor& labels, double alpha);
+  double precision() const { return tp + fp ? double(tp) / double(tp + fp) : NAN; }
+  double recall() const { return tp + fn ? double(tp) / double(tp + fn) : NAN; }
+  double f1() const { return 2.0 * double(tp) / double(std::max<int64_t>(1, 2 * tp + fp + fn)); }
+};
+
+}  // namespace chunkllm

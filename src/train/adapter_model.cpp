@@ -1,0 +1,72 @@
+#include "train/adapter_model.h"
+
+#include <cmath>
+
+namespace chunkllm {
+namespace {
+
+std::vector<float> ToVector(const torch::Tensor& t) {
+  const torch::Tensor c = t.detach().to(torch::kFloat32).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+void FromVector(torch::Tensor& t, const std::vector<float>& v) {
+  torch::NoGradGuard ng;
+  t.copy_(torch::from_blob(const_cast<float*>(v.data()), t.sizes(), torch::kFloat32));
+}
+
+}  // namespace
+
+AdapterModelImpl::AdapterModelImpl(int L, int D, const AdapterHyperParams& h, uint64_t seed) : hp(h) {
+  torch::manual_seed(seed);
+  const int Da = hp.d_adapter, r = hp.rank, Hc = hp.chunk_hidden > 0 ? hp.chunk_hidden : 1;
+  auto normal = [](std::vector<int64_t> shape, int fan_in) {
+    return torch::randn(shape) / std::sqrt(double(fan_in));
+  };
+  q_w1 = register_parameter("q_w1", normal({L, Da, D}, D));
+  q_w2 = register_parameter("q_w2", normal({L, r, Da}, Da));
+  k_w1 = register_parameter("k_w1", normal({L, Da, D}, D));
+  k_w2 = register_parameter("k_w2", normal({L, r, Da}, Da));
+  c_w1 = register_parameter("c_w1", normal({Hc, D}, D));
+  c_b1 = register_parameter("c_b1", torch::zeros({Hc}));
+  if (hp.chunk_hidden > 0) {
+    c_w2 = register_parameter("c_w2", normal({Hc}, Hc));
+    c_b2 = register_parameter("c_b2", torch::zeros({1}));
+  }
+}
+
+torch::Tensor AdapterModelImpl::BoundaryLogits(const torch::Tensor& h1) const {
+  torch::Tensor z = torch::matmul(h1, c_w1.t()) + c_b1;  // (T, Hc | 1)
+  if (hp.chunk_hidden == 0) return z.squeeze(1);
+  return torch::matmul(torch::silu(z), c_w2) + c_b2;
+}
+
+void AdapterModelImpl::ExportTo(AdapterSet& a) const {
+  a.hp = hp;
+  const int64_t L = q_w1.size(0);
+  a.layers.assign(size_t(L), {});
+  for (int64_t l = 0; l < L; ++l) {
+    LayerAdapters& la = a.layers[size_t(l)];
+    la.q_w1 = ToVector(q_w1[l]), la.q_w2 = ToVector(q_w2[l]);
+    la.k_w1 = ToVector(k_w1[l]), la.k_w2 = ToVector(k_w2[l]);
+  }
+  a.chunk = ChunkAdapterWeights{};
+  a.chunk.w1 = ToVector(c_w1), a.chunk.b1 = ToVector(c_b1);
+  if (hp.chunk_hidden > 0) a.chunk.w2 = ToVector(c_w2), a.chunk.b2 = ToVector(c_b2);
+}
+
+void AdapterModelImpl::ImportFrom(const AdapterSet& a) {
+  for (int64_t l = 0; l < q_w1.size(0); ++l) {
+    const LayerAdapters& la = a.layers[size_t(l)];
+    torch::Tensor t;
+    t = q_w1[l], FromVector(t, la.q_w1);
+    t = q_w2[l], FromVector(t, la.q_w2);
+    t = k_w1[l], FromVector(t, la.k_w1);
+    t = k_w2[l], FromVector(t, la.k_w2);
+  }
+  FromVector(c_w1, a.chunk.w1);
+  FromVector(c_b1, a.chunk.b1);
+  if (hp.chunk_hidden > 0) FromVector(c_w2, a.chunk.w2), FromVector(c_b2, a.chunk.b2);
+}
+
+}  // namespace chunkllm

@@ -1,0 +1,38 @@
+// The trainable ChunkLLM parts in libtorch: every layer's Q/K adapters as batched weights and
+// the Chunk Adapter (formulas in chunk/adapter_set.h). The backbone is not here: it is frozen
+// and only seen through the teacher's outputs.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "chunk/adapter_set.h"
+
+namespace chunkllm {
+
+class AdapterModelImpl : public torch::nn::Module {
+ public:
+  // Weights ~ N(0, 1/fan_in): features start at unit scale.
+  AdapterModelImpl(int n_layer, int n_embd, const AdapterHyperParams& hp, uint64_t seed);
+
+  // x: (L, T, D) adapter inputs -> (L, T, r) features.
+  torch::Tensor QueryFeatures(const torch::Tensor& x) const { return Features(x, q_w1, q_w2); }
+  torch::Tensor KeyFeatures(const torch::Tensor& x) const { return Features(x, k_w1, k_w2); }
+  // h1: (T, D) layer-1 hidden states -> (T) boundary logits.
+  torch::Tensor BoundaryLogits(const torch::Tensor& h1) const;
+
+  // Copies the weights into a (the base model and training record are the caller's).
+  void ExportTo(AdapterSet& a) const;
+  void ImportFrom(const AdapterSet& a);
+
+  AdapterHyperParams hp;
+  torch::Tensor q_w1, q_w2, k_w1, k_w2;  // (L, Da, D), (L, r, Da)
+  torch::Tensor c_w1, c_b1, c_w2, c_b2;  // (Hc | 1, D), (Hc | 1); hidden only: (Hc), (1)
+
+ private:
+  static torch::Tensor Features(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& w2) {
+    return torch::matmul(torch::silu(torch::matmul(x, w1.transpose(1, 2))), w2.transpose(1, 2));
+  }
+};
+TORCH_MODULE(AdapterModel);
+
+}  // namespace chunkllm

@@ -1,0 +1,227 @@
+#include "train/adapter_trainer.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "chunk/adapter_file.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/timer.h"
+#include "model/gguf_file.h"
+#include "model/model.h"
+#include "text/tokenizer.h"
+#include "train/adapter_data.h"
+#include "train/adapter_losses.h"
+#include "train/adapter_model.h"
+#include "train/adapter_report.h"
+#include "train/lr_schedule.h"
+#include "train/teacher.h"
+#include "train/torch_checkpoint.h"
+
+namespace chunkllm {
+namespace {
+
+// One window as tensors: what the losses need.
+struct Batch {
+  ChunkPartition chunks;
+  torch::Tensor x;        // (L, T, D) adapter inputs
+  torch::Tensor h1;       // (T, D)
+  torch::Tensor target;   // (L, T, C)
+  torch::Tensor cand;     // (T, C) bool
+  torch::Tensor labels;   // (T) float 0/1
+};
+
+torch::Tensor Stack(std::vector<std::vector<float>>& rows, int64_t T, int64_t D) {
+  std::vector<torch::Tensor> parts;
+  for (auto& r : rows) parts.push_back(torch::from_blob(r.data(), {T, D}, torch::kFloat32).clone());
+  return torch::stack(parts);
+}
+
+Batch MakeBatch(const Model& model, const std::vector<int32_t>& tokens, const std::vector<uint8_t>& labels,
+                const AdapterTrainOptions& o) {
+  Batch b;
+  b.chunks = PartitionChunks(labels, o.hp.max_chunk);
+  TeacherOptions to;
+  to.n_threads = o.n_threads;
+  TeacherOutput t = RunTeacher(model, tokens, b.chunks, to);
+  const int64_t T = t.T, D = t.D, C = t.C;
+  b.x = Stack(t.attn_in, T, D);
+  b.h1 = torch::from_blob(t.layer1.data(), {T, D}, torch::kFloat32).clone();
+  b.target = Stack(t.target, T, C);
+  b.cand = CandidateMask(b.chunks);
+  std::vector<float> lab(labels.begin(), labels.end());
+  b.labels = torch::tensor(lab);
+  return b;
+}
+
+struct Losses {
+  torch::Tensor kl;    // (L)
+  torch::Tensor bce;   // scalar
+  torch::Tensor logp;  // (L, T, C)
+  torch::Tensor boundary_logits;
+};
+
+Losses Forward(AdapterModel& m, const Batch& b, const AdapterTrainOptions& o) {
+  Losses l;
+  const torch::Tensor keys = ChunkKeys(m->KeyFeatures(b.x), b.chunks, o.hp.chunk_key);
+  l.logp = ChunkLogProbs(m->QueryFeatures(b.x), keys, b.cand);
+  l.kl = ChunkKl(b.target, l.logp, b.cand);
+  l.boundary_logits = m->BoundaryLogits(b.h1);
+  l.bce = BoundaryBce(l.boundary_logits, b.labels, o.pos_weight);
+  return l;
+}
+
+AdapterValidation Validate(AdapterModel& m, const std::vector<Batch>& val, const AdapterTrainOptions& o, int64_t step) {
+  torch::NoGradGuard ng;
+  AdapterValidation v;
+  v.step = step;
+  TopKStats topk;
+  BoundaryStats bs;
+  for (const Batch& b : val) {
+    const Losses l = Forward(m, b, o);
+    v.kl += l.kl.mean().item<double>() / double(val.size());
+    v.bce += l.bce.item<double>() / double(val.size());
+    topk.Add(l.logp, b.target, b.chunks, o.topk);
+    bs.Add(l.boundary_logits, b.labels, o.hp.alpha);
+  }
+  for (size_t i = 0; i < topk.recall_sum.size(); ++i) {
+    v.recall.push_back(topk.recall(i));
+    v.mass.push_back(topk.mass(i));
+    v.mean_mass += topk.mass(i) / double(topk.recall_sum.size());
+  }
+  v.mean_recall = topk.mean_recall();
+  v.precision = bs.precision(), v.recall_boundary = bs.recall(), v.f1 = bs.f1();
+  return v;
+}
+
+// Everything that must match for a resume to continue the same run.
+nlohmann::json RunIdentity(const AdapterTrainOptions& o, const BaseModelInfo& base) {
+  const AdapterHyperParams& h = o.hp;
+  return {{"base", base.fingerprint}, {"d_adapter", h.d_adapter}, {"rank", h.rank}, {"chunk_hidden", h.chunk_hidden},
+          {"max_chunk", h.max_chunk}, {"chunk_key", h.chunk_key}, {"seq", o.seq}, {"steps", o.steps}, {"lr", o.lr},
+          {"min_lr", o.min_lr}, {"warmup", o.warmup_steps}, {"weight_decay", o.weight_decay},
+          {"pos_weight", o.pos_weight}, {"bce_weight", o.bce_weight}, {"seed", o.seed}, {"data", o.data_paths}};
+}
+
+void CheckOptions(const AdapterTrainOptions& o, const ModelConfig& c) {
+  if (o.seq < 16 || o.seq > c.n_ctx_train) Fail("--seq must be in [16, ", c.n_ctx_train, "] for this model, got ", o.seq);
+  if (o.steps <= 0) Fail("--steps must be positive, got ", o.steps);
+  if (o.hp.rank <= 0 || o.hp.d_adapter <= 0) Fail("--rank and --d-adapter must be positive");
+  if (!(o.lr > 0)) Fail("--lr must be positive, got ", o.lr);
+  if (!(o.pos_weight > 0)) Fail("--pos-weight must be positive, got ", o.pos_weight);
+  if (!(o.hp.alpha > 0 && o.hp.alpha < 1)) Fail("--alpha must be in (0, 1), got ", o.hp.alpha);
+  if (o.hp.chunk_key != "boundary" && o.hp.chunk_key != "mean") Fail("--chunk-key must be boundary or mean");
+  if (o.topk <= 0) Fail("--topk must be positive, got ", o.topk);
+}
+
+}  // namespace
+
+AdapterTrainResult RunAdapterTraining(const AdapterTrainOptions& opts) {
+  torch::set_num_threads(opts.n_threads);
+  AdapterTrainOptions o = opts;
+  const std::string ckpt = o.checkpoint_path.empty() ? o.output_path + ".ckpt" : o.checkpoint_path;
+  const std::string report_dir = o.report_dir.empty() ? o.output_path + ".report" : o.report_dir;
+  auto model = Model::Load(o.model_path);
+  const ModelConfig& c = model->config();
+  if (o.hp.d_adapter <= 0) o.hp.d_adapter = std::max(1, c.n_embd / 4);
+  CheckOptions(o, c);
+  const BaseModelInfo base = BaseModelInfoOf(*model, GgufFile::Open(o.model_path));
+  auto tok = Tokenizer::Load(o.model_path);
+  const AdapterCorpus train = LoadAdapterCorpus(*tok, o.data_paths);
+  const AdapterCorpus held_out = LoadAdapterCorpus(*tok, o.val_paths);
+  std::fprintf(stderr, "train: %zu documents (%zu tokens, %llu sentences; %zu skipped), %zu held-out documents\n",
+               train.n_documents, train.tokens.size(), (unsigned long long)train.n_sentences, train.n_skipped,
+               held_out.n_documents);
+
+  AdapterModel m(c.n_layer, c.n_embd, o.hp, o.seed);
+  torch::optim::AdamW opt(m->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  const nlohmann::json identity = RunIdentity(o, base);
+  AdapterTrainResult hist;
+  int64_t step = 0;
+  if (o.resume) {
+    if (!std::filesystem::exists(ckpt)) Fail(ckpt, ": no checkpoint to resume from");
+    const nlohmann::json meta = LoadTorchCheckpoint(ckpt, m->named_parameters(), opt, identity);
+    step = meta.at("next_step").get<int64_t>();
+    hist = AdapterHistoryFromJson(meta.at("history"));
+    std::fprintf(stderr, "train: resumed at step %lld from %s\n", (long long)step, ckpt.c_str());
+  } else if (std::filesystem::exists(ckpt)) {
+    Fail(ckpt, ": a checkpoint exists; pass --resume to continue it or remove it to start over");
+  }
+  auto save = [&] {
+    SaveTorchCheckpoint(ckpt, m->named_parameters(), opt,
+                        {{"format", 1}, {"next_step", step}, {"identity", identity}, {"history", ToJson(hist)}});
+  };
+
+  std::vector<Batch> val;
+  for (int i = 0; i < o.val_windows; ++i) {
+    std::vector<int32_t> tokens;
+    std::vector<uint8_t> labels;
+    held_out.FixedWindow(i, o.val_windows, o.seq, tokens, labels);
+    val.push_back(MakeBatch(*model, tokens, labels, o));
+  }
+
+  ProgressBar bar(o.steps, "train", o.show_progress);
+  double last_ckpt = NowSeconds();
+  const double run_start = NowSeconds(), seconds_before = hist.train_seconds;
+  int64_t steps_this_run = 0;
+  while (step < o.steps) {
+    const double t0 = NowSeconds();
+    std::vector<int32_t> tokens;
+    std::vector<uint8_t> labels;
+    train.Window(o.seed, step, o.seq, tokens, labels);
+    const Batch b = MakeBatch(*model, tokens, labels, o);
+    const double lr = CosineLearningRate(step, o.steps, o.warmup_steps, o.lr, o.min_lr);
+    static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[0].options()).lr(lr);
+    opt.zero_grad();
+    const Losses l = Forward(m, b, o);
+    const torch::Tensor loss = l.kl.mean() + o.bce_weight * l.bce;
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(m->parameters(), o.grad_clip);
+    opt.step();
+    const double kl = l.kl.mean().item<double>(), bce = l.bce.item<double>();
+    if (!std::isfinite(kl) || !std::isfinite(bce)) Fail("training diverged at step ", step, " (kl ", kl, ", bce ", bce, ")");
+    TopKStats topk;
+    topk.Add(l.logp.detach(), b.target, b.chunks, o.topk);
+    const double tps = double(tokens.size()) / (NowSeconds() - t0);
+    hist.steps.push_back({step, kl, bce, lr, topk.mean_recall(), tps});
+    ++step, ++steps_this_run;
+    hist.train_seconds = seconds_before + (NowSeconds() - run_start);
+
+    const bool validate = step == o.steps || (o.val_every > 0 && step % o.val_every == 0);
+    if (validate) hist.val.push_back(Validate(m, val, o, step));
+    char line[256];
+    std::snprintf(line, sizeof line, "kl %.3f | bce %.3f | recall@%d %.3f | val recall %.3f F1 %.3f | %.0f tok/s", kl,
+                  bce, o.topk, topk.mean_recall(), hist.val.empty() ? NAN : hist.val.back().mean_recall,
+                  hist.val.empty() ? NAN : hist.val.back().f1, tps);
+    bar.Update(step, line);
+    if (!bar.active() && (step % 10 == 0 || validate)) {
+      std::fprintf(stderr, "step %lld/%lld %s\n", (long long)step, (long long)o.steps, line);
+    }
+    const bool stop = o.stop_after_steps >= 0 && steps_this_run >= o.stop_after_steps;
+    if (NowSeconds() - last_ckpt > o.checkpoint_minutes * 60.0 || stop) {
+      save();
+      last_ckpt = NowSeconds();
+    }
+    if (stop) return hist;
+  }
+  bar.Finish();
+  hist.finished = true;
+  save();
+
+  AdapterSet a;
+  a.base = base;
+  m->ExportTo(a);
+  a.training = {{"options", identity},
+                {"data", {{"documents", train.n_documents}, {"tokens", train.tokens.size()},
+                          {"sentences", train.n_sentences}, {"skipped_documents", train.n_skipped},
+                          {"paths", o.data_paths}, {"held_out_paths", o.val_paths},
+                          {"held_out_documents", held_out.n_documents}}},
+                {"train_seconds", hist.train_seconds},
+                {"validation", hist.val.empty() ? nlohmann::json() : ToJson(hist.val.back())}};
+  SaveAdapters(a, o.output_path);
+  WriteAdapterReport(report_dir, hist, a.training, o.topk);
+  return hist;
+}
+
+}  // namespace chunkllm

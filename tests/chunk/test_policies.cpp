@@ -1,0 +1,311 @@
+// Sparse attention policies in the engine: ChunkLLM with all chunks selected is dense attention
+// bit for bit; with a small k the gathered attention equals a masked dense computation over the
+// same positions; the chunk index partitions the sequence; sinks, local chunks and the open
+// chunk are always read; batched prefill builds the same index as token-by-token decoding;
+// threads do not change results; eviction releases the full cache and never reads it again.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include "chunk/adapter_file.h"
+#include "chunk/chunkllm_policy.h"
+#include "chunk/policy_factory.h"
+#include "chunk/window_policy.h"
+#include "model/model.h"
+#include "model/session.h"
+#include "test_util.h"
+#include "text/llama_log.h"
+#include "text/tokenizer.h"
+#include "core/error.h"
+
+namespace chunkllm {
+namespace {
+
+struct Fixture {
+  std::unique_ptr<Model> model;
+  std::shared_ptr<const AdapterRuntime> adapters;
+  std::vector<int32_t> prompt, continuation;
+};
+
+Fixture MakeFixture() {
+  InitLlamaBackend();
+  RandomModelSpec spec;
+  spec.vocab_path = test::VocabPath("llama-spm");
+  spec.n_embd = 128, spec.n_layer = 3, spec.n_head = 4, spec.n_head_kv = 2;
+  spec.n_ctx_train = 2048;
+  spec.init_std = 0.1f;
+  Fixture f;
+  f.model = Model::Load(test::FixtureModel("policy-llama", spec));
+  BaseModelInfo base;
+  base.arch = "llama", base.n_layer = 3, base.n_embd = 128, base.n_head = 4, base.n_head_kv = 2;
+  base.head_dim = 32, base.n_vocab = f.model->config().n_vocab;
+  AdapterHyperParams hp;
+  hp.d_adapter = 32, hp.rank = 16, hp.max_chunk = 24;
+  f.adapters = std::make_shared<const AdapterRuntime>(RandomAdapters(base, hp, 11));
+  std::mt19937 rng(5);
+  for (int i = 0; i < 400; ++i) f.prompt.push_back(int32_t(2 + rng() % 31000));
+  for (int i = 0; i < 60; ++i) f.continuation.push_back(int32_t(2 + rng() % 31000));
+  return f;
+}
+
+SessionParams Params(int threads = 2, int ubatch = 128) {
+  SessionParams p;
+  p.n_ctx = 1024;
+  p.n_threads = threads;
+  p.n_ubatch = ubatch;
+  return p;
+}
+
+// Logits after the prompt and after each continuation token.
+std::vector<std::vector<float>> RunSession(const Fixture& f, AttentionPolicy* policy, const SessionParams& p,
+                                    const std::function<void(int)>& after_step = {}) {
+  Session s(*f.model, p, policy);
+  s.Prefill(f.prompt);
+  std::vector<std::vector<float>> out = {s.last_logits()};
+  for (size_t i = 0; i < f.continuation.size(); ++i) {
+    out.push_back(s.Decode(f.continuation[i]));
+    if (after_step) after_step(int(i));
+  }
+  return out;
+}
+
+ChunkPolicyOptions Options(const std::string& method, int topk) {
+  ChunkPolicyOptions o;
+  o.method = method, o.topk = topk, o.local = 2, o.sink = 4;
+  return o;
+}
+
+TEST(ChunkPolicy, SelectingEveryChunkReproducesDenseLogitsExactly) {
+  const Fixture f = MakeFixture();
+  const auto dense = RunSession(f, nullptr, Params());
+  for (const char* method : {"chunkllm", "noicac", "novote", "chunk-fixed", "oracle"}) {
+    ChunkLlmPolicy policy(*f.model, f.adapters, Options(method, 10000));
+    const auto sparse = RunSession(f, &policy, Params());
+    ASSERT_EQ(sparse.size(), dense.size());
+    EXPECT_GT(policy.stats().selections, 0) << method;
+    ASSERT_NE(policy.gathered_cache(), nullptr) << method << ": decode never used gathered attention";
+    for (size_t i = 0; i < dense.size(); ++i) {
+      ASSERT_EQ(0, std::memcmp(dense[i].data(), sparse[i].data(), dense[i].size() * sizeof(float)))
+          << method << ": logits differ at step " << i;
+    }
+  }
+}
+
+// The reference: attention over the session's own full cache, masked to the positions that
+// the policy under test read at the same step (a naive masked dense computation).
+class MaskedFullCache final : public AttentionPolicy {
+ public:
+  explicit MaskedFullCache(const GatheredPolicy&) {}
+  const char* name() const override { return "masked-full"; }
+  void Attach(KvCache& cache) override { full_ = &cache; }
+  void BeginBatch(int pos0, int, const int32_t*) override { pos0_ = pos0; }
+  const KvCache* gathered_cache() const override { return active ? full_ : nullptr; }
+  int gathered_rows(int) const override { return pos0_; }  // the token's own row
+  bool GatheredMask(int layer, int n_kv, ggml_fp16_t* mask) const override {
+    std::fill(mask, mask + n_kv, ggml_fp32_to_fp16(-INFINITY));
+    for (int p : positions[size_t(layer)]) mask[p] = ggml_fp32_to_fp16(0.0f);
+    mask[pos0_] = ggml_fp32_to_fp16(0.0f);
+    return true;
+  }
+  bool active = false;
+  std::vector<std::vector<int>> positions;  // per layer, set before each step
+
+ private:
+  KvCache* full_ = nullptr;
+  int pos0_ = 0;
+};
+
+TEST(ChunkPolicy, GatheredAttentionEqualsMaskedDenseOverTheSamePositions) {
+  const Fixture f = MakeFixture();
+  const int L = f.model->config().n_layer;
+  for (const char* method : {"chunkllm", "novote"}) {
+    ChunkLlmPolicy policy(*f.model, f.adapters, Options(method, 2));
+    Session sparse(*f.model, Params(), &policy);
+    MaskedFullCache ref(policy);
+    Session masked(*f.model, Params(), &ref);
+    Session dense(*f.model, Params());
+    sparse.Prefill(f.prompt);
+    masked.Prefill(f.prompt);
+    dense.Prefill(f.prompt);
+    double worst_ratio = 0, sum_to_masked = 0, sum_to_dense = 0, max_frac = 0;
+    for (int32_t tok : f.continuation) {
+      const std::vector<float> a = sparse.Decode(tok);
+      ref.active = !policy.last_read(0).empty();
+      ref.positions.assign(size_t(L), {});
+      for (int l = 0; l < L; ++l) ref.positions[size_t(l)] = policy.last_read(l);
+      const std::vector<float> b = masked.Decode(tok);
+      const std::vector<float> d = dense.Decode(tok);
+      if (!ref.active) continue;
+      float to_masked = 0, to_dense = 0, scale = 0;
+      for (size_t i = 0; i < a.size(); ++i) {
+        to_masked = std::max(to_masked, std::fabs(a[i] - b[i]));
+        to_dense = std::max(to_dense, std::fabs(a[i] - d[i]));
+        scale = std::max(scale, std::fabs(b[i]));
+      }
+      // Flash attention accumulates V in f16 (u = 2^-11) and groups its sums by the KV
+      // length, which differs between the compact and the masked layout: a few u per layer,
+      // relative to the logits' scale. 4 u per layer bounds it.
+      const float tol = 4.0f * float(L) * std::ldexp(1.0f, -11) * scale;
+      ASSERT_LE(to_masked, tol) << method;
+      worst_ratio = std::max(worst_ratio, double(to_masked / tol));
+      sum_to_masked += to_masked, sum_to_dense += to_dense;
+      max_frac = std::max(max_frac, double(policy.last_read(0).size()) / sparse.n_past());
+    }
+    EXPECT_LT(max_frac, 0.5) << "the selection left nothing out; the test would prove nothing";
+    // Leaving positions out changes the logits far more than the layout's rounding does.
+    EXPECT_GT(sum_to_dense, 20 * sum_to_masked) << method;
+    std::fprintf(stderr, "%s: worst |gathered - masked| / tolerance %.2f; mean |.|: to masked %.4f, to dense %.4f\n",
+                 method, worst_ratio, sum_to_masked / f.continuation.size(), sum_to_dense / f.continuation.size());
+  }
+}
+
+TEST(ChunkPolicy, ChunksPartitionTheSequenceAndKeptPositionsAreAlwaysRead) {
+  const Fixture f = MakeFixture();
+  const int max_chunk = f.adapters->adapters().hp.max_chunk;
+  for (const char* method : {"chunkllm", "novote", "noicac", "chunk-fixed"}) {
+    ChunkLlmPolicy policy(*f.model, f.adapters, Options(method, 2));
+    int checked = 0;
+    RunSession(f, &policy, Params(), [&](int) {
+      const int C = policy.n_chunks();
+      ASSERT_GT(C, 3);
+      for (int c = 0; c < C; ++c) {
+        ASSERT_LT(policy.chunk_begin(c), policy.chunk_end(c));
+        ASSERT_LE(policy.chunk_end(c) - policy.chunk_begin(c), std::string(method) == "chunk-fixed" ? 24 : max_chunk);
+      }
+      if (policy.last_read(0).empty()) return;  // a dense step
+      // What the next step reads: sink, the latest `local` chunks, the open chunk, in order.
+      const int n_past = int(f.prompt.size()) + checked + 1;
+      for (int l = 0; l < f.model->config().n_layer; ++l) {
+        const std::vector<int>& pos = policy.positions(l);
+        ASSERT_TRUE(std::is_sorted(pos.begin(), pos.end()));
+        ASSERT_EQ(std::adjacent_find(pos.begin(), pos.end()), pos.end());
+        auto has = [&](int p) { return std::binary_search(pos.begin(), pos.end(), p); };
+        for (int j = 0; j < 4; ++j) ASSERT_TRUE(has(j)) << "sink " << j;
+        for (int c = std::max(0, C - 2); c < C; ++c)
+          for (int j = policy.chunk_begin(c); j < policy.chunk_end(c); ++j) ASSERT_TRUE(has(j)) << "local chunk " << c;
+        for (int j = policy.chunk_end(C - 1); j < n_past; ++j) ASSERT_TRUE(has(j)) << "open chunk";
+      }
+      ++checked;
+    });
+    EXPECT_GT(checked, 30) << method;
+  }
+}
+
+TEST(ChunkPolicy, BatchedPrefillBuildsTheSameChunkIndexAsTokenByToken) {
+  const Fixture f = MakeFixture();
+  // All chunks selected: token-by-token steps are dense-exact, so only batching differs.
+  ChunkLlmPolicy batched(*f.model, f.adapters, Options("chunkllm", 10000));
+  ChunkLlmPolicy single(*f.model, f.adapters, Options("chunkllm", 10000));
+  Session a(*f.model, Params(2, 64), &batched);
+  Session b(*f.model, Params(2, 64), &single);
+  a.Prefill(f.prompt);
+  for (int32_t t : f.prompt) b.Decode(t);
+  ASSERT_EQ(batched.n_chunks(), single.n_chunks());
+  for (int c = 0; c < batched.n_chunks(); ++c) ASSERT_EQ(batched.chunk_end(c), single.chunk_end(c)) << c;
+  // Keys agree to rounding: the batched and the one-query flash-attention kernels group their
+  // f16 (u = 2^-11) accumulations differently, a few u per layer of relative error.
+  for (int l = 0; l < f.model->config().n_layer; ++l) {
+    const auto& ka = batched.chunk_keys(l);
+    const auto& kb = single.chunk_keys(l);
+    ASSERT_EQ(ka.size(), kb.size());
+    float scale = 0, diff = 0;
+    for (size_t i = 0; i < ka.size(); ++i) scale = std::max(scale, std::fabs(ka[i])), diff = std::max(diff, std::fabs(ka[i] - kb[i]));
+    EXPECT_LT(diff, 4.0f * float(l + 1) * std::ldexp(1.0f, -11) * scale) << "layer " << l;
+  }
+}
+
+TEST(ChunkPolicy, ResultsAreIdenticalAcrossThreadCounts) {
+  const Fixture f = MakeFixture();
+  ChunkLlmPolicy p1(*f.model, f.adapters, Options("chunkllm", 2));
+  ChunkLlmPolicy p2(*f.model, f.adapters, Options("chunkllm", 2));
+  const auto a = RunSession(f, &p1, Params(1));
+  const auto b = RunSession(f, &p2, Params(2));
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(0, std::memcmp(a[i].data(), b[i].data(), a[i].size() * sizeof(float))) << "step " << i;
+  }
+  EXPECT_EQ(p1.stats().selections, p2.stats().selections);
+}
+
+TEST(ChunkPolicy, EvictReleasesTheFullCacheAndOnlyReadsWhatItKept) {
+  const Fixture f = MakeFixture();
+  ChunkPolicyOptions o = Options("chunkllm", 2);
+  o.evict = true;
+  ChunkLlmPolicy policy(*f.model, f.adapters, o);
+  ChunkLlmPolicy resident(*f.model, f.adapters, Options("chunkllm", 2));
+  Session s(*f.model, Params(), &policy);
+  Session r(*f.model, Params(), &resident);
+  s.Prefill(f.prompt);
+  r.Prefill(f.prompt);
+  std::vector<int> kept;
+  for (size_t i = 0; i < f.continuation.size(); ++i) {
+    const std::vector<float> a = s.Decode(f.continuation[i]);
+    const std::vector<float> b = r.Decode(f.continuation[i]);
+    // The first sparse step reads the same selection in both modes.
+    if (i == 0) ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
+    ASSERT_TRUE(s.kv_cache().released());
+    // Every position read was kept by the previous step (or is the previous step's token).
+    for (int p : policy.last_read(0)) {
+      if (!kept.empty()) ASSERT_TRUE(std::binary_search(kept.begin(), kept.end(), p) || p == s.n_past() - 2) << p;
+    }
+    kept = policy.positions(0);
+  }
+  EXPECT_LT(policy.stats().resident_fraction(), 0.5);
+  EXPECT_DOUBLE_EQ(resident.stats().resident_fraction(), 1.0);
+  EXPECT_THROW(s.Truncate(10), Error);
+}
+
+TEST(WindowPolicy, StreamingReadsSinkAndWindowSepllmAddsSeparators) {
+  const Fixture f = MakeFixture();
+  auto tok = Tokenizer::Load(f.model->path());
+  for (const char* method : {"streaming", "sepllm", "fixllm"}) {
+    WindowPolicyOptions o;
+    o.method = method, o.sink = 4, o.window = 64, o.stride = 8;
+    if (std::string(method) == "sepllm") o.is_separator = SeparatorTokens(*tok);
+    WindowPolicy policy(f.model->config(), o);
+    std::vector<int32_t> all = f.prompt;
+    RunSession(f, &policy, Params(), [&](int i) {
+      all.push_back(f.continuation[size_t(i)]);
+      const std::vector<int>& read = policy.last_read(0);
+      ASSERT_FALSE(read.empty());
+      const int n = int(f.prompt.size()) + i;  // positions before this step's token
+      auto has = [&](int p) { return std::binary_search(read.begin(), read.end(), p); };
+      for (int j = 0; j < 4; ++j) ASSERT_TRUE(has(j));
+      for (int j = n - 64; j < n; ++j) ASSERT_TRUE(has(j)) << method << " window position " << j;
+      ASSERT_LE(int(read.size()), 4 + 64 + 8 + (std::string(method) == "streaming" ? 0 : n / 2)) << method;
+      for (int p : read) {
+        if (p < 4 || p >= n - 64 - 8) continue;
+        if (std::string(method) == "streaming") FAIL() << "streaming read old position " << p;
+        if (std::string(method) == "fixllm") ASSERT_EQ(p % 8, 0);
+        if (std::string(method) == "sepllm") ASSERT_TRUE(o.is_separator[size_t(all[size_t(p)])]) << p;
+      }
+    });
+  }
+}
+
+TEST(PolicyFactory, RefusesBadFlagsWithClearMessages) {
+  const Fixture f = MakeFixture();
+  auto expect_error = [&](AttentionOptions o, const std::string& needle) {
+    try {
+      MakeAttentionPolicy(o, *f.model);
+      ADD_FAILURE() << "no error for " << needle;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  AttentionOptions o;
+  o.attn = "bogus";
+  expect_error(o, "unknown --attn method 'bogus'");
+  o.attn = "chunkllm";
+  expect_error(o, "needs --adapters");
+  o.attn = "dense", o.kv = "evict";
+  expect_error(o, "--kv evict needs a sparse");
+  o.attn = "streaming", o.kv = "sometimes";
+  expect_error(o, "--kv must be resident or evict");
+}
+
+}  // namespace
+}  // namespace chunkllm
