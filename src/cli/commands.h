@@ -11,6 +11,7 @@ void RegisterMkModel(CLI::App& app);
 void RegisterInspect(CLI::App& app);
 void RegisterPretrain(CLI::App& app);
 void RegisterTrain(CLI::App& app);
+void RegisterEval(CLI::App& app);
 
 // Shared validators
 inline const auto kPositive = CLI::PositiveNumber;

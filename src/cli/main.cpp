@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
     chunkllm::cli::RegisterInspect(app);
     chunkllm::cli::RegisterPretrain(app);
     chunkllm::cli::RegisterTrain(app);
+    chunkllm::cli::RegisterEval(app);
     std::string known;
     bool found = false;
     for (const CLI::App* sub : app.get_subcommands({})) {

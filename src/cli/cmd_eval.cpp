@@ -1,0 +1,27 @@
+#include "cli/attention_flags.h"
+#include "cli/commands.h"
+#include "eval/evaluate.h"
+
+namespace chunkllm::cli {
+
+void RegisterEval(CLI::App& app) {
+  auto o = std::make_shared<EvalOptions>();
+  CLI::App* c = app.add_subcommand("eval", "long-context tasks for every attention method, with a report folder");
+  c->add_option("-m,--model", o->model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
+  c->add_option("--tasks", o->tasks_path, "evaluate the records of this JSONL file")->check(CLI::ExistingFile);
+  c->add_option("--dump", o->dump_path, "write the generated tasks to this JSONL file and stop");
+  c->add_option("--task", o->tasks, "tasks to generate, comma-separated (passkey, niah_single, ...)")
+      ->delimiter(',')->capture_default_str();
+  c->add_option("--lengths", o->lengths, "context lengths in tokens, comma-separated")->delimiter(',')->capture_default_str();
+  c->add_option("--depths", o->depths, "needle depths in [0, 1], comma-separated")->delimiter(',')->capture_default_str();
+  c->add_option("--samples", o->samples, "samples per task, length and depth")->check(kPositive)->capture_default_str();
+  c->add_option("--seed", o->seed, "task seed")->capture_default_str();
+  c->add_option("--haystack", o->haystack_dir, "held-out prose for the haystacks")->capture_default_str();
+  c->add_option("--attn", o->methods, "attention methods, comma-separated")->delimiter(',')->capture_default_str();
+  AddAttentionFlags(c, o->attention, /*many_methods=*/true);
+  c->add_option("-o,--output", o->out_dir, "report folder");
+  c->add_option("-t,--threads", o->n_threads, "threads")->check(kPositive)->capture_default_str();
+  c->callback([o] { RunEval(*o); });
+}
+
+}  // namespace chunkllm::cli

@@ -1,0 +1,138 @@
+#include "eval/eval_report.h"
+
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "core/file_util.h"
+#include "eval/svg_plot.h"
+
+namespace chunkllm {
+
+nlohmann::json ToJson(const SampleResult& r) {
+  return {{"method", r.method}, {"task", r.task}, {"length", r.length}, {"depth", r.depth}, {"seed", r.seed},
+          {"prediction", r.prediction}, {"answers", r.answers}, {"score", r.score},
+          {"prompt_tokens", r.prompt_tokens}, {"decode_tokens_per_s", r.decode_tokens_per_s},
+          {"attended_fraction", r.attended_fraction}, {"resident_fraction", r.resident_fraction},
+          {"selections_per_token", r.selections_per_token}};
+}
+
+namespace {
+
+struct Mean {
+  double sum = 0;
+  int n = 0;
+  void Add(double v) { sum += v, ++n; }
+  double get() const { return n ? sum / n : NAN; }
+};
+
+std::string Pct(double v) {
+  char b[16];
+  std::snprintf(b, sizeof b, "%.1f", 100 * v);
+  return b;
+}
+
+}  // namespace
+
+nlohmann::json WriteEvalReport(const std::string& dir, const std::vector<SampleResult>& results,
+                               const std::vector<std::string>& methods) {
+  std::set<int> lengths;
+  std::set<double> depths;
+  std::set<std::string> tasks;
+  std::map<std::string, Mean> score, attended, resident, selections, speed;      // per method
+  std::map<std::tuple<std::string, std::string, int>, Mean> by_task;             // method, task, length
+  std::map<std::tuple<std::string, int, double>, Mean> by_depth;                 // method, length, depth
+  std::map<std::pair<std::string, int>, Mean> speed_by_len, attended_by_len;     // method, length
+  for (const SampleResult& r : results) {
+    lengths.insert(r.length), depths.insert(r.depth), tasks.insert(r.task);
+    score[r.method].Add(r.score);
+    attended[r.method].Add(r.attended_fraction);
+    resident[r.method].Add(r.resident_fraction);
+    selections[r.method].Add(r.selections_per_token);
+    speed[r.method].Add(r.decode_tokens_per_s);
+    by_task[{r.method, r.task, r.length}].Add(r.score);
+    by_depth[{r.method, r.length, r.depth}].Add(r.score);
+    speed_by_len[{r.method, r.length}].Add(r.decode_tokens_per_s);
+    attended_by_len[{r.method, r.length}].Add(r.attended_fraction);
+  }
+
+  nlohmann::json summary = {{"methods", nlohmann::json::array()}};
+  std::string md = "| method | score % | attended % | resident % | selections/token | decode tok/s |\n"
+                   "| --- | ---: | ---: | ---: | ---: | ---: |\n";
+  for (const std::string& m : methods) {
+    nlohmann::json per_task = nlohmann::json::object();
+    for (const auto& t : tasks)
+      for (int L : lengths) {
+        auto it = by_task.find({m, t, L});
+        if (it != by_task.end()) per_task[t][std::to_string(L)] = it->second.get();
+      }
+    summary["methods"].push_back({{"method", m}, {"score", score[m].get()}, {"attended_fraction", attended[m].get()},
+                                  {"resident_fraction", resident[m].get()},
+                                  {"selections_per_token", selections[m].get()},
+                                  {"decode_tokens_per_s", speed[m].get()}, {"by_task_length", per_task}});
+    char line[256];
+    std::snprintf(line, sizeof line, "| %s | %s | %s | %s | %.3f | %.1f |\n", m.c_str(), Pct(score[m].get()).c_str(),
+                  Pct(attended[m].get()).c_str(), Pct(resident[m].get()).c_str(), selections[m].get(), speed[m].get());
+    md += line;
+  }
+  md += "\nScore % by task and context length:\n\n| method | task |";
+  for (int L : lengths) md += " " + std::to_string(L) + " |";
+  md += "\n| --- | --- |";
+  for (size_t i = 0; i < lengths.size(); ++i) md += " ---: |";
+  md += "\n";
+  for (const std::string& m : methods)
+    for (const auto& t : tasks) {
+      md += "| " + m + " | " + t + " |";
+      for (int L : lengths) {
+        auto it = by_task.find({m, t, L});
+        md += " " + (it == by_task.end() ? std::string("") : Pct(it->second.get())) + " |";
+      }
+      md += "\n";
+    }
+  WriteTextFile(dir + "/summary.json", summary.dump(2) + "\n");
+  WriteTextFile(dir + "/summary.md", md);
+
+  // Accuracy by length (rows) and depth (columns), one heat-map per method.
+  for (const std::string& m : methods) {
+    HeatMap h;
+    h.title = "Accuracy of " + m + " by context length and depth";
+    h.x_label = "needle depth";
+    h.y_label = "tokens";
+    for (double d : depths) h.col_labels.push_back(std::to_string(int(std::lround(d * 100))) + "%");
+    for (int L : lengths) {
+      h.row_labels.push_back(std::to_string(L));
+      std::vector<double> row;
+      for (double d : depths) {
+        auto it = by_depth.find({m, L, d});
+        row.push_back(it == by_depth.end() ? NAN : it->second.get());
+      }
+      h.values.push_back(row);
+    }
+    WriteSvg(dir + "/heatmap-" + m + ".svg", h.ToSvg());
+  }
+  LinePlot sp;
+  sp.title = "Decode speed against context length";
+  sp.x_label = "context tokens";
+  sp.y_label = "decode tokens/s";
+  sp.markers = true;
+  LinePlot acc;
+  acc.title = "Accuracy against attended KV fraction";
+  acc.x_label = "attended fraction of the KV cache";
+  acc.y_label = "score";
+  acc.lines = false, acc.markers = true;
+  for (const std::string& m : methods) {
+    PlotSeries s{m}, a{m};
+    for (int L : lengths) {
+      auto it = speed_by_len.find({m, L});
+      if (it != speed_by_len.end()) s.x.push_back(L), s.y.push_back(it->second.get());
+    }
+    a.x.push_back(attended[m].get()), a.y.push_back(score[m].get());
+    sp.series.push_back(s), acc.series.push_back(a);
+  }
+  WriteSvg(dir + "/speed.svg", sp.ToSvg());
+  WriteSvg(dir + "/accuracy-vs-attended.svg", acc.ToSvg());
+  return summary;
+}
+
+}  // namespace chunkllm

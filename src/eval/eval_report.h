@@ -1,0 +1,31 @@
+// The report of an eval run: summary tables (JSON and Markdown) and SVG plots from the
+// per-sample results.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace chunkllm {
+
+struct SampleResult {
+  std::string method, task;
+  int length = 0;
+  double depth = 0;
+  uint64_t seed = 0;
+  std::string prediction;
+  std::vector<std::string> answers;
+  double score = 0;
+  int prompt_tokens = 0;
+  double decode_tokens_per_s = 0;
+  double attended_fraction = 1, resident_fraction = 1, selections_per_token = 0;
+};
+
+nlohmann::json ToJson(const SampleResult& r);
+
+// Writes summary.json, summary.md and the plots into dir; returns the summary.
+nlohmann::json WriteEvalReport(const std::string& dir, const std::vector<SampleResult>& results,
+                               const std::vector<std::string>& methods);
+
+}  // namespace chunkllm

@@ -1,0 +1,160 @@
+#include "eval/evaluate.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/file_util.h"
+#include "core/progress.h"
+#include "core/timer.h"
+#include "eval/eval_report.h"
+#include "eval/scoring.h"
+#include "eval/task_generators.h"
+#include "model/model.h"
+#include "model/session.h"
+#include "text/sampler.h"
+#include "text/tokenizer.h"
+
+namespace chunkllm {
+namespace {
+
+std::vector<TaskRecord> ReadTasks(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) Fail(path, ": cannot open");
+  std::vector<TaskRecord> out;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      Fail(path, ":", n, ": not JSON (", e.what(), ")");
+    }
+    out.push_back(TaskRecordFromJson(j, path + ":" + std::to_string(n)));
+  }
+  if (out.empty()) Fail(path, ": no task records");
+  return out;
+}
+
+std::vector<TaskRecord> GenerateTasks(const EvalOptions& o, const Tokenizer& tok) {
+  const Haystack hay = Haystack::FromDirectory(o.haystack_dir);
+  const TokenCounter count = [&](const std::string& s) { return int(tok.Tokenize(s, false).size()); };
+  std::vector<TaskRecord> out;
+  for (const std::string& t : o.tasks)
+    for (int L : o.lengths)
+      for (double d : o.depths)
+        for (int s = 0; s < o.samples; ++s) {
+          TaskSpec spec{t, L, d, o.seed * 1000003ull + uint64_t(s) * 7919ull + uint64_t(L) * 31ull + uint64_t(d * 1000)};
+          out.push_back(GenerateTask(spec, hay, count));
+        }
+  return out;
+}
+
+// One sample on one method: prefill the prompt, decode greedily, score.
+SampleResult RunSample(Session& session, AttentionPolicy& policy, const Tokenizer& tok, const TaskRecord& r,
+                       const std::string& method) {
+  session.Clear();
+  policy.ResetStats();
+  const std::vector<int32_t> prompt = tok.Tokenize(r.context + r.question + r.answer_prefix, /*add_special=*/true);
+  if (int(prompt.size()) + r.max_new_tokens > session.n_ctx()) {
+    Fail("a ", r.task, " sample needs ", prompt.size() + size_t(r.max_new_tokens), " positions; the context holds ",
+         session.n_ctx());
+  }
+  session.Prefill(prompt);
+  std::vector<int32_t> out;
+  const double t0 = NowSeconds();
+  int32_t next = ArgMax(session.last_logits());
+  for (int i = 0; i < r.max_new_tokens; ++i) {
+    if (tok.IsEndOfGeneration(next)) break;
+    const std::string piece = tok.TokenToPiece(next);
+    if (piece.find('\n') != std::string::npos && !out.empty()) break;
+    out.push_back(next);
+    if (i + 1 < r.max_new_tokens) next = ArgMax(session.Decode(next));
+  }
+  const double dt = NowSeconds() - t0;
+  SampleResult s;
+  s.method = method, s.task = r.task, s.length = r.length, s.depth = r.depth, s.seed = r.seed;
+  s.prediction = tok.Detokenize(out);
+  s.answers = r.answers;
+  s.score = StringMatchAll(s.prediction, r.answers);
+  s.prompt_tokens = int(prompt.size());
+  const AttentionStats& st = policy.stats();
+  s.decode_tokens_per_s = st.decode_steps > 0 ? double(st.decode_steps) / dt : 0.0;
+  s.attended_fraction = st.attended_fraction(), s.resident_fraction = st.resident_fraction();
+  s.selections_per_token = st.selections_per_token();
+  return s;
+}
+
+}  // namespace
+
+void RunEval(const EvalOptions& o) {
+  if (o.model_path.empty()) Fail("eval needs -m MODEL (its tokenizer builds and reads the tasks)");
+  auto model = Model::Load(o.model_path);
+  auto tok = Tokenizer::Load(o.model_path);
+  for (double d : o.depths) if (d < 0 || d > 1) Fail("--depths must be in [0, 1] (fractions), got ", d);
+  const std::vector<TaskRecord> tasks = o.tasks_path.empty() ? GenerateTasks(o, *tok) : ReadTasks(o.tasks_path);
+  if (!o.dump_path.empty()) {
+    std::string text;
+    for (const TaskRecord& r : tasks) text += ToJson(r).dump() + "\n";
+    WriteTextFile(o.dump_path, text);
+    std::fprintf(stderr, "eval: wrote %zu tasks to %s\n", tasks.size(), o.dump_path.c_str());
+    return;
+  }
+  if (o.out_dir.empty()) Fail("eval needs -o DIR for its report (or --dump FILE to only write the tasks)");
+  if (o.methods.empty()) Fail("--attn needs at least one method");
+
+  int n_ctx = 16;
+  for (const TaskRecord& r : tasks) {
+    n_ctx = std::max(n_ctx, int(tok->Tokenize(r.context + r.question + r.answer_prefix, true).size()) + r.max_new_tokens);
+  }
+  std::vector<std::unique_ptr<AttentionPolicy>> policies;
+  for (const std::string& m : o.methods) {
+    AttentionOptions ao = o.attention;
+    ao.attn = m;
+    policies.push_back(MakeAttentionPolicy(ao, *model));  // all flags checked before the long run
+  }
+  std::filesystem::create_directories(o.out_dir);
+  nlohmann::json config = {{"model", o.model_path}, {"tasks_file", o.tasks_path}, {"tasks", o.tasks},
+                           {"lengths", o.lengths}, {"depths", o.depths}, {"samples", o.samples}, {"seed", o.seed},
+                           {"haystack", o.haystack_dir}, {"methods", o.methods}, {"threads", o.n_threads},
+                           {"n_ctx", n_ctx}, {"n_samples", tasks.size()},
+                           {"attention", {{"adapters", o.attention.adapters}, {"topk", o.attention.topk},
+                                          {"local", o.attention.local}, {"sink", o.attention.sink},
+                                          {"window", o.attention.window}, {"kv", o.attention.kv},
+                                          {"chunk_len", o.attention.chunk_len}, {"stride", o.attention.stride}}}};
+  WriteTextFile(o.out_dir + "/config.json", config.dump(2) + "\n");
+
+  SessionParams sp;
+  sp.n_ctx = n_ctx;
+  sp.n_threads = o.n_threads;
+  std::vector<SampleResult> results;
+  std::string rows;
+  const int64_t total = int64_t(tasks.size() * o.methods.size());
+  ProgressBar bar(total, "eval", o.show_progress);
+  const double start = NowSeconds();
+  int64_t done = 0;
+  for (size_t m = 0; m < o.methods.size(); ++m) {
+    Session session(*model, sp, policies[m].get());
+    for (const TaskRecord& r : tasks) {
+      results.push_back(RunSample(session, *policies[m], *tok, r, o.methods[m]));
+      rows += ToJson(results.back()).dump() + "\n";
+      ++done;
+      bar.Update(done, Str(o.methods[m], " ", r.task, " ", r.length));
+      if (!bar.active() && (done % 10 == 0 || done == total)) {
+        const double el = NowSeconds() - start;
+        std::fprintf(stderr, "eval: %lld/%lld samples, %s elapsed, ETA %s\n", (long long)done, (long long)total,
+                     FormatDuration(el).c_str(), FormatDuration(el / double(done) * double(total - done)).c_str());
+      }
+    }
+  }
+  bar.Finish();
+  WriteTextFile(o.out_dir + "/results.jsonl", rows);
+  const nlohmann::json summary = WriteEvalReport(o.out_dir, results, o.methods);
+  std::fputs(ReadTextFile(o.out_dir + "/summary.md").c_str(), stdout);
+}
+
+}  // namespace chunkllm

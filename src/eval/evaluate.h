@@ -1,0 +1,40 @@
+// `chunkllm eval`: long-context tasks run by every attention method on the same samples in one
+// run, scored with string_match_all, with a report folder (EVALUATION.md):
+//   config.json, results.jsonl (one row per sample and method), summary.json, summary.md,
+//   heatmap-<method>.svg (accuracy by length and depth), speed.svg (decode tokens/s against
+//   context length), accuracy-vs-attended.svg.
+//
+// Protocol: the prompt is context + question + answer prefix, tokenized as one text with BOS
+// and prefilled (dense for every method; sparse methods select at its last token); then up
+// to max_new_tokens tokens are decoded greedily, stopping at the end of text or at a newline
+// once something was generated.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "chunk/policy_factory.h"
+
+namespace chunkllm {
+
+struct EvalOptions {
+  std::string model_path;
+  std::string tasks_path;                 // --tasks FILE.jsonl (else generate)
+  std::string dump_path;                  // --dump FILE.jsonl: write the generated tasks and stop
+  std::vector<std::string> tasks = {"passkey"};
+  std::vector<int> lengths = {1024, 2048, 4096};
+  std::vector<double> depths = {0, 0.25, 0.5, 0.75, 1.0};
+  int samples = 1;                        // per (task, length, depth)
+  uint64_t seed = 1;
+  std::string haystack_dir = "data/corpus/test";
+  std::vector<std::string> methods = {"dense"};
+  AttentionOptions attention;             // knobs of the sparse methods
+  std::string out_dir;                    // -o DIR
+  int n_threads = 2;
+  bool show_progress = true;
+};
+
+// Runs the evaluation (or only writes the tasks with dump_path). Throws Error on bad input.
+void RunEval(const EvalOptions& options);
+
+}  // namespace chunkllm

@@ -1,0 +1,12 @@
+// RULER's string_match_all: the share of expected answers found in the prediction,
+// case-insensitively. A sample scores 1 only when every answer is present.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace chunkllm {
+
+double StringMatchAll(const std::string& prediction, const std::vector<std::string>& answers);
+
+}  // namespace chunkllm
