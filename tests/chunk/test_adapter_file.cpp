@@ -1,0 +1,172 @@
+// The adapter file: a write/read round trip is exact; corrupt, foreign or mismatched files are
+// refused with a message naming what is wrong; the base-model fingerprint tells models apart.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <cstring>
+#include <fstream>
+#include <functional>
+
+#include "chunk/adapter_file.h"
+#include "core/error.h"
+#include "core/file_util.h"
+#include "gguf.h"
+#include "model/gguf_file.h"
+#include "model/model.h"
+#include "model/model_fingerprint.h"
+#include "test_util.h"
+#include "text/llama_log.h"
+
+namespace chunkllm {
+namespace {
+
+BaseModelInfo Base() {
+  BaseModelInfo b;
+  b.arch = "llama", b.n_layer = 2, b.n_embd = 32, b.n_head = 4, b.n_head_kv = 2, b.head_dim = 8, b.n_vocab = 100;
+  b.fingerprint = "fnv1a64:0123456789abcdef";
+  return b;
+}
+
+AdapterSet Sample(int hidden) {
+  AdapterHyperParams hp;
+  hp.d_adapter = 8, hp.rank = 4, hp.chunk_hidden = hidden, hp.max_chunk = 40, hp.alpha = 0.4f, hp.chunk_key = "mean";
+  AdapterSet a = RandomAdapters(Base(), hp, 3);
+  a.training = {{"steps", 12}, {"note", "round trip"}};
+  return a;
+}
+
+void ExpectRefused(const std::string& path, const std::string& needle) {
+  try {
+    LoadAdapters(path);
+    ADD_FAILURE() << "accepted a bad file; expected an error containing '" << needle << "'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+// Rewrites a valid file with one metadata edit: the edited header, then the original data.
+void Rewrite(const std::string& from, const std::string& to, const std::function<void(gguf_context*)>& edit) {
+  gguf_init_params ip = {/*no_alloc=*/true, nullptr};
+  gguf_context* g = gguf_init_from_file(from.c_str(), ip);
+  ASSERT_NE(g, nullptr);
+  const size_t data_offset = gguf_get_data_offset(g);
+  edit(g);
+  ASSERT_TRUE(gguf_write_to_file(g, to.c_str(), /*only_meta=*/true));
+  gguf_free(g);
+  const std::string bytes = ReadTextFile(from);
+  std::ofstream(to, std::ios::app | std::ios::binary) << bytes.substr(data_offset);
+}
+
+TEST(AdapterFile, RoundTripIsExact) {
+  test::TempDir dir;
+  for (int hidden : {0, 5}) {
+    const AdapterSet a = Sample(hidden);
+    SaveAdapters(a, dir.File("a.gguf"));
+    const AdapterSet b = LoadAdapters(dir.File("a.gguf"));
+    EXPECT_EQ(b.base.arch, a.base.arch);
+    EXPECT_EQ(b.base.fingerprint, a.base.fingerprint);
+    EXPECT_EQ(b.base.n_vocab, a.base.n_vocab);
+    EXPECT_EQ(b.hp.d_adapter, a.hp.d_adapter);
+    EXPECT_EQ(b.hp.chunk_hidden, hidden);
+    EXPECT_EQ(b.hp.alpha, a.hp.alpha);
+    EXPECT_EQ(b.hp.chunk_key, "mean");
+    EXPECT_EQ(b.hp.max_chunk, 40);
+    EXPECT_EQ(b.training, a.training);
+    ASSERT_EQ(b.layers.size(), 2u);
+    for (size_t l = 0; l < 2; ++l) {
+      EXPECT_EQ(b.layers[l].q_w1, a.layers[l].q_w1);
+      EXPECT_EQ(b.layers[l].q_w2, a.layers[l].q_w2);
+      EXPECT_EQ(b.layers[l].k_w1, a.layers[l].k_w1);
+      EXPECT_EQ(b.layers[l].k_w2, a.layers[l].k_w2);
+    }
+    EXPECT_EQ(b.chunk.w1, a.chunk.w1);
+    EXPECT_EQ(b.chunk.b1, a.chunk.b1);
+    EXPECT_EQ(b.chunk.w2, a.chunk.w2);
+    EXPECT_EQ(b.chunk.b2, a.chunk.b2);
+  }
+  // No temp file left behind.
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) EXPECT_EQ(e.path().filename(), "a.gguf");
+}
+
+TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
+  test::TempDir dir;
+  const std::string good = dir.File("good.gguf");
+  SaveAdapters(Sample(0), good);
+  const std::string bytes = ReadTextFile(good);
+
+  WriteTextFile(dir.File("trunc.gguf"), bytes.substr(0, bytes.size() - 100));
+  ExpectRefused(dir.File("trunc.gguf"), "truncated");
+  WriteTextFile(dir.File("magic.gguf"), "XXXX" + bytes.substr(4));
+  ExpectRefused(dir.File("magic.gguf"), "not a GGUF file");
+  ExpectRefused(dir.File("missing.gguf"), "no such file");
+
+  Rewrite(good, dir.File("arch.gguf"), [](gguf_context* g) { gguf_set_val_str(g, "general.architecture", "llama"); });
+  ExpectRefused(dir.File("arch.gguf"), "not a ChunkLLM adapter file");
+  Rewrite(good, dir.File("ver.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.format_version", 99); });
+  ExpectRefused(dir.File("ver.gguf"), "format version 99");
+  Rewrite(good, dir.File("key.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.rank"); });
+  ExpectRefused(dir.File("key.gguf"), "chunkllm.rank");
+  Rewrite(good, dir.File("type.gguf"), [](gguf_context* g) { gguf_set_val_str(g, "chunkllm.d_adapter", "eight"); });
+  ExpectRefused(dir.File("type.gguf"), "chunkllm.d_adapter");
+  Rewrite(good, dir.File("shape.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.rank", 5); });
+  ExpectRefused(dir.File("shape.gguf"), "q_adapter.w2");
+  Rewrite(good, dir.File("json.gguf"), [](gguf_context* g) { gguf_set_val_str(g, "chunkllm.training", "{oops"); });
+  ExpectRefused(dir.File("json.gguf"), "chunkllm.training");
+
+  // A NaN in a tensor: patch the float at the start of blk.1.k_adapter.w1's data.
+  const GgufFile f = GgufFile::Open(good);
+  const GgufTensorInfo* t = f.FindTensor("blk.1.k_adapter.w1");
+  ASSERT_NE(t, nullptr);
+  std::string nan_bytes = bytes;
+  const float nan = NAN;
+  std::memcpy(&nan_bytes[t->offset + 8], &nan, sizeof nan);
+  WriteTextFile(dir.File("nan.gguf"), nan_bytes);
+  ExpectRefused(dir.File("nan.gguf"), "non-finite value at element 2");
+}
+
+std::string FixtureWith(const std::string& key, int n_embd, uint64_t seed) {
+  RandomModelSpec spec;
+  spec.vocab_path = test::VocabPath("llama-spm");
+  spec.n_embd = n_embd, spec.n_layer = 2, spec.n_head = 4, spec.n_head_kv = 2, spec.n_ctx_train = 256;
+  spec.seed = seed;
+  return test::FixtureModel(key, spec);
+}
+
+TEST(AdapterFile, AdaptersOfAnotherModelAreRefused) {
+  InitLlamaBackend();
+  const std::string m1 = FixtureWith("fp-a", 64, 1), m2 = FixtureWith("fp-b", 64, 2), m3 = FixtureWith("fp-c", 96, 1);
+  auto info = [](const std::string& p) { return BaseModelInfoOf(*Model::Load(p), GgufFile::Open(p)); };
+  const AdapterSet a = RandomAdapters(info(m1), {}, 1);
+  EXPECT_NO_THROW(CheckAdaptersMatchModel(a, info(m1), "a.gguf", m1));
+  try {
+    CheckAdaptersMatchModel(a, info(m2), "a.gguf", m2);
+    ADD_FAILURE() << "same shape, other weights accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("fingerprint"), std::string::npos) << e.what();
+  }
+  try {
+    CheckAdaptersMatchModel(a, info(m3), "a.gguf", m3);
+    ADD_FAILURE() << "other shape accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("n_embd 64"), std::string::npos) << e.what();
+  }
+}
+
+TEST(AdapterFile, FingerprintIsStableAndSeesOneChangedWeightByte) {
+  InitLlamaBackend();
+  test::TempDir dir;
+  const std::string m = FixtureWith("fp-a", 64, 1);
+  const std::string fp = ModelFingerprint(GgufFile::Open(m));
+  EXPECT_EQ(fp, ModelFingerprint(GgufFile::Open(m)));
+  EXPECT_EQ(fp.rfind("fnv1a64:", 0), 0u);
+  // Flip one byte of the first tensor's data (always sampled: its first 4 KiB).
+  const GgufFile f = GgufFile::Open(m);
+  std::string bytes = ReadTextFile(m);
+  bytes[f.tensors()[0].offset + 10] ^= 0x01;
+  WriteTextFile(dir.File("m.gguf"), bytes);
+  EXPECT_NE(fp, ModelFingerprint(GgufFile::Open(dir.File("m.gguf"))));
+}
+
+}  // namespace
+}  // namespace chunkllm

@@ -1,0 +1,110 @@
+// `chunkllm eval`: the scorer on hand-made cases, an end-to-end run on a tiny random-weight
+// model whose report files carry their fields, the --dump / --tasks round trip, bad JSONL.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/file_util.h"
+#include "eval/scoring.h"
+#include "test_util.h"
+
+namespace chunkllm {
+namespace {
+
+TEST(Scoring, StringMatchAllOnHandMadeCases) {
+  EXPECT_EQ(StringMatchAll("The pass key is 12345.", {"12345"}), 1.0);
+  EXPECT_EQ(StringMatchAll("THE KEY IS ALPHA", {"alpha"}), 1.0);  // case-insensitive
+  EXPECT_EQ(StringMatchAll("only 111 here", {"111", "222"}), 0.5);
+  EXPECT_EQ(StringMatchAll("", {"1"}), 0.0);
+  EXPECT_EQ(StringMatchAll("1234", {"12345"}), 0.0);  // a prefix of the answer is not the answer
+  EXPECT_EQ(StringMatchAll("anything", {}), 0.0);
+}
+
+std::string TinyModel() {
+  RandomModelSpec spec;
+  spec.vocab_path = test::VocabPath("llama-spm");
+  spec.n_embd = 64, spec.n_layer = 2, spec.n_head = 4, spec.n_head_kv = 2, spec.n_ctx_train = 2048;
+  return test::FixtureModel("eval-tiny", spec);
+}
+
+// A haystack folder of plain prose (the tests need no downloaded data).
+std::string Haystack(const test::TempDir& dir) {
+  const char* para =
+      "The harbour was quiet that morning. Fishing boats rocked against the pier, and gulls circled above the nets. "
+      "In the valley the river rose after three days of rain. Farmers moved their sheep to the upper fields. "
+      "The library opened at nine, and students waited on the steps with coffee and notes.\n\n";
+  std::filesystem::create_directories(dir.File("hay"));
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += para;
+  WriteTextFile(dir.File("hay/prose.txt"), text);
+  return dir.File("hay");
+}
+
+std::vector<nlohmann::json> ReadJsonl(const std::string& path) {
+  std::vector<nlohmann::json> rows;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+TEST(EvalCli, EndToEndReportHasItsFields) {
+  test::TempDir dir;
+  const std::string out = dir.File("report");
+  const auto r = test::RunCli({"eval", "-m", TinyModel(), "--task", "passkey,niah_single", "--lengths", "256,512",
+                               "--depths", "0,1", "--attn", "dense,streaming", "--window", "64", "-o", out,
+                               "--haystack", Haystack(dir)},
+                              600);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json config = nlohmann::json::parse(ReadTextFile(out + "/config.json"));
+  for (const char* k : {"model", "tasks", "lengths", "depths", "methods", "seed", "attention", "n_ctx"}) {
+    EXPECT_TRUE(config.contains(k)) << k;
+  }
+  const auto rows = ReadJsonl(out + "/results.jsonl");
+  ASSERT_EQ(rows.size(), 2u * 2 * 2 * 2);  // tasks x lengths x depths x methods
+  for (const auto& row : rows) {
+    for (const char* k : {"method", "task", "length", "depth", "prediction", "answers", "score", "attended_fraction",
+                          "resident_fraction", "selections_per_token", "decode_tokens_per_s", "prompt_tokens"}) {
+      ASSERT_TRUE(row.contains(k)) << k;
+    }
+    if (row["method"] == "streaming") EXPECT_LT(row["attended_fraction"].get<double>(), 1.0);
+    if (row["method"] == "dense") EXPECT_EQ(row["attended_fraction"].get<double>(), 1.0);
+  }
+  const nlohmann::json summary = nlohmann::json::parse(ReadTextFile(out + "/summary.json"));
+  ASSERT_EQ(summary["methods"].size(), 2u);
+  EXPECT_TRUE(summary["methods"][0]["by_task_length"]["passkey"].contains("512"));
+  EXPECT_NE(ReadTextFile(out + "/summary.md").find("| streaming |"), std::string::npos);
+  for (const char* svg : {"heatmap-dense.svg", "heatmap-streaming.svg", "speed.svg", "accuracy-vs-attended.svg"}) {
+    EXPECT_EQ(ReadTextFile(out + "/" + svg).rfind("<svg", 0), 0u) << svg;
+  }
+}
+
+TEST(EvalCli, DumpThenTasksRoundTripAndBadJsonl) {
+  test::TempDir dir;
+  const std::string hay = Haystack(dir);
+  auto r = test::RunCli({"eval", "-m", TinyModel(), "--task", "passkey,vt", "--lengths", "256", "--depths", "0.5",
+                         "--haystack", hay, "--dump", dir.File("t.jsonl")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto tasks = ReadJsonl(dir.File("t.jsonl"));
+  ASSERT_EQ(tasks.size(), 2u);
+  // The answers are in the context (the generators' promise).
+  EXPECT_NE(tasks[0]["context"].get<std::string>().find(tasks[0]["answers"][0].get<std::string>()), std::string::npos);
+  r = test::RunCli({"eval", "-m", TinyModel(), "--tasks", dir.File("t.jsonl"), "--dump", dir.File("u.jsonl")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadTextFile(dir.File("t.jsonl")), ReadTextFile(dir.File("u.jsonl")));
+
+  std::string text = ReadTextFile(dir.File("t.jsonl"));
+  WriteTextFile(dir.File("bad.jsonl"), text + "{\"task\": \"passkey\", \"context\": 3}\n");
+  r = test::RunCli({"eval", "-m", TinyModel(), "--tasks", dir.File("bad.jsonl"), "-o", dir.File("o")});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("bad.jsonl:3"), std::string::npos) << r.err;
+  WriteTextFile(dir.File("bad2.jsonl"), "{not json\n");
+  r = test::RunCli({"eval", "-m", TinyModel(), "--tasks", dir.File("bad2.jsonl"), "-o", dir.File("o")});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("bad2.jsonl:1: not JSON"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.File("o/results.jsonl")));
+}
+
+}  // namespace
+}  // namespace chunkllm
