@@ -54,11 +54,14 @@ std::vector<TaskRecord> GenerateTasks(const EvalOptions& o, const Tokenizer& tok
   return out;
 }
 
-// One sample on one method: prefill the prompt, decode greedily, score.
-SampleResult RunSample(Session& session, AttentionPolicy& policy, const Tokenizer& tok, const TaskRecord& r,
-                       const std::string& method) {
-  session.Clear();
-  policy.ResetStats();
+// One sample on one method, in a fresh session (an evicting policy cannot go back): prefill
+// the prompt, decode greedily, score.
+SampleResult RunSample(const Model& model, const SessionParams& sp, const AttentionOptions& ao, const Tokenizer& tok,
+                       const TaskRecord& r) {
+  std::unique_ptr<AttentionPolicy> owned = MakeAttentionPolicy(ao, model);
+  AttentionPolicy& policy = *owned;
+  Session session(model, sp, owned.get());
+  const std::string& method = ao.attn;
   const std::vector<int32_t> prompt = tok.Tokenize(r.context + r.question + r.answer_prefix, /*add_special=*/true);
   if (int(prompt.size()) + r.max_new_tokens > session.n_ctx()) {
     Fail("a ", r.task, " sample needs ", prompt.size() + size_t(r.max_new_tokens), " positions; the context holds ",
@@ -111,11 +114,11 @@ void RunEval(const EvalOptions& o) {
   for (const TaskRecord& r : tasks) {
     n_ctx = std::max(n_ctx, int(tok->Tokenize(r.context + r.question + r.answer_prefix, true).size()) + r.max_new_tokens);
   }
-  std::vector<std::unique_ptr<AttentionPolicy>> policies;
+  std::vector<AttentionOptions> methods;
   for (const std::string& m : o.methods) {
-    AttentionOptions ao = o.attention;
-    ao.attn = m;
-    policies.push_back(MakeAttentionPolicy(ao, *model));  // all flags checked before the long run
+    methods.push_back(o.attention);
+    methods.back().attn = m;
+    MakeAttentionPolicy(methods.back(), *model);  // every flag checked before the long run
   }
   std::filesystem::create_directories(o.out_dir);
   nlohmann::json config = {{"model", o.model_path}, {"tasks_file", o.tasks_path}, {"tasks", o.tasks},
@@ -138,9 +141,8 @@ void RunEval(const EvalOptions& o) {
   const double start = NowSeconds();
   int64_t done = 0;
   for (size_t m = 0; m < o.methods.size(); ++m) {
-    Session session(*model, sp, policies[m].get());
     for (const TaskRecord& r : tasks) {
-      results.push_back(RunSample(session, *policies[m], *tok, r, o.methods[m]));
+      results.push_back(RunSample(*model, sp, methods[m], *tok, r));
       rows += ToJson(results.back()).dump() + "\n";
       ++done;
       bar.Update(done, Str(o.methods[m], " ", r.task, " ", r.length));
