@@ -30,6 +30,8 @@ void RegisterPretrain(CLI::App& app) {
   c->add_option("--val-every", o->val_every, "steps between validations")->capture_default_str();
   c->add_option("--stop-after", o->stop_after_steps, "stop after this many steps (with a checkpoint)");
   c->add_flag("--no-bf16", *no_bf16, "train in f32 (slower)");
+  auto plot_only = std::make_shared<bool>(false);
+  c->add_flag("--plot-only", *plot_only, "only redraw OUTPUT.loss.svg from OUTPUT.train.json");
   c->add_option("--n-embd", o->model.shape.n_embd, "width")->capture_default_str();
   c->add_option("--n-layer", o->model.shape.n_layer, "layers")->capture_default_str();
   c->add_option("--n-head", o->model.shape.n_head, "query heads")->capture_default_str();
@@ -37,7 +39,11 @@ void RegisterPretrain(CLI::App& app) {
   c->add_option("--head-dim", o->model.shape.head_dim, "head dim")->capture_default_str();
   c->add_option("--n-ff", o->model.shape.n_ff, "FFN width")->capture_default_str();
   c->add_option("--ctx-train", o->model.shape.n_ctx_train, "context length recorded in the GGUF")->capture_default_str();
-  c->callback([o, schedule, no_bf16] {
+  c->callback([o, schedule, no_bf16, plot_only] {
+    if (*plot_only) {
+      WritePretrainLossPlot(o->output_path + ".train.json", o->output_path + ".loss.svg");
+      return;
+    }
     o->phases = ParsePhases(*schedule);
     o->bf16 = !*no_bf16;
     RunPretrain(*o);

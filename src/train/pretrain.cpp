@@ -11,6 +11,7 @@
 #include "core/progress.h"
 #include "core/timer.h"
 #include "text/tokenizer.h"
+#include "eval/svg_plot.h"
 #include "train/lr_schedule.h"
 #include "train/torch_checkpoint.h"
 
@@ -218,7 +219,34 @@ PretrainResult RunPretrain(const PretrainOptions& o) {
   SaveCheckpoint(ckpt, model, opt, step, hist, identity);
   model->ExportGguf(o.output_path, o.vocab_path, "chunkllm demo backbone");
   WriteTextFile(o.output_path + ".train.json", HistoryToJson(hist).dump() + "\n");
+  WritePretrainLossPlot(o.output_path + ".train.json", o.output_path + ".loss.svg");
   return hist;
+}
+
+void WritePretrainLossPlot(const std::string& history_path, const std::string& svg_path) {
+  PretrainResult h;
+  try {
+    h = HistoryFromJson(nlohmann::json::parse(ReadTextFile(history_path)));
+  } catch (const nlohmann::json::exception& e) {
+    Fail(history_path, ": not a pretraining history (", e.what(), ")");
+  }
+  LinePlot plot;
+  plot.title = "Backbone pretraining loss";
+  plot.x_label = "step";
+  plot.y_label = "cross-entropy (nats/token)";
+  PlotSeries train{"train (mean of 20 steps)"}, val{"validation"};
+  double sum = 0;
+  int n = 0;
+  for (size_t i = 0; i < h.steps.size(); ++i) {
+    sum += h.steps[i].loss, ++n;
+    if (n == 20 || i + 1 == h.steps.size()) {
+      train.x.push_back(double(i + 1)), train.y.push_back(sum / n);
+      sum = 0, n = 0;
+    }
+  }
+  for (const auto& [step, loss] : h.val) val.x.push_back(double(step)), val.y.push_back(loss);
+  plot.series = {train, val};
+  WriteSvg(svg_path, plot.ToSvg());
 }
 
 }  // namespace chunkllm

@@ -59,6 +59,10 @@ struct PretrainResult {
 };
 
 // Runs (or resumes) training. Returns the history. Throws Error on bad options or data.
+// At the end it writes OUTPUT.train.json (the history) and OUTPUT.loss.svg.
 PretrainResult RunPretrain(const PretrainOptions& options);
+
+// Draws the training and validation loss of a history file (OUTPUT.train.json) as SVG.
+void WritePretrainLossPlot(const std::string& history_json_path, const std::string& svg_path);
 
 }  // namespace chunkllm
