@@ -1,20 +1,35 @@
 #!/usr/bin/env bash
 # Trains (or resumes) the bundled demo backbone. Long: run it in the background; it writes a
-# checkpoint every 5 minutes and resumes exactly from the last one when started again.
-# The budget (5M tokens, about 1.6 h on 2 cores) fits one working session, whose end wipes
-# everything outside the repository, checkpoints included.
-#   STATE=/work/state/pretrain bash scripts/pretrain-backbone.sh   # then: tail -f $STATE/log
-# When it finishes, $STATE/backbone.gguf (+ .train.json) is the model to ship in models/.
+# checkpoint every 5 minutes and resumes exactly from the last one when started again. A
+# working session's end wipes everything outside the repository (checkpoints included), so
+# training goes in stages that each fit a session; a stage warm-starts from the previous
+# stage's shipped GGUF (weights only: AdamW's moments start again from zero).
+#   STAGE=2 STATE=/work/state/pretrain bash scripts/pretrain-backbone.sh   # then: tail -f $STATE/log
+# When it finishes, $STATE/backbone.gguf (+ .train.json, .loss.svg) is the model to ship in models/.
+#
+# Stage 1 (2026-11-24): from random weights, 5M tokens, 30% synthetic documents one per row.
+# Stage 2: from stage 1 (git show 20099ce:models/demo-backbone.gguf > INIT), 50% synthetic
+#   rows packed with retrieval documents of 128..T tokens, so that the copy from far back,
+#   which stage 1 did not learn, gets many examples per token.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+STAGE=${STAGE:-2}
 STATE=${STATE:-/work/state/pretrain}
 BIN=${BIN:-build/bin/chunkllm}
 mkdir -p "$STATE"
 [ -d data/corpus/train ] || bash scripts/fetch-data.sh
 resume=""
 [ -f "$STATE/backbone.gguf.ckpt" ] && resume="--resume"
-exec "$BIN" pretrain --vocab third_party/llama.cpp/models/ggml-vocab-llama-spm.gguf \
-  --data data/corpus/train --val data/corpus/validation -o "$STATE/backbone.gguf" \
-  --n-embd 384 --n-layer 8 --n-head 6 --n-head-kv 2 --head-dim 64 --n-ff 1024 --ctx-train 4096 \
-  --tokens 5000000 --schedule 512x8:0.4,1024x4:0.2,2048x2:0.2,4096x1:0.2 --synthetic 0.3 \
-  --lr 1e-3 --min-lr 1e-4 --warmup 200 --seed 1 --checkpoint-minutes 5 -t 2 $resume
+shape="--n-embd 384 --n-layer 8 --n-head 6 --n-head-kv 2 --head-dim 64 --n-ff 1024 --ctx-train 4096"
+common=(--vocab third_party/llama.cpp/models/ggml-vocab-llama-spm.gguf --data data/corpus/train
+        --val data/corpus/validation -o "$STATE/backbone.gguf" $shape --seed 1 --checkpoint-minutes 5 -t 2)
+case "$STAGE" in
+  1) exec "$BIN" pretrain "${common[@]}" --tokens 5000000 --schedule 512x8:0.4,1024x4:0.2,2048x2:0.2,4096x1:0.2 \
+       --synthetic 0.3 --lr 1e-3 --min-lr 1e-4 --warmup 200 $resume ;;
+  2) INIT=${INIT:-$STATE/stage1.gguf}
+     [ -f "$INIT" ] || git show 20099ce:models/demo-backbone.gguf > "$INIT"
+     exec "$BIN" pretrain "${common[@]}" --init-from "$INIT" --tokens ${TOKENS:-3500000} \
+       --schedule 1024x4:0.35,2048x2:0.35,4096x1:0.3 --synthetic 0.5 --synthetic-min-len 128 \
+       --lr 6e-4 --min-lr 6e-5 --warmup 50 --val-every 100 $resume ;;
+  *) echo "STAGE must be 1 or 2" >&2; exit 2 ;;
+esac

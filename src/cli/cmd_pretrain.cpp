@@ -16,6 +16,8 @@ void RegisterPretrain(CLI::App& app) {
   c->add_option("-o,--output", o->output_path, "output GGUF")->required();
   c->add_option("--checkpoint", o->checkpoint_path, "checkpoint file (default: OUTPUT.ckpt)");
   c->add_flag("--resume", o->resume, "continue from the checkpoint");
+  c->add_option("--init-from", o->init_from, "warm start from this GGUF (same shape) instead of random weights")
+      ->check(CLI::ExistingFile);
   c->add_option("--tokens", o->total_tokens, "token budget")->check(kPositive)->capture_default_str();
   c->add_option("--schedule", *schedule, "phases SEQxBATCH:SHARE,...")->capture_default_str();
   c->add_option("--lr", o->lr, "peak learning rate")->capture_default_str();
@@ -24,6 +26,11 @@ void RegisterPretrain(CLI::App& app) {
   c->add_option("--weight-decay", o->weight_decay, "AdamW weight decay")->capture_default_str();
   c->add_option("--clip", o->grad_clip, "gradient-norm clip")->capture_default_str();
   c->add_option("--synthetic", o->data.synthetic_share, "share of synthetic retrieval documents")->capture_default_str();
+  c->add_option("--synthetic-min-len", o->data.synthetic_min_length,
+                "pack synthetic rows with documents of [N, T] tokens (0: one per row)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--probe", o->probe_docs, "retrieval probe documents per task at each validation (0: off)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--seed", o->seed, "seed (init and data order)")->capture_default_str();
   c->add_option("-t,--threads", o->n_threads, "threads")->check(kPositive)->capture_default_str();
   c->add_option("--checkpoint-minutes", o->checkpoint_minutes, "minutes between checkpoints")->capture_default_str();

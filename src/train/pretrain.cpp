@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -13,6 +15,7 @@
 #include "text/tokenizer.h"
 #include "eval/svg_plot.h"
 #include "train/lr_schedule.h"
+#include "train/retrieval_probe.h"
 #include "train/torch_checkpoint.h"
 
 namespace chunkllm {
@@ -73,8 +76,10 @@ nlohmann::json HistoryToJson(const PretrainResult& r) {
   for (const auto& s : r.steps) steps.push_back({s.step, s.seq, s.loss, s.lr, s.grad_norm, s.tokens_per_s});
   nlohmann::json val = nlohmann::json::array();
   for (const auto& [s, l] : r.val) val.push_back({s, l});
-  return {{"steps", steps}, {"val", val}, {"tokens_seen", r.tokens_seen}, {"train_seconds", r.train_seconds},
-          {"finished", r.finished}};
+  nlohmann::json probe = nlohmann::json::array();
+  for (const auto& p : r.probe) probe.push_back({p.step, p.seq, p.accuracy});
+  return {{"steps", steps}, {"val", val}, {"probe", probe}, {"tokens_seen", r.tokens_seen},
+          {"train_seconds", r.train_seconds}, {"finished", r.finished}};
 }
 
 PretrainResult HistoryFromJson(const nlohmann::json& j) {
@@ -84,6 +89,9 @@ PretrainResult HistoryFromJson(const nlohmann::json& j) {
                        s[4].get<double>(), s[5].get<double>()});
   }
   for (const auto& v : j.at("val")) r.val.push_back({v[0].get<int64_t>(), v[1].get<double>()});
+  if (j.contains("probe")) {  // histories before the probe have none
+    for (const auto& p : j.at("probe")) r.probe.push_back({p[0].get<int64_t>(), p[1].get<int>(), p[2].get<double>()});
+  }
   r.tokens_seen = j.at("tokens_seen").get<int64_t>();
   r.train_seconds = j.at("train_seconds").get<double>();
   r.finished = j.at("finished").get<bool>();
@@ -99,7 +107,7 @@ nlohmann::json RunIdentity(const PretrainOptions& o) {
   return {{"model", {m.n_vocab, s.n_embd, s.n_layer, s.n_head, s.n_head_kv, s.head_dim, s.n_ff, s.rope_freq_base, s.rms_eps}},
           {"phases", phases}, {"total_tokens", o.total_tokens}, {"lr", o.lr}, {"min_lr", o.min_lr},
           {"warmup", o.warmup_steps}, {"seed", o.seed}, {"synthetic", o.data.synthetic_share},
-          {"bf16", o.bf16}};
+          {"synthetic_min_length", o.data.synthetic_min_length}, {"init_from", o.init_from}, {"bf16", o.bf16}};
 }
 
 void SaveCheckpoint(const std::string& path, TorchLlama& model, torch::optim::AdamW& opt, int64_t next_step,
@@ -147,6 +155,10 @@ PretrainResult RunPretrain(const PretrainOptions& o) {
                data.train_documents(), data.train_tokens(), data.val_tokens());
 
   TorchLlama model(mc, o.seed);
+  if (!o.init_from.empty()) {
+    model->ImportGguf(o.init_from);
+    std::fprintf(stderr, "pretrain: warm start from %s\n", o.init_from.c_str());
+  }
   std::vector<torch::Tensor> decay, no_decay;
   for (const auto& p : model->named_parameters()) {
     (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
@@ -171,6 +183,13 @@ PretrainResult RunPretrain(const PretrainOptions& o) {
   const Plan plan = MakePlan(opts);
   std::fprintf(stderr, "pretrain: %.1fM parameters, %lld steps for %.1fM tokens\n", double(model->n_params()) / 1e6,
                (long long)plan.total_steps, double(o.total_tokens) / 1e6);
+  // One probe per phase length, built once (the documents are fixed for the whole run).
+  std::map<int, std::unique_ptr<RetrievalProbe>> probes;
+  auto probe_at = [&](int seq) -> RetrievalProbe& {
+    auto& p = probes[seq];
+    if (!p) p = std::make_unique<RetrievalProbe>(*tok, data.validation_haystack(), seq, o.probe_docs, o.seed);
+    return *p;
+  };
   ProgressBar bar(plan.total_steps, "pretrain", o.show_progress);
   double last_ckpt = NowSeconds();
   const double run_start = NowSeconds(), seconds_before = hist.train_seconds;
@@ -199,10 +218,15 @@ PretrainResult RunPretrain(const PretrainOptions& o) {
     hist.train_seconds = seconds_before + (NowSeconds() - run_start);
 
     const bool validate = o.val_every > 0 && (step % o.val_every == 0 || step == plan.total_steps);
-    if (validate) hist.val.push_back({step, ValidationLoss(model, data, o)});
+    if (validate) {
+      hist.val.push_back({step, ValidationLoss(model, data, o)});
+      const double acc = o.probe_docs > 0 ? probe_at(ph.seq).Accuracy(model, o.bf16) : NAN;
+      if (std::isfinite(acc)) hist.probe.push_back({step, ph.seq, acc});
+    }
     char line[256];
-    std::snprintf(line, sizeof line, "T %d | loss %.3f | val %.3f | lr %.2e | %.0f tok/s", ph.seq, loss_v,
-                  hist.val.empty() ? NAN : hist.val.back().second, lr, tps);
+    std::snprintf(line, sizeof line, "T %d | loss %.3f | val %.3f | retrieval %.0f%% | lr %.2e | %.0f tok/s", ph.seq,
+                  loss_v, hist.val.empty() ? NAN : hist.val.back().second,
+                  hist.probe.empty() ? NAN : 100.0 * hist.probe.back().accuracy, lr, tps);
     bar.Update(step, line);
     if (!bar.active() && (step % 20 == 0 || validate)) {
       std::fprintf(stderr, "step %lld/%lld %s\n", (long long)step, (long long)plan.total_steps, line);

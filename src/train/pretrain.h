@@ -28,6 +28,7 @@ struct PretrainOptions {
   std::string output_path;            // final GGUF
   std::string checkpoint_path;        // default: output_path + ".ckpt"
   bool resume = false;
+  std::string init_from;              // warm start: a GGUF of the same shape (default: random init)
   TorchLlamaConfig model;
   PretrainDataOptions data;
   std::vector<PretrainPhase> phases = {{512, 8, 0.6}, {2048, 2, 0.25}, {4096, 1, 0.15}};
@@ -39,6 +40,7 @@ struct PretrainOptions {
   double checkpoint_minutes = 10.0;
   int val_every = 200;                // steps
   int val_windows = 16;               // validation windows of min(512, first phase seq) tokens
+  int probe_docs = 8;                 // retrieval probe documents per task at each validation (0: none)
   int64_t stop_after_steps = -1;      // stop (with a checkpoint) after this many steps this run
   uint64_t seed = 1;
   bool show_progress = true;
@@ -53,6 +55,12 @@ struct PretrainStep {
 struct PretrainResult {
   std::vector<PretrainStep> steps;              // every step's loss (whole run, across resumes)
   std::vector<std::pair<int64_t, double>> val;  // (step, validation loss)
+  struct Probe {
+    int64_t step;
+    int seq;
+    double accuracy;  // RetrievalProbe at the phase's sequence length
+  };
+  std::vector<Probe> probe;
   int64_t tokens_seen = 0;
   double train_seconds = 0;                     // summed over resumed runs
   bool finished = false;                        // reached the token budget

@@ -1,6 +1,7 @@
 #include "train/pretrain_data.h"
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 
 #include "core/error.h"
@@ -39,7 +40,11 @@ PretrainData::PretrainData(const Tokenizer& tok, const PretrainDataOptions& o) :
   std::vector<std::string> texts;
   train_ = TokenizeDocuments(tok, train_files, &texts);
   n_train_docs_ = train_files.size();
-  if (!o.val_paths.empty()) val_ = TokenizeDocuments(tok, ListTextFiles(o.val_paths), nullptr);
+  if (!o.val_paths.empty()) {
+    std::vector<std::string> val_texts;
+    val_ = TokenizeDocuments(tok, ListTextFiles(o.val_paths), &val_texts);
+    val_haystack_ = Haystack::FromTexts(val_texts);
+  }
   if (o.synthetic_share > 0.0) haystack_ = Haystack::FromTexts(texts);
 }
 
@@ -49,30 +54,42 @@ std::vector<int32_t> PretrainData::ProseWindow(uint64_t offset, int n) const {
   return out;
 }
 
-std::vector<int32_t> PretrainData::Synthetic(uint64_t seed, int T) const {
+std::vector<int32_t> PretrainData::SyntheticDocument(uint64_t seed, int max_tokens) const {
   std::mt19937_64 rng(seed);
   TaskSpec spec;
   spec.task = opt_.synthetic_tasks[rng() % opt_.synthetic_tasks.size()];
   spec.depth = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
   spec.seed = rng();
   auto count = [&](const std::string& s) { return int(tok_.Tokenize(s, false).size()); };
-  // Leave room for the question and the answer (documents shorter than T are padded with
-  // prose); if the document still comes out too long, retry shorter so no needle is cut.
-  spec.length = std::max(64, T - 96 - int(rng() % uint64_t(std::max(1, T / 4))));
-  std::vector<int32_t> ids;
-  for (int attempt = 0;; ++attempt) {
+  // Leave room for the question and the answer; if the document still comes out too long,
+  // retry shorter, so that no needle or answer is ever cut.
+  spec.length = std::max(64, max_tokens - 96 - int(rng() % uint64_t(std::max(1, max_tokens / 4))));
+  for (int attempt = 0; attempt < 4; ++attempt) {
     const TaskRecord r = GenerateTask(spec, haystack_, count);
     std::string answer;
     for (size_t i = 0; i < r.answers.size(); ++i) answer += (i ? ", " : " ") + r.answers[i];
-    ids = tok_.Tokenize(r.context + r.question + r.answer_prefix + answer + ".", true);
+    std::vector<int32_t> ids = tok_.Tokenize(r.context + r.question + r.answer_prefix + answer + ".", true);
     ids.push_back(tok_.eos());
-    if (int(ids.size()) <= T + 1) break;
-    if (attempt == 3 || spec.length <= 192) {
-      ids.resize(size_t(T + 1));  // (rare) keep the head: the row still trains as plain text
-      break;
-    }
-    spec.length -= 128;
+    if (int(ids.size()) <= max_tokens) return ids;
+    if (spec.length <= 64) break;
+    spec.length = std::max(64, spec.length - std::max(32, (int(ids.size()) - max_tokens) * 2));
   }
+  return {};
+}
+
+std::vector<int32_t> PretrainData::Synthetic(uint64_t seed, int T) const {
+  std::mt19937_64 rng(seed);
+  std::vector<int32_t> ids;
+  const int min_len = opt_.synthetic_min_length > 0 ? std::min(opt_.synthetic_min_length, T + 1) : T + 1;
+  while (T + 1 - int(ids.size()) >= min_len) {
+    const int room = T + 1 - int(ids.size());
+    const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+    const int len = int(std::exp(std::log(double(min_len)) + u * (std::log(double(room)) - std::log(double(min_len)))));
+    const std::vector<int32_t> doc = SyntheticDocument(rng(), std::clamp(len, min_len, room));
+    if (doc.empty()) break;
+    ids.insert(ids.end(), doc.begin(), doc.end());
+  }
+  // (If not even one document fits, which only happens for rows under ~100 tokens, the row is prose.)
   const std::vector<int32_t> pad = ProseWindow(rng() % train_.size(), T + 1 - int(ids.size()));
   ids.insert(ids.end(), pad.begin(), pad.end());
   return ids;

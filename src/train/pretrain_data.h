@@ -21,6 +21,9 @@ struct PretrainDataOptions {
   std::vector<std::string> train_paths;  // .txt files or directories of them
   std::vector<std::string> val_paths;
   double synthetic_share = 0.25;         // share of rows that are synthetic retrieval documents
+  // A synthetic row packs documents of lengths drawn log-uniformly in [this, T] until it is
+  // full (0: one document per row). Short documents give many retrieval examples per token.
+  int synthetic_min_length = 0;
   std::vector<std::string> synthetic_tasks = {"passkey", "niah_single", "niah_multikey", "niah_multivalue",
                                               "niah_multiquery", "vt"};
   uint64_t seed = 1;
@@ -39,16 +42,21 @@ class PretrainData {
   size_t train_tokens() const { return train_.size(); }
   size_t val_tokens() const { return val_.size(); }
   size_t train_documents() const { return n_train_docs_; }
+  // Sentences of the validation documents (for the retrieval probe); empty without --val.
+  const Haystack& validation_haystack() const { return val_haystack_; }
 
  private:
   std::vector<int32_t> ProseWindow(uint64_t offset, int n) const;
   std::vector<int32_t> Synthetic(uint64_t seed, int T) const;
+  // One retrieval document (BOS ... answer. EOS) of at most max_tokens tokens; empty if none fits.
+  std::vector<int32_t> SyntheticDocument(uint64_t seed, int max_tokens) const;
 
   const Tokenizer& tok_;
   PretrainDataOptions opt_;
   std::vector<int32_t> train_, val_;  // documents as BOS text EOS, concatenated
   size_t n_train_docs_ = 0;
   Haystack haystack_;                 // training sentences for the synthetic documents
+  Haystack val_haystack_;
 };
 
 }  // namespace chunkllm

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <fstream>
 #include <vector>
 
 #include "core/error.h"
+#include "model/gguf_file.h"
 #include "model/model_writer.h"
 #include "model/tensor_names.h"
 
@@ -146,6 +149,62 @@ void TorchLlamaImpl::ExportGguf(const std::string& path, const std::string& voca
     add(TensorRole::kFfnDown, il, b->ffn_down->weight, true);
   }
   w.Write(path);
+}
+
+void TorchLlamaImpl::ImportGguf(const std::string& path) {
+  const GgufFile file = GgufFile::Open(path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) Fail(path, ": cannot open");
+  if (file.FindString("general.architecture").value_or("") != "llama") Fail(path, ": not a llama model");
+  // Heads and RoPE base are not visible in the tensor shapes: compare them from the metadata.
+  const int64_t heads = file.FindInt("llama.attention.head_count").value_or(-1);
+  const int64_t heads_kv = file.FindInt("llama.attention.head_count_kv").value_or(heads);
+  const float rope_base = file.FindFloat("llama.rope.freq_base").value_or(10000.0f);
+  if (heads != c_.shape.n_head || heads_kv != c_.shape.n_head_kv || rope_base != c_.shape.rope_freq_base) {
+    Fail(path, ": heads ", heads, "/", heads_kv, ", RoPE base ", rope_base, "; the model being trained has ",
+         c_.shape.n_head, "/", c_.shape.n_head_kv, ", ", c_.shape.rope_freq_base);
+  }
+  // The ggml shape of a torch tensor is its sizes reversed (see ExportGguf).
+  auto load = [&](TensorRole role, int layer, torch::Tensor& t) {
+    const std::string name = TensorName(role, layer);
+    const GgufTensorInfo* info = file.FindTensor(name);
+    if (!info) Fail(path, ": no tensor '", name, "' (not a model of this shape)");
+    for (int64_t d = 0; d < t.dim(); ++d) {
+      if (info->ne[d] != t.size(t.dim() - 1 - d) || info->n_dims != t.dim()) {
+        Fail(path, ": tensor '", name, "' has another shape than the model being trained (compare the shape flags)");
+      }
+    }
+    const auto* traits = ggml_get_type_traits(info->type);
+    if (!traits->to_float && info->type != GGML_TYPE_F32) Fail(path, ": tensor '", name, "' has a type that cannot be read");
+    std::vector<char> raw(info->nbytes);
+    in.seekg(std::streamoff(info->offset));
+    if (!in.read(raw.data(), std::streamsize(raw.size()))) Fail(path, ": cannot read tensor '", name, "'");
+    torch::Tensor f = torch::empty(t.sizes(), torch::kFloat);
+    if (info->type == GGML_TYPE_F32) {
+      std::memcpy(f.data_ptr<float>(), raw.data(), raw.size());
+    } else {
+      traits->to_float(raw.data(), f.data_ptr<float>(), f.numel());
+    }
+    torch::NoGradGuard ng;
+    t.copy_(f);
+  };
+  load(TensorRole::kTokenEmbd, -1, tok_embd);
+  load(TensorRole::kOutputNorm, -1, output_norm);
+  for (int il = 0; il < c_.shape.n_layer; ++il) {
+    auto& b = blocks[size_t(il)];
+    load(TensorRole::kAttnNorm, il, b->attn_norm);
+    load(TensorRole::kAttnQ, il, b->wq->weight);
+    load(TensorRole::kAttnK, il, b->wk->weight);
+    load(TensorRole::kAttnV, il, b->wv->weight);
+    load(TensorRole::kAttnOut, il, b->wo->weight);
+    load(TensorRole::kFfnNorm, il, b->ffn_norm);
+    load(TensorRole::kFfnGate, il, b->ffn_gate->weight);
+    load(TensorRole::kFfnUp, il, b->ffn_up->weight);
+    load(TensorRole::kFfnDown, il, b->ffn_down->weight);
+  }
+  if (const GgufTensorInfo* extra = file.FindTensor(TensorName(TensorRole::kOutput, -1))) {
+    Fail(path, ": has a separate output matrix '", extra->name, "'; the trained model ties it to the embeddings");
+  }
 }
 
 }  // namespace chunkllm

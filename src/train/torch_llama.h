@@ -48,6 +48,10 @@ class TorchLlamaImpl : public torch::nn::Module {
   torch::Tensor Loss(const torch::Tensor& inputs, const torch::Tensor& targets);
   // Writes the model as a "llama" GGUF with the tokenizer of vocab_path (matrices in f16).
   void ExportGguf(const std::string& path, const std::string& vocab_path, const std::string& name) const;
+  // Overwrites every parameter with the tensors of a llama GGUF of the same shape (any ggml
+  // type, dequantized to f32): a warm start from a shipped model. Throws Error naming the file
+  // and the tensor when a shape or a tensor does not match.
+  void ImportGguf(const std::string& path);
 
   const TorchLlamaConfig& config() const { return c_; }
   uint64_t n_params() const;

@@ -1,0 +1,142 @@
+// Pretraining data and warm starts: packed synthetic rows are deterministic, full, made of
+// whole documents (each BOS ... EOS, the answer never cut); a GGUF imported into TorchLlama
+// gives back the exported weights (to f16 rounding) and a GGUF of another shape is refused;
+// the retrieval probe scores an untrained model at zero.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/file_util.h"
+#include "eval/task_generators.h"
+#include "test_util.h"
+#include "text/tokenizer.h"
+#include "train/pretrain_data.h"
+#include "train/retrieval_probe.h"
+#include "train/torch_llama.h"
+
+namespace chunkllm {
+namespace {
+
+const char* kProse =
+    "The harbour was quiet in the early morning. Fishing boats rocked gently at their moorings. "
+    "A gull called from the roof of the customs house. The baker opened his shutters and set out the bread. "
+    "Two children ran along the sea wall with a kite. The tide was turning, and the boats would soon go out.\n\n";
+
+struct DataFixture {
+  test::TempDir dir;
+  std::unique_ptr<Tokenizer> tok = Tokenizer::Load(test::VocabPath("llama-spm"));
+  PretrainDataOptions Options(int min_len) {
+    std::string text;
+    for (int i = 0; i < 30; ++i) text += kProse;
+    WriteTextFile(dir.File("train.txt"), text);
+    PretrainDataOptions o;
+    o.train_paths = {dir.File("train.txt")};
+    o.synthetic_share = 1.0;
+    o.synthetic_min_length = min_len;
+    return o;
+  }
+};
+
+int Count(const std::vector<int32_t>& row, int32_t id) { return int(std::count(row.begin(), row.end(), id)); }
+
+TEST(PretrainData, PackedSyntheticRowsHoldWholeDocuments) {
+  DataFixture f;
+  const PretrainData data(*f.tok, f.Options(128));
+  const int T = 1024;
+  int docs = 0;
+  for (int row = 0; row < 6; ++row) {
+    const std::vector<int32_t> r = data.Row(3, row, T);
+    ASSERT_EQ(r.size(), size_t(T + 1));
+    EXPECT_EQ(r, data.Row(3, row, T)) << "rows are a pure function of (seed, step, row, T)";
+    ASSERT_EQ(r.front(), f.tok->bos());
+    // Every document is BOS ... EOS: a cut one would leave a BOS without its EOS. The prose
+    // padding after the documents is one training document's tail, with at most one EOS.
+    const int bos = Count(r, f.tok->bos()), eos = Count(r, f.tok->eos());
+    EXPECT_GE(eos, bos - 1);
+    docs += bos;
+  }
+  // Documents of 128..1024 tokens, log-uniform: about three per row, never one per row.
+  EXPECT_GE(docs, 12) << "rows are not packed";
+}
+
+TEST(PretrainData, UnpackedSyntheticRowsHoldOneDocument) {
+  DataFixture f;
+  const PretrainData data(*f.tok, f.Options(0));
+  for (int row = 0; row < 4; ++row) {
+    const std::vector<int32_t> r = data.Row(1, row, 512);
+    ASSERT_EQ(r.size(), 513u);
+    // One synthetic document; the prose padding may hold one more document boundary.
+    EXPECT_LE(Count(r, f.tok->bos()), 2);
+    EXPECT_GE(Count(r, f.tok->eos()), 1);
+  }
+}
+
+TorchLlamaConfig SmallConfig() {
+  TorchLlamaConfig c;
+  c.n_vocab = 32000;
+  c.shape.n_embd = 64, c.shape.n_layer = 2, c.shape.n_head = 4, c.shape.n_head_kv = 2, c.shape.head_dim = 16;
+  c.shape.n_ff = 96;
+  return c;
+}
+
+TEST(TorchLlamaImport, ReadsBackTheExportedWeights) {
+  test::TempDir dir;
+  TorchLlama a(SmallConfig(), 1), b(SmallConfig(), 2);
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : a->named_parameters()) {
+      if (p.value().dim() == 1) p.value().add_(torch::randn_like(p.value()) * 0.1);  // norms off 1
+    }
+  }
+  const std::string path = dir.File("a.gguf");
+  a->ExportGguf(path, test::VocabPath("llama-spm"), "test");
+  b->ImportGguf(path);
+  const auto pa = a->named_parameters(), pb = b->named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) {
+    const torch::Tensor& x = pa[i].value();
+    const torch::Tensor& y = pb[i].value();
+    // Matrices are stored in f16 (round to nearest: relative error <= 2^-11), norms in f32.
+    const torch::Tensor expect = x.dim() >= 2 ? x.to(torch::kHalf).to(torch::kFloat) : x;
+    EXPECT_TRUE(torch::equal(expect, y)) << pa[i].key();
+  }
+}
+
+TEST(TorchLlamaImport, RefusesAnotherShape) {
+  test::TempDir dir;
+  TorchLlama a(SmallConfig(), 1);
+  const std::string path = dir.File("a.gguf");
+  a->ExportGguf(path, test::VocabPath("llama-spm"), "test");
+  TorchLlamaConfig wider = SmallConfig();
+  wider.shape.n_ff = 128;
+  TorchLlama b(wider, 1);
+  try {
+    b->ImportGguf(path);
+    FAIL() << "another FFN width accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ffn"), std::string::npos) << e.what();
+  }
+  TorchLlamaConfig heads = SmallConfig();
+  heads.shape.n_head = 2, heads.shape.n_head_kv = 1, heads.shape.head_dim = 32;  // same tensor shapes
+  TorchLlama h(heads, 1);
+  EXPECT_THROW(h->ImportGguf(path), Error);
+  WriteTextFile(dir.File("junk.gguf"), "not a gguf");
+  EXPECT_THROW(b->ImportGguf(dir.File("junk.gguf")), Error);
+}
+
+TEST(RetrievalProbe, AnUntrainedModelAnswersNothing) {
+  auto tok = Tokenizer::Load(test::VocabPath("llama-spm"));
+  std::string text;
+  for (int i = 0; i < 10; ++i) text += kProse;
+  const Haystack hay = Haystack::FromTexts({text});
+  const RetrievalProbe probe(*tok, hay, 256, 3, 5);
+  EXPECT_EQ(probe.size(), 6u);
+  TorchLlama m(SmallConfig(), 1);
+  // Five or seven digits by chance, from a random model: (1/32000)^5.
+  EXPECT_EQ(probe.Accuracy(m, false), 0.0);
+  EXPECT_TRUE(std::isnan(RetrievalProbe(*tok, Haystack(), 256, 3, 5).Accuracy(m, false)));
+}
+
+}  // namespace
+}  // namespace chunkllm
