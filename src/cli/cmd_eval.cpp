@@ -19,6 +19,14 @@ void RegisterEval(CLI::App& app) {
   c->add_option("--haystack", o->haystack_dir, "held-out prose for the haystacks")->capture_default_str();
   c->add_option("--attn", o->methods, "attention methods, comma-separated")->delimiter(',')->capture_default_str();
   AddAttentionFlags(c, o->attention, /*many_methods=*/true);
+  c->add_option("--fidelity-docs", o->fidelity.documents,
+                "held-out windows per length for KL / top-1 / perplexity against vanilla (0: none)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--fidelity-lengths", o->fidelity.lengths, "window lengths for fidelity (default: --lengths)")
+      ->delimiter(',');
+  c->add_option("--fidelity-tokens", o->fidelity.decode_tokens, "decoded tokens scored per window (at most half)")
+      ->check(kPositive)->capture_default_str();
+  c->add_option("--fidelity-text", o->fidelity.text_dir, "held-out text for fidelity (default: --haystack)");
   c->add_option("-o,--output", o->out_dir, "report folder");
   c->add_option("-t,--threads", o->n_threads, "threads")->check(kPositive)->capture_default_str();
   c->callback([o] { RunEval(*o); });

@@ -33,10 +33,58 @@ std::string Pct(double v) {
   return b;
 }
 
+// Per method and window length: mean KL, top-1 agreement, perplexity (exp of the mean NLL over
+// all scored tokens) and its ratio to dense's; a table in md and a KL-against-attended plot.
+nlohmann::json FidelitySection(const std::string& dir, const std::vector<FidelityResult>& rows,
+                               const std::vector<std::string>& methods, std::string& md) {
+  std::set<int> lengths;
+  std::map<std::pair<std::string, int>, Mean> kl, top1, nll, attended;
+  for (const FidelityResult& r : rows) {
+    lengths.insert(r.length);
+    kl[{r.method, r.length}].Add(r.kl), top1[{r.method, r.length}].Add(r.top1);
+    nll[{r.method, r.length}].Add(r.nll), attended[{r.method, r.length}].Add(r.attended_fraction);
+  }
+  // Vanilla's perplexity: every row was compared with it, and dense's own NLL is vanilla's.
+  std::map<int, double> vanilla_nll;
+  for (const FidelityResult& r : rows) {
+    if (r.method == "dense") vanilla_nll[r.length] = nll[{"dense", r.length}].get();
+  }
+  nlohmann::json out = nlohmann::json::array();
+  md += "\nFidelity to vanilla attention (teacher-forced decode of held-out text; KL(vanilla || method) "
+        "in nats per token):\n\n| method | window | KL | top-1 agreement % | perplexity | vs dense | attended % |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+  LinePlot plot;
+  plot.title = "KL to vanilla against attended KV fraction";
+  plot.x_label = "attended fraction of the KV cache";
+  plot.y_label = "KL(vanilla || method), nats/token";
+  plot.lines = false, plot.markers = true;
+  for (const std::string& m : methods) {
+    PlotSeries series{m};
+    for (int L : lengths) {
+      auto it = kl.find({m, L});
+      if (it == kl.end()) continue;
+      const double ppl = std::exp(nll[{m, L}].get());
+      const auto v = vanilla_nll.find(L);
+      const double ratio = v == vanilla_nll.end() ? NAN : ppl / std::exp(v->second);
+      out.push_back({{"method", m}, {"length", L}, {"kl", it->second.get()}, {"top1_agreement", top1[{m, L}].get()},
+                     {"perplexity", ppl}, {"perplexity_vs_dense", ratio},
+                     {"attended_fraction", attended[{m, L}].get()}});
+      char line[256];
+      std::snprintf(line, sizeof line, "| %s | %d | %.4f | %s | %.2f | %.4f | %s |\n", m.c_str(), L, it->second.get(),
+                    Pct(top1[{m, L}].get()).c_str(), ppl, ratio, Pct(attended[{m, L}].get()).c_str());
+      md += line;
+      series.x.push_back(attended[{m, L}].get()), series.y.push_back(it->second.get());
+    }
+    plot.series.push_back(series);
+  }
+  WriteSvg(dir + "/kl-vs-attended.svg", plot.ToSvg());
+  return out;
+}
+
 }  // namespace
 
 nlohmann::json WriteEvalReport(const std::string& dir, const std::vector<SampleResult>& results,
-                               const std::vector<std::string>& methods) {
+                               const std::vector<std::string>& methods, const std::vector<FidelityResult>& fidelity) {
   std::set<int> lengths;
   std::set<double> depths;
   std::set<std::string> tasks;
@@ -90,6 +138,7 @@ nlohmann::json WriteEvalReport(const std::string& dir, const std::vector<SampleR
       }
       md += "\n";
     }
+  if (!fidelity.empty()) summary["fidelity"] = FidelitySection(dir, fidelity, methods, md);
   WriteTextFile(dir + "/summary.json", summary.dump(2) + "\n");
   WriteTextFile(dir + "/summary.md", md);
 

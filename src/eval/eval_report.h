@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eval/fidelity.h"
+
 namespace chunkllm {
 
 struct SampleResult {
@@ -24,8 +26,10 @@ struct SampleResult {
 
 nlohmann::json ToJson(const SampleResult& r);
 
-// Writes summary.json, summary.md and the plots into dir; returns the summary.
+// Writes summary.json, summary.md and the plots into dir; returns the summary. Fidelity rows
+// (may be empty) add a "fidelity" section per method and length, and kl-vs-attended.svg.
 nlohmann::json WriteEvalReport(const std::string& dir, const std::vector<SampleResult>& results,
-                               const std::vector<std::string>& methods);
+                               const std::vector<std::string>& methods,
+                               const std::vector<FidelityResult>& fidelity = {});
 
 }  // namespace chunkllm

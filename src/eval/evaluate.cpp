@@ -128,7 +128,9 @@ void RunEval(const EvalOptions& o) {
                            {"attention", {{"adapters", o.attention.adapters}, {"topk", o.attention.topk},
                                           {"local", o.attention.local}, {"sink", o.attention.sink},
                                           {"window", o.attention.window}, {"kv", o.attention.kv},
-                                          {"chunk_len", o.attention.chunk_len}, {"stride", o.attention.stride}}}};
+                                          {"chunk_len", o.attention.chunk_len}, {"stride", o.attention.stride}}},
+                           {"fidelity", {{"documents", o.fidelity.documents}, {"decode_tokens", o.fidelity.decode_tokens},
+                                         {"lengths", o.fidelity.lengths.empty() ? o.lengths : o.fidelity.lengths}}}};
   WriteTextFile(o.out_dir + "/config.json", config.dump(2) + "\n");
 
   SessionParams sp;
@@ -155,7 +157,28 @@ void RunEval(const EvalOptions& o) {
   }
   bar.Finish();
   WriteTextFile(o.out_dir + "/results.jsonl", rows);
-  const nlohmann::json summary = WriteEvalReport(o.out_dir, results, o.methods);
+
+  std::vector<FidelityResult> fidelity;
+  if (o.fidelity.documents > 0) {
+    FidelityOptions fo = o.fidelity;
+    if (fo.lengths.empty()) fo.lengths = o.lengths;
+    if (fo.text_dir.empty()) fo.text_dir = o.haystack_dir;
+    ProgressBar fbar(int64_t(fo.lengths.size()) * fo.documents * int64_t(methods.size()), "fidelity", o.show_progress);
+    const double f0 = NowSeconds();
+    fidelity = RunFidelity(*model, *tok, sp, methods, fo, [&](int done_f, int total_f) {
+      fbar.Update(done_f);
+      if (!fbar.active()) {
+        const double el = NowSeconds() - f0;
+        std::fprintf(stderr, "eval: fidelity %d/%d, %s elapsed, ETA %s\n", done_f, total_f, FormatDuration(el).c_str(),
+                     FormatDuration(el / done_f * (total_f - done_f)).c_str());
+      }
+    });
+    fbar.Finish();
+    std::string frows;
+    for (const FidelityResult& r : fidelity) frows += ToJson(r).dump() + "\n";
+    WriteTextFile(o.out_dir + "/fidelity.jsonl", frows);
+  }
+  const nlohmann::json summary = WriteEvalReport(o.out_dir, results, o.methods, fidelity);
   std::fputs(ReadTextFile(o.out_dir + "/summary.md").c_str(), stdout);
 }
 

@@ -2,7 +2,8 @@
 // run, scored with string_match_all, with a report folder (EVALUATION.md):
 //   config.json, results.jsonl (one row per sample and method), summary.json, summary.md,
 //   heatmap-<method>.svg (accuracy by length and depth), speed.svg (decode tokens/s against
-//   context length), accuracy-vs-attended.svg.
+//   context length), accuracy-vs-attended.svg; and with fidelity windows, fidelity.jsonl and
+//   kl-vs-attended.svg (eval/fidelity.h).
 //
 // Protocol: the prompt is context + question + answer prefix, tokenized as one text with BOS
 // and prefilled (dense for every method; sparse methods select at its last token); then up
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "chunk/policy_factory.h"
+#include "eval/fidelity.h"
 
 namespace chunkllm {
 
@@ -29,6 +31,7 @@ struct EvalOptions {
   std::string haystack_dir = "data/corpus/test";
   std::vector<std::string> methods = {"dense"};
   AttentionOptions attention;             // knobs of the sparse methods
+  FidelityOptions fidelity{{}, 2, 256, ""};  // lengths empty: the task lengths; text_dir empty: the haystack
   std::string out_dir;                    // -o DIR
   int n_threads = 2;
   bool show_progress = true;

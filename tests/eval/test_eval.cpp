@@ -54,6 +54,7 @@ TEST(EvalCli, EndToEndReportHasItsFields) {
   const std::string out = dir.File("report");
   const auto r = test::RunCli({"eval", "-m", TinyModel(), "--task", "passkey,niah_single", "--lengths", "256,512",
                                "--depths", "0,1", "--attn", "dense,streaming", "--window", "64", "-o", out,
+                               "--fidelity-docs", "2", "--fidelity-tokens", "32",
                                "--haystack", Haystack(dir)},
                               600);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -75,7 +76,19 @@ TEST(EvalCli, EndToEndReportHasItsFields) {
   ASSERT_EQ(summary["methods"].size(), 2u);
   EXPECT_TRUE(summary["methods"][0]["by_task_length"]["passkey"].contains("512"));
   EXPECT_NE(ReadTextFile(out + "/summary.md").find("| streaming |"), std::string::npos);
-  for (const char* svg : {"heatmap-dense.svg", "heatmap-streaming.svg", "speed.svg", "accuracy-vs-attended.svg"}) {
+  // Fidelity: two windows of each length for every method.
+  const auto fid = ReadJsonl(out + "/fidelity.jsonl");
+  ASSERT_EQ(fid.size(), 2u * 2 * 2);  // lengths x windows x methods
+  for (const auto& row : fid) {
+    for (const char* k : {"method", "length", "tokens", "kl", "top1_agreement", "perplexity", "attended_fraction"}) {
+      ASSERT_TRUE(row.contains(k)) << k;
+    }
+    if (row["method"] == "dense") EXPECT_EQ(row["kl"].get<double>(), 0.0);
+  }
+  ASSERT_EQ(summary["fidelity"].size(), 2u * 2);  // methods x lengths
+  EXPECT_NE(ReadTextFile(out + "/summary.md").find("Fidelity to vanilla"), std::string::npos);
+  for (const char* svg : {"heatmap-dense.svg", "heatmap-streaming.svg", "speed.svg", "accuracy-vs-attended.svg",
+                          "kl-vs-attended.svg"}) {
     EXPECT_EQ(ReadTextFile(out + "/" + svg).rfind("<svg", 0), 0u) << svg;
   }
 }

@@ -1,0 +1,123 @@
+#include "eval/fidelity.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/file_util.h"
+#include "model/model.h"
+#include "text/tokenizer.h"
+
+namespace chunkllm {
+namespace {
+
+// log-softmax of logits (V) in double: the KL of two close distributions is a difference of
+// nearly equal terms, and float would leave ~1e-7 noise per term over 32000 terms.
+void LogSoftmax(const std::vector<float>& logits, std::vector<double>& out) {
+  out.resize(logits.size());
+  const double mx = *std::max_element(logits.begin(), logits.end());
+  double z = 0;
+  for (float v : logits) z += std::exp(double(v) - mx);
+  const double lz = mx + std::log(z);
+  for (size_t i = 0; i < logits.size(); ++i) out[i] = double(logits[i]) - lz;
+}
+
+size_t ArgMaxD(const std::vector<double>& v) { return size_t(std::max_element(v.begin(), v.end()) - v.begin()); }
+
+// Per decoded position of one window under one method: the log-probabilities (N x V).
+struct Decoded {
+  std::vector<std::vector<double>> logp;
+  AttentionStats stats;
+};
+
+Decoded DecodeWindow(const Model& model, const SessionParams& sp, const AttentionOptions& ao,
+                     const std::vector<int32_t>& w, int n_decode) {
+  std::unique_ptr<AttentionPolicy> policy = MakeAttentionPolicy(ao, model);
+  Session s(model, sp, policy.get());
+  const int L = int(w.size()) - 1, P = L - n_decode;  // prefill [0, P), decode [P, L), targets [P+1, L]
+  s.Prefill(std::vector<int32_t>(w.begin(), w.begin() + P));
+  Decoded d;
+  d.logp.resize(size_t(n_decode));
+  for (int i = 0; i < n_decode; ++i) LogSoftmax(s.Decode(w[size_t(P + i)]), d.logp[size_t(i)]);
+  d.stats = policy->stats();
+  return d;
+}
+
+}  // namespace
+
+double FidelityResult::perplexity() const { return std::exp(nll); }
+
+nlohmann::json ToJson(const FidelityResult& r) {
+  return {{"method", r.method}, {"length", r.length}, {"document", r.document}, {"tokens", r.tokens},
+          {"kl", r.kl}, {"top1_agreement", r.top1}, {"nll", r.nll}, {"perplexity", r.perplexity()},
+          {"attended_fraction", r.attended_fraction}, {"resident_fraction", r.resident_fraction}};
+}
+
+std::vector<std::vector<int32_t>> FidelityWindows(const Tokenizer& tok, const std::string& text_dir, int length,
+                                                  int documents) {
+  std::vector<int32_t> stream;
+  for (const auto& f : ListTextFiles({text_dir})) {
+    const auto ids = tok.Tokenize(ReadTextDocument(f), false);
+    stream.insert(stream.end(), ids.begin(), ids.end());
+    stream.push_back(tok.eos());
+  }
+  if (stream.size() < size_t(length)) {
+    Fail(text_dir, ": ", stream.size(), " tokens of text, fewer than one fidelity window of ", length);
+  }
+  std::vector<std::vector<int32_t>> out;
+  const size_t stride = (stream.size() - size_t(length)) / size_t(std::max(1, documents));
+  for (int i = 0; i < documents; ++i) {
+    std::vector<int32_t> w = {tok.bos()};
+    const auto begin = stream.begin() + long(size_t(i) * stride);
+    w.insert(w.end(), begin, begin + length);
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+std::vector<FidelityResult> RunFidelity(const Model& model, const Tokenizer& tok, SessionParams sp,
+                                        const std::vector<AttentionOptions>& methods, const FidelityOptions& o,
+                                        const std::function<void(int, int)>& progress) {
+  if (o.decode_tokens < 1) Fail("--fidelity-tokens must be positive, got ", o.decode_tokens);
+  for (int L : o.lengths) {
+    if (L < 2) Fail("fidelity windows need at least 2 tokens, got ", L);
+  }
+  AttentionOptions vanilla;
+  vanilla.attn = "dense";
+  std::vector<FidelityResult> results;
+  const int total = int(o.lengths.size()) * o.documents * int(methods.size());
+  int done = 0;
+  for (int L : o.lengths) {
+    sp.n_ctx = std::max(sp.n_ctx, L + 1);
+    const int n_decode = std::min(o.decode_tokens, L / 2);
+    const auto windows = FidelityWindows(tok, o.text_dir, L, o.documents);
+    for (size_t wi = 0; wi < windows.size(); ++wi) {
+      const std::vector<int32_t>& w = windows[wi];
+      const Decoded ref = DecodeWindow(model, sp, vanilla, w, n_decode);
+      for (const AttentionOptions& m : methods) {
+        // dense runs again rather than reusing ref: its KL of 0 then checks that decoding repeats.
+        const Decoded d = DecodeWindow(model, sp, m, w, n_decode);
+        FidelityResult r;
+        r.method = m.attn, r.length = L, r.document = int(wi), r.tokens = n_decode;
+        const size_t P = w.size() - 1 - size_t(n_decode);
+        for (size_t i = 0; i < d.logp.size(); ++i) {
+          const auto& p = ref.logp[i];
+          const auto& q = d.logp[i];
+          double kl = 0;
+          for (size_t v = 0; v < p.size(); ++v) kl += std::exp(p[v]) * (p[v] - q[v]);
+          r.kl += std::max(0.0, kl);  // >= 0 in exact arithmetic; rounding can leave -1e-16
+          r.top1 += ArgMaxD(p) == ArgMaxD(q);
+          r.nll -= q[size_t(w[P + 1 + i])];
+        }
+        r.kl /= double(r.tokens), r.top1 /= double(r.tokens), r.nll /= double(r.tokens);
+        r.attended_fraction = d.stats.attended_fraction();
+        r.resident_fraction = d.stats.resident_fraction();
+        results.push_back(r);
+        if (progress) progress(++done, total);
+      }
+    }
+  }
+  return results;
+}
+
+}  // namespace chunkllm
