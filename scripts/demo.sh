@@ -21,7 +21,7 @@ echo "[demo] a passkey hidden at 40% depth of a 4000-token prompt of held-out pr
   --dump "$out/task.jsonl"
 echo "[demo] answering it with dense attention and with ChunkLLM (greedy)"
 "$bin" eval -m "$model" --tasks "$out/task.jsonl" --attn dense,chunkllm --adapters "$adapters" -t "$threads" \
-  -o "$out/report" > /dev/null
+  --fidelity-docs 0 -o "$out/report" > /dev/null
 grep -o '"answers":\[[^]]*\]' "$out/report/results.jsonl" | head -1 | sed 's/^/[demo] expected /'
 sed -E 's/.*"method":"([^"]*)".*"prediction":"([^"]*)".*"score":([0-9.]+).*/[demo] \1: answered "\2" (score \3)/' \
   "$out/report/results.jsonl"
