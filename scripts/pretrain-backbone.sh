@@ -8,9 +8,10 @@
 # When it finishes, $STATE/backbone.gguf (+ .train.json, .loss.svg) is the model to ship in models/.
 #
 # Stage 1 (2026-11-24): from random weights, 5M tokens, 30% synthetic documents one per row.
-# Stage 2: from stage 1 (git show 20099ce:models/demo-backbone.gguf > INIT), 50% synthetic
-#   rows packed with retrieval documents of 128..T tokens, so that the copy from far back,
-#   which stage 1 did not learn, gets many examples per token.
+# Stage 2: from stage 1 (git show 20099ce:models/demo-backbone.gguf > INIT), 60% synthetic
+#   rows packed with documents of 128..T tokens, half of them copy lists (a list, then the
+#   same list again) and half retrieval tasks, so that the copy from far back, which stage 1
+#   did not learn, gets many examples per token.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
@@ -28,8 +29,8 @@ case "$STAGE" in
        --synthetic 0.3 --lr 1e-3 --min-lr 1e-4 --warmup 200 $resume ;;
   2) INIT=${INIT:-$STATE/stage1.gguf}
      [ -f "$INIT" ] || git show 20099ce:models/demo-backbone.gguf > "$INIT"
-     exec "$BIN" pretrain "${common[@]}" --init-from "$INIT" --tokens ${TOKENS:-3500000} \
-       --schedule 1024x4:0.35,2048x2:0.35,4096x1:0.3 --synthetic 0.5 --synthetic-min-len 128 \
-       --lr 6e-4 --min-lr 6e-5 --warmup 50 --val-every 100 $resume ;;
+     exec "$BIN" pretrain "${common[@]}" --init-from "$INIT" --tokens ${TOKENS:-2600000} \
+       --schedule 1024x4:0.4,2048x2:0.3,4096x1:0.3 --synthetic 0.6 --synthetic-min-len 128 --copy-share 0.5 \
+       --lr 1e-3 --min-lr 1e-4 --warmup 50 --val-every 50 $resume ;;
   *) echo "STAGE must be 1 or 2" >&2; exit 2 ;;
 esac

@@ -107,7 +107,8 @@ nlohmann::json RunIdentity(const PretrainOptions& o) {
   return {{"model", {m.n_vocab, s.n_embd, s.n_layer, s.n_head, s.n_head_kv, s.head_dim, s.n_ff, s.rope_freq_base, s.rms_eps}},
           {"phases", phases}, {"total_tokens", o.total_tokens}, {"lr", o.lr}, {"min_lr", o.min_lr},
           {"warmup", o.warmup_steps}, {"seed", o.seed}, {"synthetic", o.data.synthetic_share},
-          {"synthetic_min_length", o.data.synthetic_min_length}, {"init_from", o.init_from}, {"bf16", o.bf16}};
+          {"synthetic_min_length", o.data.synthetic_min_length},
+          {"copy_share", o.data.copy_share}, {"init_from", o.init_from}, {"bf16", o.bf16}};
 }
 
 void SaveCheckpoint(const std::string& path, TorchLlama& model, torch::optim::AdamW& opt, int64_t next_step,

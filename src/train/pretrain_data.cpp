@@ -1,8 +1,10 @@
 #include "train/pretrain_data.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <random>
+#include <set>
 
 #include "core/error.h"
 #include "core/file_util.h"
@@ -45,7 +47,23 @@ PretrainData::PretrainData(const Tokenizer& tok, const PretrainDataOptions& o) :
     val_ = TokenizeDocuments(tok, ListTextFiles(o.val_paths), &val_texts);
     val_haystack_ = Haystack::FromTexts(val_texts);
   }
+  if (o.copy_share < 0.0 || o.copy_share > 1.0) Fail("--copy-share must be in [0, 1], got ", o.copy_share);
   if (o.synthetic_share > 0.0) haystack_ = Haystack::FromTexts(texts);
+  if (o.synthetic_share > 0.0 && o.copy_share > 0.0) {
+    std::set<std::string> seen;
+    for (const std::string& sentence : haystack_.sentences()) {
+      std::string w;
+      for (char c : sentence + " ") {
+        if (std::isalpha(static_cast<unsigned char>(c))) {
+          w += c;
+        } else {
+          if (w.size() >= 3 && seen.insert(w).second) words_.push_back(w);
+          w.clear();
+        }
+      }
+    }
+    if (words_.size() < 16) Fail("the training text has too few distinct words for copy documents");
+  }
 }
 
 std::vector<int32_t> PretrainData::ProseWindow(uint64_t offset, int n) const {
@@ -77,6 +95,29 @@ std::vector<int32_t> PretrainData::SyntheticDocument(uint64_t seed, int max_toke
   return {};
 }
 
+std::vector<int32_t> PretrainData::CopyDocument(uint64_t seed, int max_tokens) const {
+  std::mt19937_64 rng(seed);
+  // The list takes up to half the room left after the two headers (~12 tokens).
+  const int list_tokens = 4 + int(rng() % uint64_t(std::max(1, (max_tokens - 16) / 2 - 4)));
+  // Items are tokenized one by one: the two copies are the same token sequence, which is all
+  // the task needs (it need not be how the joined text would tokenize).
+  std::vector<int32_t> list;
+  while (int(list.size()) < list_tokens) {
+    const std::string item = rng() % 3 == 0 ? std::to_string(rng() % 100000) : words_[rng() % words_.size()];
+    const std::vector<int32_t> ids = tok_.Tokenize(list.empty() ? item : ", " + item, false);
+    list.insert(list.end(), ids.begin(), ids.end());
+  }
+  list.resize(size_t(list_tokens));  // (may cut the last item's tokens: still a list to copy)
+  std::vector<int32_t> ids = tok_.Tokenize("Copy this list:", true);
+  ids.insert(ids.end(), list.begin(), list.end());
+  const std::vector<int32_t> again = tok_.Tokenize(".\nThe list again:", false);
+  ids.insert(ids.end(), again.begin(), again.end());
+  ids.insert(ids.end(), list.begin(), list.end());
+  ids.push_back(tok_.eos());
+  if (int(ids.size()) > max_tokens) return {};  // rooms under ~24 tokens
+  return ids;
+}
+
 std::vector<int32_t> PretrainData::Synthetic(uint64_t seed, int T) const {
   std::mt19937_64 rng(seed);
   std::vector<int32_t> ids;
@@ -85,7 +126,9 @@ std::vector<int32_t> PretrainData::Synthetic(uint64_t seed, int T) const {
     const int room = T + 1 - int(ids.size());
     const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
     const int len = int(std::exp(std::log(double(min_len)) + u * (std::log(double(room)) - std::log(double(min_len)))));
-    const std::vector<int32_t> doc = SyntheticDocument(rng(), std::clamp(len, min_len, room));
+    const bool copy = std::uniform_real_distribution<double>(0.0, 1.0)(rng) < opt_.copy_share;
+    const int budget = std::clamp(len, min_len, room);
+    const std::vector<int32_t> doc = copy ? CopyDocument(rng(), budget) : SyntheticDocument(rng(), budget);
     if (doc.empty()) break;
     ids.insert(ids.end(), doc.begin(), doc.end());
   }

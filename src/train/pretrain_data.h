@@ -24,6 +24,10 @@ struct PretrainDataOptions {
   // A synthetic row packs documents of lengths drawn log-uniformly in [this, T] until it is
   // full (0: one document per row). Short documents give many retrieval examples per token.
   int synthetic_min_length = 0;
+  // Share of synthetic documents that are copy documents: a list of random words and numbers,
+  // then the same list again. Every token of the repeat is predictable only by copying from
+  // one list-length back, the circuit that retrieval needs, densely supervised.
+  double copy_share = 0.0;
   std::vector<std::string> synthetic_tasks = {"passkey", "niah_single", "niah_multikey", "niah_multivalue",
                                               "niah_multiquery", "vt"};
   uint64_t seed = 1;
@@ -50,6 +54,8 @@ class PretrainData {
   std::vector<int32_t> Synthetic(uint64_t seed, int T) const;
   // One retrieval document (BOS ... answer. EOS) of at most max_tokens tokens; empty if none fits.
   std::vector<int32_t> SyntheticDocument(uint64_t seed, int max_tokens) const;
+  // One copy document (BOS list, list again EOS) of at most max_tokens tokens.
+  std::vector<int32_t> CopyDocument(uint64_t seed, int max_tokens) const;
 
   const Tokenizer& tok_;
   PretrainDataOptions opt_;
@@ -57,6 +63,7 @@ class PretrainData {
   size_t n_train_docs_ = 0;
   Haystack haystack_;                 // training sentences for the synthetic documents
   Haystack val_haystack_;
+  std::vector<std::string> words_;    // distinct words of the training sentences (copy documents)
 };
 
 }  // namespace chunkllm

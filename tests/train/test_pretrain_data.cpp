@@ -1,5 +1,5 @@
 // Pretraining data and warm starts: packed synthetic rows are deterministic, full, made of
-// whole documents (each BOS ... EOS, the answer never cut); a GGUF imported into TorchLlama
+// whole documents (each BOS ... EOS, the answer never cut), copy documents repeat their list; a GGUF imported into TorchLlama
 // gives back the exported weights (to f16 rounding) and a GGUF of another shape is refused;
 // the retrieval probe scores an untrained model at zero.
 #include <gtest/gtest.h>
@@ -70,6 +70,32 @@ TEST(PretrainData, UnpackedSyntheticRowsHoldOneDocument) {
     EXPECT_LE(Count(r, f.tok->bos()), 2);
     EXPECT_GE(Count(r, f.tok->eos()), 1);
   }
+}
+
+TEST(PretrainData, CopyDocumentsRepeatTheirList) {
+  DataFixture f;
+  PretrainDataOptions o = f.Options(64);
+  o.copy_share = 1.0;
+  const PretrainData data(*f.tok, o);
+  const size_t head = f.tok->Tokenize("Copy this list:", true).size();
+  const size_t again = f.tok->Tokenize(".\nThe list again:", false).size();
+  int checked = 0;
+  for (int row = 0; row < 4; ++row) {
+    const std::vector<int32_t> r = data.Row(0, row, 512);
+    ASSERT_EQ(r.size(), 513u);
+    // Walk the packed documents: BOS ... EOS, each "head list again list EOS".
+    size_t b = 0;
+    while (b < r.size() && r[b] == f.tok->bos()) {
+      const size_t e = size_t(std::find(r.begin() + long(b), r.end(), f.tok->eos()) - r.begin());
+      if (e == r.size()) break;  // the prose tail
+      const size_t n = (e - b - head - again) / 2;
+      ASSERT_EQ(head + n + again + n, e - b) << "row " << row;
+      EXPECT_TRUE(std::equal(r.begin() + long(b + head), r.begin() + long(b + head + n), r.begin() + long(b + head + n + again)));
+      ++checked;
+      b = e + 1;
+    }
+  }
+  EXPECT_GE(checked, 8);
 }
 
 TorchLlamaConfig SmallConfig() {
