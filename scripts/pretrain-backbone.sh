@@ -8,10 +8,11 @@
 # When it finishes, $STATE/backbone.gguf (+ .train.json, .loss.svg) is the model to ship in models/.
 #
 # Stage 1 (2026-11-24): from random weights, 5M tokens, 30% synthetic documents one per row.
-# Stage 2: from stage 1 (git show 20099ce:models/demo-backbone.gguf > INIT), 60% synthetic
-#   rows packed with documents of 128..T tokens, half of them copy lists (a list, then the
-#   same list again) and half retrieval tasks, so that the copy from far back, which stage 1
-#   did not learn, gets many examples per token.
+# Stage 2: from stage 1 (git show 20099ce:models/demo-backbone.gguf > INIT), 70% synthetic
+#   rows packed with documents of 64..T tokens, 60% of them copy lists (a list, then the same
+#   list again) and the rest retrieval tasks, so that the copy from far back, which stage 1
+#   did not learn, gets many examples per token. Short rows first: the copy circuit is a
+#   matter of optimiser steps more than of tokens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
@@ -21,6 +22,8 @@ mkdir -p "$STATE"
 [ -d data/corpus/train ] || bash scripts/fetch-data.sh
 resume=""
 [ -f "$STATE/backbone.gguf.ckpt" ] && resume="--resume"
+# EXPORT=1: write $STATE/backbone.gguf from the latest checkpoint (an unfinished run) and stop.
+[ "${EXPORT:-0}" = 1 ] && resume="--export-checkpoint"
 shape="--n-embd 384 --n-layer 8 --n-head 6 --n-head-kv 2 --head-dim 64 --n-ff 1024 --ctx-train 4096"
 common=(--vocab third_party/llama.cpp/models/ggml-vocab-llama-spm.gguf --data data/corpus/train
         --val data/corpus/validation -o "$STATE/backbone.gguf" $shape --seed 1 --checkpoint-minutes 5 -t 2)
@@ -29,8 +32,8 @@ case "$STAGE" in
        --synthetic 0.3 --lr 1e-3 --min-lr 1e-4 --warmup 200 $resume ;;
   2) INIT=${INIT:-$STATE/stage1.gguf}
      [ -f "$INIT" ] || git show 20099ce:models/demo-backbone.gguf > "$INIT"
-     exec "$BIN" pretrain "${common[@]}" --init-from "$INIT" --tokens ${TOKENS:-2600000} \
-       --schedule 1024x4:0.4,2048x2:0.3,4096x1:0.3 --synthetic 0.6 --synthetic-min-len 128 --copy-share 0.5 \
-       --lr 1e-3 --min-lr 1e-4 --warmup 50 --val-every 50 $resume ;;
+     exec "$BIN" pretrain "${common[@]}" --init-from "$INIT" --tokens ${TOKENS:-2400000} \
+       --schedule 512x8:0.5,1024x4:0.2,2048x2:0.15,4096x1:0.15 --synthetic 0.7 --synthetic-min-len 64 \
+       --copy-share 0.6 --lr 1.5e-3 --min-lr 1.5e-4 --warmup 30 --val-every 50 $resume ;;
   *) echo "STAGE must be 1 or 2" >&2; exit 2 ;;
 esac

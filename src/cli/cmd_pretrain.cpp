@@ -38,6 +38,8 @@ void RegisterPretrain(CLI::App& app) {
   c->add_option("--checkpoint-minutes", o->checkpoint_minutes, "minutes between checkpoints")->capture_default_str();
   c->add_option("--val-every", o->val_every, "steps between validations")->capture_default_str();
   c->add_option("--stop-after", o->stop_after_steps, "stop after this many steps (with a checkpoint)");
+  c->add_flag("--export-checkpoint", o->export_checkpoint,
+              "write OUTPUT (GGUF, history, plot) from the checkpoint as it stands, then stop");
   c->add_flag("--no-bf16", *no_bf16, "train in f32 (slower)");
   auto plot_only = std::make_shared<bool>(false);
   c->add_flag("--plot-only", *plot_only, "only redraw OUTPUT.loss.svg from OUTPUT.train.json");

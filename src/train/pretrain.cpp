@@ -173,6 +173,19 @@ PretrainResult RunPretrain(const PretrainOptions& o) {
 
   PretrainResult hist;
   int64_t step = 0;
+  auto write_outputs = [&] {
+    model->ExportGguf(o.output_path, o.vocab_path, "chunkllm demo backbone");
+    WriteTextFile(o.output_path + ".train.json", HistoryToJson(hist).dump() + "\n");
+    WritePretrainLossPlot(o.output_path + ".train.json", o.output_path + ".loss.svg");
+  };
+  if (o.export_checkpoint) {
+    if (!std::filesystem::exists(ckpt)) Fail(ckpt, ": no checkpoint to export");
+    step = LoadCheckpoint(ckpt, model, opt, hist, identity);
+    write_outputs();
+    std::fprintf(stderr, "pretrain: wrote %s from the checkpoint at step %lld (%lld tokens)\n", o.output_path.c_str(),
+                 (long long)step, (long long)hist.tokens_seen);
+    return hist;
+  }
   if (o.resume) {
     if (!std::filesystem::exists(ckpt)) Fail(ckpt, ": no checkpoint to resume from");
     step = LoadCheckpoint(ckpt, model, opt, hist, identity);
@@ -242,9 +255,7 @@ PretrainResult RunPretrain(const PretrainOptions& o) {
   bar.Finish();
   hist.finished = true;
   SaveCheckpoint(ckpt, model, opt, step, hist, identity);
-  model->ExportGguf(o.output_path, o.vocab_path, "chunkllm demo backbone");
-  WriteTextFile(o.output_path + ".train.json", HistoryToJson(hist).dump() + "\n");
-  WritePretrainLossPlot(o.output_path + ".train.json", o.output_path + ".loss.svg");
+  write_outputs();
   return hist;
 }
 

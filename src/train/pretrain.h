@@ -42,6 +42,9 @@ struct PretrainOptions {
   int val_windows = 16;               // validation windows of min(512, first phase seq) tokens
   int probe_docs = 8;                 // retrieval probe documents per task at each validation (0: none)
   int64_t stop_after_steps = -1;      // stop (with a checkpoint) after this many steps this run
+  // Only write the outputs (GGUF, history, plot) of the checkpoint as it stands, e.g. to ship
+  // an unfinished run at a session's end; the options must match the run's, as for --resume.
+  bool export_checkpoint = false;
   uint64_t seed = 1;
   bool show_progress = true;
 };
