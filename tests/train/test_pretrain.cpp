@@ -1,6 +1,7 @@
 // Backbone pretraining: the loss falls on a fixed text, a resumed run repeats the uninterrupted
-// one exactly, bad data is refused, autograd through TorchLlama agrees with finite differences,
-// and the exported GGUF computes the same logits in our engine as TorchLlama does in torch.
+// one exactly, an unfinished checkpoint can be exported, bad data is refused, autograd through
+// TorchLlama agrees with finite differences, and the exported GGUF computes the same logits in
+// our engine as TorchLlama does in torch.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -85,6 +86,25 @@ TEST(Pretrain, ResumeReproducesTheUninterruptedRun) {
   }
   ASSERT_EQ(resumed.val.size(), full.val.size());
   for (size_t i = 0; i < full.val.size(); ++i) EXPECT_EQ(resumed.val[i].second, full.val[i].second);
+}
+
+TEST(Pretrain, ExportsAnUnfinishedCheckpoint) {
+  test::TempDir dir;
+  PretrainOptions o = TinyOptions(dir);
+  o.stop_after_steps = 3;
+  const PretrainResult first = RunPretrain(o);
+  ASSERT_FALSE(std::filesystem::exists(o.output_path));
+  o.stop_after_steps = -1;
+  o.export_checkpoint = true;
+  const PretrainResult exported = RunPretrain(o);
+  EXPECT_EQ(exported.steps.size(), 3u) << "export trains nothing";
+  ASSERT_TRUE(std::filesystem::exists(o.output_path));
+  auto model = Model::Load(o.output_path);  // our loader accepts it
+  EXPECT_EQ(model->config().n_layer, 2);
+  const std::string history = ReadTextFile(o.output_path + ".train.json");
+  EXPECT_NE(history.find("\"finished\":false"), std::string::npos) << history.substr(0, 200);
+  o.lr = 1e-2;  // another run's options: refused, as for --resume
+  EXPECT_THROW(RunPretrain(o), Error);
 }
 
 TEST(Pretrain, ResumeRefusesAnotherConfiguration) {
