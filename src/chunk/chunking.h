@@ -3,6 +3,7 @@
 // boundary, so code, tables and logs still get chunks.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -14,10 +15,14 @@ struct ChunkPartition {
   std::vector<int> begin;     // (C): first token of each chunk
   std::vector<int> end;       // (C): one past the last token; end - 1 is the chunk's boundary token
   bool last_open = false;     // the last chunk has not ended yet (no boundary at T - 1)
+  // Training only: the latest completed chunks that are no candidates, because inference
+  // always keeps them (its `local` chunks), so selection never chooses among them.
+  int skip_local = 0;
 
   int n_chunks() const { return int(begin.size()); }
-  // Chunks that a query at position t may score: the completed chunks before t's own.
-  int n_candidates(int t) const { return chunk_of[size_t(t)]; }
+  // Chunks that a query at position t may score: the completed chunks before t's own, but
+  // the skip_local latest: chunks [0, n_candidates(t)).
+  int n_candidates(int t) const { return std::max(0, chunk_of[size_t(t)] - skip_local); }
 };
 
 // is_boundary[t] != 0 ends a chunk at token t. max_chunk <= 0 disables forced boundaries.

@@ -92,7 +92,8 @@ void ChunkLlmPolicy::OnEndBatch(const ForwardGraph& g, int pos0, int n) {
     boundary = IsBoundary(g, i, pos0 + i);
     if (boundary) AddChunk(g, i, pos0 + i + 1);
   }
-  RememberQuery(g, n - 1);
+  // The query is read only by a selection: after a prefill, at a boundary, or (noicac) always.
+  if (n > 1 || boundary || !icac_) RememberQuery(g, n - 1);
   if (n > 1) {
     select_before_decode_ = true;  // the prompt's last token triggers the first selection
     prompt_end_ = {pos0 + n, chunk_end_.size(), query_};

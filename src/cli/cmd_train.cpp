@@ -30,6 +30,10 @@ void RegisterTrain(CLI::App& app) {
   c->add_option("--pos-weight", o->pos_weight, "BCE weight of boundary tokens")->capture_default_str();
   c->add_option("--bce-weight", o->bce_weight, "weight of the Chunk Adapter loss")->capture_default_str();
   c->add_option("--topk", o->topk, "k of the validation recall")->check(kPositive)->capture_default_str();
+  c->add_option("--local", o->local, "latest chunks inference always keeps: no candidates in training")
+      ->capture_default_str();
+  c->add_option("--sink", o->sink, "first positions inference always keeps: in no chunk's teacher mass")
+      ->capture_default_str();
   c->add_option("--val-every", o->val_every, "steps between validations")->capture_default_str();
   c->add_option("--val-windows", o->val_windows, "held-out windows")->check(kPositive)->capture_default_str();
   c->add_option("--seed", o->seed, "seed (init and data order)")->capture_default_str();

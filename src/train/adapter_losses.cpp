@@ -8,8 +8,10 @@ namespace chunkllm {
 
 torch::Tensor CandidateMask(const ChunkPartition& p) {
   const int64_t C = p.n_chunks();
-  const torch::Tensor chunk_of = torch::tensor(p.chunk_of, torch::kLong).unsqueeze(1);  // (T, 1)
-  return torch::arange(C, torch::kLong).unsqueeze(0) < chunk_of;                         // (T, C)
+  std::vector<int64_t> n(p.chunk_of.size());
+  for (size_t t = 0; t < n.size(); ++t) n[t] = p.n_candidates(int(t));
+  const torch::Tensor n_cand = torch::tensor(n, torch::kLong).unsqueeze(1);  // (T, 1)
+  return torch::arange(C, torch::kLong).unsqueeze(0) < n_cand;               // (T, C)
 }
 
 torch::Tensor ChunkKeys(const torch::Tensor& kf, const ChunkPartition& p, const std::string& mode) {

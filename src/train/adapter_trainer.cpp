@@ -42,8 +42,10 @@ Batch MakeBatch(const Model& model, const std::vector<int32_t>& tokens, const st
                 const AdapterTrainOptions& o) {
   Batch b;
   b.chunks = PartitionChunks(labels, o.hp.max_chunk);
+  b.chunks.skip_local = o.local;
   TeacherOptions to;
   to.n_threads = o.n_threads;
+  to.sink = o.sink;
   TeacherOutput t = RunTeacher(model, tokens, b.chunks, to);
   const int64_t T = t.T, D = t.D, C = t.C;
   b.x = Stack(t.attn_in, T, D);
@@ -101,7 +103,8 @@ nlohmann::json RunIdentity(const AdapterTrainOptions& o, const BaseModelInfo& ba
   return {{"base", base.fingerprint}, {"d_adapter", h.d_adapter}, {"rank", h.rank}, {"chunk_hidden", h.chunk_hidden},
           {"max_chunk", h.max_chunk}, {"chunk_key", h.chunk_key}, {"seq", o.seq}, {"steps", o.steps}, {"lr", o.lr},
           {"min_lr", o.min_lr}, {"warmup", o.warmup_steps}, {"weight_decay", o.weight_decay},
-          {"pos_weight", o.pos_weight}, {"bce_weight", o.bce_weight}, {"seed", o.seed}, {"data", o.data_paths}};
+          {"pos_weight", o.pos_weight}, {"bce_weight", o.bce_weight}, {"seed", o.seed}, {"data", o.data_paths},
+          {"local", o.local}, {"sink", o.sink}};
 }
 
 void CheckOptions(const AdapterTrainOptions& o, const ModelConfig& c) {
@@ -113,6 +116,7 @@ void CheckOptions(const AdapterTrainOptions& o, const ModelConfig& c) {
   if (!(o.hp.alpha > 0 && o.hp.alpha < 1)) Fail("--alpha must be in (0, 1), got ", o.hp.alpha);
   if (o.hp.chunk_key != "boundary" && o.hp.chunk_key != "mean") Fail("--chunk-key must be boundary or mean");
   if (o.topk <= 0) Fail("--topk must be positive, got ", o.topk);
+  if (o.local < 0 || o.sink < 0) Fail("--local and --sink must be >= 0");
 }
 
 }  // namespace

@@ -41,7 +41,7 @@ class TeacherCapture final : public AttentionPolicy {
 // Aggregates one layer's attention per chunk, block of queries by block.
 class ChunkAggregator {
  public:
-  ChunkAggregator(const ModelConfig& c, const ChunkPartition& chunks, int n_threads)
+  ChunkAggregator(const ModelConfig& c, const ChunkPartition& chunks, int sink, int n_threads)
       : c_(c), chunks_(chunks), T_(int(chunks.chunk_of.size())), C_(chunks.n_chunks()) {
     backend_ = ggml_backend_cpu_init();
     if (!backend_) Fail("cannot initialise the CPU backend");
@@ -49,7 +49,7 @@ class ChunkAggregator {
     galloc_ = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_));
     // Chunk indicator (T, C) as ggml (ne0 = T keys, ne1 = C): ind[c][j] = 1 iff key j in c.
     indicator_.assign(size_t(T_) * C_, 0.0f);
-    for (int j = 0; j < T_; ++j) indicator_[size_t(chunks.chunk_of[size_t(j)]) * T_ + j] = 1.0f;
+    for (int j = sink; j < T_; ++j) indicator_[size_t(chunks.chunk_of[size_t(j)]) * T_ + j] = 1.0f;
     meta_.resize(ggml_tensor_overhead() * 64 + ggml_graph_overhead());
   }
   ~ChunkAggregator() {
@@ -154,7 +154,7 @@ TeacherOutput RunTeacher(const Model& model, const std::vector<int32_t>& tokens,
   TeacherOutput out;
   out.T = T, out.D = c.n_embd, out.n_layer = c.n_layer, out.C = chunks.n_chunks();
   out.target.resize(size_t(c.n_layer));
-  ChunkAggregator agg(c, chunks, o.n_threads);
+  ChunkAggregator agg(c, chunks, o.sink, o.n_threads);
   for (int il = 0; il < c.n_layer; ++il) {
     std::vector<float> k = ReadKeys(session, il, T);
     agg.Run(capture.q[size_t(il)], k, o.query_block, out.target[size_t(il)]);

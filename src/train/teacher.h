@@ -1,7 +1,8 @@
 // The teacher of attention distillation (METHOD.md, design 4): one dense pass of the frozen
 // backbone over a sequence gives, for every layer l and query position t,
-//   target_l(t, c) = sum_h sum_{j in c} A_l^h(t, j)  renormalised over the candidate chunks
-//                    c < chunk_of[t] (the completed chunks before t's own),
+//   target_l(t, c) = sum_h sum_{j in c, j >= sink} A_l^h(t, j)  renormalised over the
+//                    candidate chunks c < chunks.n_candidates(t),
+// (the sink positions, which inference always reads, count for no chunk),
 // plus the adapters' inputs attn_norm(h_{l-1}) and the Chunk Adapter's input h_1.
 //
 // Memory stays bounded: attention is formed for one block of queries and one layer at a time
@@ -22,6 +23,7 @@ struct TeacherOptions {
   int n_threads = 2;
   int query_block = 256;   // queries per aggregation graph
   bool keep_qk = false;    // also return post-RoPE q and k (for tests)
+  int sink = 0;            // the first `sink` positions belong to no chunk's mass
 };
 
 struct TeacherOutput {

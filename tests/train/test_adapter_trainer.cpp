@@ -82,8 +82,11 @@ TEST(AdapterTrainer, HeldOutLossesFallBelowTheUninformedPredictors) {
     std::vector<int32_t> tokens;
     std::vector<uint8_t> labels;
     held.FixedWindow(i, o.val_windows, o.seq, tokens, labels);
-    const ChunkPartition chunks = PartitionChunks(labels, o.hp.max_chunk);
-    TeacherOutput t = RunTeacher(*model, tokens, chunks, {});
+    ChunkPartition chunks = PartitionChunks(labels, o.hp.max_chunk);
+    chunks.skip_local = o.local;  // the candidates the trainer uses
+    TeacherOptions to;
+    to.sink = o.sink;
+    TeacherOutput t = RunTeacher(*model, tokens, chunks, to);
     std::vector<torch::Tensor> layers;
     for (auto& v : t.target) layers.push_back(torch::from_blob(v.data(), {t.T, t.C}).clone());
     const torch::Tensor target = torch::stack(layers), cand = CandidateMask(chunks);

@@ -1,6 +1,7 @@
 // The teacher's chunk-aggregated attention against a naive dense computation in double:
 // softmax over every causal key, summed per chunk and over heads, renormalised over the
-// completed chunks before the query's own.
+// completed chunks before the query's own (optionally without the latest chunks and the sink
+// positions, which inference always keeps).
 #include <gtest/gtest.h>
 
 #include <cfloat>
@@ -26,7 +27,8 @@ std::string PeakyModel() {
   return test::FixtureModel("teacher-qwen3-peaky", spec);
 }
 
-TEST(Teacher, AggregationMatchesNaiveDenseAttention) {
+// skip_local latest chunks are no candidates; the first `sink` keys count for no chunk.
+void CheckAgainstNaive(int skip_local, int sink) {
   InitLlamaBackend();
   auto model = Model::Load(PeakyModel());
   const ModelConfig& c = model->config();
@@ -36,11 +38,13 @@ TEST(Teacher, AggregationMatchesNaiveDenseAttention) {
   for (auto& t : tokens) t = int32_t(rng() % 32000);
   std::vector<uint8_t> is_boundary(T, 0);
   for (int t = 0; t < T; ++t) is_boundary[size_t(t)] = rng() % 9 == 0;
-  const ChunkPartition chunks = PartitionChunks(is_boundary, 20);
+  ChunkPartition chunks = PartitionChunks(is_boundary, 20);
+  chunks.skip_local = skip_local;
 
   TeacherOptions o;
   o.query_block = 128;
   o.keep_qk = true;
+  o.sink = sink;
   const TeacherOutput out = RunTeacher(*model, tokens, chunks, o);
   ASSERT_EQ(out.C, chunks.n_chunks());
   const int H = c.n_head, Hkv = c.n_head_kv, Dh = c.head_dim, C = out.C;
@@ -65,9 +69,9 @@ TEST(Teacher, AggregationMatchesNaiveDenseAttention) {
         }
         double z = 0;
         for (double& v : s) z += (v = std::exp(v - mx));
-        for (int j = 0; j <= t; ++j) mass[size_t(chunks.chunk_of[size_t(j)])] += s[size_t(j)] / z;
+        for (int j = sink; j <= t; ++j) mass[size_t(chunks.chunk_of[size_t(j)])] += s[size_t(j)] / z;
       }
-      const int n_cand = chunks.n_candidates(t);
+      const int n_cand = std::max(0, chunks.chunk_of[size_t(t)] - skip_local);
       double sum = 0;
       for (int cc = 0; cc < n_cand; ++cc) sum += mass[size_t(cc)];
       const float* got = out.target[size_t(l)].data() + size_t(t) * C;
@@ -86,6 +90,11 @@ TEST(Teacher, AggregationMatchesNaiveDenseAttention) {
   EXPECT_GT(rows_checked, c.n_layer * T / 2);
   EXPECT_GT(max_score, 1.0) << "attention is nearly uniform: the test would not see errors";
 }
+
+TEST(Teacher, AggregationMatchesNaiveDenseAttention) { CheckAgainstNaive(0, 0); }
+
+// As inference keeps them: the 2 latest chunks and the first 4 positions are left out.
+TEST(Teacher, AggregationLeavesOutLocalChunksAndSinkPositions) { CheckAgainstNaive(2, 4); }
 
 TEST(Teacher, TapsHaveTheModelShapes) {
   InitLlamaBackend();
