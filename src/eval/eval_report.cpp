@@ -44,11 +44,7 @@ nlohmann::json FidelitySection(const std::string& dir, const std::vector<Fidelit
     kl[{r.method, r.length}].Add(r.kl), top1[{r.method, r.length}].Add(r.top1);
     nll[{r.method, r.length}].Add(r.nll), attended[{r.method, r.length}].Add(r.attended_fraction);
   }
-  // Vanilla's perplexity: every row was compared with it, and dense's own NLL is vanilla's.
-  std::map<int, double> vanilla_nll;
-  for (const FidelityResult& r : rows) {
-    if (r.method == "dense") vanilla_nll[r.length] = nll[{"dense", r.length}].get();
-  }
+  // Vanilla's perplexity is dense's own (dense against itself is vanilla); NaN without dense.
   nlohmann::json out = nlohmann::json::array();
   md += "\nFidelity to vanilla attention (teacher-forced decode of held-out text; KL(vanilla || method) "
         "in nats per token):\n\n| method | window | KL | top-1 agreement % | perplexity | vs dense | attended % |\n"
@@ -64,8 +60,8 @@ nlohmann::json FidelitySection(const std::string& dir, const std::vector<Fidelit
       auto it = kl.find({m, L});
       if (it == kl.end()) continue;
       const double ppl = std::exp(nll[{m, L}].get());
-      const auto v = vanilla_nll.find(L);
-      const double ratio = v == vanilla_nll.end() ? NAN : ppl / std::exp(v->second);
+      const auto v = nll.find({"dense", L});
+      const double ratio = v == nll.end() ? NAN : ppl / std::exp(v->second.get());
       out.push_back({{"method", m}, {"length", L}, {"kl", it->second.get()}, {"top1_agreement", top1[{m, L}].get()},
                      {"perplexity", ppl}, {"perplexity_vs_dense", ratio},
                      {"attended_fraction", attended[{m, L}].get()}});

@@ -124,6 +124,23 @@ uint64_t TorchLlamaImpl::n_params() const {
   return n;
 }
 
+void TorchLlamaImpl::ForEachGgufTensor(const std::function<void(TensorRole, int, const torch::Tensor&)>& f) const {
+  f(TensorRole::kTokenEmbd, -1, tok_embd);
+  f(TensorRole::kOutputNorm, -1, output_norm);
+  for (int il = 0; il < c_.shape.n_layer; ++il) {
+    const auto& b = blocks[size_t(il)];
+    f(TensorRole::kAttnNorm, il, b->attn_norm);
+    f(TensorRole::kAttnQ, il, b->wq->weight);
+    f(TensorRole::kAttnK, il, b->wk->weight);
+    f(TensorRole::kAttnV, il, b->wv->weight);
+    f(TensorRole::kAttnOut, il, b->wo->weight);
+    f(TensorRole::kFfnNorm, il, b->ffn_norm);
+    f(TensorRole::kFfnGate, il, b->ffn_gate->weight);
+    f(TensorRole::kFfnUp, il, b->ffn_up->weight);
+    f(TensorRole::kFfnDown, il, b->ffn_down->weight);
+  }
+}
+
 void TorchLlamaImpl::ExportGguf(const std::string& path, const std::string& vocab_path, const std::string& name) const {
   ModelWriter w(c_.shape, vocab_path, name);
   if (w.n_vocab() != c_.n_vocab) Fail(vocab_path, ": vocab has ", w.n_vocab(), " tokens, the model ", c_.n_vocab);
@@ -134,20 +151,7 @@ void TorchLlamaImpl::ExportGguf(const std::string& path, const std::string& voca
     for (int64_t d = f.dim() - 1; d >= 0; --d) ne.push_back(f.size(d));
     w.AddTensor(TensorName(role, layer), ne, matrix ? GGML_TYPE_F16 : GGML_TYPE_F32, f.data_ptr<float>());
   };
-  add(TensorRole::kTokenEmbd, -1, tok_embd, true);
-  add(TensorRole::kOutputNorm, -1, output_norm, false);
-  for (int il = 0; il < c_.shape.n_layer; ++il) {
-    const auto& b = blocks[size_t(il)];
-    add(TensorRole::kAttnNorm, il, b->attn_norm, false);
-    add(TensorRole::kAttnQ, il, b->wq->weight, true);
-    add(TensorRole::kAttnK, il, b->wk->weight, true);
-    add(TensorRole::kAttnV, il, b->wv->weight, true);
-    add(TensorRole::kAttnOut, il, b->wo->weight, true);
-    add(TensorRole::kFfnNorm, il, b->ffn_norm, false);
-    add(TensorRole::kFfnGate, il, b->ffn_gate->weight, true);
-    add(TensorRole::kFfnUp, il, b->ffn_up->weight, true);
-    add(TensorRole::kFfnDown, il, b->ffn_down->weight, true);
-  }
+  ForEachGgufTensor([&](TensorRole role, int layer, const torch::Tensor& t) { add(role, layer, t, t.dim() >= 2); });
   w.Write(path);
 }
 
@@ -165,7 +169,7 @@ void TorchLlamaImpl::ImportGguf(const std::string& path) {
          c_.shape.n_head, "/", c_.shape.n_head_kv, ", ", c_.shape.rope_freq_base);
   }
   // The ggml shape of a torch tensor is its sizes reversed (see ExportGguf).
-  auto load = [&](TensorRole role, int layer, torch::Tensor& t) {
+  auto load = [&](TensorRole role, int layer, const torch::Tensor& t) {
     const std::string name = TensorName(role, layer);
     const GgufTensorInfo* info = file.FindTensor(name);
     if (!info) Fail(path, ": no tensor '", name, "' (not a model of this shape)");
@@ -188,20 +192,7 @@ void TorchLlamaImpl::ImportGguf(const std::string& path) {
     torch::NoGradGuard ng;
     t.copy_(f);
   };
-  load(TensorRole::kTokenEmbd, -1, tok_embd);
-  load(TensorRole::kOutputNorm, -1, output_norm);
-  for (int il = 0; il < c_.shape.n_layer; ++il) {
-    auto& b = blocks[size_t(il)];
-    load(TensorRole::kAttnNorm, il, b->attn_norm);
-    load(TensorRole::kAttnQ, il, b->wq->weight);
-    load(TensorRole::kAttnK, il, b->wk->weight);
-    load(TensorRole::kAttnV, il, b->wv->weight);
-    load(TensorRole::kAttnOut, il, b->wo->weight);
-    load(TensorRole::kFfnNorm, il, b->ffn_norm);
-    load(TensorRole::kFfnGate, il, b->ffn_gate->weight);
-    load(TensorRole::kFfnUp, il, b->ffn_up->weight);
-    load(TensorRole::kFfnDown, il, b->ffn_down->weight);
-  }
+  ForEachGgufTensor(load);
   if (const GgufTensorInfo* extra = file.FindTensor(TensorName(TensorRole::kOutput, -1))) {
     Fail(path, ": has a separate output matrix '", extra->name, "'; the trained model ties it to the embeddings");
   }

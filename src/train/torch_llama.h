@@ -9,9 +9,11 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <string>
 
 #include "model/model_writer.h"
+#include "model/tensor_names.h"
 
 namespace chunkllm {
 
@@ -55,6 +57,9 @@ class TorchLlamaImpl : public torch::nn::Module {
 
   const TorchLlamaConfig& config() const { return c_; }
   uint64_t n_params() const;
+  // Calls f(role, layer, tensor) for every parameter as the GGUF names it (layer -1: global);
+  // the one map that export and import share. Tensor handles: in-place ops write the weights.
+  void ForEachGgufTensor(const std::function<void(TensorRole, int, const torch::Tensor&)>& f) const;
 
   torch::Tensor tok_embd;     // (V, D), tied with the output
   torch::Tensor output_norm;  // (D)
