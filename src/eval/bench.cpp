@@ -21,29 +21,45 @@ struct Engine {
   virtual const char* name() const = 0;
   virtual void Prefill(const std::vector<int32_t>& tokens) = 0;
   virtual void Decode(int32_t token) = 0;
-  virtual void Truncate(int n) = 0;
+  // Back to the first `depth` tokens (`prefix`) before a timed run.
+  virtual void Rewind(int depth, const std::vector<int32_t>& prefix) = 0;
   virtual std::string method() const { return "dense"; }
   virtual void ResetStats() {}
   virtual double attended_fraction() const { return 1.0; }
-  virtual double kv_mib() const { return 0; }
+  virtual MemoryPeak memory() const { return {}; }
 };
 
 struct OurEngine final : Engine {
   std::unique_ptr<AttentionPolicy> policy;
   Session session;
+  MemoryPeak peak;
   OurEngine(const Model& m, const SessionParams& p, std::unique_ptr<AttentionPolicy> pol)
       : policy(std::move(pol)), session(m, p, policy.get()) {}
   const char* name() const override { return "chunkllm"; }
   std::string method() const override { return policy->name(); }
-  void ResetStats() override { policy->ResetStats(); }
+  void ResetStats() override { policy->ResetStats(), peak = {}; }
   double attended_fraction() const override { return policy->stats().attended_fraction(); }
-  double kv_mib() const override {
-    const KvCache* g = policy->gathered_cache();
-    return double(session.kv_cache().bytes() + (g ? g->bytes() : 0)) / (1024.0 * 1024.0);
-  }
+  MemoryPeak memory() const override { return peak; }
   void Prefill(const std::vector<int32_t>& t) override { session.Prefill(t); }
-  void Decode(int32_t t) override { session.Decode(t); }
-  void Truncate(int n) override { session.Truncate(n); }
+  void Decode(int32_t t) override {
+    session.Decode(t);
+    // What this engine holds after the step: KV rows in use (full cache while resident, plus
+    // every layer's gathered rows) and the buffers allocated for them and for the graph.
+    const KvCache& full = session.kv_cache();
+    const KvCache* g = policy->gathered_cache();
+    const int L = session.model().config().n_layer;
+    size_t rows = full.released() ? 0 : size_t(full.n_past()) * size_t(L);
+    if (g) for (int l = 0; l < L; ++l) rows += size_t(policy->gathered_rows(l));
+    const double mib = 1024.0 * 1024.0;
+    peak.kv_used_mib = std::max(peak.kv_used_mib, double(rows * full.bytes_per_row()) / mib);
+    peak.held_mib = std::max(peak.held_mib,
+                                  double(full.bytes() + (g ? g->bytes() : 0) + session.compute_bytes()) / mib);
+  }
+  void Rewind(int depth, const std::vector<int32_t>& prefix) override {
+    if (!session.kv_cache().released()) return session.Truncate(depth);
+    session.Clear();  // evicted: nothing to go back to, so start again from the prefix
+    if (depth > 0) session.Prefill(prefix);
+  }
 };
 
 struct RefEngine final : Engine {
@@ -52,8 +68,21 @@ struct RefEngine final : Engine {
   const char* name() const override { return "llama.cpp"; }
   void Prefill(const std::vector<int32_t>& t) override { ref->Prefill(t); }
   void Decode(int32_t t) override { ref->Decode(t); }
-  void Truncate(int n) override { ref->Truncate(n); }
+  void Rewind(int depth, const std::vector<int32_t>&) override { ref->Truncate(depth); }
 };
+
+// The process's peak resident set (VmHWM of /proc/self/status), 0 where there is none.
+double PeakRssMib() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  double kib = 0;
+  while (std::fgets(line, sizeof line, f)) {
+    if (std::sscanf(line, "VmHWM: %lf kB", &kib) == 1) break;
+  }
+  std::fclose(f);
+  return kib / 1024.0;
+}
 
 void MeanSd(const std::vector<double>& x, double& mean, double& sd) {
   mean = 0;
@@ -72,7 +101,7 @@ std::vector<BenchRow> Measure(const std::vector<Engine*>& engines, const std::st
   const std::vector<int32_t> prefix(tokens.begin(), tokens.begin() + depth);
   const std::vector<int32_t> batch(tokens.begin() + depth, tokens.begin() + depth + n);
   auto run_once = [&](Engine& e) {
-    e.Truncate(depth);
+    e.Rewind(depth, prefix);
     const double t0 = NowSeconds();
     if (test == "pp") {
       e.Prefill(batch);
@@ -89,7 +118,7 @@ std::vector<BenchRow> Measure(const std::vector<Engine*>& engines, const std::st
     rows[k].engine = e.name();
     (test == "pp" ? rows[k].n_prompt : rows[k].n_gen) = n;
     rows[k].method = e.method();
-    e.Truncate(0);
+    e.Rewind(0, {});
     if (depth > 0) e.Prefill(prefix);
     run_once(e);  // warm-up
     e.ResetStats();
@@ -100,7 +129,7 @@ std::vector<BenchRow> Measure(const std::vector<Engine*>& engines, const std::st
   for (size_t k = 0; k < engines.size(); ++k) {
     MeanSd(rows[k].samples, rows[k].tokens_per_s, rows[k].tokens_per_s_sd);
     rows[k].attended_fraction = engines[k]->attended_fraction();
-    rows[k].kv_mib = engines[k]->kv_mib();
+    rows[k].memory = engines[k]->memory();
   }
   return rows;
 }
@@ -178,6 +207,7 @@ BenchReport RunBench(const BenchParams& p) {
     }
   }
   bar.Update(done);
+  report.peak_rss_mib = PeakRssMib();
   return report;
 }
 
@@ -204,20 +234,23 @@ double RatioTo(const BenchReport& r, const BenchRow& row, const char* engine, co
 
 std::string FormatBenchMarkdown(const BenchReport& r) {
   std::string s = Str("model: ", r.model_desc, ", ", r.params.n_threads, " threads, KV ",
-                      ggml_type_name(r.params.kv_type), "\n\n");
-  s += "| test | engine | attention | t/s | vs dense | vs llama.cpp | attended | KV MiB |\n";
-  s += "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n";
+                      ggml_type_name(r.params.kv_type), ", process peak RSS ", std::llround(r.peak_rss_mib),
+                      " MiB (all engines)\n\n");
+  s += "| test | engine | attention | t/s | vs dense | vs llama.cpp | attended | KV used MiB | held MiB |\n";
+  s += "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
   auto ratio = [](double x) { return std::isnan(x) ? std::string() : Str(std::round(x * 1000) / 1000); };
   for (const auto& row : r.rows) {
     const std::string test = row.test == "pp" ? Str("pp", row.n_prompt) : Str("tg", row.n_gen);
     const std::string name = row.depth > 0 ? Str(test, " @ d", row.depth) : test;
     const bool ours = row.engine == "chunkllm";
+    const bool tg = ours && row.test == "tg";  // memory is sampled after decode steps
     char line[512];
-    std::snprintf(line, sizeof line, "| %s | %s | %s | %.2f ± %.2f | %s | %s | %s | %s |\n", name.c_str(),
+    std::snprintf(line, sizeof line, "| %s | %s | %s | %.2f ± %.2f | %s | %s | %s | %s | %s |\n", name.c_str(),
                   row.engine.c_str(), ours ? row.method.c_str() : "dense", row.tokens_per_s, row.tokens_per_s_sd,
                   ratio(RatioTo(r, row, "chunkllm", "dense")).c_str(), ratio(RatioTo(r, row, "llama.cpp", nullptr)).c_str(),
                   ours && row.test == "tg" ? Str(std::round(row.attended_fraction * 1000) / 10, "%").c_str() : "",
-                  ours ? Str(std::round(row.kv_mib * 10) / 10).c_str() : "");
+                  tg ? Str(std::round(row.memory.kv_used_mib * 10) / 10).c_str() : "",
+                  tg ? Str(std::round(row.memory.held_mib * 10) / 10).c_str() : "");
     s += line;
   }
   return s;
@@ -229,6 +262,7 @@ std::string FormatBenchJson(const BenchReport& r) {
     nlohmann::json j = {{"model", r.model_desc},
                         {"model_path", r.params.model_path},
                         {"n_threads", r.params.n_threads},
+                        {"process_peak_rss_mib", r.peak_rss_mib},
                         {"kv_type", ggml_type_name(r.params.kv_type)},
                         {"test", row.test},
                         {"n_prompt", row.n_prompt},
@@ -241,7 +275,10 @@ std::string FormatBenchJson(const BenchReport& r) {
                         {"samples", row.samples}};
     if (row.engine == "chunkllm") {
       j["attended_fraction"] = row.attended_fraction;
-      j["kv_mib"] = row.kv_mib;
+      if (row.test == "tg") {
+        j["peak_kv_used_mib"] = row.memory.kv_used_mib;
+        j["peak_held_mib"] = row.memory.held_mib;
+      }
       const double to_ref = RatioTo(r, row, "llama.cpp", nullptr), to_dense = RatioTo(r, row, "chunkllm", "dense");
       if (!std::isnan(to_ref)) j["ratio_to_llama_cpp"] = to_ref;
       if (!std::isnan(to_dense)) j["ratio_to_dense"] = to_dense;

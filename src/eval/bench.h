@@ -26,6 +26,15 @@ struct BenchParams {
   bool show_progress = true;
 };
 
+// Peaks over a tg test's timed decode steps, sampled after every step (weights excluded: all
+// methods share them). kv_used: K/V rows in use (full cache while resident + gathered rows of
+// every layer); held: what the engine holds for them and for its graph (KV buffers are
+// sized for the whole context up front, as llama.cpp does; an evicting policy frees the full one).
+struct MemoryPeak {
+  double kv_used_mib = 0;
+  double held_mib = 0;
+};
+
 struct BenchRow {
   std::string test;    // "pp" or "tg"
   int n_prompt = 0;
@@ -34,7 +43,7 @@ struct BenchRow {
   std::string engine;  // "chunkllm" or "llama.cpp"
   std::string method = "dense";  // attention method (ours)
   double attended_fraction = 1.0;  // KV positions read per decode step / positions cached
-  double kv_mib = 0;               // KV memory held after the test (full + gathered caches)
+  MemoryPeak memory;               // tg rows of our engine only
   double tokens_per_s = 0;     // mean over repetitions
   double tokens_per_s_sd = 0;  // sample standard deviation
   std::vector<double> samples;
@@ -45,6 +54,7 @@ struct BenchReport {
   std::string model_desc;  // "llama 30M f16"
   size_t model_bytes = 0;
   uint64_t n_params = 0;
+  double peak_rss_mib = 0;  // the whole process (weights, every engine) at the end: VmHWM
   std::vector<BenchRow> rows;
 };
 

@@ -12,24 +12,30 @@ ggml_type KvTypeFromName(const std::string& name) {
   Fail("invalid KV cache type '", name, "' (expected f16, f32 or q8_0)");
 }
 
-KvCache::KvCache(const ModelConfig& c, int n_ctx, ggml_type type) : n_ctx_(n_ctx), type_(type) {
+KvCache::KvCache(const ModelConfig& c, int n_ctx, ggml_type type) : config_(c), n_ctx_(n_ctx), type_(type) {
   if (n_ctx <= 0) Fail("context size must be positive, got ", n_ctx);
   if (ggml_blck_size(type) > 1 && c.head_dim % ggml_blck_size(type) != 0) {
     Fail("KV cache type ", ggml_type_name(type), " needs a head dim that is a multiple of ",
          ggml_blck_size(type), ", the model has ", c.head_dim);
   }
+  Allocate(c);
+}
+
+void KvCache::Allocate(const ModelConfig& c) {
   ggml_init_params params = {ggml_tensor_overhead() * size_t(2 * c.n_layer + 2), nullptr, true};
   ctx_ = ggml_init(params);
+  k_.clear(), v_.clear();
   for (int il = 0; il < c.n_layer; ++il) {
-    k_.push_back(ggml_new_tensor_2d(ctx_, type, c.n_embd_kv(), n_ctx));
-    v_.push_back(ggml_new_tensor_2d(ctx_, type, c.n_embd_kv(), n_ctx));
+    k_.push_back(ggml_new_tensor_2d(ctx_, type_, c.n_embd_kv(), n_ctx_));
+    v_.push_back(ggml_new_tensor_2d(ctx_, type_, c.n_embd_kv(), n_ctx_));
     ggml_format_name(k_.back(), "cache_k_l%d", il);
     ggml_format_name(v_.back(), "cache_v_l%d", il);
   }
   buffer_ = ggml_backend_alloc_ctx_tensors_from_buft(ctx_, ggml_backend_cpu_buffer_type());
   if (!buffer_) {
     ggml_free(ctx_);
-    Fail("cannot allocate a KV cache of ", n_ctx, " positions (", ggml_type_name(type), ")");
+    ctx_ = nullptr;
+    Fail("cannot allocate a KV cache of ", n_ctx_, " positions (", ggml_type_name(type_), ")");
   }
   // Zero it so that views past n_past never hold NaN bit patterns.
   ggml_backend_buffer_clear(buffer_, 0);
@@ -43,6 +49,14 @@ KvCache::~KvCache() {
 void KvCache::Release() {
   if (buffer_) ggml_backend_buffer_free(buffer_);
   buffer_ = nullptr;
+}
+
+void KvCache::Reacquire() {
+  if (!released()) return;
+  if (ctx_) ggml_free(ctx_);
+  ctx_ = nullptr;
+  n_past_ = 0;
+  Allocate(config_);
 }
 
 size_t KvCache::bytes() const { return buffer_ ? ggml_backend_buffer_get_size(buffer_) : 0; }

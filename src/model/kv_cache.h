@@ -30,18 +30,25 @@ class KvCache {
   ggml_tensor* v(int layer) const { return v_[layer]; }  // [Hkv*Dh, n_ctx]
   int n_ctx() const { return n_ctx_; }
   ggml_type type() const { return type_; }
-  size_t bytes() const;
+  size_t bytes() const;  // allocated (0 once released)
+  // Bytes one position takes in one layer (its K row plus its V row).
+  size_t bytes_per_row() const { return 2 * ggml_row_size(type_, config_.n_embd_kv()); }
 
   // Gives the memory back (an evicting policy keeps only its own gathered rows); k() and v()
   // must not be read or written afterwards. n_past keeps counting positions seen.
   void Release();
   bool released() const { return buffer_ == nullptr; }
+  // After Release: allocates the cache again, empty (n_past 0), with new k() and v() tensors.
+  void Reacquire();
 
   // Positions [0, n_past) hold valid K/V.
   int n_past() const { return n_past_; }
   void set_n_past(int n) { n_past_ = n; }
 
  private:
+  void Allocate(const ModelConfig& config);
+
+  ModelConfig config_;
   int n_ctx_;
   ggml_type type_;
   int n_past_ = 0;

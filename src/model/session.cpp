@@ -35,6 +35,18 @@ Session::~Session() {
   if (threadpool_) ggml_threadpool_free(threadpool_);
 }
 
+void Session::Truncate(int n) {
+  n = std::max(0, std::min(n, kv_.n_past()));
+  if (n == 0 && kv_.released()) kv_.Reacquire();
+  policy_->Truncate(n);  // first: it refuses what it cannot do before anything changed
+  kv_.set_n_past(n);
+  // The cached graph may point at tensors of a cache that is gone (the re-allocated full
+  // cache, a policy's replaced gathered cache): build it again.
+  graph_key_ = GraphKey{};
+}
+
+size_t Session::compute_bytes() const { return galloc_ ? ggml_gallocr_get_buffer_size(galloc_, 0) : 0; }
+
 void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_logits) {
   const int pos0 = kv_.n_past();
   policy_->BeginBatch(pos0, T, tokens);

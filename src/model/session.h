@@ -47,13 +47,14 @@ class Session {
   int n_ctx() const { return params_.n_ctx; }
   const Model& model() const { return model_; }
   const KvCache& kv_cache() const { return kv_; }
-  // Forgets all cached positions.
+  // Forgets all cached positions; after an evicting policy released the full cache, it is
+  // allocated again (a fresh start needs nothing of the past).
   void Clear() { Truncate(0); }
-  // Forgets positions >= n (keeps the first n), e.g. to re-run from a fixed depth.
-  void Truncate(int n) {
-    kv_.set_n_past(std::min(n, kv_.n_past()));
-    policy_->Truncate(kv_.n_past());
-  }
+  // Forgets positions >= n (keeps the first n), e.g. to re-run from a fixed depth. After an
+  // eviction only n = 0 is possible (the policy refuses the rest with an Error).
+  void Truncate(int n);
+  // Bytes of the compute buffer (activations of the last graph), for memory reports.
+  size_t compute_bytes() const;
 
  private:
   // Runs one micro-batch of tokens [begin, end) of `tokens`; writes logits of the outputs.

@@ -244,9 +244,11 @@ TEST(ChunkPolicy, EvictReleasesTheFullCacheAndOnlyReadsWhatItKept) {
   s.Prefill(f.prompt);
   r.Prefill(f.prompt);
   std::vector<int> kept;
+  std::vector<std::vector<float>> first_run;
   for (size_t i = 0; i < f.continuation.size(); ++i) {
     const std::vector<float> a = s.Decode(f.continuation[i]);
     const std::vector<float> b = r.Decode(f.continuation[i]);
+    if (i < 3) first_run.push_back(a);
     // The first sparse step reads the same selection in both modes.
     if (i == 0) ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
     ASSERT_TRUE(s.kv_cache().released());
@@ -259,6 +261,17 @@ TEST(ChunkPolicy, EvictReleasesTheFullCacheAndOnlyReadsWhatItKept) {
   EXPECT_LT(policy.stats().resident_fraction(), 0.5);
   EXPECT_DOUBLE_EQ(resident.stats().resident_fraction(), 1.0);
   EXPECT_THROW(s.Truncate(10), Error);
+  // Starting over needs nothing of the past: Clear allocates the full cache again and the
+  // same tokens give the same logits bit for bit.
+  s.Clear();
+  ASSERT_FALSE(s.kv_cache().released());
+  ASSERT_EQ(s.n_past(), 0);
+  s.Prefill(f.prompt);
+  for (size_t i = 0; i < first_run.size(); ++i) {
+    const std::vector<float> a = s.Decode(f.continuation[i]);
+    ASSERT_EQ(0, std::memcmp(a.data(), first_run[i].data(), a.size() * sizeof(float))) << "step " << i;
+  }
+  EXPECT_TRUE(s.kv_cache().released());
 }
 
 TEST(WindowPolicy, StreamingReadsSinkAndWindowSepllmAddsSeparators) {

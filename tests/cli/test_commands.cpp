@@ -75,6 +75,28 @@ TEST(Commands, BenchJsonRowsCarryTheFields) {
   }
 }
 
+// Evicting policies can be benchmarked (each timed run starts again from the prefix), and the
+// memory columns see the full cache go: the KV rows in use fall to the window's, the memory
+// held by at least the full cache's size.
+TEST(Commands, BenchReportsPeakMemoryAndRunsEvictingPolicies) {
+  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  const std::vector<std::string> base = {"bench", "-m", model, "-p", "0", "-n", "4", "-d", "200",
+                                         "-r", "2", "--attn", "streaming", "--sink", "4", "--window", "16", "-o", "json"};
+  std::vector<std::string> evict = base;
+  evict.insert(evict.end(), {"--kv", "evict"});
+  const auto r = test::RunCli(base), e = test::RunCli(evict);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  const auto rr = nlohmann::json::parse(r.out)[0], er = nlohmann::json::parse(e.out)[0];
+  EXPECT_GT(rr["process_peak_rss_mib"].get<double>(), 0.0);
+  // Resident: the full cache holds 200 + 4 positions at the end of the last run; evict: sink
+  // + window + the step's token, about 21 rows per layer.
+  const double resident_kv = rr["peak_kv_used_mib"].get<double>(), evict_kv = er["peak_kv_used_mib"].get<double>();
+  EXPECT_GT(resident_kv, 200.0 / 21.0 * evict_kv * 0.9) << resident_kv << " vs " << evict_kv;
+  EXPECT_LT(er["peak_held_mib"].get<double>(), rr["peak_held_mib"].get<double>());
+  EXPECT_LT(er["attended_fraction"].get<double>(), 0.2);
+}
+
 TEST(Commands, InspectJsonListsEveryTensor) {
   const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
   const auto r = test::RunCli({"inspect", model, "--json"});
