@@ -28,6 +28,8 @@ void RegisterBench(CLI::App& app) {
       ->delimiter(',')->capture_default_str();
   AddAttentionFlags(c, o->attention, /*many_methods=*/true);
   c->add_option("--out-file", *out_file, "also write the results to this file (JSON if it ends in .json, else md)");
+  c->add_option("--text", o->text_dir, "context of held-out prose from this folder's .txt files instead of random tokens")
+      ->check(CLI::ExistingDirectory);
   c->add_flag("--ref", o->with_reference, "also run libllama on the same file and report ours/llama.cpp");
   c->callback([o, kv, format, out_file] {
     o->kv_type = KvTypeFromName(*kv);

@@ -11,6 +11,8 @@
 #include "core/timer.h"
 #include "eval/llama_reference.h"
 #include "model/session.h"
+#include "text/text_windows.h"
+#include "text/tokenizer.h"
 
 namespace chunkllm {
 namespace {
@@ -157,10 +159,16 @@ BenchReport RunBench(const BenchParams& p) {
     for (int n : p.n_prompt) max_len = std::max(max_len, d + n);
   for (int d : p.depths)
     for (int n : p.n_gen) max_len = std::max(max_len, d + n);
-  // Random token ids, the same for both engines (as llama-bench does).
-  std::mt19937 rng(1234);
+  // Random token ids (as llama-bench uses) or held-out text; the same for every engine.
   std::vector<int32_t> tokens(static_cast<size_t>(max_len));
-  for (auto& t : tokens) t = int32_t(rng() % uint32_t(c.n_vocab));
+  if (p.text_dir.empty()) {
+    std::mt19937 rng(1234);
+    for (auto& t : tokens) t = int32_t(rng() % uint32_t(c.n_vocab));
+  } else {
+    auto tok = Tokenizer::Load(p.model_path);
+    tokens = TextWindows(*tok, p.text_dir, max_len, 1)[0];
+    tokens.resize(size_t(max_len));
+  }
 
   SessionParams sp;
   sp.n_ctx = std::max(max_len, 16);
@@ -234,7 +242,9 @@ double RatioTo(const BenchReport& r, const BenchRow& row, const char* engine, co
 
 std::string FormatBenchMarkdown(const BenchReport& r) {
   std::string s = Str("model: ", r.model_desc, ", ", r.params.n_threads, " threads, KV ",
-                      ggml_type_name(r.params.kv_type), ", process peak RSS ", std::llround(r.peak_rss_mib),
+                      ggml_type_name(r.params.kv_type), ", context ",
+                      r.params.text_dir.empty() ? std::string("random tokens") : Str("text of ", r.params.text_dir),
+                      ", process peak RSS ", std::llround(r.peak_rss_mib),
                       " MiB (all engines)\n\n");
   s += "| test | engine | attention | t/s | vs dense | vs llama.cpp | attended | KV used MiB | held MiB |\n";
   s += "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
@@ -263,6 +273,7 @@ std::string FormatBenchJson(const BenchReport& r) {
                         {"model_path", r.params.model_path},
                         {"n_threads", r.params.n_threads},
                         {"process_peak_rss_mib", r.peak_rss_mib},
+                        {"context", r.params.text_dir.empty() ? std::string("random") : r.params.text_dir},
                         {"kv_type", ggml_type_name(r.params.kv_type)},
                         {"test", row.test},
                         {"n_prompt", row.n_prompt},

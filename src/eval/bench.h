@@ -23,6 +23,9 @@ struct BenchParams {
   bool with_reference = false;        // --ref: libllama in the same run
   std::vector<std::string> methods = {"dense"};  // --attn a,b,c: one engine per method
   AttentionOptions attention;         // knobs of the sparse methods
+  // --text DIR: the context is held-out prose from DIR's .txt files (BOS, then the stream);
+  // empty: random token ids, as llama-bench uses. Sentence-level chunking only shows on text.
+  std::string text_dir;
   bool show_progress = true;
 };
 

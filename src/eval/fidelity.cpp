@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/file_util.h"
 #include "model/model.h"
+#include "text/text_windows.h"
 #include "text/tokenizer.h"
 
 namespace chunkllm {
@@ -53,28 +54,6 @@ nlohmann::json ToJson(const FidelityResult& r) {
           {"attended_fraction", r.attended_fraction}, {"resident_fraction", r.resident_fraction}};
 }
 
-std::vector<std::vector<int32_t>> FidelityWindows(const Tokenizer& tok, const std::string& text_dir, int length,
-                                                  int documents) {
-  std::vector<int32_t> stream;
-  for (const auto& f : ListTextFiles({text_dir})) {
-    const auto ids = tok.Tokenize(ReadTextDocument(f), false);
-    stream.insert(stream.end(), ids.begin(), ids.end());
-    stream.push_back(tok.eos());
-  }
-  if (stream.size() < size_t(length)) {
-    Fail(text_dir, ": ", stream.size(), " tokens of text, fewer than one fidelity window of ", length);
-  }
-  std::vector<std::vector<int32_t>> out;
-  const size_t stride = (stream.size() - size_t(length)) / size_t(std::max(1, documents));
-  for (int i = 0; i < documents; ++i) {
-    std::vector<int32_t> w = {tok.bos()};
-    const auto begin = stream.begin() + long(size_t(i) * stride);
-    w.insert(w.end(), begin, begin + length);
-    out.push_back(std::move(w));
-  }
-  return out;
-}
-
 std::vector<FidelityResult> RunFidelity(const Model& model, const Tokenizer& tok, SessionParams sp,
                                         const std::vector<AttentionOptions>& methods, const FidelityOptions& o,
                                         const std::function<void(int, int)>& progress) {
@@ -90,7 +69,7 @@ std::vector<FidelityResult> RunFidelity(const Model& model, const Tokenizer& tok
   for (int L : o.lengths) {
     sp.n_ctx = std::max(sp.n_ctx, L + 1);
     const int n_decode = std::min(o.decode_tokens, L / 2);
-    const auto windows = FidelityWindows(tok, o.text_dir, L, o.documents);
+    const auto windows = TextWindows(tok, o.text_dir, L, o.documents);
     for (size_t wi = 0; wi < windows.size(); ++wi) {
       const std::vector<int32_t>& w = windows[wi];
       const Decoded ref = DecodeWindow(model, sp, vanilla, w, n_decode);

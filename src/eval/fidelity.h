@@ -38,12 +38,6 @@ struct FidelityResult {
 
 nlohmann::json ToJson(const FidelityResult& r);
 
-// The windows: `documents` windows of `length` + 1 tokens (BOS then held-out text; the last
-// token is only a target), spread evenly over the concatenated documents of text_dir.
-// Throws Error if the text is shorter than one window.
-std::vector<std::vector<int32_t>> FidelityWindows(const Tokenizer& tok, const std::string& text_dir, int length,
-                                                  int documents);
-
 // Runs every method on every window. The session's n_ctx must hold the longest window;
 // progress(done, total) is called after each (window, method).
 std::vector<FidelityResult> RunFidelity(const Model& model, const Tokenizer& tok, SessionParams sp,

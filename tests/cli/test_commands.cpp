@@ -3,6 +3,8 @@
 // `mkmodel` shapes read back by the loader.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "core/file_util.h"
@@ -95,6 +97,25 @@ TEST(Commands, BenchReportsPeakMemoryAndRunsEvictingPolicies) {
   EXPECT_GT(resident_kv, 200.0 / 21.0 * evict_kv * 0.9) << resident_kv << " vs " << evict_kv;
   EXPECT_LT(er["peak_held_mib"].get<double>(), rr["peak_held_mib"].get<double>());
   EXPECT_LT(er["attended_fraction"].get<double>(), 0.2);
+}
+
+// --text: the bench context is prose from a folder (its JSON says so); too little text for the
+// deepest test is refused by name.
+TEST(Commands, BenchTakesItsContextFromText) {
+  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  test::TempDir dir;
+  std::filesystem::create_directories(dir.File("text"));
+  std::string t;
+  for (int i = 0; i < 20; ++i) t += "The ferry waited at the pier. The farmers moved their sheep before the bell.\n";
+  WriteTextFile(dir.File("text/a.txt"), t);
+  const auto r = test::RunCli({"bench", "-m", model, "-p", "0", "-n", "4", "-d", "64", "-r", "1", "--text",
+                               dir.File("text"), "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)[0]["context"], dir.File("text"));
+  const auto deep = test::RunCli({"bench", "-m", model, "-p", "0", "-n", "4", "-d", "100000", "-r", "1", "--text",
+                                  dir.File("text")});
+  EXPECT_NE(deep.exit_code, 0);
+  EXPECT_NE(deep.err.find("fewer than one window of 100004"), std::string::npos) << deep.err;
 }
 
 TEST(Commands, InspectJsonListsEveryTensor) {

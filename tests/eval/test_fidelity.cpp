@@ -12,6 +12,7 @@
 #include "eval/fidelity.h"
 #include "model/model.h"
 #include "test_util.h"
+#include "text/text_windows.h"
 #include "text/tokenizer.h"
 
 namespace chunkllm {
@@ -58,7 +59,7 @@ TEST(Fidelity, DenseIsExactAndItsNllMatchesAPrefill) {
   // streaming with a window beyond the text attends to every position: it must be exact too.
   const auto rows = RunFidelity(*model, *tok, sp, {Method("dense"), Method("streaming", 1024), Method("streaming", 16)}, o);
   ASSERT_EQ(rows.size(), 6u);
-  const auto windows = FidelityWindows(*tok, f.text_dir, 300, 2);
+  const auto windows = TextWindows(*tok, f.text_dir, 300, 2);
   for (const FidelityResult& r : rows) {
     EXPECT_EQ(r.tokens, 100);
     if (r.method == "dense" || (r.method == "streaming" && r.attended_fraction == 1.0)) {
@@ -99,10 +100,10 @@ TEST(Fidelity, RefusesTextShorterThanAWindow) {
   FidelityFixture f;
   auto tok = Tokenizer::Load(f.model_path);
   try {
-    FidelityWindows(*tok, f.text_dir, 100000, 1);
+    TextWindows(*tok, f.text_dir, 100000, 1);
     FAIL() << "accepted";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("fewer than one fidelity window"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("fewer than one window of 100000"), std::string::npos) << e.what();
   }
 }
 
