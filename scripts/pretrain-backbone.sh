@@ -13,8 +13,9 @@
 #   list again) and the rest retrieval tasks, so that the copy from far back, which stage 1
 #   did not learn, gets many examples per token. Short rows first: the copy circuit is a
 #   matter of optimiser steps more than of tokens.
-# Stage 3: as stage 2, but most of the budget in rows of 256 tokens, batch 8 (2,048 tokens a
-#   step: about 2,400 optimiser steps for 5M tokens, against 300 in stage 2), at lr 1e-3.
+# Stage 3 (prepared 2026-12-01, not run yet): as stage 2, but most of the budget in rows of
+#   256 tokens, batch 8 (2,048 tokens a step: about 2,400 optimiser steps for 5M tokens,
+#   against 300 in stage 2), at lr 1e-3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
