@@ -55,7 +55,7 @@ struct OurEngine final : Engine {
     const double mib = 1024.0 * 1024.0;
     peak.kv_used_mib = std::max(peak.kv_used_mib, double(rows * full.bytes_per_row()) / mib);
     peak.held_mib = std::max(peak.held_mib,
-                                  double(full.bytes() + (g ? g->bytes() : 0) + session.compute_bytes()) / mib);
+                             double(full.bytes() + (g ? g->bytes() : 0) + session.compute_bytes()) / mib);
   }
   void Rewind(int depth, const std::vector<int32_t>& prefix) override {
     if (!session.kv_cache().released()) return session.Truncate(depth);
