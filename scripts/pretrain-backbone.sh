@@ -13,7 +13,7 @@
 #   list again) and the rest retrieval tasks, so that the copy from far back, which stage 1
 #   did not learn, gets many examples per token. Short rows first: the copy circuit is a
 #   matter of optimiser steps more than of tokens.
-# Stage 3 (prepared 2026-12-01, not run yet): as stage 2, but most of the budget in rows of
+# Stage 3 (2026-12-02: run to step 200 of 2,441 only, probe 0%): as stage 2, but most of the budget in rows of
 #   256 tokens, batch 8 (2,048 tokens a step: about 2,400 optimiser steps for 5M tokens,
 #   against 300 in stage 2), at lr 1e-3.
 set -euo pipefail
