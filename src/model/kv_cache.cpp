@@ -18,10 +18,11 @@ KvCache::KvCache(const ModelConfig& c, int n_ctx, ggml_type type) : config_(c), 
     Fail("KV cache type ", ggml_type_name(type), " needs a head dim that is a multiple of ",
          ggml_blck_size(type), ", the model has ", c.head_dim);
   }
-  Allocate(c);
+  Allocate();
 }
 
-void KvCache::Allocate(const ModelConfig& c) {
+void KvCache::Allocate() {
+  const ModelConfig& c = config_;
   ggml_init_params params = {ggml_tensor_overhead() * size_t(2 * c.n_layer + 2), nullptr, true};
   ctx_ = ggml_init(params);
   k_.clear(), v_.clear();
@@ -56,7 +57,7 @@ void KvCache::Reacquire() {
   if (ctx_) ggml_free(ctx_);
   ctx_ = nullptr;
   n_past_ = 0;
-  Allocate(config_);
+  Allocate();
 }
 
 size_t KvCache::bytes() const { return buffer_ ? ggml_backend_buffer_get_size(buffer_) : 0; }

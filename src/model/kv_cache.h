@@ -46,7 +46,7 @@ class KvCache {
   void set_n_past(int n) { n_past_ = n; }
 
  private:
-  void Allocate(const ModelConfig& config);
+  void Allocate();  // the tensors and buffer of config_, n_ctx_, type_
 
   ModelConfig config_;
   int n_ctx_;

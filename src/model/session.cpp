@@ -37,12 +37,12 @@ Session::~Session() {
 
 void Session::Truncate(int n) {
   n = std::max(0, std::min(n, kv_.n_past()));
-  if (n == 0 && kv_.released()) kv_.Reacquire();
+  if (n == 0 && kv_.released()) {
+    kv_.Reacquire();
+    graph_key_ = GraphKey{};  // the cached graph points at the released cache's tensors
+  }
   policy_->Truncate(n);  // first: it refuses what it cannot do before anything changed
   kv_.set_n_past(n);
-  // The cached graph may point at tensors of a cache that is gone (the re-allocated full
-  // cache, a policy's replaced gathered cache): build it again.
-  graph_key_ = GraphKey{};
 }
 
 size_t Session::compute_bytes() const { return galloc_ ? ggml_gallocr_get_buffer_size(galloc_, 0) : 0; }

@@ -58,7 +58,7 @@ TEST(AdapterRuntime, FeaturesAndBoundaryMatchTorchInDouble) {
         }
       }
     }
-    // The Chunk Adapter: z from torch's own BoundaryLogits in double, p = sigmoid(z).
+    // The Chunk Adapter: z in double by BoundaryLogits' formula (linear, or silu hidden), p = sigmoid(z).
     const torch::Tensor w1 = model->c_w1.detach().to(torch::kDouble), b1 = model->c_b1.detach().to(torch::kDouble);
     torch::Tensor z = torch::matmul(xd, w1.t()) + b1, zbound = double(D + 1) * kU * (torch::matmul(ax, w1.abs().t()) + b1.abs());
     if (hidden > 0) {
