@@ -16,6 +16,8 @@
 # Stage 3 (2026-12-02: run to step 200 of 2,441 only, probe 0%): as stage 2, but most of the budget in rows of
 #   256 tokens, batch 8 (2,048 tokens a step: about 2,400 optimiser steps for 5M tokens,
 #   against 300 in stage 2), at lr 1e-3.
+# Stage 4 (2026-12-02): as stage 3 with 8M tokens and a last phase at 4096, made affordable by
+#   training ~4x faster (malloc kept freed memory: src/train/malloc_tuning.h); ~2 h on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
@@ -43,5 +45,10 @@ case "$STAGE" in
      exec "$BIN" pretrain "${common[@]}" --init-from "$INIT" --tokens ${TOKENS:-5000000} \
        --schedule 256x8:0.75,1024x2:0.25 --synthetic 0.7 --synthetic-min-len 32 \
        --copy-share 0.5 --lr 1e-3 --min-lr 1e-4 --warmup 50 --val-every 200 $resume ;;
-  *) echo "STAGE must be 1, 2 or 3" >&2; exit 2 ;;
+  4) INIT=${INIT:-$STATE/stage1.gguf}
+     [ -f "$INIT" ] || git show 20099ce:models/demo-backbone.gguf > "$INIT"
+     exec "$BIN" pretrain "${common[@]}" --init-from "$INIT" --tokens ${TOKENS:-8000000} \
+       --schedule 256x8:0.6,1024x2:0.2,4096x1:0.2 --synthetic 0.7 --synthetic-min-len 32 \
+       --copy-share 0.5 --lr 1e-3 --min-lr 1e-4 --warmup 50 --val-every 200 $resume ;;
+  *) echo "STAGE must be 1, 2, 3 or 4" >&2; exit 2 ;;
 esac

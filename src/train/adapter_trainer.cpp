@@ -16,6 +16,7 @@
 #include "train/adapter_model.h"
 #include "train/adapter_report.h"
 #include "train/lr_schedule.h"
+#include "train/malloc_tuning.h"
 #include "train/teacher.h"
 #include "train/torch_checkpoint.h"
 
@@ -122,6 +123,7 @@ void CheckOptions(const AdapterTrainOptions& o, const ModelConfig& c) {
 }  // namespace
 
 AdapterTrainResult RunAdapterTraining(const AdapterTrainOptions& opts) {
+  KeepFreedMemoryForReuse();  // large tensors are reused, not page-faulted in each step (malloc_tuning.h)
   torch::set_num_threads(opts.n_threads);
   AdapterTrainOptions o = opts;
   const std::string ckpt = o.checkpoint_path.empty() ? o.output_path + ".ckpt" : o.checkpoint_path;

@@ -15,6 +15,7 @@
 #include "text/tokenizer.h"
 #include "eval/svg_plot.h"
 #include "train/lr_schedule.h"
+#include "train/malloc_tuning.h"
 #include "train/retrieval_probe.h"
 #include "train/torch_checkpoint.h"
 
@@ -142,6 +143,7 @@ double ValidationLoss(TorchLlama& model, const PretrainData& data, const Pretrai
 }  // namespace
 
 PretrainResult RunPretrain(const PretrainOptions& o) {
+  KeepFreedMemoryForReuse();  // large tensors are reused, not page-faulted in each step (malloc_tuning.h)
   torch::set_num_threads(o.n_threads);
   const std::string ckpt = o.checkpoint_path.empty() ? o.output_path + ".ckpt" : o.checkpoint_path;
   auto tok = Tokenizer::Load(o.vocab_path);
