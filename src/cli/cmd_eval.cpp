@@ -27,6 +27,9 @@ void RegisterEval(CLI::App& app) {
   c->add_option("--fidelity-tokens", o->fidelity.decode_tokens, "decoded tokens scored per window (at most half)")
       ->check(kPositive)->capture_default_str();
   c->add_option("--fidelity-text", o->fidelity.text_dir, "held-out text for fidelity (default: --haystack)");
+  c->add_option("--adapter-windows", o->adapter_windows,
+                 "with --adapters: held-out windows for their recall and boundary F1 (0: skip)")->capture_default_str();
+  c->add_option("--adapter-seq", o->adapter_seq, "tokens per adapter-metrics window")->capture_default_str();
   c->add_option("-o,--output", o->out_dir, "report folder");
   c->add_option("-t,--threads", o->n_threads, "threads")->check(kPositive)->capture_default_str();
   c->callback([o] { RunEval(*o); });

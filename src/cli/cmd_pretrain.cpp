@@ -29,6 +29,8 @@ void RegisterPretrain(CLI::App& app) {
   c->add_option("--synthetic-min-len", o->data.synthetic_min_length,
                 "pack synthetic rows with documents of [N, T] tokens (0: one per row)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--copy-items", o->data.copy_items, "what copy lists hold: words (with numbers) or tokens (random pieces)")
+      ->capture_default_str();
   c->add_option("--copy-share", o->data.copy_share, "share of synthetic documents that are copy lists")
       ->capture_default_str();
   c->add_option("--probe", o->probe_docs, "retrieval probe documents per task at each validation (0: off)")

@@ -77,10 +77,52 @@ nlohmann::json FidelitySection(const std::string& dir, const std::vector<Fidelit
   return out;
 }
 
+// The adapters' held-out metrics (an AdapterValidation as JSON): a per-layer table in md with
+// the k-most-recent reference beside the adapters, boundary quality, and adapter-recall.svg.
+nlohmann::json AdapterSection(const std::string& dir, const nlohmann::json& a, std::string& md) {
+  const int k = a.value("topk", 0);
+  const auto& recall = a.at("recall");
+  const auto& mass = a.at("mass");
+  const auto& rrecall = a.at("recency_recall");
+  const auto& rmass = a.at("recency_mass");
+  auto num = [](const nlohmann::json& v) { return v.is_null() ? NAN : v.get<double>(); };
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "\nChunkLLM adapters on held-out text (%d windows of %d tokens; candidates and teacher as in "
+                "training):\n\n| layer | top-%d recall %% | mass in top %d %% | %d most recent: recall %% | mass %% |\n"
+                "| --- | ---: | ---: | ---: | ---: |\n",
+                a.value("windows", 0), a.value("seq", 0), k, k, k);
+  md += line;
+  LinePlot plot;
+  plot.title = "Top-" + std::to_string(k) + " recall of the teacher's chunks per layer (held-out)";
+  plot.x_label = "layer";
+  plot.y_label = "recall";
+  plot.markers = true;
+  PlotSeries adapters{"adapters"}, recent{std::to_string(k) + " most recent chunks"};
+  for (size_t l = 0; l < recall.size(); ++l) {
+    std::snprintf(line, sizeof line, "| %zu | %s | %s | %s | %s |\n", l, Pct(num(recall[l])).c_str(),
+                  Pct(num(mass[l])).c_str(), Pct(num(rrecall[l])).c_str(), Pct(num(rmass[l])).c_str());
+    md += line;
+    adapters.x.push_back(double(l)), adapters.y.push_back(num(recall[l]));
+    recent.x.push_back(double(l)), recent.y.push_back(num(rrecall[l]));
+  }
+  std::snprintf(line, sizeof line, "| mean | %s | %s | %s | %s |\n\nBoundaries (alpha threshold): precision %s %%, "
+                "recall %s %%, F1 %s %%\n",
+                Pct(num(a.at("mean_recall"))).c_str(), Pct(num(a.at("mean_mass"))).c_str(),
+                Pct(num(a.at("mean_recency_recall"))).c_str(), Pct(num(a.at("mean_recency_mass"))).c_str(),
+                Pct(num(a.at("precision"))).c_str(), Pct(num(a.at("recall_boundary"))).c_str(),
+                Pct(num(a.at("f1"))).c_str());
+  md += line;
+  plot.series = {adapters, recent};
+  WriteSvg(dir + "/adapter-recall.svg", plot.ToSvg());
+  return a;
+}
+
 }  // namespace
 
 nlohmann::json WriteEvalReport(const std::string& dir, const std::vector<SampleResult>& results,
-                               const std::vector<std::string>& methods, const std::vector<FidelityResult>& fidelity) {
+                               const std::vector<std::string>& methods, const std::vector<FidelityResult>& fidelity,
+                               const nlohmann::json& adapter_metrics) {
   std::set<int> lengths;
   std::set<double> depths;
   std::set<std::string> tasks;
@@ -135,6 +177,7 @@ nlohmann::json WriteEvalReport(const std::string& dir, const std::vector<SampleR
       md += "\n";
     }
   if (!fidelity.empty()) summary["fidelity"] = FidelitySection(dir, fidelity, methods, md);
+  if (!adapter_metrics.is_null()) summary["adapters"] = AdapterSection(dir, adapter_metrics, md);
   WriteTextFile(dir + "/summary.json", summary.dump(2) + "\n");
   WriteTextFile(dir + "/summary.md", md);
 

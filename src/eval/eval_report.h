@@ -27,9 +27,12 @@ struct SampleResult {
 nlohmann::json ToJson(const SampleResult& r);
 
 // Writes summary.json, summary.md and the plots into dir; returns the summary. Fidelity rows
-// (may be empty) add a "fidelity" section per method and length, and kl-vs-attended.svg.
+// (may be empty) add a "fidelity" section per method and length, and kl-vs-attended.svg. The
+// adapters' held-out metrics (ToJson of an AdapterValidation, train/adapter_report.h; null:
+// none measured) add an "adapters" section and adapter-recall.svg.
 nlohmann::json WriteEvalReport(const std::string& dir, const std::vector<SampleResult>& results,
                                const std::vector<std::string>& methods,
-                               const std::vector<FidelityResult>& fidelity = {});
+                               const std::vector<FidelityResult>& fidelity = {},
+                               const nlohmann::json& adapter_metrics = nullptr);
 
 }  // namespace chunkllm

@@ -5,11 +5,13 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/error.h"
 #include "core/file_util.h"
 #include "core/progress.h"
 #include "core/timer.h"
+#include "chunk/adapter_file.h"
 #include "eval/eval_report.h"
 #include "eval/scoring.h"
 #include "eval/task_generators.h"
@@ -17,6 +19,9 @@
 #include "model/session.h"
 #include "text/sampler.h"
 #include "text/tokenizer.h"
+#include "train/adapter_data.h"
+#include "train/adapter_evaluation.h"
+#include "train/adapter_report.h"
 
 namespace chunkllm {
 namespace {
@@ -120,6 +125,18 @@ void RunEval(const EvalOptions& o) {
     methods.back().attn = m;
     MakeAttentionPolicy(methods.back(), *model);  // every flag checked before the long run
   }
+  // The adapters' held-out metrics: inputs read (and checked) now, measured after the tasks.
+  std::optional<AdapterCorpus> adapter_corpus;
+  std::optional<AdapterSet> adapter_set;
+  const std::string adapter_text = o.fidelity.text_dir.empty() ? o.haystack_dir : o.fidelity.text_dir;
+  if (o.adapter_windows < 0) Fail("--adapter-windows must be >= 0, got ", o.adapter_windows);
+  if (!o.attention.adapters.empty() && o.adapter_windows > 0) {
+    if (o.adapter_seq < 16 || o.adapter_seq > model->config().n_ctx_train) {
+      Fail("--adapter-seq must be in [16, ", model->config().n_ctx_train, "] for this model, got ", o.adapter_seq);
+    }
+    adapter_set = LoadAdapters(o.attention.adapters);
+    adapter_corpus = LoadAdapterCorpus(*tok, {adapter_text});
+  }
   std::filesystem::create_directories(o.out_dir);
   nlohmann::json config = {{"model", o.model_path}, {"tasks_file", o.tasks_path}, {"tasks", o.tasks},
                            {"lengths", o.lengths}, {"depths", o.depths}, {"samples", o.samples}, {"seed", o.seed},
@@ -129,6 +146,8 @@ void RunEval(const EvalOptions& o) {
                                           {"local", o.attention.local}, {"sink", o.attention.sink},
                                           {"window", o.attention.window}, {"kv", o.attention.kv},
                                           {"chunk_len", o.attention.chunk_len}, {"stride", o.attention.stride}}},
+                           {"adapter_metrics", {{"windows", adapter_corpus ? o.adapter_windows : 0},
+                                                {"seq", o.adapter_seq}, {"text", adapter_text}}},
                            {"fidelity", {{"documents", o.fidelity.documents}, {"decode_tokens", o.fidelity.decode_tokens},
                                          {"lengths", o.fidelity.lengths.empty() ? o.lengths : o.fidelity.lengths}}}};
   WriteTextFile(o.out_dir + "/config.json", config.dump(2) + "\n");
@@ -178,7 +197,18 @@ void RunEval(const EvalOptions& o) {
     for (const FidelityResult& r : fidelity) frows += ToJson(r).dump() + "\n";
     WriteTextFile(o.out_dir + "/fidelity.jsonl", frows);
   }
-  const nlohmann::json summary = WriteEvalReport(o.out_dir, results, o.methods, fidelity);
+  nlohmann::json adapter_metrics;
+  if (adapter_corpus) {
+    std::fprintf(stderr, "eval: adapter metrics on %d windows of %d tokens of %s\n", o.adapter_windows, o.adapter_seq,
+                 adapter_text.c_str());
+    AdapterEvalOptions ao;
+    ao.windows = o.adapter_windows, ao.seq = o.adapter_seq, ao.topk = o.attention.topk;
+    ao.batch.local = o.attention.local, ao.batch.sink = o.attention.sink, ao.batch.n_threads = o.n_threads;
+    adapter_metrics = ToJson(EvaluateAdapters(*model, *adapter_set, *adapter_corpus, ao));
+    adapter_metrics["topk"] = ao.topk, adapter_metrics["windows"] = ao.windows, adapter_metrics["seq"] = ao.seq;
+    adapter_metrics["text"] = adapter_text;
+  }
+  const nlohmann::json summary = WriteEvalReport(o.out_dir, results, o.methods, fidelity, adapter_metrics);
   std::fputs(ReadTextFile(o.out_dir + "/summary.md").c_str(), stdout);
 }
 

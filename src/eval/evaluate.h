@@ -2,8 +2,9 @@
 // run, scored with string_match_all, with a report folder (EVALUATION.md):
 //   config.json, results.jsonl (one row per sample and method), summary.json, summary.md,
 //   heatmap-<method>.svg (accuracy by length and depth), speed.svg (decode tokens/s against
-//   context length), accuracy-vs-attended.svg; and with fidelity windows, fidelity.jsonl and
-//   kl-vs-attended.svg (eval/fidelity.h).
+//   context length), accuracy-vs-attended.svg; with fidelity windows, fidelity.jsonl and
+//   kl-vs-attended.svg (eval/fidelity.h); with adapters, their per-layer top-k recall against
+//   the teacher, boundary F1 (summary "adapters") and adapter-recall.svg.
 //
 // Protocol: the prompt is context + question + answer prefix, tokenized as one text with BOS
 // and prefilled (dense for every method; sparse methods select at its last token); then up
@@ -32,6 +33,9 @@ struct EvalOptions {
   std::vector<std::string> methods = {"dense"};
   AttentionOptions attention;             // knobs of the sparse methods
   FidelityOptions fidelity{{}, 2, 256, ""};  // lengths empty: the task lengths; text_dir empty: the haystack
+  // With --adapters: the adapters' held-out metrics (train/adapter_evaluation.h) on this many
+  // windows of adapter_seq tokens of the fidelity text (0: not measured).
+  int adapter_windows = 4, adapter_seq = 1024;
   std::string out_dir;                    // -o DIR
   int n_threads = 2;
   bool show_progress = true;

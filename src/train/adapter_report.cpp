@@ -11,7 +11,9 @@ namespace chunkllm {
 nlohmann::json ToJson(const AdapterValidation& v) {
   return {{"step", v.step}, {"kl", v.kl}, {"bce", v.bce}, {"recall", v.recall}, {"mass", v.mass},
           {"mean_recall", v.mean_recall}, {"mean_mass", v.mean_mass}, {"precision", v.precision},
-          {"recall_boundary", v.recall_boundary}, {"f1", v.f1}};
+          {"recall_boundary", v.recall_boundary}, {"f1", v.f1}, {"recency_recall", v.recency_recall},
+          {"recency_mass", v.recency_mass}, {"mean_recency_recall", v.mean_recency_recall},
+          {"mean_recency_mass", v.mean_recency_mass}};
 }
 
 namespace {
@@ -32,6 +34,14 @@ AdapterValidation ValidationFromJson(const nlohmann::json& j) {
   v.mean_recall = Number(j.at("mean_recall")), v.mean_mass = Number(j.at("mean_mass"));
   v.precision = Number(j.at("precision")), v.recall_boundary = Number(j.at("recall_boundary"));
   v.f1 = Number(j.at("f1"));
+  // (Records written before the recency reference was measured lack it.)
+  if (j.contains("recency_recall")) {
+    v.recency_recall = Numbers(j.at("recency_recall")), v.recency_mass = Numbers(j.at("recency_mass"));
+    v.mean_recency_recall = Number(j.at("mean_recency_recall"));
+    v.mean_recency_mass = Number(j.at("mean_recency_mass"));
+  } else {
+    v.mean_recency_recall = v.mean_recency_mass = NAN;
+  }
   return v;
 }
 
@@ -80,6 +90,12 @@ void WriteAdapterPlots(const std::string& dir, const AdapterTrainResult& r, int 
     for (const auto& v : r.val) s.x.push_back(double(v.step)), s.y.push_back(v.recall[l]);
     recall.series.push_back(s);
   }
+  // The reference without adapters: the k most recent candidates (the same at every step).
+  PlotSeries recent{"k most recent (mean of layers)"};
+  for (const auto& v : r.val) {
+    if (std::isfinite(v.mean_recency_recall)) recent.x.push_back(double(v.step)), recent.y.push_back(v.mean_recency_recall);
+  }
+  if (!recent.x.empty()) recall.series.push_back(recent);
   PlotSeries f1{"boundary F1"};
   for (const auto& v : r.val) f1.x.push_back(double(v.step)), f1.y.push_back(v.f1);
   recall.series.push_back(f1);

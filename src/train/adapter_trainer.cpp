@@ -12,91 +12,16 @@
 #include "model/model.h"
 #include "text/tokenizer.h"
 #include "train/adapter_data.h"
+#include "train/adapter_evaluation.h"
 #include "train/adapter_losses.h"
 #include "train/adapter_model.h"
 #include "train/adapter_report.h"
 #include "train/lr_schedule.h"
 #include "train/malloc_tuning.h"
-#include "train/teacher.h"
 #include "train/torch_checkpoint.h"
 
 namespace chunkllm {
 namespace {
-
-// One window as tensors: what the losses need.
-struct Batch {
-  ChunkPartition chunks;
-  torch::Tensor x;        // (L, T, D) adapter inputs
-  torch::Tensor h1;       // (T, D)
-  torch::Tensor target;   // (L, T, C)
-  torch::Tensor cand;     // (T, C) bool
-  torch::Tensor labels;   // (T) float 0/1
-};
-
-torch::Tensor Stack(std::vector<std::vector<float>>& rows, int64_t T, int64_t D) {
-  std::vector<torch::Tensor> parts;
-  for (auto& r : rows) parts.push_back(torch::from_blob(r.data(), {T, D}, torch::kFloat32).clone());
-  return torch::stack(parts);
-}
-
-Batch MakeBatch(const Model& model, const std::vector<int32_t>& tokens, const std::vector<uint8_t>& labels,
-                const AdapterTrainOptions& o) {
-  Batch b;
-  b.chunks = PartitionChunks(labels, o.hp.max_chunk);
-  b.chunks.skip_local = o.local;
-  TeacherOptions to;
-  to.n_threads = o.n_threads;
-  to.sink = o.sink;
-  TeacherOutput t = RunTeacher(model, tokens, b.chunks, to);
-  const int64_t T = t.T, D = t.D, C = t.C;
-  b.x = Stack(t.attn_in, T, D);
-  b.h1 = torch::from_blob(t.layer1.data(), {T, D}, torch::kFloat32).clone();
-  b.target = Stack(t.target, T, C);
-  b.cand = CandidateMask(b.chunks);
-  std::vector<float> lab(labels.begin(), labels.end());
-  b.labels = torch::tensor(lab);
-  return b;
-}
-
-struct Losses {
-  torch::Tensor kl;    // (L)
-  torch::Tensor bce;   // scalar
-  torch::Tensor logp;  // (L, T, C)
-  torch::Tensor boundary_logits;
-};
-
-Losses Forward(AdapterModel& m, const Batch& b, const AdapterTrainOptions& o) {
-  Losses l;
-  const torch::Tensor keys = ChunkKeys(m->KeyFeatures(b.x), b.chunks, o.hp.chunk_key);
-  l.logp = ChunkLogProbs(m->QueryFeatures(b.x), keys, b.cand);
-  l.kl = ChunkKl(b.target, l.logp, b.cand);
-  l.boundary_logits = m->BoundaryLogits(b.h1);
-  l.bce = BoundaryBce(l.boundary_logits, b.labels, o.pos_weight);
-  return l;
-}
-
-AdapterValidation Validate(AdapterModel& m, const std::vector<Batch>& val, const AdapterTrainOptions& o, int64_t step) {
-  torch::NoGradGuard ng;
-  AdapterValidation v;
-  v.step = step;
-  TopKStats topk;
-  BoundaryStats bs;
-  for (const Batch& b : val) {
-    const Losses l = Forward(m, b, o);
-    v.kl += l.kl.mean().item<double>() / double(val.size());
-    v.bce += l.bce.item<double>() / double(val.size());
-    topk.Add(l.logp, b.target, b.chunks, o.topk);
-    bs.Add(l.boundary_logits, b.labels, o.hp.alpha);
-  }
-  for (size_t i = 0; i < topk.recall_sum.size(); ++i) {
-    v.recall.push_back(topk.recall(i));
-    v.mass.push_back(topk.mass(i));
-    v.mean_mass += topk.mass(i) / double(topk.recall_sum.size());
-  }
-  v.mean_recall = topk.mean_recall();
-  v.precision = bs.precision(), v.recall_boundary = bs.recall(), v.f1 = bs.f1();
-  return v;
-}
 
 // Everything that must match for a resume to continue the same run.
 nlohmann::json RunIdentity(const AdapterTrainOptions& o, const BaseModelInfo& base) {
@@ -159,12 +84,14 @@ AdapterTrainResult RunAdapterTraining(const AdapterTrainOptions& opts) {
                         {{"format", 1}, {"next_step", step}, {"identity", identity}, {"history", ToJson(hist)}});
   };
 
-  std::vector<Batch> val;
+  AdapterBatchOptions bo;
+  bo.max_chunk = o.hp.max_chunk, bo.local = o.local, bo.sink = o.sink, bo.n_threads = o.n_threads;
+  std::vector<AdapterBatch> val;
   for (int i = 0; i < o.val_windows; ++i) {
     std::vector<int32_t> tokens;
     std::vector<uint8_t> labels;
     held_out.FixedWindow(i, o.val_windows, o.seq, tokens, labels);
-    val.push_back(MakeBatch(*model, tokens, labels, o));
+    val.push_back(MakeAdapterBatch(*model, tokens, labels, bo));
   }
 
   ProgressBar bar(o.steps, "train", o.show_progress);
@@ -176,11 +103,11 @@ AdapterTrainResult RunAdapterTraining(const AdapterTrainOptions& opts) {
     std::vector<int32_t> tokens;
     std::vector<uint8_t> labels;
     train.Window(o.seed, step, o.seq, tokens, labels);
-    const Batch b = MakeBatch(*model, tokens, labels, o);
+    const AdapterBatch b = MakeAdapterBatch(*model, tokens, labels, bo);
     const double lr = CosineLearningRate(step, o.steps, o.warmup_steps, o.lr, o.min_lr);
     static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[0].options()).lr(lr);
     opt.zero_grad();
-    const Losses l = Forward(m, b, o);
+    const AdapterLosses l = AdapterForward(*m, b, o.pos_weight);
     const torch::Tensor loss = l.kl.mean() + o.bce_weight * l.bce;
     loss.backward();
     torch::nn::utils::clip_grad_norm_(m->parameters(), o.grad_clip);
@@ -195,7 +122,7 @@ AdapterTrainResult RunAdapterTraining(const AdapterTrainOptions& opts) {
     hist.train_seconds = seconds_before + (NowSeconds() - run_start);
 
     const bool validate = step == o.steps || (o.val_every > 0 && step % o.val_every == 0);
-    if (validate) hist.val.push_back(Validate(m, val, o, step));
+    if (validate) hist.val.push_back(ValidateAdapters(*m, val, o.topk, o.pos_weight, step));
     char line[256];
     std::snprintf(line, sizeof line, "kl %.3f | bce %.3f | recall@%d %.3f | val recall %.3f F1 %.3f | %.0f tok/s", kl,
                   bce, o.topk, topk.mean_recall(), hist.val.empty() ? NAN : hist.val.back().mean_recall,

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "chunk/adapter_set.h"
+#include "train/adapter_evaluation.h"
 
 namespace chunkllm {
 
@@ -44,14 +45,6 @@ struct AdapterTrainOptions {
   int64_t stop_after_steps = -1;     // stop (with a checkpoint) after this many steps this run
   uint64_t seed = 1;
   bool show_progress = true;
-};
-
-struct AdapterValidation {
-  int64_t step = 0;
-  double kl = 0, bce = 0;
-  std::vector<double> recall, mass;  // per layer, top-k
-  double mean_recall = 0, mean_mass = 0;
-  double precision = 0, recall_boundary = 0, f1 = 0;
 };
 
 struct AdapterTrainStep {

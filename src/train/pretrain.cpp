@@ -109,7 +109,7 @@ nlohmann::json RunIdentity(const PretrainOptions& o) {
           {"phases", phases}, {"total_tokens", o.total_tokens}, {"lr", o.lr}, {"min_lr", o.min_lr},
           {"warmup", o.warmup_steps}, {"seed", o.seed}, {"synthetic", o.data.synthetic_share},
           {"synthetic_min_length", o.data.synthetic_min_length},
-          {"copy_share", o.data.copy_share}, {"init_from", o.init_from}, {"bf16", o.bf16}};
+          {"copy_share", o.data.copy_share}, {"copy_items", o.data.copy_items}, {"init_from", o.init_from}, {"bf16", o.bf16}};
 }
 
 void SaveCheckpoint(const std::string& path, TorchLlama& model, torch::optim::AdamW& opt, int64_t next_step,

@@ -48,6 +48,7 @@ PretrainData::PretrainData(const Tokenizer& tok, const PretrainDataOptions& o) :
     val_haystack_ = Haystack::FromTexts(val_texts);
   }
   if (o.copy_share < 0.0 || o.copy_share > 1.0) Fail("--copy-share must be in [0, 1], got ", o.copy_share);
+  if (o.copy_items != "words" && o.copy_items != "tokens") Fail("--copy-items must be words or tokens, got '", o.copy_items, "'");
   if (o.synthetic_share > 0.0) haystack_ = Haystack::FromTexts(texts);
   if (o.synthetic_share > 0.0 && o.copy_share > 0.0) {
     std::set<std::string> seen;
@@ -102,6 +103,11 @@ std::vector<int32_t> PretrainData::CopyDocument(uint64_t seed, int max_tokens) c
   // Items are tokenized one by one: the two copies are the same token sequence, which is all
   // the task needs (it need not be how the joined text would tokenize).
   std::vector<int32_t> list;
+  // Random pieces: ids past the control and byte tokens (SentencePiece puts those first).
+  const int32_t first_piece = 259;
+  while (opt_.copy_items == "tokens" && int(list.size()) < list_tokens) {
+    list.push_back(first_piece + int32_t(rng() % uint64_t(tok_.n_vocab() - first_piece)));
+  }
   while (int(list.size()) < list_tokens) {
     const std::string item = rng() % 3 == 0 ? std::to_string(rng() % 100000) : words_[rng() % words_.size()];
     const std::vector<int32_t> ids = tok_.Tokenize(list.empty() ? item : ", " + item, false);

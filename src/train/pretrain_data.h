@@ -28,6 +28,11 @@ struct PretrainDataOptions {
   // then the same list again. Every token of the repeat is predictable only by copying from
   // one list-length back, the circuit that retrieval needs, densely supervised.
   double copy_share = 0.0;
+  // What the copied lists hold: "words" (words and numbers from the training text, joined by
+  // ", ") or "tokens" (random vocabulary pieces, no separators: each token of the repeat is
+  // found by matching the one token before it, the simplest induction circuit, while in word
+  // lists the item after a comma is only found by matching the item before it).
+  std::string copy_items = "words";
   std::vector<std::string> synthetic_tasks = {"passkey", "niah_single", "niah_multikey", "niah_multivalue",
                                               "niah_multiquery", "vt"};
   uint64_t seed = 1;

@@ -1,14 +1,19 @@
 // `chunkllm eval`: the scorer on hand-made cases, an end-to-end run on a tiny random-weight
-// model whose report files carry their fields, the --dump / --tasks round trip, bad JSONL.
+// model whose report files carry their fields, the adapters' metrics section, the --dump /
+// --tasks round trip, bad JSONL.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "chunk/adapter_file.h"
 #include "core/file_util.h"
+#include "model/gguf_file.h"
+#include "model/model.h"
 #include "eval/scoring.h"
 #include "test_util.h"
+#include "text/llama_log.h"
 
 namespace chunkllm {
 namespace {
@@ -117,6 +122,45 @@ TEST(EvalCli, DumpThenTasksRoundTripAndBadJsonl) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("bad2.jsonl:1: not JSON"), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir.File("o/results.jsonl")));
+}
+
+// With --adapters, the report carries the adapters' held-out metrics: one recall and mass per
+// layer beside the k-most-recent reference, boundary F1, and a plot. A window longer than the
+// model's context is refused before the long run.
+TEST(EvalCli, ReportsTheAdaptersHeldOutMetrics) {
+  InitLlamaBackend();
+  test::TempDir dir;
+  const std::string model = TinyModel(), adapters = dir.File("a.gguf");
+  AdapterHyperParams hp;
+  hp.d_adapter = 16, hp.rank = 8, hp.max_chunk = 32;
+  SaveAdapters(RandomAdapters(BaseModelInfoOf(*Model::Load(model), GgufFile::Open(model)), hp, 5), adapters);
+  const std::string out = dir.File("report"), hay = Haystack(dir);
+  auto r = test::RunCli({"eval", "-m", model, "--task", "passkey", "--lengths", "256", "--depths", "0.5", "--attn",
+                         "chunkllm", "--adapters", adapters, "--topk", "2", "--adapter-windows", "2", "--adapter-seq",
+                         "192", "--haystack", hay, "-o", out},
+                        600);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json a = nlohmann::json::parse(ReadTextFile(out + "/summary.json")).at("adapters");
+  EXPECT_EQ(a.at("windows"), 2);
+  EXPECT_EQ(a.at("seq"), 192);
+  EXPECT_EQ(a.at("topk"), 2);
+  for (const char* k : {"recall", "mass", "recency_recall", "recency_mass"}) {
+    ASSERT_EQ(a.at(k).size(), 2u) << k;  // one per layer
+    for (const auto& v : a.at(k)) {
+      EXPECT_GE(v.get<double>(), 0.0) << k;
+      EXPECT_LE(v.get<double>(), 1.0) << k;
+    }
+  }
+  EXPECT_TRUE(a.contains("f1"));
+  EXPECT_NE(ReadTextFile(out + "/summary.md").find("ChunkLLM adapters on held-out text"), std::string::npos);
+  EXPECT_EQ(ReadTextFile(out + "/adapter-recall.svg").rfind("<svg", 0), 0u);
+
+  r = test::RunCli({"eval", "-m", model, "--task", "passkey", "--lengths", "256", "--depths", "0.5", "--attn",
+                    "chunkllm", "--adapters", adapters, "--adapter-seq", "100000", "--haystack", hay, "-o",
+                    dir.File("o2")});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--adapter-seq"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.File("o2/results.jsonl")));
 }
 
 }  // namespace

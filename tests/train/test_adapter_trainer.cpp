@@ -1,10 +1,13 @@
 // `chunkllm train` on a tiny random-weight model: the held-out losses fall below the best
-// uninformed predictors (a uniform chunk distribution; a constant boundary probability), a
+// uninformed predictors (a uniform chunk distribution; a constant boundary probability), the
+// recency reference matches a naive count, evaluating the written file reproduces the
+// trainer's validation, a
 // resumed run repeats the uninterrupted one exactly, and a checkpoint of other options is refused.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
+#include <numeric>
 
 #include "chunk/adapter_file.h"
 #include "core/error.h"
@@ -14,6 +17,7 @@
 #include "text/llama_log.h"
 #include "text/tokenizer.h"
 #include "train/adapter_data.h"
+#include "train/adapter_evaluation.h"
 #include "train/adapter_losses.h"
 #include "train/adapter_trainer.h"
 #include "train/teacher.h"
@@ -78,6 +82,10 @@ TEST(AdapterTrainer, HeldOutLossesFallBelowTheUninformedPredictors) {
   auto tok = Tokenizer::Load(o.model_path);
   const AdapterCorpus held = LoadAdapterCorpus(*tok, o.val_paths);
   double uniform_kl = 0, const_bce = 0;
+  // The "k most recent candidates" reference, counted naively: per layer, the share of the
+  // teacher's top k among candidates [n - k, n), pooled over rows with more than k candidates.
+  std::vector<double> recent_hits(2, 0.0);
+  int64_t recent_rows = 0;
   for (int i = 0; i < o.val_windows; ++i) {
     std::vector<int32_t> tokens;
     std::vector<uint8_t> labels;
@@ -91,6 +99,18 @@ TEST(AdapterTrainer, HeldOutLossesFallBelowTheUninformedPredictors) {
     for (auto& v : t.target) layers.push_back(torch::from_blob(v.data(), {t.T, t.C}).clone());
     const torch::Tensor target = torch::stack(layers), cand = CandidateMask(chunks);
     const torch::Tensor zeros = torch::zeros({t.n_layer, t.T, 4});
+    for (int64_t t_pos = 0; t_pos < t.T; ++t_pos) {
+      const int n = chunks.n_candidates(int(t_pos));
+      if (n <= o.topk) continue;
+      ++recent_rows;
+      for (int l = 0; l < t.n_layer; ++l) {
+        std::vector<int> order(size_t(n), 0);
+        std::iota(order.begin(), order.end(), 0);
+        const float* row = t.target[size_t(l)].data() + t_pos * t.C;
+        std::sort(order.begin(), order.end(), [&](int a, int b) { return row[a] > row[b]; });
+        for (int j = 0; j < o.topk; ++j) recent_hits[size_t(l)] += order[size_t(j)] >= n - o.topk ? 1.0 / o.topk : 0.0;
+      }
+    }
     uniform_kl += ChunkKl(target, ChunkLogProbs(zeros, ChunkKeys(zeros, chunks, "boundary"), cand), cand).mean().item<double>() / o.val_windows;
     // Best constant p for weighted BCE: p = w pi / (w pi + 1 - pi).
     double pi = 0;
@@ -102,6 +122,21 @@ TEST(AdapterTrainer, HeldOutLossesFallBelowTheUninformedPredictors) {
   const AdapterValidation& v = r.val.back();
   EXPECT_LT(v.kl, 0.8 * uniform_kl) << "uniform " << uniform_kl;
   EXPECT_LT(v.bce, 0.8 * const_bce) << "constant " << const_bce;
+  ASSERT_GT(recent_rows, 0);
+  for (int l = 0; l < 2; ++l) EXPECT_NEAR(v.recency_recall[size_t(l)], recent_hits[size_t(l)] / double(recent_rows), 1e-12);
+  // Evaluating the written file on the same held-out windows (as `chunkllm eval` does) gives
+  // back the trainer's last validation: same teacher, candidates, chunks and weights.
+  AdapterEvalOptions eo;
+  eo.windows = o.val_windows, eo.seq = o.seq, eo.topk = o.topk;
+  eo.batch.local = o.local, eo.batch.sink = o.sink;
+  const AdapterValidation e = EvaluateAdapters(*model, LoadAdapters(o.output_path), held, eo);
+  for (int l = 0; l < 2; ++l) {
+    EXPECT_EQ(e.recall[size_t(l)], v.recall[size_t(l)]) << "layer " << l;
+    EXPECT_EQ(e.mass[size_t(l)], v.mass[size_t(l)]) << "layer " << l;
+    EXPECT_EQ(e.recency_recall[size_t(l)], v.recency_recall[size_t(l)]) << "layer " << l;
+  }
+  EXPECT_EQ(e.f1, v.f1);
+  EXPECT_EQ(e.kl, v.kl);
   // The file and the report are written and load back.
   const AdapterSet a = LoadAdapters(o.output_path);
   EXPECT_EQ(a.hp.rank, 16);

@@ -1,0 +1,112 @@
+#include "train/adapter_evaluation.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "model/model.h"
+#include "train/adapter_data.h"
+#include "train/adapter_losses.h"
+#include "train/adapter_model.h"
+#include "train/teacher.h"
+
+namespace chunkllm {
+namespace {
+
+torch::Tensor Stack(std::vector<std::vector<float>>& rows, int64_t T, int64_t D) {
+  std::vector<torch::Tensor> parts;
+  for (auto& r : rows) parts.push_back(torch::from_blob(r.data(), {T, D}, torch::kFloat32).clone());
+  return torch::stack(parts);
+}
+
+// (L, T, C) scores that rank every position's candidates by recency: chunk c scores c.
+torch::Tensor RecencyScores(const AdapterBatch& b) {
+  const int64_t L = b.target.size(0), T = b.target.size(1), C = b.target.size(2);
+  return torch::arange(C, torch::kFloat32).view({1, 1, C}).expand({L, T, C}).contiguous();
+}
+
+void Summarise(const TopKStats& s, std::vector<double>& recall, std::vector<double>& mass, double& mean_recall,
+               double& mean_mass) {
+  recall.clear(), mass.clear();
+  mean_mass = 0;
+  for (size_t l = 0; l < s.recall_sum.size(); ++l) {
+    recall.push_back(s.recall(l));
+    mass.push_back(s.mass(l));
+    mean_mass += s.mass(l) / double(s.recall_sum.size());
+  }
+  mean_recall = s.mean_recall();
+}
+
+}  // namespace
+
+AdapterBatch MakeAdapterBatch(const Model& model, const std::vector<int32_t>& tokens,
+                              const std::vector<uint8_t>& labels, const AdapterBatchOptions& o) {
+  AdapterBatch b;
+  b.chunks = PartitionChunks(labels, o.max_chunk);
+  b.chunks.skip_local = o.local;
+  TeacherOptions to;
+  to.n_threads = o.n_threads;
+  to.sink = o.sink;
+  TeacherOutput t = RunTeacher(model, tokens, b.chunks, to);
+  const int64_t T = t.T, D = t.D, C = t.C;
+  b.x = Stack(t.attn_in, T, D);
+  b.h1 = torch::from_blob(t.layer1.data(), {T, D}, torch::kFloat32).clone();
+  b.target = Stack(t.target, T, C);
+  b.cand = CandidateMask(b.chunks);
+  std::vector<float> lab(labels.begin(), labels.end());
+  b.labels = torch::tensor(lab);
+  return b;
+}
+
+AdapterLosses AdapterForward(const AdapterModelImpl& m, const AdapterBatch& b, double pos_weight) {
+  AdapterLosses l;
+  const torch::Tensor keys = ChunkKeys(m.KeyFeatures(b.x), b.chunks, m.hp.chunk_key);
+  l.logp = ChunkLogProbs(m.QueryFeatures(b.x), keys, b.cand);
+  l.kl = ChunkKl(b.target, l.logp, b.cand);
+  l.boundary_logits = m.BoundaryLogits(b.h1);
+  l.bce = BoundaryBce(l.boundary_logits, b.labels, pos_weight);
+  return l;
+}
+
+AdapterValidation ValidateAdapters(const AdapterModelImpl& m, const std::vector<AdapterBatch>& windows, int topk,
+                                   double pos_weight, int64_t step) {
+  torch::NoGradGuard ng;
+  AdapterValidation v;
+  v.step = step;
+  TopKStats student, recency;
+  BoundaryStats bs;
+  for (const AdapterBatch& b : windows) {
+    const AdapterLosses l = AdapterForward(m, b, pos_weight);
+    v.kl += l.kl.mean().item<double>() / double(windows.size());
+    v.bce += l.bce.item<double>() / double(windows.size());
+    student.Add(l.logp, b.target, b.chunks, topk);
+    recency.Add(RecencyScores(b), b.target, b.chunks, topk);
+    bs.Add(l.boundary_logits, b.labels, m.hp.alpha);
+  }
+  Summarise(student, v.recall, v.mass, v.mean_recall, v.mean_mass);
+  Summarise(recency, v.recency_recall, v.recency_mass, v.mean_recency_recall, v.mean_recency_mass);
+  v.precision = bs.precision(), v.recall_boundary = bs.recall(), v.f1 = bs.f1();
+  return v;
+}
+
+AdapterValidation EvaluateAdapters(const Model& model, const AdapterSet& adapters, const AdapterCorpus& held_out,
+                                   const AdapterEvalOptions& o) {
+  const ModelConfig& c = model.config();
+  if (o.windows <= 0 || o.seq < 16 || o.seq > c.n_ctx_train) {
+    Fail("adapter evaluation needs windows > 0 and 16 <= seq <= ", c.n_ctx_train, " (got ", o.windows, " x ", o.seq,
+         ")");
+  }
+  AdapterModelImpl m(c.n_layer, c.n_embd, adapters.hp, 0);
+  m.ImportFrom(adapters);
+  AdapterBatchOptions bo = o.batch;
+  bo.max_chunk = adapters.hp.max_chunk;
+  std::vector<AdapterBatch> windows;
+  for (int i = 0; i < o.windows; ++i) {
+    std::vector<int32_t> tokens;
+    std::vector<uint8_t> labels;
+    held_out.FixedWindow(i, o.windows, o.seq, tokens, labels);
+    windows.push_back(MakeAdapterBatch(model, tokens, labels, bo));
+  }
+  return ValidateAdapters(m, windows, o.topk, 1.0, 0);
+}
+
+}  // namespace chunkllm

@@ -1,0 +1,81 @@
+// Measuring adapters against the teacher: the windows as tensors (teacher pass + labels), the
+// adapters' losses on a window, and the held-out metrics that training validates with and
+// `chunkllm eval` reports (METHOD.md, design 3-5; EVALUATION.md, method metrics):
+//   per layer, top-k recall of the teacher's chunks and the teacher attention mass the
+//   student's top k cover; boundary precision, recall and F1 against the sentence splitter;
+//   and, as a reference point, the same recall and mass for "the k most recent candidate
+//   chunks", a selection that needs no adapter (what a recency-only policy would pick).
+//
+// Shapes: L layers, T positions, D width, C chunks (train/adapter_losses.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "chunk/adapter_set.h"
+#include "chunk/chunking.h"
+
+namespace chunkllm {
+
+class Model;
+struct AdapterCorpus;
+class AdapterModelImpl;
+
+// One window: what the losses and metrics need.
+struct AdapterBatch {
+  ChunkPartition chunks;
+  torch::Tensor x;        // (L, T, D) adapter inputs
+  torch::Tensor h1;       // (T, D) Chunk Adapter input
+  torch::Tensor target;   // (L, T, C) teacher chunk distribution over the candidates
+  torch::Tensor cand;     // (T, C) bool
+  torch::Tensor labels;   // (T) float 0/1 sentence ends
+};
+
+struct AdapterBatchOptions {
+  int max_chunk = 64;
+  int local = 2, sink = 4;  // what inference always keeps is no candidate (adapter_trainer.h)
+  int n_threads = 2;
+};
+
+// Runs the teacher over tokens; chunks come from the labels (the splitter's sentences).
+AdapterBatch MakeAdapterBatch(const Model& model, const std::vector<int32_t>& tokens,
+                              const std::vector<uint8_t>& labels, const AdapterBatchOptions& options);
+
+struct AdapterLosses {
+  torch::Tensor kl;               // (L) KL(teacher || student) per layer
+  torch::Tensor bce;              // scalar boundary BCE
+  torch::Tensor logp;             // (L, T, C) student chunk log-probabilities
+  torch::Tensor boundary_logits;  // (T)
+};
+
+AdapterLosses AdapterForward(const AdapterModelImpl& m, const AdapterBatch& b, double pos_weight);
+
+struct AdapterValidation {
+  int64_t step = 0;
+  double kl = 0, bce = 0;
+  std::vector<double> recall, mass;  // per layer, top-k
+  double mean_recall = 0, mean_mass = 0;
+  double precision = 0, recall_boundary = 0, f1 = 0;
+  // The k most recent candidates, per layer (NaN when read from a record that lacks them).
+  std::vector<double> recency_recall, recency_mass;
+  double mean_recency_recall = 0, mean_recency_mass = 0;
+};
+
+AdapterValidation ValidateAdapters(const AdapterModelImpl& m, const std::vector<AdapterBatch>& windows, int topk,
+                                   double pos_weight, int64_t step);
+
+struct AdapterEvalOptions {
+  int windows = 4;    // held-out windows, evenly spaced over the text
+  int seq = 1024;     // tokens per window
+  int topk = 8;
+  AdapterBatchOptions batch;
+};
+
+// The metrics of a trained adapter set on held-out text (which must not be training text).
+AdapterValidation EvaluateAdapters(const Model& model, const AdapterSet& adapters, const AdapterCorpus& held_out,
+                                   const AdapterEvalOptions& options);
+
+}  // namespace chunkllm
