@@ -72,10 +72,14 @@ TEST(PretrainData, UnpackedSyntheticRowsHoldOneDocument) {
   }
 }
 
-TEST(PretrainData, CopyDocumentsRepeatTheirList) {
+// Word lists and random-piece lists alike (--copy-items); an unknown kind is refused.
+class CopyItems : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CopyItems, CopyDocumentsRepeatTheirList) {
   DataFixture f;
   PretrainDataOptions o = f.Options(64);
   o.copy_share = 1.0;
+  o.copy_items = GetParam();
   const PretrainData data(*f.tok, o);
   const size_t head = f.tok->Tokenize("Copy this list:", true).size();
   const size_t again = f.tok->Tokenize(".\nThe list again:", false).size();
@@ -96,6 +100,21 @@ TEST(PretrainData, CopyDocumentsRepeatTheirList) {
     }
   }
   EXPECT_GE(checked, 8);
+}
+
+INSTANTIATE_TEST_SUITE_P(PretrainData, CopyItems, ::testing::Values("words", "tokens"));
+
+TEST(PretrainData, RefusesAnUnknownCopyItemKind) {
+  DataFixture f;
+  PretrainDataOptions o = f.Options(64);
+  o.copy_share = 1.0;
+  o.copy_items = "sentences";
+  try {
+    PretrainData data(*f.tok, o);
+    FAIL() << "accepted --copy-items sentences";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--copy-items"), std::string::npos) << e.what();
+  }
 }
 
 TorchLlamaConfig SmallConfig() {
