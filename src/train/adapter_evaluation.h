@@ -74,7 +74,8 @@ struct AdapterEvalOptions {
   AdapterBatchOptions batch;
 };
 
-// The metrics of a trained adapter set on held-out text (which must not be training text).
+// The metrics of a trained adapter set on held-out text (which must not be training text);
+// its bce is unweighted (positive-class weight 1), its step 0.
 AdapterValidation EvaluateAdapters(const Model& model, const AdapterSet& adapters, const AdapterCorpus& held_out,
                                    const AdapterEvalOptions& options);
 
