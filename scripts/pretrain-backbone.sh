@@ -16,8 +16,8 @@
 # Stage 3 (2026-12-02: run to step 200 of 2,441 only, probe 0%): as stage 2, but most of the budget in rows of
 #   256 tokens, batch 8 (2,048 tokens a step: about 2,400 optimiser steps for 5M tokens,
 #   against 300 in stage 2), at lr 1e-3.
-# Stage 4 (2026-12-02): as stage 3 with 8M tokens and a last phase at 4096, made affordable by
-#   training ~4x faster (malloc kept freed memory: src/train/malloc_tuning.h); ~2 h on 2 cores.
+# Stage 4 (2026-12-02: stopped at step 2,020 of 3,516, probe 0%): as stage 3 with 8M tokens and
+#   a last phase at 4096, affordable since training runs ~4x faster (src/train/malloc_tuning.h).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
@@ -32,23 +32,23 @@ resume=""
 shape="--n-embd 384 --n-layer 8 --n-head 6 --n-head-kv 2 --head-dim 64 --n-ff 1024 --ctx-train 4096"
 common=(--vocab third_party/llama.cpp/models/ggml-vocab-llama-spm.gguf --data data/corpus/train
         --val data/corpus/validation -o "$STATE/backbone.gguf" $shape --seed 1 --checkpoint-minutes 5 -t 2)
+case "$STAGE" in 1|2|3|4) ;; *) echo "STAGE must be 1, 2, 3 or 4" >&2; exit 2 ;; esac
+# Stages 2-4 warm-start from stage 1's shipped GGUF.
+if [ "$STAGE" != 1 ]; then
+  INIT=${INIT:-$STATE/stage1.gguf}
+  [ -f "$INIT" ] || git show 20099ce:models/demo-backbone.gguf > "$INIT"
+  common+=(--init-from "$INIT")
+fi
+# Stages 3 and 4: rows packed with short documents, half of the synthetic ones copy lists.
+short_rows=(--synthetic 0.7 --synthetic-min-len 32 --copy-share 0.5 --lr 1e-3 --min-lr 1e-4 --warmup 50 --val-every 200)
 case "$STAGE" in
   1) exec "$BIN" pretrain "${common[@]}" --tokens 5000000 --schedule 512x8:0.4,1024x4:0.2,2048x2:0.2,4096x1:0.2 \
        --synthetic 0.3 --lr 1e-3 --min-lr 1e-4 --warmup 200 $resume ;;
-  2) INIT=${INIT:-$STATE/stage1.gguf}
-     [ -f "$INIT" ] || git show 20099ce:models/demo-backbone.gguf > "$INIT"
-     exec "$BIN" pretrain "${common[@]}" --init-from "$INIT" --tokens ${TOKENS:-2400000} \
+  2) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-2400000} \
        --schedule 512x8:0.5,1024x4:0.2,2048x2:0.15,4096x1:0.15 --synthetic 0.7 --synthetic-min-len 64 \
        --copy-share 0.6 --lr 1.5e-3 --min-lr 1.5e-4 --warmup 30 --val-every 50 $resume ;;
-  3) INIT=${INIT:-$STATE/stage1.gguf}
-     [ -f "$INIT" ] || git show 20099ce:models/demo-backbone.gguf > "$INIT"
-     exec "$BIN" pretrain "${common[@]}" --init-from "$INIT" --tokens ${TOKENS:-5000000} \
-       --schedule 256x8:0.75,1024x2:0.25 --synthetic 0.7 --synthetic-min-len 32 \
-       --copy-share 0.5 --lr 1e-3 --min-lr 1e-4 --warmup 50 --val-every 200 $resume ;;
-  4) INIT=${INIT:-$STATE/stage1.gguf}
-     [ -f "$INIT" ] || git show 20099ce:models/demo-backbone.gguf > "$INIT"
-     exec "$BIN" pretrain "${common[@]}" --init-from "$INIT" --tokens ${TOKENS:-8000000} \
-       --schedule 256x8:0.6,1024x2:0.2,4096x1:0.2 --synthetic 0.7 --synthetic-min-len 32 \
-       --copy-share 0.5 --lr 1e-3 --min-lr 1e-4 --warmup 50 --val-every 200 $resume ;;
-  *) echo "STAGE must be 1, 2, 3 or 4" >&2; exit 2 ;;
+  3) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-5000000} --schedule 256x8:0.75,1024x2:0.25 \
+       "${short_rows[@]}" $resume ;;
+  4) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-8000000} --schedule 256x8:0.6,1024x2:0.2,4096x1:0.2 \
+       "${short_rows[@]}" $resume ;;
 esac
