@@ -84,7 +84,8 @@ TEST(AdapterTrainer, HeldOutLossesFallBelowTheUninformedPredictors) {
   double uniform_kl = 0, const_bce = 0;
   // The "k most recent candidates" reference, counted naively: per layer, the share of the
   // teacher's top k among candidates [n - k, n), pooled over rows with more than k candidates.
-  std::vector<double> recent_hits(2, 0.0);
+  const int n_layer = model->config().n_layer;
+  std::vector<double> recent_hits(size_t(n_layer), 0.0);
   int64_t recent_rows = 0;
   for (int i = 0; i < o.val_windows; ++i) {
     std::vector<int32_t> tokens;
@@ -123,14 +124,15 @@ TEST(AdapterTrainer, HeldOutLossesFallBelowTheUninformedPredictors) {
   EXPECT_LT(v.kl, 0.8 * uniform_kl) << "uniform " << uniform_kl;
   EXPECT_LT(v.bce, 0.8 * const_bce) << "constant " << const_bce;
   ASSERT_GT(recent_rows, 0);
-  for (int l = 0; l < 2; ++l) EXPECT_NEAR(v.recency_recall[size_t(l)], recent_hits[size_t(l)] / double(recent_rows), 1e-12);
+  ASSERT_EQ(v.recency_recall.size(), size_t(n_layer));
+  for (int l = 0; l < n_layer; ++l) EXPECT_NEAR(v.recency_recall[size_t(l)], recent_hits[size_t(l)] / double(recent_rows), 1e-12);
   // Evaluating the written file on the same held-out windows (as `chunkllm eval` does) gives
   // back the trainer's last validation: same teacher, candidates, chunks and weights.
   AdapterEvalOptions eo;
   eo.windows = o.val_windows, eo.seq = o.seq, eo.topk = o.topk;
   eo.batch.local = o.local, eo.batch.sink = o.sink;
   const AdapterValidation e = EvaluateAdapters(*model, LoadAdapters(o.output_path), held, eo);
-  for (int l = 0; l < 2; ++l) {
+  for (int l = 0; l < n_layer; ++l) {
     EXPECT_EQ(e.recall[size_t(l)], v.recall[size_t(l)]) << "layer " << l;
     EXPECT_EQ(e.mass[size_t(l)], v.mass[size_t(l)]) << "layer " << l;
     EXPECT_EQ(e.recency_recall[size_t(l)], v.recency_recall[size_t(l)]) << "layer " << l;
