@@ -31,8 +31,12 @@ void RegisterPretrain(CLI::App& app) {
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--copy-items", o->data.copy_items, "what copy lists hold: words (with numbers) or tokens (random pieces)")
       ->capture_default_str();
+  c->add_option("--copy-vocab", o->data.copy_vocab, "with --copy-items tokens: draw from the first N pieces (0: all)")
+      ->capture_default_str();
   c->add_option("--copy-share", o->data.copy_share, "share of synthetic documents that are copy lists")
       ->capture_default_str();
+  c->add_option("--copy-probe", o->copy_probe_docs, "copy probe documents (random pieces) at each validation (0: off)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--probe", o->probe_docs, "retrieval probe documents per task at each validation (0: off)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--seed", o->seed, "seed (init and data order)")->capture_default_str();

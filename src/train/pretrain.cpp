@@ -16,6 +16,7 @@
 #include "eval/svg_plot.h"
 #include "train/lr_schedule.h"
 #include "train/malloc_tuning.h"
+#include "train/copy_probe.h"
 #include "train/retrieval_probe.h"
 #include "train/torch_checkpoint.h"
 
@@ -77,9 +78,13 @@ nlohmann::json HistoryToJson(const PretrainResult& r) {
   for (const auto& s : r.steps) steps.push_back({s.step, s.seq, s.loss, s.lr, s.grad_norm, s.tokens_per_s});
   nlohmann::json val = nlohmann::json::array();
   for (const auto& [s, l] : r.val) val.push_back({s, l});
-  nlohmann::json probe = nlohmann::json::array();
-  for (const auto& p : r.probe) probe.push_back({p.step, p.seq, p.accuracy});
-  return {{"steps", steps}, {"val", val}, {"probe", probe}, {"tokens_seen", r.tokens_seen},
+  auto probes = [](const std::vector<PretrainResult::Probe>& v) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& p : v) a.push_back({p.step, p.seq, p.accuracy});
+    return a;
+  };
+  return {{"steps", steps}, {"val", val}, {"probe", probes(r.probe)}, {"copy_probe", probes(r.copy)},
+          {"tokens_seen", r.tokens_seen},
           {"train_seconds", r.train_seconds}, {"finished", r.finished}};
 }
 
@@ -90,9 +95,12 @@ PretrainResult HistoryFromJson(const nlohmann::json& j) {
                        s[4].get<double>(), s[5].get<double>()});
   }
   for (const auto& v : j.at("val")) r.val.push_back({v[0].get<int64_t>(), v[1].get<double>()});
-  if (j.contains("probe")) {  // histories before the probe have none
-    for (const auto& p : j.at("probe")) r.probe.push_back({p[0].get<int64_t>(), p[1].get<int>(), p[2].get<double>()});
-  }
+  auto probes = [&](const char* key, std::vector<PretrainResult::Probe>& v) {
+    if (!j.contains(key)) return;  // histories from before that probe have none
+    for (const auto& p : j.at(key)) v.push_back({p[0].get<int64_t>(), p[1].get<int>(), p[2].get<double>()});
+  };
+  probes("probe", r.probe);
+  probes("copy_probe", r.copy);
   r.tokens_seen = j.at("tokens_seen").get<int64_t>();
   r.train_seconds = j.at("train_seconds").get<double>();
   r.finished = j.at("finished").get<bool>();
@@ -105,11 +113,14 @@ nlohmann::json RunIdentity(const PretrainOptions& o) {
   for (const auto& p : o.phases) phases.push_back({p.seq, p.batch, p.share});
   const auto& m = o.model;
   const ModelShape& s = m.shape;
-  return {{"model", {m.n_vocab, s.n_embd, s.n_layer, s.n_head, s.n_head_kv, s.head_dim, s.n_ff, s.rope_freq_base, s.rms_eps}},
+  nlohmann::json id = {{"model", {m.n_vocab, s.n_embd, s.n_layer, s.n_head, s.n_head_kv, s.head_dim, s.n_ff, s.rope_freq_base, s.rms_eps}},
           {"phases", phases}, {"total_tokens", o.total_tokens}, {"lr", o.lr}, {"min_lr", o.min_lr},
           {"warmup", o.warmup_steps}, {"seed", o.seed}, {"synthetic", o.data.synthetic_share},
           {"synthetic_min_length", o.data.synthetic_min_length},
           {"copy_share", o.data.copy_share}, {"copy_items", o.data.copy_items}, {"init_from", o.init_from}, {"bf16", o.bf16}};
+  // (Keys added later enter only when set, so that earlier checkpoints still resume.)
+  if (o.data.copy_vocab > 0) id["copy_vocab"] = o.data.copy_vocab;
+  return id;
 }
 
 void SaveCheckpoint(const std::string& path, TorchLlama& model, torch::optim::AdamW& opt, int64_t next_step,
@@ -201,6 +212,7 @@ PretrainResult RunPretrain(const PretrainOptions& o) {
                (long long)plan.total_steps, double(o.total_tokens) / 1e6);
   // One probe per phase length, built once (the documents are fixed for the whole run).
   std::map<int, std::unique_ptr<RetrievalProbe>> probes;
+  std::map<int, std::unique_ptr<CopyProbe>> copy_probes;
   auto probe_at = [&](int seq) -> RetrievalProbe& {
     auto& p = probes[seq];
     if (!p) p = std::make_unique<RetrievalProbe>(*tok, data.validation_haystack(), seq, o.probe_docs, o.seed);
@@ -238,11 +250,19 @@ PretrainResult RunPretrain(const PretrainOptions& o) {
       hist.val.push_back({step, ValidationLoss(model, data, o)});
       const double acc = o.probe_docs > 0 ? probe_at(ph.seq).Accuracy(model, o.bf16) : NAN;
       if (std::isfinite(acc)) hist.probe.push_back({step, ph.seq, acc});
+      if (o.copy_probe_docs > 0) {
+        auto& cp = copy_probes[ph.seq];
+        // (Seeds far from the training rows', which come from RowRng.)
+        if (!cp) cp = std::make_unique<CopyProbe>(data, ph.seq, o.copy_probe_docs, o.seed * 7919 + 0x5EEDC0DE);
+        const double copy_acc = cp->Accuracy(model, o.bf16);
+        if (std::isfinite(copy_acc)) hist.copy.push_back({step, ph.seq, copy_acc});
+      }
     }
     char line[256];
-    std::snprintf(line, sizeof line, "T %d | loss %.3f | val %.3f | retrieval %.0f%% | lr %.2e | %.0f tok/s", ph.seq,
-                  loss_v, hist.val.empty() ? NAN : hist.val.back().second,
-                  hist.probe.empty() ? NAN : 100.0 * hist.probe.back().accuracy, lr, tps);
+    std::snprintf(line, sizeof line, "T %d | loss %.3f | val %.3f | retrieval %.0f%% | copy %.1f%% | lr %.2e | %.0f tok/s",
+                  ph.seq, loss_v, hist.val.empty() ? NAN : hist.val.back().second,
+                  hist.probe.empty() ? NAN : 100.0 * hist.probe.back().accuracy,
+                  hist.copy.empty() ? NAN : 100.0 * hist.copy.back().accuracy, lr, tps);
     bar.Update(step, line);
     if (!bar.active() && (step % 20 == 0 || validate)) {
       std::fprintf(stderr, "step %lld/%lld %s\n", (long long)step, (long long)plan.total_steps, line);

@@ -41,6 +41,7 @@ struct PretrainOptions {
   int val_every = 200;                // steps
   int val_windows = 16;               // validation windows of min(512, first phase seq) tokens
   int probe_docs = 8;                 // retrieval probe documents per task at each validation (0: none)
+  int copy_probe_docs = 16;           // copy probe documents at each validation (0: none)
   int64_t stop_after_steps = -1;      // stop (with a checkpoint) after this many steps this run
   // Only write the outputs (GGUF, history, plot) of the checkpoint as it stands, e.g. to ship
   // an unfinished run at a session's end; the options must match the run's, as for --resume.
@@ -61,9 +62,10 @@ struct PretrainResult {
   struct Probe {
     int64_t step;
     int seq;
-    double accuracy;  // RetrievalProbe at the phase's sequence length
+    double accuracy;  // at the phase's sequence length
   };
-  std::vector<Probe> probe;
+  std::vector<Probe> probe;                     // RetrievalProbe: answers exactly right
+  std::vector<Probe> copy;                      // CopyProbe: repeat tokens right
   int64_t tokens_seen = 0;
   double train_seconds = 0;                     // summed over resumed runs
   bool finished = false;                        // reached the token budget

@@ -13,6 +13,9 @@
 namespace chunkllm {
 namespace {
 
+// Random copy pieces are ids past the control and byte tokens (SentencePiece puts those first).
+constexpr int kFirstPiece = 259;
+
 // BOS text EOS for every document, concatenated.
 std::vector<int32_t> TokenizeDocuments(const Tokenizer& tok, const std::vector<std::string>& files,
                                        std::vector<std::string>* texts) {
@@ -49,6 +52,9 @@ PretrainData::PretrainData(const Tokenizer& tok, const PretrainDataOptions& o) :
   }
   if (o.copy_share < 0.0 || o.copy_share > 1.0) Fail("--copy-share must be in [0, 1], got ", o.copy_share);
   if (o.copy_items != "words" && o.copy_items != "tokens") Fail("--copy-items must be words or tokens, got '", o.copy_items, "'");
+  if (o.copy_vocab < 0 || o.copy_vocab > tok.n_vocab() - kFirstPiece) {
+    Fail("--copy-vocab must be in [0, ", tok.n_vocab() - kFirstPiece, "] for this vocabulary, got ", o.copy_vocab);
+  }
   if (o.synthetic_share > 0.0) haystack_ = Haystack::FromTexts(texts);
   if (o.synthetic_share > 0.0 && o.copy_share > 0.0) {
     std::set<std::string> seen;
@@ -96,17 +102,18 @@ std::vector<int32_t> PretrainData::SyntheticDocument(uint64_t seed, int max_toke
   return {};
 }
 
-std::vector<int32_t> PretrainData::CopyDocument(uint64_t seed, int max_tokens) const {
+std::vector<int32_t> PretrainData::CopyDocument(uint64_t seed, int max_tokens, const std::string& items,
+                                                size_t* repeat_begin) const {
+  if (items == "words" && words_.empty()) Fail("copy documents of words need training text and --copy-share > 0");
   std::mt19937_64 rng(seed);
   // The list takes up to half the room left after the two headers (~12 tokens).
   const int list_tokens = 4 + int(rng() % uint64_t(std::max(1, (max_tokens - 16) / 2 - 4)));
   // Items are tokenized one by one: the two copies are the same token sequence, which is all
   // the task needs (it need not be how the joined text would tokenize).
   std::vector<int32_t> list;
-  // Random pieces: ids past the control and byte tokens (SentencePiece puts those first).
-  const int32_t first_piece = 259;
-  while (opt_.copy_items == "tokens" && int(list.size()) < list_tokens) {
-    list.push_back(first_piece + int32_t(rng() % uint64_t(tok_.n_vocab() - first_piece)));
+  const int pieces = opt_.copy_vocab > 0 ? opt_.copy_vocab : tok_.n_vocab() - kFirstPiece;
+  while (items == "tokens" && int(list.size()) < list_tokens) {
+    list.push_back(kFirstPiece + int32_t(rng() % uint64_t(pieces)));
   }
   while (int(list.size()) < list_tokens) {
     const std::string item = rng() % 3 == 0 ? std::to_string(rng() % 100000) : words_[rng() % words_.size()];
@@ -118,6 +125,7 @@ std::vector<int32_t> PretrainData::CopyDocument(uint64_t seed, int max_tokens) c
   ids.insert(ids.end(), list.begin(), list.end());
   const std::vector<int32_t> again = tok_.Tokenize(".\nThe list again:", false);
   ids.insert(ids.end(), again.begin(), again.end());
+  if (repeat_begin) *repeat_begin = ids.size();
   ids.insert(ids.end(), list.begin(), list.end());
   ids.push_back(tok_.eos());
   if (int(ids.size()) > max_tokens) return {};  // rooms under ~24 tokens
@@ -134,7 +142,7 @@ std::vector<int32_t> PretrainData::Synthetic(uint64_t seed, int T) const {
     const int len = int(std::exp(std::log(double(min_len)) + u * (std::log(double(room)) - std::log(double(min_len)))));
     const bool copy = std::uniform_real_distribution<double>(0.0, 1.0)(rng) < opt_.copy_share;
     const int budget = std::clamp(len, min_len, room);
-    const std::vector<int32_t> doc = copy ? CopyDocument(rng(), budget) : SyntheticDocument(rng(), budget);
+    const std::vector<int32_t> doc = copy ? CopyDocument(rng(), budget, opt_.copy_items) : SyntheticDocument(rng(), budget);
     if (doc.empty()) break;
     ids.insert(ids.end(), doc.begin(), doc.end());
   }

@@ -33,6 +33,10 @@ struct PretrainDataOptions {
   // found by matching the one token before it, the simplest induction circuit, while in word
   // lists the item after a comma is only found by matching the item before it).
   std::string copy_items = "words";
+  // With copy_items "tokens": draw the pieces from the first N after the control and byte
+  // tokens (0: from the whole vocabulary). A small N makes every copied token frequent, the
+  // toy setting where induction heads are known to form quickly.
+  int copy_vocab = 0;
   std::vector<std::string> synthetic_tasks = {"passkey", "niah_single", "niah_multikey", "niah_multivalue",
                                               "niah_multiquery", "vt"};
   uint64_t seed = 1;
@@ -54,13 +58,17 @@ class PretrainData {
   // Sentences of the validation documents (for the retrieval probe); empty without --val.
   const Haystack& validation_haystack() const { return val_haystack_; }
 
+  // One copy document (BOS "Copy this list:" list ".\nThe list again:" list EOS) of at most
+  // max_tokens tokens, empty if none fits; `items` is "words" or "tokens" (see the options).
+  // *repeat_begin (if given) is the index of the repeat's first token.
+  std::vector<int32_t> CopyDocument(uint64_t seed, int max_tokens, const std::string& items,
+                                    size_t* repeat_begin = nullptr) const;
+
  private:
   std::vector<int32_t> ProseWindow(uint64_t offset, int n) const;
   std::vector<int32_t> Synthetic(uint64_t seed, int T) const;
   // One retrieval document (BOS ... answer. EOS) of at most max_tokens tokens; empty if none fits.
   std::vector<int32_t> SyntheticDocument(uint64_t seed, int max_tokens) const;
-  // One copy document (BOS list, list again EOS) of at most max_tokens tokens.
-  std::vector<int32_t> CopyDocument(uint64_t seed, int max_tokens) const;
 
   const Tokenizer& tok_;
   PretrainDataOptions opt_;

@@ -117,6 +117,39 @@ TEST(PretrainData, RefusesAnUnknownCopyItemKind) {
   }
 }
 
+// --copy-vocab N draws the pieces from the N after the control and byte tokens, and the
+// document says where its repeat starts (what the copy probe scores).
+TEST(PretrainData, CopyDocumentsDrawFromTheCopyVocabulary) {
+  DataFixture f;
+  PretrainDataOptions o = f.Options(64);
+  o.copy_share = 1.0;
+  o.copy_items = "tokens";
+  o.copy_vocab = 40;
+  const PretrainData data(*f.tok, o);
+  const size_t head = f.tok->Tokenize("Copy this list:", true).size();
+  const size_t again = f.tok->Tokenize(".\nThe list again:", false).size();
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    size_t repeat_begin = 0;
+    const std::vector<int32_t> d = data.CopyDocument(seed, 200, "tokens", &repeat_begin);
+    ASSERT_FALSE(d.empty());
+    ASSERT_EQ(d.back(), f.tok->eos());
+    const size_t n = d.size() - 1 - repeat_begin;  // the list's length
+    ASSERT_EQ(repeat_begin, head + n + again) << "seed " << seed;
+    for (size_t i = 0; i < n; ++i) {
+      EXPECT_EQ(d[head + i], d[repeat_begin + i]);
+      EXPECT_GE(d[head + i], 259);
+      EXPECT_LT(d[head + i], 259 + 40);
+    }
+  }
+  o.copy_vocab = f.tok->n_vocab();  // more pieces than the vocabulary has
+  try {
+    PretrainData bad(*f.tok, o);
+    FAIL() << "accepted --copy-vocab " << o.copy_vocab;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--copy-vocab"), std::string::npos) << e.what();
+  }
+}
+
 TorchLlamaConfig SmallConfig() {
   TorchLlamaConfig c;
   c.n_vocab = 32000;
