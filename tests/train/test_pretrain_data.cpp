@@ -1,7 +1,7 @@
 // Pretraining data and warm starts: packed synthetic rows are deterministic, full, made of
 // whole documents (each BOS ... EOS, the answer never cut), copy documents repeat their list; a GGUF imported into TorchLlama
 // gives back the exported weights (to f16 rounding) and a GGUF of another shape is refused;
-// the retrieval probe scores an untrained model at zero.
+// the retrieval and copy probes score an untrained model at zero.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +11,7 @@
 #include "eval/task_generators.h"
 #include "test_util.h"
 #include "text/tokenizer.h"
+#include "train/copy_probe.h"
 #include "train/pretrain_data.h"
 #include "train/retrieval_probe.h"
 #include "train/torch_llama.h"
@@ -214,6 +215,19 @@ TEST(RetrievalProbe, AnUntrainedModelAnswersNothing) {
   // Five or seven digits by chance, from a random model: (1/32000)^5.
   EXPECT_EQ(probe.Accuracy(m, false), 0.0);
   EXPECT_TRUE(std::isnan(RetrievalProbe(*tok, Haystack(), 256, 3, 5).Accuracy(m, false)));
+}
+
+// An untrained model with a tied output predicts (mostly) its input token again, so a probe
+// that compared each prediction with the token at its own position instead of the next one
+// would score it near 100%; scored right, it is at chance (1 in ~32,000).
+TEST(CopyProbe, AnUntrainedModelCopiesNothing) {
+  DataFixture f;
+  const PretrainData data(*f.tok, f.Options(64));
+  const CopyProbe probe(data, 200, 6, 11);
+  EXPECT_EQ(probe.size(), 6u);
+  TorchLlama m(SmallConfig(), 1);
+  EXPECT_LT(probe.Accuracy(m, false), 0.01);
+  EXPECT_TRUE(std::isnan(CopyProbe(data, 200, 0, 11).Accuracy(m, false)));
 }
 
 }  // namespace
