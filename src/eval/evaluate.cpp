@@ -130,10 +130,11 @@ void RunEval(const EvalOptions& o) {
   std::optional<AdapterSet> adapter_set;
   const std::string adapter_text = o.fidelity.text_dir.empty() ? o.haystack_dir : o.fidelity.text_dir;
   if (o.adapter_windows < 0) Fail("--adapter-windows must be >= 0, got ", o.adapter_windows);
+  AdapterEvalOptions ao;
+  ao.windows = o.adapter_windows, ao.seq = o.adapter_seq, ao.topk = o.attention.topk;
+  ao.batch.local = o.attention.local, ao.batch.sink = o.attention.sink, ao.batch.n_threads = o.n_threads;
   if (!o.attention.adapters.empty() && o.adapter_windows > 0) {
-    if (o.adapter_seq < 16 || o.adapter_seq > model->config().n_ctx_train) {
-      Fail("--adapter-seq must be in [16, ", model->config().n_ctx_train, "] for this model, got ", o.adapter_seq);
-    }
+    CheckAdapterEvalOptions(*model, ao);
     adapter_set = LoadAdapters(o.attention.adapters);
     adapter_corpus = LoadAdapterCorpus(*tok, {adapter_text});
   }
@@ -201,9 +202,6 @@ void RunEval(const EvalOptions& o) {
   if (adapter_corpus) {
     std::fprintf(stderr, "eval: adapter metrics on %d windows of %d tokens of %s\n", o.adapter_windows, o.adapter_seq,
                  adapter_text.c_str());
-    AdapterEvalOptions ao;
-    ao.windows = o.adapter_windows, ao.seq = o.adapter_seq, ao.topk = o.attention.topk;
-    ao.batch.local = o.attention.local, ao.batch.sink = o.attention.sink, ao.batch.n_threads = o.n_threads;
     adapter_metrics = ToJson(EvaluateAdapters(*model, *adapter_set, *adapter_corpus, ao));
     adapter_metrics["topk"] = ao.topk, adapter_metrics["windows"] = ao.windows, adapter_metrics["seq"] = ao.seq;
     adapter_metrics["text"] = adapter_text;

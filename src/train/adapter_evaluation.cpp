@@ -57,6 +57,18 @@ AdapterBatch MakeAdapterBatch(const Model& model, const std::vector<int32_t>& to
   return b;
 }
 
+std::vector<AdapterBatch> HeldOutBatches(const Model& model, const AdapterCorpus& held_out, int n, int seq,
+                                         const AdapterBatchOptions& o) {
+  std::vector<AdapterBatch> batches;
+  for (int i = 0; i < n; ++i) {
+    std::vector<int32_t> tokens;
+    std::vector<uint8_t> labels;
+    held_out.FixedWindow(i, n, seq, tokens, labels);
+    batches.push_back(MakeAdapterBatch(model, tokens, labels, o));
+  }
+  return batches;
+}
+
 AdapterLosses AdapterForward(const AdapterModelImpl& m, const AdapterBatch& b, double pos_weight) {
   AdapterLosses l;
   const torch::Tensor keys = ChunkKeys(m.KeyFeatures(b.x), b.chunks, m.hp.chunk_key);
@@ -88,25 +100,21 @@ AdapterValidation ValidateAdapters(const AdapterModelImpl& m, const std::vector<
   return v;
 }
 
+void CheckAdapterEvalOptions(const Model& model, const AdapterEvalOptions& o) {
+  const int n_ctx = model.config().n_ctx_train;
+  if (o.windows <= 0) Fail("--adapter-windows must be > 0 to measure adapters, got ", o.windows);
+  if (o.seq < 16 || o.seq > n_ctx) Fail("--adapter-seq must be in [16, ", n_ctx, "] for this model, got ", o.seq);
+}
+
 AdapterValidation EvaluateAdapters(const Model& model, const AdapterSet& adapters, const AdapterCorpus& held_out,
                                    const AdapterEvalOptions& o) {
+  CheckAdapterEvalOptions(model, o);
   const ModelConfig& c = model.config();
-  if (o.windows <= 0 || o.seq < 16 || o.seq > c.n_ctx_train) {
-    Fail("adapter evaluation needs windows > 0 and 16 <= seq <= ", c.n_ctx_train, " (got ", o.windows, " x ", o.seq,
-         ")");
-  }
   AdapterModelImpl m(c.n_layer, c.n_embd, adapters.hp, 0);
   m.ImportFrom(adapters);
   AdapterBatchOptions bo = o.batch;
   bo.max_chunk = adapters.hp.max_chunk;
-  std::vector<AdapterBatch> windows;
-  for (int i = 0; i < o.windows; ++i) {
-    std::vector<int32_t> tokens;
-    std::vector<uint8_t> labels;
-    held_out.FixedWindow(i, o.windows, o.seq, tokens, labels);
-    windows.push_back(MakeAdapterBatch(model, tokens, labels, bo));
-  }
-  return ValidateAdapters(m, windows, o.topk, 1.0, 0);
+  return ValidateAdapters(m, HeldOutBatches(model, held_out, o.windows, o.seq, bo), o.topk, 1.0, 0);
 }
 
 }  // namespace chunkllm

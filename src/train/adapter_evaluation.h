@@ -44,6 +44,11 @@ struct AdapterBatchOptions {
 AdapterBatch MakeAdapterBatch(const Model& model, const std::vector<int32_t>& tokens,
                               const std::vector<uint8_t>& labels, const AdapterBatchOptions& options);
 
+// The n fixed held-out windows of seq tokens, evenly spaced over the text, as batches: what
+// training validates on and evaluation measures.
+std::vector<AdapterBatch> HeldOutBatches(const Model& model, const AdapterCorpus& held_out, int n, int seq,
+                                         const AdapterBatchOptions& options);
+
 struct AdapterLosses {
   torch::Tensor kl;               // (L) KL(teacher || student) per layer
   torch::Tensor bce;              // scalar boundary BCE
@@ -73,6 +78,10 @@ struct AdapterEvalOptions {
   int topk = 8;
   AdapterBatchOptions batch;
 };
+
+// Throws Error naming --adapter-windows / --adapter-seq unless windows > 0 and 16 <= seq <= the
+// model's training context (`chunkllm eval` calls it before its long run).
+void CheckAdapterEvalOptions(const Model& model, const AdapterEvalOptions& options);
 
 // The metrics of a trained adapter set on held-out text (which must not be training text);
 // its bce is unweighted (positive-class weight 1), its step 0.

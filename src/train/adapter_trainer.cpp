@@ -86,13 +86,7 @@ AdapterTrainResult RunAdapterTraining(const AdapterTrainOptions& opts) {
 
   AdapterBatchOptions bo;
   bo.max_chunk = o.hp.max_chunk, bo.local = o.local, bo.sink = o.sink, bo.n_threads = o.n_threads;
-  std::vector<AdapterBatch> val;
-  for (int i = 0; i < o.val_windows; ++i) {
-    std::vector<int32_t> tokens;
-    std::vector<uint8_t> labels;
-    held_out.FixedWindow(i, o.val_windows, o.seq, tokens, labels);
-    val.push_back(MakeAdapterBatch(*model, tokens, labels, bo));
-  }
+  const std::vector<AdapterBatch> val = HeldOutBatches(*model, held_out, o.val_windows, o.seq, bo);
 
   ProgressBar bar(o.steps, "train", o.show_progress);
   double last_ckpt = NowSeconds();

@@ -20,8 +20,7 @@ double CopyProbe::Accuracy(TorchLlama& model, bool bf16) const {
   int64_t correct = 0, total = 0;
   for (const Document& d : docs_) {
     const int64_t n = int64_t(d.tokens.size()) - 1;  // inputs [0, n)
-    torch::Tensor x = torch::empty({1, n}, torch::kLong);
-    for (int64_t i = 0; i < n; ++i) x[0][i] = d.tokens[size_t(i)];
+    const torch::Tensor x = TokenRow(d.tokens, n);
     // Position i - 1 predicts token i, for i in [repeat_begin, n).
     const int64_t first = int64_t(d.repeat_begin) - 1;
     const torch::Tensor logits = WithBf16Autocast(bf16, [&] { return model->forward(x); });

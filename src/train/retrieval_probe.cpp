@@ -36,8 +36,7 @@ double RetrievalProbe::Accuracy(TorchLlama& model, bool bf16) const {
   int correct = 0;
   for (const Document& d : docs_) {
     const int64_t n = int64_t(d.tokens.size()) - 1;  // inputs [0, n), targets [1, n]
-    torch::Tensor x = torch::empty({1, n}, torch::kLong);
-    for (int64_t i = 0; i < n; ++i) x[0][i] = d.tokens[size_t(i)];
+    const torch::Tensor x = TokenRow(d.tokens, n);
     // The position before each answer token predicts it.
     const torch::Tensor logits = WithBf16Autocast(bf16, [&] { return model->forward(x); });
     const torch::Tensor pred = logits[0].slice(0, int64_t(d.answer_begin) - 1, n).argmax(-1);

@@ -118,6 +118,13 @@ torch::Tensor TorchLlamaImpl::Loss(const torch::Tensor& inputs, const torch::Ten
   return torch::cross_entropy_loss(Wide(logits).reshape({-1, c_.n_vocab}), targets.reshape(-1));
 }
 
+torch::Tensor TokenRow(const std::vector<int32_t>& tokens, int64_t n) {
+  torch::Tensor x = torch::empty({1, n}, torch::kLong);
+  auto a = x.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < n; ++i) a[0][i] = tokens[size_t(i)];
+  return x;
+}
+
 uint64_t TorchLlamaImpl::n_params() const {
   uint64_t n = 0;
   for (const auto& p : parameters()) n += uint64_t(p.numel());

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "model/model_writer.h"
 #include "model/tensor_names.h"
@@ -69,6 +70,9 @@ class TorchLlamaImpl : public torch::nn::Module {
   TorchLlamaConfig c_;
 };
 TORCH_MODULE(TorchLlama);
+
+// The first n of tokens as a (1, n) int64 row: a model input.
+torch::Tensor TokenRow(const std::vector<int32_t>& tokens, int64_t n);
 
 // Runs f with bf16 autocast on the CPU enabled (nesting-safe), as torch.autocast does.
 template <typename F>
