@@ -21,6 +21,9 @@
 # Before a stage 5: the induction harness (tests/train/test_torch_llama_learns.cpp) shows that 8
 #   rows a step at lr 1e-3, as in stages 1-4, are too noisy for the copy circuit to form (lr
 #   2.5e-4 forms it), and that a 32K vocabulary slows it further; see docs/benchmarks.md.
+# Stage 5 (2026-12-02): the harness's fix. 32 rows a step at lr 1e-3 (the setting in which the
+#   harness forms the head by step ~1,200), as 4 micro-batches of 8 rows (--ubatch 8: the
+#   same gradient in the memory of 8 rows), from stage 1's shipped GGUF.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
@@ -35,8 +38,8 @@ resume=""
 shape="--n-embd 384 --n-layer 8 --n-head 6 --n-head-kv 2 --head-dim 64 --n-ff 1024 --ctx-train 4096"
 common=(--vocab third_party/llama.cpp/models/ggml-vocab-llama-spm.gguf --data data/corpus/train
         --val data/corpus/validation -o "$STATE/backbone.gguf" $shape --seed 1 --checkpoint-minutes 5 -t 2)
-case "$STAGE" in 1|2|3|4) ;; *) echo "STAGE must be 1, 2, 3 or 4" >&2; exit 2 ;; esac
-# Stages 2-4 warm-start from stage 1's shipped GGUF.
+case "$STAGE" in 1|2|3|4|5) ;; *) echo "STAGE must be 1, 2, 3, 4 or 5" >&2; exit 2 ;; esac
+# Stages 2-5 warm-start from stage 1's shipped GGUF.
 if [ "$STAGE" != 1 ]; then
   INIT=${INIT:-$STATE/stage1.gguf}
   [ -f "$INIT" ] || git show 20099ce:models/demo-backbone.gguf > "$INIT"
@@ -54,4 +57,6 @@ case "$STAGE" in
        "${short_rows[@]}" $resume ;;
   4) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-8000000} --schedule 256x8:0.6,1024x2:0.2,4096x1:0.2 \
        "${short_rows[@]}" $resume ;;
+  5) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-9000000} --schedule 256x32:0.85,1024x8:0.15 --ubatch 8 \
+       --synthetic 0.7 --synthetic-min-len 32 --copy-share 0.5 --lr 1e-3 --min-lr 1e-4 --warmup 50 --val-every 100 $resume ;;
 esac

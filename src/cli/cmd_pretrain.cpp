@@ -20,6 +20,8 @@ void RegisterPretrain(CLI::App& app) {
       ->check(CLI::ExistingFile);
   c->add_option("--tokens", o->total_tokens, "token budget")->check(kPositive)->capture_default_str();
   c->add_option("--schedule", *schedule, "phases SEQxBATCH:SHARE,...")->capture_default_str();
+  c->add_option("--ubatch", o->ubatch, "rows per forward/backward (micro-batch; 0: the whole batch)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--lr", o->lr, "peak learning rate")->capture_default_str();
   c->add_option("--min-lr", o->min_lr, "final learning rate of the cosine")->capture_default_str();
   c->add_option("--warmup", o->warmup_steps, "warm-up steps")->capture_default_str();

@@ -1,5 +1,6 @@
 #include "train/pretrain.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -225,17 +226,24 @@ PretrainResult RunPretrain(const PretrainOptions& o) {
   while (step < plan.total_steps) {
     const PretrainPhase& ph = plan.PhaseAt(o.phases, step);
     const double t0 = NowSeconds();
-    std::vector<std::vector<int32_t>> rows;
-    for (int b = 0; b < ph.batch; ++b) rows.push_back(data.Row(step, b, ph.seq));
-    const torch::Tensor x = ToTensor(rows, 0, ph.seq), y = ToTensor(rows, 1, ph.seq);
     const double lr = CosineLearningRate(step, plan.total_steps, o.warmup_steps, o.lr, o.min_lr);
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     opt.zero_grad();
-    const torch::Tensor loss = WithBf16Autocast(o.bf16, [&] { return model->Loss(x, y); });
-    loss.backward();
+    // Micro-batches of at most `ubatch` rows: each one's mean loss, weighted by its share of
+    // the rows, so that the gradients sum to those of the whole batch's mean loss.
+    const int ub = o.ubatch > 0 ? std::min(o.ubatch, ph.batch) : ph.batch;
+    double loss_v = 0;
+    for (int b0 = 0; b0 < ph.batch; b0 += ub) {
+      const int n = std::min(ub, ph.batch - b0);
+      std::vector<std::vector<int32_t>> rows;
+      for (int b = b0; b < b0 + n; ++b) rows.push_back(data.Row(step, b, ph.seq));
+      const torch::Tensor x = ToTensor(rows, 0, ph.seq), y = ToTensor(rows, 1, ph.seq);
+      const torch::Tensor loss = WithBf16Autocast(o.bf16, [&] { return model->Loss(x, y); }) * (double(n) / ph.batch);
+      loss.backward();
+      loss_v += loss.item<double>();
+    }
     const double gnorm = torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
     opt.step();
-    const double loss_v = loss.item<double>();
     if (!std::isfinite(loss_v)) Fail("training diverged at step ", step, " (loss ", loss_v, ")");
     const double dt = NowSeconds() - t0;
     const double tps = double(ph.seq * ph.batch) / dt;

@@ -35,6 +35,11 @@ struct PretrainOptions {
   int64_t total_tokens = 20'000'000;
   double lr = 1e-3, min_lr = 1e-4, weight_decay = 0.1, beta1 = 0.9, beta2 = 0.95, grad_clip = 1.0;
   int warmup_steps = 200;
+  // Rows per forward/backward (0: the whole batch). A step's batch is split into micro-batches
+  // whose gradients add up to the whole batch's (as llama.cpp's -ub under -b): the same step,
+  // in less memory. Not part of the run identity, since it does not change the arithmetic
+  // beyond float rounding.
+  int ubatch = 0;
   bool bf16 = true;
   int n_threads = 2;
   double checkpoint_minutes = 10.0;
