@@ -32,6 +32,7 @@ std::vector<TensorSpec> Specs(const BaseModelInfo& b, const AdapterHyperParams& 
     s.push_back({p + "q_adapter.w2", {Da, r}});
     s.push_back({p + "k_adapter.w1", {D, Da}});
     s.push_back({p + "k_adapter.w2", {Da, r}});
+    if (hp.distance_buckets > 0) s.push_back({p + "distance_bias", {hp.distance_buckets}});
   }
   s.push_back({"chunk_adapter.w1", {D, Hc}});
   s.push_back({"chunk_adapter.b1", {Hc}});
@@ -45,7 +46,10 @@ std::vector<TensorSpec> Specs(const BaseModelInfo& b, const AdapterHyperParams& 
 // The vectors of a set in Specs() order.
 std::vector<std::vector<float>*> Slots(AdapterSet& a) {
   std::vector<std::vector<float>*> s;
-  for (auto& l : a.layers) s.insert(s.end(), {&l.q_w1, &l.q_w2, &l.k_w1, &l.k_w2});
+  for (auto& l : a.layers) {
+    s.insert(s.end(), {&l.q_w1, &l.q_w2, &l.k_w1, &l.k_w2});
+    if (a.hp.distance_buckets > 0) s.push_back(&l.distance_bias);
+  }
   s.insert(s.end(), {&a.chunk.w1, &a.chunk.b1});
   if (a.hp.chunk_hidden > 0) s.insert(s.end(), {&a.chunk.w2, &a.chunk.b2});
   return s;
@@ -87,6 +91,7 @@ void SaveAdapters(const AdapterSet& a, const std::string& path) {
     gguf_set_val_u32(g, "chunkllm.max_chunk", uint32_t(a.hp.max_chunk));
     gguf_set_val_f32(g, "chunkllm.alpha", a.hp.alpha);
     gguf_set_val_str(g, "chunkllm.chunk_key", a.hp.chunk_key.c_str());
+    gguf_set_val_u32(g, "chunkllm.distance_buckets", uint32_t(a.hp.distance_buckets));
     gguf_set_val_str(g, "chunkllm.training", a.training.dump().c_str());
     for (size_t i = 0; i < specs.size(); ++i) {
       const int64_t n = Count(specs[i].ne);
@@ -115,8 +120,8 @@ AdapterSet LoadAdapters(const std::string& path) {
     Fail(path, ": not a ChunkLLM adapter file: general.architecture is '", arch, "', expected '", kArchitecture, "'");
   }
   const int64_t version = f.GetInt("chunkllm.format_version");
-  if (version != AdapterSet::kFormatVersion) {
-    Fail(path, ": adapter format version ", version, " is not supported (this build reads version ",
+  if (version < 1 || version > AdapterSet::kFormatVersion) {
+    Fail(path, ": adapter format version ", version, " is not supported (this build reads versions 1 to ",
          AdapterSet::kFormatVersion, ")");
   }
   AdapterSet a;
@@ -143,6 +148,11 @@ AdapterSet LoadAdapters(const std::string& path) {
   a.hp.chunk_key = f.GetString("chunkllm.chunk_key");
   if (a.hp.chunk_key != "boundary" && a.hp.chunk_key != "mean") {
     Fail(path, ": metadata key 'chunkllm.chunk_key' must be boundary or mean, got '", a.hp.chunk_key, "'");
+  }
+  if (version >= 2) {  // version 1 had no distance bias
+    const int64_t b = f.GetInt("chunkllm.distance_buckets");
+    if (b < 0 || b > 4096) Fail(path, ": metadata key 'chunkllm.distance_buckets' must be in [0, 4096], got ", b);
+    a.hp.distance_buckets = int(b);
   }
   try {
     a.training = nlohmann::json::parse(f.GetString("chunkllm.training"));

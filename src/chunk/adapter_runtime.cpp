@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "chunk/chunk_distance.h"
+
 namespace chunkllm {
 namespace {
 
@@ -40,6 +42,11 @@ void AdapterRuntime::Query(int l, const float* x, float* out) const {
 
 void AdapterRuntime::Key(int l, const float* x, float* out) const {
   Mlp(a_.layers[size_t(l)].k_w1, a_.layers[size_t(l)].k_w2, x, out);
+}
+
+float AdapterRuntime::DistanceBias(int l, int distance) const {
+  const int B = a_.hp.distance_buckets;
+  return B > 0 ? a_.layers[size_t(l)].distance_bias[size_t(ChunkDistanceBucket(distance, B))] : 0.0f;
 }
 
 float AdapterRuntime::BoundaryProbability(const float* h) const {

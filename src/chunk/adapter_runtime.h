@@ -18,6 +18,9 @@ class AdapterRuntime {
   // x: attn_norm(h_{l-1}) of one token (D floats) -> out (r floats).
   void Query(int layer, const float* x, float* out) const;
   void Key(int layer, const float* x, float* out) const;
+  // The learned score bias of a candidate `distance` chunks back (chunk/chunk_distance.h);
+  // 0 for adapters without one.
+  float DistanceBias(int layer, int distance) const;
   // h1: the layer-1 output of one token (D floats) -> sigmoid of the Chunk Adapter.
   float BoundaryProbability(const float* h1) const;
 

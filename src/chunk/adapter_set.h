@@ -4,6 +4,8 @@
 // W1: (Da, D), W2: (r, Da), no bias and no RoPE. One Chunk Adapter on the layer-1 output h_1 (D):
 //   linear:        p = sigmoid(w . h + b)                          (hidden == 0)
 //   hidden layer:  p = sigmoid(w2 . silu(W1 h + b1) + b2)          (hidden > 0, W1: (hidden, D))
+// With distance buckets B > 0, each layer also has a learned bias b (B) on the chunk score by
+// how many chunks back the candidate lies (chunk/chunk_distance.h).
 // Matrices are row-major [out][in] float vectors. The file format is in docs/formats.md.
 #pragma once
 
@@ -28,11 +30,13 @@ struct AdapterHyperParams {
   float alpha = 0.5f;    // boundary threshold on sigmoid
   int max_chunk = 64;    // forced boundary after this many tokens without one
   std::string chunk_key = "boundary";  // "boundary" (paper) or "mean" (ablation)
+  int distance_buckets = 0;  // B of the per-layer chunk-distance bias; 0 = none (the paper's score)
 };
 
 struct LayerAdapters {
   std::vector<float> q_w1, q_w2;  // (Da, D), (r, Da)
   std::vector<float> k_w1, k_w2;  // (Da, D), (r, Da)
+  std::vector<float> distance_bias;  // (B), empty when B = 0
 };
 
 struct ChunkAdapterWeights {
@@ -42,7 +46,8 @@ struct ChunkAdapterWeights {
 };
 
 struct AdapterSet {
-  static constexpr int kFormatVersion = 1;
+  // 2 added the distance bias (version 1 files, which have none, are still read).
+  static constexpr int kFormatVersion = 2;
   BaseModelInfo base;
   AdapterHyperParams hp;
   std::vector<LayerAdapters> layers;  // n_layer entries

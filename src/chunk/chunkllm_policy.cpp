@@ -62,8 +62,11 @@ void ChunkLlmPolicy::AddChunk(const ForwardGraph& g, int row, int end) {
   }
 }
 
-void ChunkLlmPolicy::RememberQuery(const ForwardGraph& g, int row) {
+void ChunkLlmPolicy::RememberQuery(const ForwardGraph& g, int row, int pos) {
   const ModelConfig& c = model_.config();
+  // A boundary token belongs to the chunk it ends; any other token to the open chunk.
+  const int C = n_chunks();
+  query_chunk_ = C > 0 && chunk_end(C - 1) > pos ? C - 1 : C;
   for (int l = 0; l < n_layer(); ++l) {
     std::vector<float>& q = query_[size_t(l)];
     if (oracle_) {
@@ -93,10 +96,10 @@ void ChunkLlmPolicy::OnEndBatch(const ForwardGraph& g, int pos0, int n) {
     if (boundary) AddChunk(g, i, pos0 + i + 1);
   }
   // The query is read only by a selection: after a prefill, at a boundary, or (noicac) always.
-  if (n > 1 || boundary || !icac_) RememberQuery(g, n - 1);
+  if (n > 1 || boundary || !icac_) RememberQuery(g, n - 1, pos0 + n - 1);
   if (n > 1) {
     select_before_decode_ = true;  // the prompt's last token triggers the first selection
-    prompt_end_ = {pos0 + n, chunk_end_.size(), query_};
+    prompt_end_ = {pos0 + n, chunk_end_.size(), query_, query_chunk_};
   } else if (boundary || !icac_) {
     Select();
   }
@@ -117,10 +120,11 @@ void ChunkLlmPolicy::OnTruncate(int n) {
   evicted_.assign(chunk_end_.size(), 0);
   for (auto& k : keys_) k.resize(prompt_end_.n_chunks * size_t(r_));
   query_ = prompt_end_.query;
+  query_chunk_ = prompt_end_.query_chunk;
   select_before_decode_ = true;
 }
 
-// [layer][candidate] scores: the adapters' q . k / sqrt(r), or (oracle) the chunk's share of
+// [layer][candidate] scores: the adapters' q . k / sqrt(r) + distance bias, or (oracle) the chunk's share of
 // the query's true attention, averaged over heads.
 std::vector<std::vector<float>> ChunkLlmPolicy::Scores(const std::vector<int>& cand) const {
   std::vector<std::vector<float>> s(size_t(n_layer()), std::vector<float>(cand.size()));
@@ -131,7 +135,7 @@ std::vector<std::vector<float>> ChunkLlmPolicy::Scores(const std::vector<int>& c
         const float* k = keys_[size_t(l)].data() + size_t(cand[i]) * r_;
         float d = 0;
         for (int e = 0; e < r_; ++e) d += query_[size_t(l)][size_t(e)] * k[e];
-        s[size_t(l)][i] = d * scale;
+        s[size_t(l)][i] = d * scale + adapters_->DistanceBias(l, query_chunk_ - cand[i]);
       }
     return s;
   }

@@ -72,7 +72,10 @@ std::vector<AdapterBatch> HeldOutBatches(const Model& model, const AdapterCorpus
 AdapterLosses AdapterForward(const AdapterModelImpl& m, const AdapterBatch& b, double pos_weight) {
   AdapterLosses l;
   const torch::Tensor keys = ChunkKeys(m.KeyFeatures(b.x), b.chunks, m.hp.chunk_key);
-  l.logp = ChunkLogProbs(m.QueryFeatures(b.x), keys, b.cand);
+  const torch::Tensor bias = m.dist_bias.defined()
+                                 ? DistanceBias(m.dist_bias, DistanceBuckets(b.chunks, m.hp.distance_buckets))
+                                 : torch::Tensor();
+  l.logp = ChunkLogProbs(m.QueryFeatures(b.x), keys, b.cand, bias);
   l.kl = ChunkKl(b.target, l.logp, b.cand);
   l.boundary_logits = m.BoundaryLogits(b.h1);
   l.bce = BoundaryBce(l.boundary_logits, b.labels, pos_weight);

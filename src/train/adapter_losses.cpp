@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "chunk/chunk_distance.h"
 #include "core/error.h"
 
 namespace chunkllm {
@@ -30,9 +31,24 @@ torch::Tensor ChunkKeys(const torch::Tensor& kf, const ChunkPartition& p, const 
   Fail("unknown chunk key mode '", mode, "' (boundary or mean)");
 }
 
-torch::Tensor ChunkLogProbs(const torch::Tensor& qf, const torch::Tensor& keys, const torch::Tensor& cand) {
+torch::Tensor DistanceBuckets(const ChunkPartition& p, int n_buckets) {
+  const int64_t T = int64_t(p.chunk_of.size()), C = p.n_chunks();
+  std::vector<int64_t> b(size_t(T * C), 0);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t c = 0; c < p.n_candidates(int(t)); ++c)
+      b[size_t(t * C + c)] = ChunkDistanceBucket(p.chunk_of[size_t(t)] - int(c), n_buckets);
+  return torch::tensor(b, torch::kLong).view({T, C});
+}
+
+torch::Tensor DistanceBias(const torch::Tensor& layer_bias, const torch::Tensor& buckets) {
+  return layer_bias.index_select(1, buckets.reshape({-1})).view({layer_bias.size(0), buckets.size(0), buckets.size(1)});
+}
+
+torch::Tensor ChunkLogProbs(const torch::Tensor& qf, const torch::Tensor& keys, const torch::Tensor& cand,
+                            const torch::Tensor& bias) {
   const double scale = 1.0 / std::sqrt(double(qf.size(2)));
   torch::Tensor s = torch::matmul(qf, keys.transpose(1, 2)) * scale;  // (L, T, C)
+  if (bias.defined()) s = s + bias;
   s = s.masked_fill(cand.logical_not().unsqueeze(0), -INFINITY);
   // Rows without a candidate would be all -inf (NaN after log_softmax): give them a dummy 0.
   const torch::Tensor empty_row = cand.any(1).logical_not().view({1, -1, 1});

@@ -21,10 +21,18 @@ torch::Tensor CandidateMask(const ChunkPartition& chunks);
 // the paper) or the mean over the chunk's tokens ("mean").
 torch::Tensor ChunkKeys(const torch::Tensor& key_features, const ChunkPartition& chunks, const std::string& mode);
 
-// Student chunk log-probabilities (L, T, C): log softmax over candidates of q . k / sqrt(r);
-// 0 outside the candidates (and on rows without any), so they add nothing to sums.
+// (T, C) long: the distance bucket of chunk c for a query at t (chunk/chunk_distance.h),
+// bucket(chunk_of[t] - c); 0 where c is no candidate.
+torch::Tensor DistanceBuckets(const ChunkPartition& chunks, int n_buckets);
+
+// (L, T, C) score bias from per-layer bucket biases (L, B) and DistanceBuckets (T, C).
+torch::Tensor DistanceBias(const torch::Tensor& layer_bias, const torch::Tensor& buckets);
+
+// Student chunk log-probabilities (L, T, C): log softmax over candidates of
+// q . k / sqrt(r) (+ bias (L, T, C) when defined); 0 outside the candidates (and on rows
+// without any), so they add nothing to sums.
 torch::Tensor ChunkLogProbs(const torch::Tensor& query_features, const torch::Tensor& chunk_keys,
-                            const torch::Tensor& candidates);
+                            const torch::Tensor& candidates, const torch::Tensor& bias = {});
 
 // Per-layer KL(teacher || student) (L): sum over candidates, mean over rows with a candidate.
 torch::Tensor ChunkKl(const torch::Tensor& target, const torch::Tensor& log_probs, const torch::Tensor& candidates);

@@ -33,6 +33,8 @@ AdapterModelImpl::AdapterModelImpl(int L, int D, const AdapterHyperParams& h, ui
     c_w2 = register_parameter("c_w2", normal({Hc}, Hc));
     c_b2 = register_parameter("c_b2", torch::zeros({1}));
   }
+  // Zero: training starts from the paper's position-free score.
+  if (hp.distance_buckets > 0) dist_bias = register_parameter("dist_bias", torch::zeros({L, hp.distance_buckets}));
 }
 
 torch::Tensor AdapterModelImpl::BoundaryLogits(const torch::Tensor& h1) const {
@@ -49,6 +51,7 @@ void AdapterModelImpl::ExportTo(AdapterSet& a) const {
     LayerAdapters& la = a.layers[size_t(l)];
     la.q_w1 = ToVector(q_w1[l]), la.q_w2 = ToVector(q_w2[l]);
     la.k_w1 = ToVector(k_w1[l]), la.k_w2 = ToVector(k_w2[l]);
+    if (dist_bias.defined()) la.distance_bias = ToVector(dist_bias[l]);
   }
   a.chunk = ChunkAdapterWeights{};
   a.chunk.w1 = ToVector(c_w1), a.chunk.b1 = ToVector(c_b1);
@@ -63,6 +66,7 @@ void AdapterModelImpl::ImportFrom(const AdapterSet& a) {
     t = q_w2[l], FromVector(t, la.q_w2);
     t = k_w1[l], FromVector(t, la.k_w1);
     t = k_w2[l], FromVector(t, la.k_w2);
+    if (dist_bias.defined()) t = dist_bias[l], FromVector(t, la.distance_bias);
   }
   FromVector(c_w1, a.chunk.w1);
   FromVector(c_b1, a.chunk.b1);

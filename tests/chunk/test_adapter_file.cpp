@@ -28,9 +28,10 @@ BaseModelInfo Base() {
   return b;
 }
 
-AdapterSet Sample(int hidden) {
+AdapterSet Sample(int hidden, int distance_buckets = 0) {
   AdapterHyperParams hp;
   hp.d_adapter = 8, hp.rank = 4, hp.chunk_hidden = hidden, hp.max_chunk = 40, hp.alpha = 0.4f, hp.chunk_key = "mean";
+  hp.distance_buckets = distance_buckets;
   AdapterSet a = RandomAdapters(Base(), hp, 3);
   a.training = {{"steps", 12}, {"note", "round trip"}};
   return a;
@@ -60,8 +61,8 @@ void Rewrite(const std::string& from, const std::string& to, const std::function
 
 TEST(AdapterFile, RoundTripIsExact) {
   test::TempDir dir;
-  for (int hidden : {0, 5}) {
-    const AdapterSet a = Sample(hidden);
+  for (auto [hidden, buckets] : {std::pair{0, 0}, std::pair{5, 0}, std::pair{0, 6}}) {
+    const AdapterSet a = Sample(hidden, buckets);
     SaveAdapters(a, dir.File("a.gguf"));
     const AdapterSet b = LoadAdapters(dir.File("a.gguf"));
     EXPECT_EQ(b.base.arch, a.base.arch);
@@ -72,6 +73,7 @@ TEST(AdapterFile, RoundTripIsExact) {
     EXPECT_EQ(b.hp.alpha, a.hp.alpha);
     EXPECT_EQ(b.hp.chunk_key, "mean");
     EXPECT_EQ(b.hp.max_chunk, 40);
+    EXPECT_EQ(b.hp.distance_buckets, buckets);
     EXPECT_EQ(b.training, a.training);
     ASSERT_EQ(b.layers.size(), 2u);
     for (size_t l = 0; l < 2; ++l) {
@@ -79,6 +81,8 @@ TEST(AdapterFile, RoundTripIsExact) {
       EXPECT_EQ(b.layers[l].q_w2, a.layers[l].q_w2);
       EXPECT_EQ(b.layers[l].k_w1, a.layers[l].k_w1);
       EXPECT_EQ(b.layers[l].k_w2, a.layers[l].k_w2);
+      EXPECT_EQ(b.layers[l].distance_bias, a.layers[l].distance_bias);
+      EXPECT_EQ(b.layers[l].distance_bias.size(), size_t(buckets));
     }
     EXPECT_EQ(b.chunk.w1, a.chunk.w1);
     EXPECT_EQ(b.chunk.b1, a.chunk.b1);
@@ -105,6 +109,10 @@ TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
   ExpectRefused(dir.File("arch.gguf"), "not a ChunkLLM adapter file");
   Rewrite(good, dir.File("ver.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.format_version", 99); });
   ExpectRefused(dir.File("ver.gguf"), "format version 99");
+  Rewrite(good, dir.File("buckets.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.distance_buckets"); });
+  ExpectRefused(dir.File("buckets.gguf"), "chunkllm.distance_buckets");
+  Rewrite(good, dir.File("bias.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.distance_buckets", 3); });
+  ExpectRefused(dir.File("bias.gguf"), "has 10 tensors, expected 12");
   Rewrite(good, dir.File("key.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.rank"); });
   ExpectRefused(dir.File("key.gguf"), "chunkllm.rank");
   Rewrite(good, dir.File("type.gguf"), [](gguf_context* g) { gguf_set_val_str(g, "chunkllm.d_adapter", "eight"); });
@@ -123,6 +131,19 @@ TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
   std::memcpy(&nan_bytes[t->offset + 8], &nan, sizeof nan);
   WriteTextFile(dir.File("nan.gguf"), nan_bytes);
   ExpectRefused(dir.File("nan.gguf"), "non-finite value at element 2");
+}
+
+TEST(AdapterFile, VersionOneFilesWithoutDistanceBiasAreStillRead) {
+  test::TempDir dir;
+  const AdapterSet a = Sample(0);
+  SaveAdapters(a, dir.File("v2.gguf"));
+  Rewrite(dir.File("v2.gguf"), dir.File("v1.gguf"), [](gguf_context* g) {
+    gguf_set_val_u32(g, "chunkllm.format_version", 1);
+    gguf_remove_key(g, "chunkllm.distance_buckets");
+  });
+  const AdapterSet b = LoadAdapters(dir.File("v1.gguf"));
+  EXPECT_EQ(b.hp.distance_buckets, 0);
+  EXPECT_EQ(b.layers[1].k_w2, a.layers[1].k_w2);
 }
 
 std::string FixtureWith(const std::string& key, int n_embd, uint64_t seed) {

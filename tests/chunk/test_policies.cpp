@@ -274,6 +274,37 @@ TEST(ChunkPolicy, EvictReleasesTheFullCacheAndOnlyReadsWhatItKept) {
   EXPECT_TRUE(s.kv_cache().released());
 }
 
+TEST(ChunkPolicy, SelectionFollowsTheLearnedDistanceBias) {
+  const Fixture f = MakeFixture();
+  // Adapters whose content scores are all 0 (Q-Adapter output zero) and whose distance bias
+  // favours the chunk 5 back from the query's own chunk (bucket 4) in every layer.
+  AdapterSet a = f.adapters->adapters();
+  a.hp.distance_buckets = 16;
+  for (LayerAdapters& l : a.layers) {
+    std::fill(l.q_w2.begin(), l.q_w2.end(), 0.0f);
+    l.distance_bias.assign(16, 0.0f);
+    l.distance_bias[4] = 10.0f;
+  }
+  auto biased = std::make_shared<const AdapterRuntime>(std::move(a));
+  ASSERT_EQ(biased->DistanceBias(0, 5), 10.0f);
+  ASSERT_EQ(biased->DistanceBias(0, 6), 0.0f);
+  ChunkLlmPolicy policy(*f.model, biased, Options("chunkllm", 1));
+  int checked = 0, chunks_before = -1;
+  RunSession(f, &policy, Params(), [&](int) {
+    const int C = policy.n_chunks();
+    // A boundary this step: the selection at its end scored from the query of the token that
+    // ended chunk C-1, so distance 5 is chunk C-6 (without the bias, ties pick C-3).
+    if (chunks_before >= 0 && C > chunks_before && C >= 6) {
+      for (int l = 0; l < f.model->config().n_layer; ++l) {
+        EXPECT_EQ(policy.selected()[size_t(l)], (std::vector<int>{C - 6, C - 2, C - 1})) << "layer " << l;
+      }
+      ++checked;
+    }
+    chunks_before = C;
+  });
+  EXPECT_GE(checked, 2);
+}
+
 TEST(WindowPolicy, StreamingReadsSinkAndWindowSepllmAddsSeparators) {
   const Fixture f = MakeFixture();
   auto tok = Tokenizer::Load(f.model->path());

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "chunk/chunk_distance.h"
 #include "train/adapter_losses.h"
 #include "train/adapter_model.h"
 
@@ -78,21 +79,58 @@ TEST(AdapterLosses, BceGradientAndValue) {
 
 TEST(AdapterLosses, AdapterWeightsGradientThroughTheWholeLoss) {
   Case c;
-  for (int hidden : {0, 3}) {
+  // (Chunk Adapter hidden width, distance buckets): linear and hidden Chunk Adapter, with and
+  // without the distance bias (3 buckets, so that distances 3 and 4 share the last one).
+  for (auto [hidden, buckets] : {std::pair{0, 0}, std::pair{3, 3}}) {
     AdapterHyperParams hp;
-    hp.d_adapter = 4, hp.rank = int(c.r), hp.chunk_hidden = hidden;
+    hp.d_adapter = 4, hp.rank = int(c.r), hp.chunk_hidden = hidden, hp.distance_buckets = buckets;
     AdapterModel m(int(c.L), 6, hp, 9);
     m->to(torch::kDouble);
     torch::manual_seed(3);
+    if (buckets > 0) {
+      torch::NoGradGuard ng;  // away from the zero start, so that the bias changes the softmax
+      m->dist_bias.normal_(0, 1.0);
+    }
     const torch::Tensor x = torch::randn({c.L, c.T, 6}, torch::kDouble);
     const torch::Tensor labels = (torch::rand({c.T}, torch::kDouble) > 0.6).to(torch::kDouble);
+    const torch::Tensor bucket_of = DistanceBuckets(c.chunks, buckets);
     auto loss = [&] {
       const torch::Tensor keys = ChunkKeys(m->KeyFeatures(x), c.chunks, "boundary");
-      const torch::Tensor kl = ChunkKl(c.target, ChunkLogProbs(m->QueryFeatures(x), keys, c.cand), c.cand).sum();
+      const torch::Tensor bias = buckets > 0 ? DistanceBias(m->dist_bias, bucket_of) : torch::Tensor();
+      const torch::Tensor kl = ChunkKl(c.target, ChunkLogProbs(m->QueryFeatures(x), keys, c.cand, bias), c.cand).sum();
       return kl + BoundaryBce(m->BoundaryLogits(x[0]), labels, 2.0);
     };
-    for (auto& p : m->named_parameters()) CheckGradient(p.value(), loss, p.key() + ", hidden " + std::to_string(hidden));
+    size_t checked = 0;
+    for (auto& p : m->named_parameters()) {
+      CheckGradient(p.value(), loss, p.key() + ", hidden " + std::to_string(hidden));
+      ++checked;
+    }
+    EXPECT_EQ(checked, size_t(6 + (hidden > 0 ? 2 : 0) + (buckets > 0 ? 1 : 0)));
+    // The bias must reach the loss (a bias left out would pass the check with zero gradients).
+    if (buckets > 0) EXPECT_GT(m->dist_bias.grad().abs().sum().item<double>(), 1e-3);
   }
+}
+
+TEST(AdapterLosses, DistanceBucketsCountChunksBackFromTheQuerysChunk) {
+  // Buckets 0..7 are distances 1..8; then two per doubling: 9-11 -> 8, 12-15 -> 9, 16 -> 10.
+  const int want[][2] = {{1, 0}, {2, 1}, {8, 7}, {9, 8}, {11, 8}, {12, 9}, {15, 9}, {16, 10}, {23, 11}, {32, 12}};
+  for (const auto& [d, b] : want) EXPECT_EQ(ChunkDistanceBucket(d, 64), b) << "distance " << d;
+  EXPECT_EQ(ChunkDistanceBucket(1000, 12), 11) << "the last bucket holds every larger distance";
+  // Tokens 0..19 each end a chunk; with 2 local chunks skipped, token t's candidates are
+  // chunks 0 .. t-3, at distances t - c >= 3.
+  ChunkPartition p = PartitionChunks(std::vector<uint8_t>(20, 1), 0);
+  p.skip_local = 2;
+  const torch::Tensor b = DistanceBuckets(p, 16);
+  ASSERT_EQ(b.sizes(), (std::vector<int64_t>{20, 20}));
+  EXPECT_EQ(b[19][0].item<int64_t>(), ChunkDistanceBucket(19, 16));  // 10
+  EXPECT_EQ(b[19][16].item<int64_t>(), 2);                           // distance 3
+  EXPECT_EQ(b[10][2].item<int64_t>(), 7);                            // distance 8
+  EXPECT_EQ(b[10][8].item<int64_t>(), 0) << "no candidate: bucket 0 (masked out of the softmax)";
+  // DistanceBias reads the layer's bucket bias.
+  const torch::Tensor layer_bias = torch::arange(32, torch::kFloat64).view({2, 16});
+  const torch::Tensor bias = DistanceBias(layer_bias, b);
+  EXPECT_EQ(bias[1][19][16].item<double>(), 16 + 2);
+  EXPECT_EQ(bias[0][19][0].item<double>(), 10);
 }
 
 TEST(AdapterLosses, KlIsZeroExactlyWhenStudentEqualsTeacher) {

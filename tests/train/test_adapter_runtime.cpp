@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "chunk/adapter_runtime.h"
+#include "chunk/chunk_distance.h"
 #include "train/adapter_model.h"
 
 namespace chunkllm {
@@ -77,6 +78,23 @@ TEST(AdapterRuntime, FeaturesAndBoundaryMatchTorchInDouble) {
           << "hidden " << hidden << " token " << t;
     }
   }
+}
+
+TEST(AdapterRuntime, DistanceBiasIsTheTrainedBucketsValue) {
+  AdapterHyperParams hp;
+  hp.d_adapter = 8, hp.rank = 4, hp.distance_buckets = 12;
+  AdapterModel model(2, 16, hp, 3);
+  {
+    torch::NoGradGuard ng;
+    model->dist_bias.normal_(0, 1.0);
+  }
+  const AdapterRuntime rt = MakeRuntime(model, 2, 16);
+  for (int l = 0; l < 2; ++l)
+    for (int d : {1, 3, 8, 9, 40, 5000}) {
+      EXPECT_EQ(rt.DistanceBias(l, d), model->dist_bias[l][ChunkDistanceBucket(d, 12)].item<float>()) << l << " " << d;
+    }
+  hp.distance_buckets = 0;
+  EXPECT_EQ(MakeRuntime(AdapterModel(2, 16, hp, 3), 2, 16).DistanceBias(1, 4), 0.0f);
 }
 
 }  // namespace

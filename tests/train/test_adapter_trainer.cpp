@@ -63,6 +63,7 @@ AdapterTrainOptions TinyOptions(const test::TempDir& dir) {
   o.steps = 80;
   o.lr = 1e-2, o.min_lr = 1e-3, o.warmup_steps = 5;
   o.hp.rank = 16, o.hp.max_chunk = 32;
+  o.hp.distance_buckets = 8;  // the whole path with the distance bias: train, file, eval, resume
   o.topk = 2;
   o.val_every = 40, o.val_windows = 2;
   o.show_progress = false;
@@ -142,6 +143,7 @@ TEST(AdapterTrainer, HeldOutLossesFallBelowTheUninformedPredictors) {
   // The file and the report are written and load back.
   const AdapterSet a = LoadAdapters(o.output_path);
   EXPECT_EQ(a.hp.rank, 16);
+  EXPECT_EQ(a.hp.distance_buckets, 8);
   EXPECT_TRUE(std::filesystem::exists(o.output_path + ".report/report.json"));
   EXPECT_EQ(ReadTextFile(o.output_path + ".report/loss.svg").rfind("<svg", 0), 0u);
 }
@@ -165,6 +167,8 @@ TEST(AdapterTrainer, ResumeReproducesTheUninterruptedRun) {
   }
   const AdapterSet x = LoadAdapters(a.output_path), y = LoadAdapters(b.output_path);
   EXPECT_EQ(x.layers[1].k_w2, y.layers[1].k_w2);
+  ASSERT_EQ(x.layers[1].distance_bias.size(), 8u);
+  EXPECT_EQ(x.layers[1].distance_bias, y.layers[1].distance_bias);
   EXPECT_EQ(x.chunk.w1, y.chunk.w1);
 }
 
