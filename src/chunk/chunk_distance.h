@@ -5,9 +5,10 @@
 //
 // The adapters see no positions (no RoPE), so without b they cannot express what a backbone
 // whose heads mostly read the latest chunks does; b_l (B floats per layer) can, and it costs
-// one table lookup per candidate. Distance d >= 1 counts chunks back from the query's own
-// chunk: buckets 0..7 are d = 1..8 exactly, then two buckets per doubling of d, the last
-// bucket holding every larger distance.
+// one table lookup per candidate. Distance d >= 1 counts chunks back from the chunk of the
+// tokens the score is for: in training the query's own chunk, at inference the open chunk
+// that a selection serves. Buckets 0..7 are d = 1..8 exactly, then two buckets per doubling
+// of d, the last bucket holding every larger distance.
 #pragma once
 
 #include <algorithm>

@@ -62,11 +62,8 @@ void ChunkLlmPolicy::AddChunk(const ForwardGraph& g, int row, int end) {
   }
 }
 
-void ChunkLlmPolicy::RememberQuery(const ForwardGraph& g, int row, int pos) {
+void ChunkLlmPolicy::RememberQuery(const ForwardGraph& g, int row) {
   const ModelConfig& c = model_.config();
-  // A boundary token belongs to the chunk it ends; any other token to the open chunk.
-  const int C = n_chunks();
-  query_chunk_ = C > 0 && chunk_end(C - 1) > pos ? C - 1 : C;
   for (int l = 0; l < n_layer(); ++l) {
     std::vector<float>& q = query_[size_t(l)];
     if (oracle_) {
@@ -96,10 +93,10 @@ void ChunkLlmPolicy::OnEndBatch(const ForwardGraph& g, int pos0, int n) {
     if (boundary) AddChunk(g, i, pos0 + i + 1);
   }
   // The query is read only by a selection: after a prefill, at a boundary, or (noicac) always.
-  if (n > 1 || boundary || !icac_) RememberQuery(g, n - 1, pos0 + n - 1);
+  if (n > 1 || boundary || !icac_) RememberQuery(g, n - 1);
   if (n > 1) {
     select_before_decode_ = true;  // the prompt's last token triggers the first selection
-    prompt_end_ = {pos0 + n, chunk_end_.size(), query_, query_chunk_};
+    prompt_end_ = {pos0 + n, chunk_end_.size(), query_};
   } else if (boundary || !icac_) {
     Select();
   }
@@ -120,7 +117,6 @@ void ChunkLlmPolicy::OnTruncate(int n) {
   evicted_.assign(chunk_end_.size(), 0);
   for (auto& k : keys_) k.resize(prompt_end_.n_chunks * size_t(r_));
   query_ = prompt_end_.query;
-  query_chunk_ = prompt_end_.query_chunk;
   select_before_decode_ = true;
 }
 
@@ -130,12 +126,15 @@ std::vector<std::vector<float>> ChunkLlmPolicy::Scores(const std::vector<int>& c
   std::vector<std::vector<float>> s(size_t(n_layer()), std::vector<float>(cand.size()));
   if (!oracle_) {
     const float scale = 1.0f / std::sqrt(float(r_));
+    // Distances count back from the open chunk, whose tokens read this selection: candidates
+    // lie local + 1 or more chunks back, as they do from a token's own chunk in training.
+    const int open_chunk = n_chunks();
     for (int l = 0; l < n_layer(); ++l)
       for (size_t i = 0; i < cand.size(); ++i) {
         const float* k = keys_[size_t(l)].data() + size_t(cand[i]) * r_;
         float d = 0;
         for (int e = 0; e < r_; ++e) d += query_[size_t(l)][size_t(e)] * k[e];
-        s[size_t(l)][i] = d * scale + adapters_->DistanceBias(l, query_chunk_ - cand[i]);
+        s[size_t(l)][i] = d * scale + adapters_->DistanceBias(l, open_chunk - cand[i]);
       }
     return s;
   }

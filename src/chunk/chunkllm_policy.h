@@ -55,7 +55,7 @@ class ChunkLlmPolicy final : public GatheredPolicy {
  private:
   bool IsBoundary(const ForwardGraph& g, int row, int pos);
   void AddChunk(const ForwardGraph& g, int row, int end);
-  void RememberQuery(const ForwardGraph& g, int row, int pos);
+  void RememberQuery(const ForwardGraph& g, int row);
   std::vector<std::vector<float>> Scores(const std::vector<int>& candidates) const;
   void Select();
 
@@ -68,14 +68,12 @@ class ChunkLlmPolicy final : public GatheredPolicy {
   std::vector<std::vector<float>> keys_;     // per layer: (C, r) chunk keys
   std::vector<uint8_t> evicted_;             // per chunk
   std::vector<std::vector<float>> query_;    // per layer: the latest token's query (r or H*Dh)
-  int query_chunk_ = 0;                      // the chunk that token belongs to (distances count from it)
   std::vector<std::vector<int>> selected_;   // per layer: chunks of the last selection
   bool select_before_decode_ = false;        // a prefill ended: select before the next step
   struct PromptEnd {                         // the state right after the last prefill
     int n_past = -1;
     size_t n_chunks = 0;
     std::vector<std::vector<float>> query;
-    int query_chunk = 0;
   } prompt_end_;
   std::vector<float> row_;                   // scratch
 };

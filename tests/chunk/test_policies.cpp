@@ -292,11 +292,11 @@ TEST(ChunkPolicy, SelectionFollowsTheLearnedDistanceBias) {
   int checked = 0, chunks_before = -1;
   RunSession(f, &policy, Params(), [&](int) {
     const int C = policy.n_chunks();
-    // A boundary this step: the selection at its end scored from the query of the token that
-    // ended chunk C-1, so distance 5 is chunk C-6 (without the bias, ties pick C-3).
-    if (chunks_before >= 0 && C > chunks_before && C >= 6) {
+    // A boundary this step: the selection at its end serves the new open chunk C, so distance
+    // 5 is chunk C-5 (without the bias, ties pick the latest candidate, C-3).
+    if (chunks_before >= 0 && C > chunks_before && C >= 5) {
       for (int l = 0; l < f.model->config().n_layer; ++l) {
-        EXPECT_EQ(policy.selected()[size_t(l)], (std::vector<int>{C - 6, C - 2, C - 1})) << "layer " << l;
+        EXPECT_EQ(policy.selected()[size_t(l)], (std::vector<int>{C - 5, C - 2, C - 1})) << "layer " << l;
       }
       ++checked;
     }
