@@ -16,7 +16,7 @@ mkdir -p "$STATE"
 resume=""
 [ -f "$STATE/demo-adapters.gguf.ckpt" ] && resume="--resume"
 exec "$BIN" train -m "$MODEL" --data data/corpus/train --val data/corpus/validation \
-  -o "$STATE/demo-adapters.gguf" --seq ${SEQ:-1024} --steps ${STEPS:-500} --lr 2e-3 --min-lr 2e-4 --warmup 20 \
+  -o "$STATE/demo-adapters.gguf" --seq ${SEQ:-1024} --steps ${STEPS:-200} --lr 2e-3 --min-lr 2e-4 --warmup 20 \
   --rank 64 --d-adapter ${D_ADAPTER:-192} --chunk-hidden ${CHUNK_HIDDEN:-256} --pos-weight ${POS_WEIGHT:-1} \
   --distance-buckets ${DISTANCE_BUCKETS:-16} --val-windows 4 --val-every 40 \
   --local 2 --sink 4 --seed 1 --checkpoint-minutes 5 -t 2 $resume
