@@ -23,7 +23,8 @@
 #   2.5e-4 forms it), and that a 32K vocabulary slows it further; see docs/benchmarks.md.
 # Stage 5 (2026-12-02): the harness's fix. 32 rows a step at lr 1e-3 (the setting in which the
 #   harness forms the head by step ~1,200), as 4 micro-batches of 8 rows (--ubatch 8: the
-#   same gradient in the memory of 8 rows), from stage 1's shipped GGUF.
+#   same gradient in the memory of 8 rows), from stage 1's shipped GGUF. Shipped 2026-12-02
+#   (models/README.md); deterministic: a rerun reproduced its losses and probes exactly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
