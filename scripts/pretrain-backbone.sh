@@ -25,6 +25,10 @@
 #   harness forms the head by step ~1,200), as 4 micro-batches of 8 rows (--ubatch 8: the
 #   same gradient in the memory of 8 rows), from stage 1's shipped GGUF. Shipped 2026-12-02
 #   (models/README.md); deterministic: a rerun reproduced its losses and probes exactly.
+# Stage 6 (2026-12-02): length. Stage 5 copies and retrieves over ~1K tokens only (its probe
+#   fell from 81% at T 256 to 31-50% at T 1024; passkey 0% at 4K). From stage 5's shipped GGUF
+#   (489d55e), 16K tokens a step at 1024, 2048 and 4096 tokens a row, synthetic documents of
+#   at least 512 tokens (needles far from their questions), mostly retrieval tasks, lr 5e-4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
@@ -39,9 +43,13 @@ resume=""
 shape="--n-embd 384 --n-layer 8 --n-head 6 --n-head-kv 2 --head-dim 64 --n-ff 1024 --ctx-train 4096"
 common=(--vocab third_party/llama.cpp/models/ggml-vocab-llama-spm.gguf --data data/corpus/train
         --val data/corpus/validation -o "$STATE/backbone.gguf" $shape --seed 1 --checkpoint-minutes 5 -t 2)
-case "$STAGE" in 1|2|3|4|5) ;; *) echo "STAGE must be 1, 2, 3, 4 or 5" >&2; exit 2 ;; esac
-# Stages 2-5 warm-start from stage 1's shipped GGUF.
-if [ "$STAGE" != 1 ]; then
+case "$STAGE" in 1|2|3|4|5|6) ;; *) echo "STAGE must be 1, 2, 3, 4, 5 or 6" >&2; exit 2 ;; esac
+# Stages 2-5 warm-start from stage 1's shipped GGUF, stage 6 from stage 5's.
+if [ "$STAGE" = 6 ]; then
+  INIT=${INIT:-$STATE/stage5.gguf}
+  [ -f "$INIT" ] || git show 489d55e:models/demo-backbone.gguf > "$INIT"
+  common+=(--init-from "$INIT")
+elif [ "$STAGE" != 1 ]; then
   INIT=${INIT:-$STATE/stage1.gguf}
   [ -f "$INIT" ] || git show 20099ce:models/demo-backbone.gguf > "$INIT"
   common+=(--init-from "$INIT")
@@ -60,4 +68,7 @@ case "$STAGE" in
        "${short_rows[@]}" $resume ;;
   5) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-9000000} --schedule 256x32:0.85,1024x8:0.15 --ubatch 8 \
        --synthetic 0.7 --synthetic-min-len 32 --copy-share 0.5 --lr 1e-3 --min-lr 1e-4 --warmup 50 --val-every 100 $resume ;;
+  6) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-3600000} --schedule 1024x16:0.25,2048x8:0.35,4096x4:0.4 \
+       --ubatch 2 --synthetic 0.7 --synthetic-min-len 512 --copy-share 0.3 --lr 5e-4 --min-lr 5e-5 --warmup 20 \
+       --val-every 40 $resume ;;
 esac
