@@ -2,8 +2,9 @@
 # Trains (or resumes) the ChunkLLM adapters of the bundled demo backbone. Long: run it in the
 # background; it checkpoints every 5 minutes and resumes exactly when started again.
 #   STATE=/work/state/adapters bash scripts/train-adapters.sh   # then: tail -f $STATE/log
-# MODEL defaults to models/demo-backbone.gguf; SEQ, STEPS, D_ADAPTER, CHUNK_HIDDEN, POS_WEIGHT and
-# DISTANCE_BUCKETS (0: the paper's position-free chunk score) override
+# MODEL defaults to models/demo-backbone.gguf; SEQ, STEPS, D_ADAPTER, CHUNK_HIDDEN, POS_WEIGHT,
+# DISTANCE_BUCKETS (0: the paper's position-free chunk score), BOUNDARY_DELAY (0: the paper's
+# Chunk Adapter, deciding from the token itself) and THREADS override
 # the defaults below. The result is $STATE/demo-adapters.gguf
 # (+ .report/ with report.json, loss.svg, recall.svg).
 set -euo pipefail
@@ -16,7 +17,7 @@ mkdir -p "$STATE"
 resume=""
 [ -f "$STATE/demo-adapters.gguf.ckpt" ] && resume="--resume"
 exec "$BIN" train -m "$MODEL" --data data/corpus/train --val data/corpus/validation \
-  -o "$STATE/demo-adapters.gguf" --seq ${SEQ:-1024} --steps ${STEPS:-200} --lr 2e-3 --min-lr 2e-4 --warmup 20 \
+  -o "$STATE/demo-adapters.gguf" --seq ${SEQ:-1024} --steps ${STEPS:-400} --lr 2e-3 --min-lr 2e-4 --warmup 20 \
   --rank 64 --d-adapter ${D_ADAPTER:-192} --chunk-hidden ${CHUNK_HIDDEN:-256} --pos-weight ${POS_WEIGHT:-1} \
-  --distance-buckets ${DISTANCE_BUCKETS:-16} --val-windows 4 --val-every 40 \
-  --local 2 --sink 4 --seed 1 --checkpoint-minutes 5 -t 2 $resume
+  --distance-buckets ${DISTANCE_BUCKETS:-16} --boundary-delay ${BOUNDARY_DELAY:-0} --val-windows 4 --val-every 40 \
+  --local 2 --sink 4 --seed 1 --checkpoint-minutes 5 -t ${THREADS:-2} $resume

@@ -5,6 +5,7 @@
 #include <memory>
 #include <random>
 
+#include "chunk/chunk_distance.h"
 #include "core/error.h"
 #include "core/file_util.h"
 #include "gguf.h"
@@ -92,6 +93,7 @@ void SaveAdapters(const AdapterSet& a, const std::string& path) {
     gguf_set_val_f32(g, "chunkllm.alpha", a.hp.alpha);
     gguf_set_val_str(g, "chunkllm.chunk_key", a.hp.chunk_key.c_str());
     gguf_set_val_u32(g, "chunkllm.distance_buckets", uint32_t(a.hp.distance_buckets));
+    gguf_set_val_u32(g, "chunkllm.boundary_delay", uint32_t(a.hp.boundary_delay));
     gguf_set_val_str(g, "chunkllm.training", a.training.dump().c_str());
     for (size_t i = 0; i < specs.size(); ++i) {
       const int64_t n = Count(specs[i].ne);
@@ -151,8 +153,17 @@ AdapterSet LoadAdapters(const std::string& path) {
   }
   if (version >= 2) {  // version 1 had no distance bias
     const int64_t b = f.GetInt("chunkllm.distance_buckets");
-    if (b < 0 || b > 4096) Fail(path, ": metadata key 'chunkllm.distance_buckets' must be in [0, 4096], got ", b);
+    if (b < 0 || b > kMaxDistanceBuckets) {
+      Fail(path, ": metadata key 'chunkllm.distance_buckets' must be in [0, ", kMaxDistanceBuckets, "], got ", b);
+    }
     a.hp.distance_buckets = int(b);
+  }
+  if (version >= 3) {  // versions 1 and 2 had no boundary delay (the paper's: 0)
+    const int64_t d = f.GetInt("chunkllm.boundary_delay");
+    if (d < 0 || d > kMaxBoundaryDelay) {
+      Fail(path, ": metadata key 'chunkllm.boundary_delay' must be in [0, ", kMaxBoundaryDelay, "], got ", d);
+    }
+    a.hp.boundary_delay = int(d);
   }
   try {
     a.training = nlohmann::json::parse(f.GetString("chunkllm.training"));

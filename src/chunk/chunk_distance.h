@@ -16,6 +16,10 @@
 
 namespace chunkllm {
 
+// Largest bucket count a file or `train --distance-buckets` may ask for (the table is tiny;
+// the bound only stops a corrupt value from allocating without limit).
+constexpr int kMaxDistanceBuckets = 4096;
+
 inline int ChunkDistanceBucket(int distance, int n_buckets) {
   if (n_buckets <= 0) return 0;
   constexpr int kExact = 8;

@@ -26,6 +26,8 @@ ChunkLlmPolicy::ChunkLlmPolicy(const Model& model, std::shared_ptr<const Adapter
     Fail("adapters use chunk keys '", adapters_->adapters().hp.chunk_key, "'; inference supports boundary keys");
   }
   r_ = adapters_->rank();
+  delay_ = adapters_->adapters().hp.boundary_delay;
+  if (delay_ < 0 || delay_ > kMaxBoundaryDelay) Fail("adapters with a boundary delay of ", delay_, " are not supported");
   keys_.resize(size_t(n_layer()));
   query_.resize(size_t(n_layer()));
   row_.resize(size_t(std::max(model.config().n_embd, model.config().n_head * model.config().head_dim)));
@@ -39,27 +41,55 @@ GraphTaps ChunkLlmPolicy::taps() const {
   return t;
 }
 
-bool ChunkLlmPolicy::IsBoundary(const ForwardGraph& g, int row, int pos) {
-  const int open_begin = chunk_end_.empty() ? 0 : chunk_end_.back();
-  const int open_len = pos + 1 - open_begin;
-  if (fixed_) return open_len >= options_.chunk_len;
-  const AdapterSet& a = adapters_->adapters();
-  if (open_len >= a.hp.max_chunk) return true;
+bool ChunkLlmPolicy::ClassifierEnds(const ForwardGraph& g, int row) {
   const size_t D = size_t(model_.config().n_embd);
   ggml_backend_tensor_get(g.layer1_out, row_.data(), sizeof(float) * D * size_t(row), sizeof(float) * D);
-  return adapters_->BoundaryProbability(row_.data()) > a.hp.alpha;
+  return adapters_->BoundaryProbability(row_.data()) > adapters_->adapters().hp.alpha;
 }
 
-void ChunkLlmPolicy::AddChunk(const ForwardGraph& g, int row, int end) {
+void ChunkLlmPolicy::AddChunk(int end, const std::vector<float>& attn_in) {
   chunk_end_.push_back(end);
   evicted_.push_back(0);
   const size_t D = size_t(model_.config().n_embd);
   for (int l = 0; l < n_layer(); ++l) {
-    ggml_backend_tensor_get(g.attn_in[size_t(l)], row_.data(), sizeof(float) * D * size_t(row), sizeof(float) * D);
     std::vector<float>& k = keys_[size_t(l)];
     k.resize(k.size() + size_t(r_));
-    adapters_->Key(l, row_.data(), k.data() + k.size() - size_t(r_));
+    adapters_->Key(l, attn_in.data() + size_t(l) * D, k.data() + k.size() - size_t(r_));
   }
+}
+
+void ChunkLlmPolicy::ReadAttnIn(const ForwardGraph& g, int row, std::vector<float>& out) const {
+  const size_t D = size_t(model_.config().n_embd);
+  out.resize(size_t(n_layer()) * D);
+  for (int l = 0; l < n_layer(); ++l) {
+    ggml_backend_tensor_get(g.attn_in[size_t(l)], out.data() + size_t(l) * D, sizeof(float) * D * size_t(row),
+                            sizeof(float) * D);
+  }
+}
+
+// Token pos (row `row` of the batch) may close up to two chunks: with a boundary delay, the
+// Chunk Adapter reads from its h_1 whether the token before it ended one; then the chunk that
+// pos itself is in ends at pos when it is max_chunk (or, chunk-fixed, chunk_len) long or, with
+// no delay, when the Chunk Adapter says so from pos's own h_1. Returns whether one closed.
+bool ChunkLlmPolicy::CloseChunks(const ForwardGraph& g, int row, int pos) {
+  bool closed = false;
+  auto open_begin = [&] { return chunk_end_.empty() ? 0 : chunk_end_.back(); };
+  if (!fixed_ && delay_ == 1 && pos - 1 >= open_begin() && ClassifierEnds(g, row)) {
+    // The key is the K-Adapter output at the boundary token pos - 1: in this batch's graph
+    // or, for a batch's first token, the row kept from the previous batch.
+    if (row > 0) ReadAttnIn(g, row - 1, prev_attn_in_);
+    AddChunk(pos, prev_attn_in_);
+    closed = true;
+  }
+  const int open_len = pos + 1 - open_begin();
+  const bool ends = fixed_ ? open_len >= options_.chunk_len
+                           : open_len >= adapters_->adapters().hp.max_chunk || (delay_ == 0 && ClassifierEnds(g, row));
+  if (ends) {
+    ReadAttnIn(g, row, cur_attn_in_);
+    AddChunk(pos + 1, cur_attn_in_);
+    closed = true;
+  }
+  return closed;
 }
 
 void ChunkLlmPolicy::RememberQuery(const ForwardGraph& g, int row) {
@@ -88,15 +118,13 @@ void ChunkLlmPolicy::OnBeginBatch(int, int n, const int32_t*) {
 
 void ChunkLlmPolicy::OnEndBatch(const ForwardGraph& g, int pos0, int n) {
   bool boundary = false;
-  for (int i = 0; i < n; ++i) {
-    boundary = IsBoundary(g, i, pos0 + i);
-    if (boundary) AddChunk(g, i, pos0 + i + 1);
-  }
+  for (int i = 0; i < n; ++i) boundary = CloseChunks(g, i, pos0 + i);
+  if (delay_ > 0) ReadAttnIn(g, n - 1, prev_attn_in_);  // the next batch's first token may close at it
   // The query is read only by a selection: after a prefill, at a boundary, or (noicac) always.
   if (n > 1 || boundary || !icac_) RememberQuery(g, n - 1);
   if (n > 1) {
     select_before_decode_ = true;  // the prompt's last token triggers the first selection
-    prompt_end_ = {pos0 + n, chunk_end_.size(), query_};
+    prompt_end_ = {pos0 + n, chunk_end_.size(), query_, prev_attn_in_};
   } else if (boundary || !icac_) {
     Select();
   }
@@ -108,6 +136,7 @@ void ChunkLlmPolicy::OnTruncate(int n) {
     for (auto& k : keys_) k.clear();
     select_before_decode_ = false;
     prompt_end_ = {};
+    prev_attn_in_.clear();
     return;
   }
   if (n != prompt_end_.n_past) {
@@ -117,6 +146,7 @@ void ChunkLlmPolicy::OnTruncate(int n) {
   evicted_.assign(chunk_end_.size(), 0);
   for (auto& k : keys_) k.resize(prompt_end_.n_chunks * size_t(r_));
   query_ = prompt_end_.query;
+  prev_attn_in_ = prompt_end_.prev_attn_in;
   select_before_decode_ = true;
 }
 

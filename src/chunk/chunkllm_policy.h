@@ -6,7 +6,8 @@
 //   oracle       chunks scored by the true full attention of the query (the adapters' ceiling)
 //
 // The chunk index grows during prefill and decode: a token ends a chunk when the Chunk Adapter
-// says so (p > alpha) or when the chunk reaches max_chunk tokens; each layer stores the
+// says so (p > alpha; with a boundary delay of 1, from the next token's h_1, so the chunk
+// closes one token later) or when the chunk reaches max_chunk tokens; each layer stores the
 // K-Adapter key of every completed chunk. At a boundary (and after the prompt's last token)
 // the policy selects: candidates are the completed chunks except the last `local` ones; each
 // layer scores them with its Q-Adapter query; the vote picks k. Attended positions are the
@@ -44,6 +45,7 @@ class ChunkLlmPolicy final : public GatheredPolicy {
   int chunk_end(int c) const { return chunk_end_[size_t(c)]; }
   const std::vector<float>& chunk_keys(int layer) const { return keys_[size_t(layer)]; }  // (C, r)
   const std::vector<std::vector<int>>& selected() const { return selected_; }             // [layer][chunk]
+  const AdapterRuntime* adapters() const { return adapters_.get(); }  // null for oracle without adapters
 
  protected:
   void OnBeginBatch(int pos0, int n_tokens, const int32_t* tokens) override;
@@ -53,8 +55,11 @@ class ChunkLlmPolicy final : public GatheredPolicy {
   void OnTruncate(int n) override;
 
  private:
-  bool IsBoundary(const ForwardGraph& g, int row, int pos);
-  void AddChunk(const ForwardGraph& g, int row, int end);
+  bool ClassifierEnds(const ForwardGraph& g, int row);
+  bool CloseChunks(const ForwardGraph& g, int row, int pos);
+  // Appends the chunk ending before `end`, keyed by attn_in (L*D floats) of its last token.
+  void AddChunk(int end, const std::vector<float>& attn_in);
+  void ReadAttnIn(const ForwardGraph& g, int row, std::vector<float>& out) const;  // (L, D)
   void RememberQuery(const ForwardGraph& g, int row);
   std::vector<std::vector<float>> Scores(const std::vector<int>& candidates) const;
   void Select();
@@ -64,6 +69,7 @@ class ChunkLlmPolicy final : public GatheredPolicy {
   ChunkPolicyOptions options_;
   bool vote_, icac_, oracle_, fixed_;
   int r_;
+  int delay_ = 0;                            // the adapters' boundary delay (0 or 1)
   std::vector<int> chunk_end_;               // one past each completed chunk's last token
   std::vector<std::vector<float>> keys_;     // per layer: (C, r) chunk keys
   std::vector<uint8_t> evicted_;             // per chunk
@@ -74,7 +80,10 @@ class ChunkLlmPolicy final : public GatheredPolicy {
     int n_past = -1;
     size_t n_chunks = 0;
     std::vector<std::vector<float>> query;
+    std::vector<float> prev_attn_in;
   } prompt_end_;
+  std::vector<float> prev_attn_in_;          // (L, D) attn_in of the latest token (delay 1)
+  std::vector<float> cur_attn_in_;           // scratch
   std::vector<float> row_;                   // scratch
 };
 

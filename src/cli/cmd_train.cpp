@@ -28,6 +28,9 @@ void RegisterTrain(CLI::App& app) {
   c->add_option("--distance-buckets", o->hp.distance_buckets,
                 "buckets of the learned chunk-distance score bias per layer (0: position-free, as the paper)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--boundary-delay", o->hp.boundary_delay,
+                "tokens of lookahead of the Chunk Adapter: token i's boundary from h_1 of token i + N (0: the paper's)")
+      ->capture_default_str();
   c->add_option("--max-chunk", o->hp.max_chunk, "forced boundary after this many tokens")->capture_default_str();
   c->add_option("--alpha", o->hp.alpha, "boundary threshold on the Chunk Adapter's sigmoid")->capture_default_str();
   c->add_option("--pos-weight", o->pos_weight, "BCE weight of boundary tokens")->capture_default_str();

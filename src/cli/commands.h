@@ -12,6 +12,7 @@ void RegisterInspect(CLI::App& app);
 void RegisterPretrain(CLI::App& app);
 void RegisterTrain(CLI::App& app);
 void RegisterEval(CLI::App& app);
+void RegisterChunks(CLI::App& app);
 
 // Shared validators
 inline const auto kPositive = CLI::PositiveNumber;

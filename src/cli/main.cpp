@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
     chunkllm::cli::RegisterPretrain(app);
     chunkllm::cli::RegisterTrain(app);
     chunkllm::cli::RegisterEval(app);
+    chunkllm::cli::RegisterChunks(app);
     std::string known;
     bool found = false;
     for (const CLI::App* sub : app.get_subcommands({})) {

@@ -77,8 +77,12 @@ AdapterLosses AdapterForward(const AdapterModelImpl& m, const AdapterBatch& b, d
                                  : torch::Tensor();
   l.logp = ChunkLogProbs(m.QueryFeatures(b.x), keys, b.cand, bias);
   l.kl = ChunkKl(b.target, l.logp, b.cand);
-  l.boundary_logits = m.BoundaryLogits(b.h1);
-  l.bce = BoundaryBce(l.boundary_logits, b.labels, pos_weight);
+  // With a delay d, token i's boundary is read from h_1 of token i + d: the last d tokens of
+  // the window have no decision yet (as at inference, where the next token has not come).
+  const int64_t T = b.h1.size(0), d = m.hp.boundary_delay;
+  l.boundary_logits = m.BoundaryLogits(b.h1.slice(0, d, T));
+  l.boundary_labels = b.labels.slice(0, 0, T - d);
+  l.bce = BoundaryBce(l.boundary_logits, l.boundary_labels, pos_weight);
   return l;
 }
 
@@ -95,7 +99,7 @@ AdapterValidation ValidateAdapters(const AdapterModelImpl& m, const std::vector<
     v.bce += l.bce.item<double>() / double(windows.size());
     student.Add(l.logp, b.target, b.chunks, topk);
     recency.Add(RecencyScores(b), b.target, b.chunks, topk);
-    bs.Add(l.boundary_logits, b.labels, m.hp.alpha);
+    bs.Add(l.boundary_logits, l.boundary_labels, m.hp.alpha);
   }
   Summarise(student, v.recall, v.mass, v.mean_recall, v.mean_mass);
   Summarise(recency, v.recency_recall, v.recency_mass, v.mean_recency_recall, v.mean_recency_mass);

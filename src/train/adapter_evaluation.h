@@ -53,7 +53,8 @@ struct AdapterLosses {
   torch::Tensor kl;               // (L) KL(teacher || student) per layer
   torch::Tensor bce;              // scalar boundary BCE
   torch::Tensor logp;             // (L, T, C) student chunk log-probabilities
-  torch::Tensor boundary_logits;  // (T)
+  torch::Tensor boundary_logits;  // (T - boundary_delay): whether token i ends a chunk
+  torch::Tensor boundary_labels;  // (T - boundary_delay): the labels they are scored against
 };
 
 AdapterLosses AdapterForward(const AdapterModelImpl& m, const AdapterBatch& b, double pos_weight);

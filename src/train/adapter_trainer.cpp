@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "chunk/adapter_file.h"
+#include "chunk/chunk_distance.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/timer.h"
@@ -30,7 +31,8 @@ nlohmann::json RunIdentity(const AdapterTrainOptions& o, const BaseModelInfo& ba
           {"max_chunk", h.max_chunk}, {"chunk_key", h.chunk_key}, {"seq", o.seq}, {"steps", o.steps}, {"lr", o.lr},
           {"min_lr", o.min_lr}, {"warmup", o.warmup_steps}, {"weight_decay", o.weight_decay},
           {"pos_weight", o.pos_weight}, {"bce_weight", o.bce_weight}, {"seed", o.seed}, {"data", o.data_paths},
-          {"local", o.local}, {"sink", o.sink}, {"distance_buckets", h.distance_buckets}};
+          {"local", o.local}, {"sink", o.sink}, {"distance_buckets", h.distance_buckets},
+          {"boundary_delay", h.boundary_delay}};
 }
 
 void CheckOptions(const AdapterTrainOptions& o, const ModelConfig& c) {
@@ -43,8 +45,11 @@ void CheckOptions(const AdapterTrainOptions& o, const ModelConfig& c) {
   if (o.hp.chunk_key != "boundary" && o.hp.chunk_key != "mean") Fail("--chunk-key must be boundary or mean");
   if (o.topk <= 0) Fail("--topk must be positive, got ", o.topk);
   if (o.local < 0 || o.sink < 0) Fail("--local and --sink must be >= 0");
-  if (o.hp.distance_buckets < 0 || o.hp.distance_buckets > 4096) {
-    Fail("--distance-buckets must be in [0, 4096], got ", o.hp.distance_buckets);
+  if (o.hp.distance_buckets < 0 || o.hp.distance_buckets > kMaxDistanceBuckets) {
+    Fail("--distance-buckets must be in [0, ", kMaxDistanceBuckets, "], got ", o.hp.distance_buckets);
+  }
+  if (o.hp.boundary_delay < 0 || o.hp.boundary_delay > kMaxBoundaryDelay) {
+    Fail("--boundary-delay must be in [0, ", kMaxBoundaryDelay, "], got ", o.hp.boundary_delay);
   }
 }
 

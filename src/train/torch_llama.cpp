@@ -58,8 +58,10 @@ torch::Tensor TorchBlockImpl::forward(const torch::Tensor& x, const torch::Tenso
   v = v.repeat_interleave(H / Hkv, 1);
   const double scale = 1.0 / std::sqrt(double(Dh));
   std::vector<torch::Tensor> blocks;
-  for (int64_t s = 0; s < T; s += c_.attn_block) {
-    const int64_t e = std::min(T, s + int64_t(c_.attn_block));
+  const int64_t rows =
+      std::min<int64_t>(c_.attn_block, std::max<int64_t>(16, c_.attn_block_elements / std::max<int64_t>(1, B * H * T)));
+  for (int64_t s = 0; s < T; s += rows) {
+    const int64_t e = std::min(T, s + rows);
     // Queries [s, e) against keys [0, e): (B, H, e - s, e).
     torch::Tensor att = torch::matmul(q.slice(2, s, e), k.slice(2, 0, e).transpose(-1, -2)) * scale;
     att = torch::softmax(Wide(att) + mask.slice(0, s, e).slice(1, 0, e), -1);

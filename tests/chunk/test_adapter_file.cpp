@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <tuple>
 
 #include "chunk/adapter_file.h"
 #include "core/error.h"
@@ -28,10 +29,10 @@ BaseModelInfo Base() {
   return b;
 }
 
-AdapterSet Sample(int hidden, int distance_buckets = 0) {
+AdapterSet Sample(int hidden, int distance_buckets = 0, int boundary_delay = 0) {
   AdapterHyperParams hp;
   hp.d_adapter = 8, hp.rank = 4, hp.chunk_hidden = hidden, hp.max_chunk = 40, hp.alpha = 0.4f, hp.chunk_key = "mean";
-  hp.distance_buckets = distance_buckets;
+  hp.distance_buckets = distance_buckets, hp.boundary_delay = boundary_delay;
   AdapterSet a = RandomAdapters(Base(), hp, 3);
   a.training = {{"steps", 12}, {"note", "round trip"}};
   return a;
@@ -61,8 +62,8 @@ void Rewrite(const std::string& from, const std::string& to, const std::function
 
 TEST(AdapterFile, RoundTripIsExact) {
   test::TempDir dir;
-  for (auto [hidden, buckets] : {std::pair{0, 0}, std::pair{5, 0}, std::pair{0, 6}}) {
-    const AdapterSet a = Sample(hidden, buckets);
+  for (auto [hidden, buckets, delay] : {std::tuple{0, 0, 0}, std::tuple{5, 0, 1}, std::tuple{0, 6, 1}}) {
+    const AdapterSet a = Sample(hidden, buckets, delay);
     SaveAdapters(a, dir.File("a.gguf"));
     const AdapterSet b = LoadAdapters(dir.File("a.gguf"));
     EXPECT_EQ(b.base.arch, a.base.arch);
@@ -74,6 +75,7 @@ TEST(AdapterFile, RoundTripIsExact) {
     EXPECT_EQ(b.hp.chunk_key, "mean");
     EXPECT_EQ(b.hp.max_chunk, 40);
     EXPECT_EQ(b.hp.distance_buckets, buckets);
+    EXPECT_EQ(b.hp.boundary_delay, delay);
     EXPECT_EQ(b.training, a.training);
     ASSERT_EQ(b.layers.size(), 2u);
     for (size_t l = 0; l < 2; ++l) {
@@ -113,6 +115,10 @@ TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
   ExpectRefused(dir.File("buckets.gguf"), "chunkllm.distance_buckets");
   Rewrite(good, dir.File("bias.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.distance_buckets", 3); });
   ExpectRefused(dir.File("bias.gguf"), "has 10 tensors, expected 12");
+  Rewrite(good, dir.File("delay.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.boundary_delay", 2); });
+  ExpectRefused(dir.File("delay.gguf"), "'chunkllm.boundary_delay' must be in [0, 1], got 2");
+  Rewrite(good, dir.File("nodelay.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.boundary_delay"); });
+  ExpectRefused(dir.File("nodelay.gguf"), "chunkllm.boundary_delay");
   Rewrite(good, dir.File("key.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.rank"); });
   ExpectRefused(dir.File("key.gguf"), "chunkllm.rank");
   Rewrite(good, dir.File("type.gguf"), [](gguf_context* g) { gguf_set_val_str(g, "chunkllm.d_adapter", "eight"); });
@@ -133,17 +139,29 @@ TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
   ExpectRefused(dir.File("nan.gguf"), "non-finite value at element 2");
 }
 
-TEST(AdapterFile, VersionOneFilesWithoutDistanceBiasAreStillRead) {
+TEST(AdapterFile, OlderVersionsWithoutDistanceBiasOrBoundaryDelayAreStillRead) {
   test::TempDir dir;
   const AdapterSet a = Sample(0);
-  SaveAdapters(a, dir.File("v2.gguf"));
-  Rewrite(dir.File("v2.gguf"), dir.File("v1.gguf"), [](gguf_context* g) {
+  SaveAdapters(a, dir.File("v3.gguf"));
+  Rewrite(dir.File("v3.gguf"), dir.File("v1.gguf"), [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 1);
     gguf_remove_key(g, "chunkllm.distance_buckets");
+    gguf_remove_key(g, "chunkllm.boundary_delay");
   });
   const AdapterSet b = LoadAdapters(dir.File("v1.gguf"));
   EXPECT_EQ(b.hp.distance_buckets, 0);
+  EXPECT_EQ(b.hp.boundary_delay, 0);
   EXPECT_EQ(b.layers[1].k_w2, a.layers[1].k_w2);
+  // Version 2 had the distance bias but no delay key: read as the paper's delay 0.
+  const AdapterSet c = Sample(0, 6, 1);
+  SaveAdapters(c, dir.File("c3.gguf"));
+  Rewrite(dir.File("c3.gguf"), dir.File("v2.gguf"), [](gguf_context* g) {
+    gguf_set_val_u32(g, "chunkllm.format_version", 2);
+    gguf_remove_key(g, "chunkllm.boundary_delay");
+  });
+  const AdapterSet d = LoadAdapters(dir.File("v2.gguf"));
+  EXPECT_EQ(d.hp.distance_buckets, 6);
+  EXPECT_EQ(d.hp.boundary_delay, 0);
 }
 
 std::string FixtureWith(const std::string& key, int n_embd, uint64_t seed) {

@@ -1,15 +1,23 @@
 // The subcommands end to end through the real binary, on small random-weight fixtures:
-// `run` from a file and with a chat template, `bench -o json` fields, `inspect --json`, and
-// `mkmodel` shapes read back by the loader.
+// `run` from a file and with a chat template, `bench -o json` fields, `inspect --json`,
+// `mkmodel` shapes read back by the loader, and `chunks` against the engine's own chunk index.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
 
+#include "chunk/adapter_file.h"
+#include "chunk/adapter_runtime.h"
+#include "chunk/chunkllm_policy.h"
 #include "core/file_util.h"
+#include "model/gguf_file.h"
 #include "model/model.h"
+#include "model/session.h"
 #include "test_util.h"
+#include "text/llama_log.h"
+#include "text/sentence_splitter.h"
+#include "text/token_spans.h"
 #include "text/tokenizer.h"
 
 namespace chunkllm {
@@ -147,6 +155,76 @@ TEST(Commands, MkModelShapesReadBack) {
   EXPECT_TRUE(c.has_qk_norm);
   EXPECT_TRUE(m->tied_output());
   EXPECT_STREQ(m->weight_type_name(), "q8_0");
+}
+
+// `chunks --json`: its sentence ends are the splitter's on the same text, its chunks are the
+// chunk index a chunkllm session builds over BOS + the text's tokens, and its counts add up;
+// a text longer than -c and adapters of another model are refused by name.
+TEST(Commands, ChunksShowsTheEnginesChunkIndexAgainstTheSplitter) {
+  InitLlamaBackend();
+  test::TempDir dir;
+  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  const std::string adapters = dir.File("a.gguf"), text_file = dir.File("t.txt");
+  AdapterHyperParams hp;
+  hp.d_adapter = 16, hp.rank = 8, hp.max_chunk = 12, hp.boundary_delay = 1;
+  AdapterSet a = RandomAdapters(BaseModelInfoOf(*Model::Load(model), GgufFile::Open(model)), hp, 5);
+  SaveAdapters(a, adapters);
+  std::string text;
+  for (int i = 0; i < 12; ++i) text += "Mr. Smith paid $" + std::to_string(3 + i) + ".50 for it. Did he? Yes! ";
+  WriteTextFile(text_file, text);
+  const auto r = test::RunCli({"chunks", "-m", model, "--adapters", adapters, "-f", text_file, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+
+  auto tok = Tokenizer::Load(model);
+  const std::vector<int32_t> ids = tok->Tokenize(text, false);
+  const std::vector<uint8_t> labels = BoundaryLabels(text, TokenSpans(*tok, text, ids));
+  std::vector<int> sentence_ends;
+  for (size_t i = 0; i < labels.size(); ++i)
+    if (labels[i]) sentence_ends.push_back(int(i) + 1);
+  EXPECT_EQ(j["sentence_ends"].get<std::vector<int>>(), sentence_ends);
+  EXPECT_EQ(sentence_ends.size(), 36u);  // three sentences per repeat; "Mr." and "$3.50" end none
+
+  auto loaded = Model::Load(model);
+  ChunkPolicyOptions po;
+  ChunkLlmPolicy policy(*loaded, std::make_shared<const AdapterRuntime>(a), po);
+  SessionParams sp;
+  sp.n_ctx = 4096;
+  Session s(*loaded, sp, &policy);
+  std::vector<int32_t> prompt = {tok->bos()};
+  prompt.insert(prompt.end(), ids.begin(), ids.end());
+  s.Prefill(prompt);
+  ASSERT_EQ(int(j["chunks"].size()), policy.n_chunks());
+  int64_t forced = 0, agree = 0;
+  for (int c = 0; c < policy.n_chunks(); ++c) {
+    const auto& jc = j["chunks"][size_t(c)];
+    EXPECT_EQ(jc["begin"].get<int>(), policy.chunk_begin(c));
+    EXPECT_EQ(jc["end"].get<int>(), policy.chunk_end(c));
+    const bool is_forced = policy.chunk_end(c) - policy.chunk_begin(c) >= hp.max_chunk;
+    EXPECT_EQ(jc["forced"].get<bool>(), is_forced) << c;
+    forced += is_forced;
+    if (!is_forced && std::count(sentence_ends.begin(), sentence_ends.end(), policy.chunk_end(c) - 1)) ++agree;
+  }
+  const int64_t tp = j["tp"], fp = j["fp"], fn = j["fn"];
+  EXPECT_EQ(j["forced"].get<int64_t>(), forced);
+  EXPECT_EQ(tp, agree);
+  EXPECT_EQ(tp + fp + forced, policy.n_chunks() - (policy.chunk_end(0) == 1 ? 1 : 0));
+  EXPECT_EQ(tp + fn, int64_t(sentence_ends.size())
+                        - std::count_if(sentence_ends.begin(), sentence_ends.end(), [&](int e) {
+                            for (int c = 0; c < policy.n_chunks(); ++c)
+                              if (policy.chunk_end(c) - 1 == e && policy.chunk_end(c) - policy.chunk_begin(c) >= hp.max_chunk)
+                                return true;
+                            return false;
+                          }));
+  EXPECT_NEAR(j["f1"].get<double>(), 2.0 * double(tp) / double(std::max<int64_t>(1, 2 * tp + fp + fn)), 1e-12);
+
+  const auto small = test::RunCli({"chunks", "-m", model, "--adapters", adapters, "-f", text_file, "-c", "32"});
+  EXPECT_NE(small.exit_code, 0);
+  EXPECT_NE(small.err.find("context holds 32 (-c)"), std::string::npos) << small.err;
+  const std::string other = test::FixtureModel("cmd-qwen2", Small(Arch::kQwen2, "qwen2"));
+  const auto foreign = test::RunCli({"chunks", "-m", other, "--adapters", adapters, "-p", "Hello there."});
+  EXPECT_NE(foreign.exit_code, 0);
+  EXPECT_NE(foreign.err.find(adapters), std::string::npos) << foreign.err;
 }
 
 }  // namespace
