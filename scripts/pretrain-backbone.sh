@@ -31,6 +31,10 @@
 #   at least 512 tokens (needles far from their questions), mostly retrieval tasks, lr 5e-4.
 #   Shipped 2026-12-02 from its step-188 checkpoint (EXPORT=1; stopped for the session's time):
 #   passkey found at every depth of 1K, from 50% depth at 2K, from 75% at 4K (models/README.md).
+# Stage 7 (2026-12-03): distance. From stage 6's shipped GGUF (c0e982f), every row 4096 tokens
+#   (16K tokens a step, micro-batches of 2 rows), synthetic documents of 2048-4096 tokens so that
+#   needles lie up to ~4K tokens before their question, lr 3e-4 -> 3e-5 over 2.4M tokens (~70
+#   minutes with the blocked attention of src/train/blocked_attention.h).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
@@ -45,9 +49,13 @@ resume=""
 shape="--n-embd 384 --n-layer 8 --n-head 6 --n-head-kv 2 --head-dim 64 --n-ff 1024 --ctx-train 4096"
 common=(--vocab third_party/llama.cpp/models/ggml-vocab-llama-spm.gguf --data data/corpus/train
         --val data/corpus/validation -o "$STATE/backbone.gguf" $shape --seed 1 --checkpoint-minutes 5 -t 2)
-case "$STAGE" in 1|2|3|4|5|6) ;; *) echo "STAGE must be 1, 2, 3, 4, 5 or 6" >&2; exit 2 ;; esac
-# Stages 2-5 warm-start from stage 1's shipped GGUF, stage 6 from stage 5's.
-if [ "$STAGE" = 6 ]; then
+case "$STAGE" in 1|2|3|4|5|6|7) ;; *) echo "STAGE must be 1 to 7" >&2; exit 2 ;; esac
+# Stages 2-5 warm-start from stage 1's shipped GGUF, stage 6 from stage 5's, stage 7 from 6's.
+if [ "$STAGE" = 7 ]; then
+  INIT=${INIT:-$STATE/stage6.gguf}
+  [ -f "$INIT" ] || git show c0e982f:models/demo-backbone.gguf > "$INIT"
+  common+=(--init-from "$INIT")
+elif [ "$STAGE" = 6 ]; then
   INIT=${INIT:-$STATE/stage5.gguf}
   [ -f "$INIT" ] || git show 489d55e:models/demo-backbone.gguf > "$INIT"
   common+=(--init-from "$INIT")
@@ -72,5 +80,8 @@ case "$STAGE" in
        --synthetic 0.7 --synthetic-min-len 32 --copy-share 0.5 --lr 1e-3 --min-lr 1e-4 --warmup 50 --val-every 100 $resume ;;
   6) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-3600000} --schedule 1024x16:0.25,2048x8:0.35,4096x4:0.4 \
        --ubatch 2 --synthetic 0.7 --synthetic-min-len 512 --copy-share 0.3 --lr 5e-4 --min-lr 5e-5 --warmup 20 \
+       --val-every 40 $resume ;;
+  7) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-2400000} --schedule 4096x4:1 \
+       --ubatch 2 --synthetic 0.7 --synthetic-min-len 2048 --copy-share 0.3 --lr 3e-4 --min-lr 3e-5 --warmup 10 \
        --val-every 40 $resume ;;
 esac

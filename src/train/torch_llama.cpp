@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "train/blocked_attention.h"
 #include "model/gguf_file.h"
 #include "model/model_writer.h"
 #include "model/tensor_names.h"
@@ -45,8 +46,7 @@ torch::nn::Linear Linear(torch::nn::Module& m, const char* name, int in, int out
 
 TorchBlockImpl::TorchBlockImpl(const TorchLlamaConfig& c) : c_(c) {}
 
-torch::Tensor TorchBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                      const torch::Tensor& mask) {
+torch::Tensor TorchBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
   const int64_t B = x.size(0), T = x.size(1);
   const int H = c_.shape.n_head, Hkv = c_.shape.n_head_kv, Dh = c_.shape.head_dim;
   const torch::Tensor h = RmsNorm(x, attn_norm, c_.shape.rms_eps);
@@ -56,18 +56,10 @@ torch::Tensor TorchBlockImpl::forward(const torch::Tensor& x, const torch::Tenso
   // GQA: query head j reads KV head j / (H / Hkv), as ggml's flash attention does.
   k = k.repeat_interleave(H / Hkv, 1);
   v = v.repeat_interleave(H / Hkv, 1);
-  const double scale = 1.0 / std::sqrt(double(Dh));
-  std::vector<torch::Tensor> blocks;
   const int64_t rows =
       std::min<int64_t>(c_.attn_block, std::max<int64_t>(16, c_.attn_block_elements / std::max<int64_t>(1, B * H * T)));
-  for (int64_t s = 0; s < T; s += rows) {
-    const int64_t e = std::min(T, s + rows);
-    // Queries [s, e) against keys [0, e): (B, H, e - s, e).
-    torch::Tensor att = torch::matmul(q.slice(2, s, e), k.slice(2, 0, e).transpose(-1, -2)) * scale;
-    att = torch::softmax(Wide(att) + mask.slice(0, s, e).slice(1, 0, e), -1);
-    blocks.push_back(torch::matmul(att, v.slice(2, 0, e)));
-  }
-  const torch::Tensor o = torch::cat(blocks, 2).transpose(1, 2).reshape({B, T, H * Dh});
+  const torch::Tensor o =
+      BlockedCausalAttention(q, k, v, 1.0 / std::sqrt(double(Dh)), rows).transpose(1, 2).reshape({B, T, H * Dh});
   const torch::Tensor x1 = x + wo(o);
   const torch::Tensor n = RmsNorm(x1, ffn_norm, c_.shape.rms_eps);
   return x1 + ffn_down(torch::silu(ffn_gate(n)) * ffn_up(n));
@@ -108,9 +100,8 @@ torch::Tensor TorchLlamaImpl::forward(const torch::Tensor& tokens) {
   const torch::Tensor inv = torch::pow(double(c_.shape.rope_freq_base), -torch::arange(0, c_.shape.head_dim, 2, torch::kFloat) / c_.shape.head_dim);
   const torch::Tensor ang = pos * inv.unsqueeze(0);  // (T, Dh/2)
   const torch::Tensor cos = torch::cos(ang), sin = torch::sin(ang);
-  const torch::Tensor mask = torch::full({T, T}, -INFINITY).triu(1);
   torch::Tensor x = tok_embd.index_select(0, tokens.reshape(-1)).view({tokens.size(0), T, c_.shape.n_embd});
-  for (auto& b : blocks) x = b->forward(x, cos, sin, mask);
+  for (auto& b : blocks) x = b->forward(x, cos, sin);
   x = RmsNorm(x, output_norm, c_.shape.rms_eps);
   return torch::matmul(x, tok_embd.t());  // tied output, (B, T, V)
 }

@@ -22,7 +22,8 @@ struct TorchLlamaConfig {
   ModelShape shape = DemoBackboneShape();  // arch llama, no RoPE scaling
   int n_vocab = 32000;                     // V: set from the tokenizer
   // Causal attention is computed in query blocks of at most this many tokens, each against the
-  // keys up to its end only: about half the T^2 work and memory of the full square at long T.
+  // keys up to its end only (half the T^2 work of the full square), with the backward pass
+  // recomputing each block's probabilities (src/train/blocked_attention.h).
   int attn_block = 512;
   // ... and of at most this many score elements (B x H x rows x keys), so that a block's f32
   // scores stay in the last-level cache: with (2, 6, 512, 2048) blocks (50 MB) training at T
@@ -33,9 +34,8 @@ struct TorchLlamaConfig {
 class TorchBlockImpl : public torch::nn::Module {
  public:
   explicit TorchBlockImpl(const TorchLlamaConfig& c);
-  // x (B, T, D); cos, sin (T, Dh/2); mask (T, T) additive causal. Returns (B, T, D).
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& mask);
+  // x (B, T, D); cos, sin (T, Dh/2); causal attention. Returns (B, T, D).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
 
   torch::nn::Linear wq{nullptr}, wk{nullptr}, wv{nullptr}, wo{nullptr};
   torch::nn::Linear ffn_gate{nullptr}, ffn_up{nullptr}, ffn_down{nullptr};
