@@ -39,6 +39,9 @@
 #   niah_single 23/30 (stage 6: 20): every depth at 1K and 2K, at 4K still 75-100% depth only.
 #   Not bundled yet (adapters, suite and bench to redo); its GGUF, for the next stage's warm
 #   start: git show 98932de:models/stage7-backbone.gguf
+# Stage 8 (2026-12-03): weight. As stage 7, from stage 7's GGUF, with --answer-weight 20: a
+#   4096-token retrieval document has ~5 answer tokens, so at weight 1 the retrieval it
+#   teaches is ~0.5% of a step's loss; at 20 the answers carry ~10% of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
@@ -53,9 +56,13 @@ resume=""
 shape="--n-embd 384 --n-layer 8 --n-head 6 --n-head-kv 2 --head-dim 64 --n-ff 1024 --ctx-train 4096"
 common=(--vocab third_party/llama.cpp/models/ggml-vocab-llama-spm.gguf --data data/corpus/train
         --val data/corpus/validation -o "$STATE/backbone.gguf" $shape --seed 1 --checkpoint-minutes 5 -t 2)
-case "$STAGE" in 1|2|3|4|5|6|7) ;; *) echo "STAGE must be 1 to 7" >&2; exit 2 ;; esac
-# Stages 2-5 warm-start from stage 1's shipped GGUF, stage 6 from stage 5's, stage 7 from 6's.
-if [ "$STAGE" = 7 ]; then
+case "$STAGE" in 1|2|3|4|5|6|7|8) ;; *) echo "STAGE must be 1 to 8" >&2; exit 2 ;; esac
+# Stages 2-5 warm-start from stage 1's shipped GGUF, stage 6 from stage 5's, 7 from 6's, 8 from 7's.
+if [ "$STAGE" = 8 ]; then
+  INIT=${INIT:-$STATE/stage7.gguf}
+  [ -f "$INIT" ] || git show 98932de:models/stage7-backbone.gguf > "$INIT"
+  common+=(--init-from "$INIT")
+elif [ "$STAGE" = 7 ]; then
   INIT=${INIT:-$STATE/stage6.gguf}
   [ -f "$INIT" ] || git show c0e982f:models/demo-backbone.gguf > "$INIT"
   common+=(--init-from "$INIT")
@@ -88,4 +95,7 @@ case "$STAGE" in
   7) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-2400000} --schedule 4096x4:1 \
        --ubatch 2 --synthetic 0.7 --synthetic-min-len 2048 --copy-share 0.3 --lr 3e-4 --min-lr 3e-5 --warmup 10 \
        --val-every 40 $resume ;;
+  8) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-2400000} --schedule 4096x4:1 \
+       --ubatch 2 --synthetic 0.7 --synthetic-min-len 2048 --copy-share 0.3 --answer-weight 20 --lr 3e-4 --min-lr 3e-5 \
+       --warmup 10 --val-every 40 $resume ;;
 esac

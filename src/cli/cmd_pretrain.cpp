@@ -31,6 +31,9 @@ void RegisterPretrain(CLI::App& app) {
   c->add_option("--synthetic-min-len", o->data.synthetic_min_length,
                 "pack synthetic rows with documents of [N, T] tokens (0: one per row)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--answer-weight", o->data.answer_weight,
+                "loss weight of the answer tokens of synthetic retrieval documents (others weigh 1)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--copy-items", o->data.copy_items, "what copy lists hold: words (with numbers) or tokens (random pieces)")
       ->capture_default_str();
   c->add_option("--copy-vocab", o->data.copy_vocab, "with --copy-items tokens: draw from the first N pieces (0: all)")

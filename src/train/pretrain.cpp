@@ -121,6 +121,7 @@ nlohmann::json RunIdentity(const PretrainOptions& o) {
           {"copy_share", o.data.copy_share}, {"copy_items", o.data.copy_items}, {"init_from", o.init_from}, {"bf16", o.bf16}};
   // (Keys added later enter only when set, so that earlier checkpoints still resume.)
   if (o.data.copy_vocab > 0) id["copy_vocab"] = o.data.copy_vocab;
+  if (o.data.answer_weight != 1.0) id["answer_weight"] = o.data.answer_weight;
   return id;
 }
 
@@ -169,6 +170,10 @@ PretrainResult RunPretrain(const PretrainOptions& o) {
   std::fprintf(stderr, "pretrain: %zu training documents (%zu tokens), %zu validation tokens\n",
                data.train_documents(), data.train_tokens(), data.val_tokens());
 
+  if (!o.data.val_paths.empty() && data.ValidationRows(std::min(512, o.phases.front().seq), 1).empty()) {
+    std::fprintf(stderr, "pretrain: warning: the validation text (%zu tokens) is shorter than one window; no validation loss\n",
+                 data.val_tokens());
+  }
   TorchLlama model(mc, o.seed);
   if (!o.init_from.empty()) {
     model->ImportGguf(o.init_from);
@@ -229,16 +234,31 @@ PretrainResult RunPretrain(const PretrainOptions& o) {
     const double lr = CosineLearningRate(step, plan.total_steps, o.warmup_steps, o.lr, o.min_lr);
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     opt.zero_grad();
-    // Micro-batches of at most `ubatch` rows: each one's mean loss, weighted by its share of
-    // the rows, so that the gradients sum to those of the whole batch's mean loss.
+    // Each target token weighs 1, or --answer-weight in a synthetic document's answer.
+    std::vector<std::vector<int32_t>> rows(size_t(ph.batch));
+    std::vector<torch::Tensor> weights(size_t(ph.batch));  // (1, T) each
+    double total_weight = 0;
+    for (int b = 0; b < ph.batch; ++b) {
+      std::vector<uint8_t> answer;
+      rows[size_t(b)] = data.Row(step, b, ph.seq, &answer);
+      weights[size_t(b)] = torch::ones({1, ph.seq});
+      float* w = weights[size_t(b)].data_ptr<float>();
+      for (int i = 0; i < ph.seq; ++i) w[i] = answer[size_t(i + 1)] ? float(o.data.answer_weight) : 1.0f;
+      total_weight += weights[size_t(b)].sum().item<double>();
+    }
+    // Micro-batches of at most `ubatch` rows: each one's weighted mean loss, scaled by its share
+    // of the batch's weight, so that the gradients sum to those of the whole batch's mean.
     const int ub = o.ubatch > 0 ? std::min(o.ubatch, ph.batch) : ph.batch;
     double loss_v = 0;
     for (int b0 = 0; b0 < ph.batch; b0 += ub) {
       const int n = std::min(ub, ph.batch - b0);
-      std::vector<std::vector<int32_t>> rows;
-      for (int b = b0; b < b0 + n; ++b) rows.push_back(data.Row(step, b, ph.seq));
-      const torch::Tensor x = ToTensor(rows, 0, ph.seq), y = ToTensor(rows, 1, ph.seq);
-      const torch::Tensor loss = WithBf16Autocast(o.bf16, [&] { return model->Loss(x, y); }) * (double(n) / ph.batch);
+      const std::vector<std::vector<int32_t>> part(rows.begin() + b0, rows.begin() + b0 + n);
+      const torch::Tensor x = ToTensor(part, 0, ph.seq), y = ToTensor(part, 1, ph.seq);
+      const torch::Tensor w = torch::cat(std::vector<torch::Tensor>(weights.begin() + b0, weights.begin() + b0 + n));
+      // (Unit weights take the unweighted path: stages before --answer-weight stay bit-exact.)
+      const torch::Tensor w_or_none = o.data.answer_weight != 1.0 ? w : torch::Tensor();
+      const double share = w.sum().item<double>() / total_weight;
+      const torch::Tensor loss = WithBf16Autocast(o.bf16, [&] { return model->Loss(x, y, w_or_none); }) * share;
       loss.backward();
       loss_v += loss.item<double>();
     }
@@ -255,7 +275,8 @@ PretrainResult RunPretrain(const PretrainOptions& o) {
 
     const bool validate = o.val_every > 0 && (step % o.val_every == 0 || step == plan.total_steps);
     if (validate) {
-      hist.val.push_back({step, ValidationLoss(model, data, o)});
+      const double val = ValidationLoss(model, data, o);
+      if (std::isfinite(val)) hist.val.push_back({step, val});  // (NaN: no window fits in --val)
       const double acc = o.probe_docs > 0 ? probe_at(ph.seq).Accuracy(model, o.bf16) : NAN;
       if (std::isfinite(acc)) hist.probe.push_back({step, ph.seq, acc});
       if (o.copy_probe_docs > 0) {

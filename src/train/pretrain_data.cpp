@@ -50,6 +50,7 @@ PretrainData::PretrainData(const Tokenizer& tok, const PretrainDataOptions& o) :
     val_ = TokenizeDocuments(tok, ListTextFiles(o.val_paths), &val_texts);
     val_haystack_ = Haystack::FromTexts(val_texts);
   }
+  if (!(o.answer_weight >= 0.0)) Fail("--answer-weight must be >= 0, got ", o.answer_weight);
   if (o.copy_share < 0.0 || o.copy_share > 1.0) Fail("--copy-share must be in [0, 1], got ", o.copy_share);
   if (o.copy_items != "words" && o.copy_items != "tokens") Fail("--copy-items must be words or tokens, got '", o.copy_items, "'");
   if (o.copy_vocab < 0 || o.copy_vocab > tok.n_vocab() - kFirstPiece) {
@@ -79,7 +80,7 @@ std::vector<int32_t> PretrainData::ProseWindow(uint64_t offset, int n) const {
   return out;
 }
 
-std::vector<int32_t> PretrainData::SyntheticDocument(uint64_t seed, int max_tokens) const {
+std::vector<int32_t> PretrainData::SyntheticDocument(uint64_t seed, int max_tokens, size_t* answer_begin) const {
   std::mt19937_64 rng(seed);
   TaskSpec spec;
   spec.task = opt_.synthetic_tasks[rng() % opt_.synthetic_tasks.size()];
@@ -93,9 +94,14 @@ std::vector<int32_t> PretrainData::SyntheticDocument(uint64_t seed, int max_toke
     const TaskRecord r = GenerateTask(spec, haystack_, count);
     std::string answer;
     for (size_t i = 0; i < r.answers.size(); ++i) answer += (i ? ", " : " ") + r.answers[i];
-    std::vector<int32_t> ids = tok_.Tokenize(r.context + r.question + r.answer_prefix + answer + ".", true);
+    const std::string prompt = r.context + r.question + r.answer_prefix;
+    std::vector<int32_t> ids = tok_.Tokenize(prompt + answer + ".", true);
     ids.push_back(tok_.eos());
-    if (int(ids.size()) <= max_tokens) return ids;
+    if (int(ids.size()) <= max_tokens) {
+      // The answer starts with a space, so the prompt's pieces are a prefix of the document's.
+      *answer_begin = std::min(tok_.Tokenize(prompt, true).size(), ids.size() - 1);
+      return ids;
+    }
     if (spec.length <= 64) break;
     spec.length = std::max(64, spec.length - std::max(32, (int(ids.size()) - max_tokens) * 2));
   }
@@ -132,7 +138,7 @@ std::vector<int32_t> PretrainData::CopyDocument(uint64_t seed, int max_tokens, c
   return ids;
 }
 
-std::vector<int32_t> PretrainData::Synthetic(uint64_t seed, int T) const {
+std::vector<int32_t> PretrainData::Synthetic(uint64_t seed, int T, std::vector<uint8_t>* answer_mask) const {
   std::mt19937_64 rng(seed);
   std::vector<int32_t> ids;
   const int min_len = opt_.synthetic_min_length > 0 ? std::min(opt_.synthetic_min_length, T + 1) : T + 1;
@@ -142,20 +148,30 @@ std::vector<int32_t> PretrainData::Synthetic(uint64_t seed, int T) const {
     const int len = int(std::exp(std::log(double(min_len)) + u * (std::log(double(room)) - std::log(double(min_len)))));
     const bool copy = std::uniform_real_distribution<double>(0.0, 1.0)(rng) < opt_.copy_share;
     const int budget = std::clamp(len, min_len, room);
-    const std::vector<int32_t> doc = copy ? CopyDocument(rng(), budget, opt_.copy_items) : SyntheticDocument(rng(), budget);
+    size_t answer_begin = 0;
+    const std::vector<int32_t> doc =
+        copy ? CopyDocument(rng(), budget, opt_.copy_items) : SyntheticDocument(rng(), budget, &answer_begin);
     if (doc.empty()) break;
+    if (answer_mask) {
+      answer_mask->resize(ids.size() + doc.size(), 0);
+      // The answer and its full stop: [answer_begin, EOS).
+      if (!copy) std::fill(answer_mask->end() - long(doc.size() - answer_begin), answer_mask->end() - 1, 1);
+    }
     ids.insert(ids.end(), doc.begin(), doc.end());
   }
   // (If not even one document fits, which only happens for rows under ~100 tokens, the row is prose.)
   const std::vector<int32_t> pad = ProseWindow(rng() % train_.size(), T + 1 - int(ids.size()));
   ids.insert(ids.end(), pad.begin(), pad.end());
+  if (answer_mask) answer_mask->resize(ids.size(), 0);
   return ids;
 }
 
-std::vector<int32_t> PretrainData::Row(int64_t step, int row, int T) const {
+std::vector<int32_t> PretrainData::Row(int64_t step, int row, int T, std::vector<uint8_t>* answer_mask) const {
   std::mt19937_64 rng = RowRng(opt_.seed, step, row, T);
+  if (answer_mask) answer_mask->clear();
   const bool synthetic = std::uniform_real_distribution<double>(0.0, 1.0)(rng) < opt_.synthetic_share;
-  if (synthetic) return Synthetic(rng(), T);
+  if (synthetic) return Synthetic(rng(), T, answer_mask);
+  if (answer_mask) answer_mask->assign(size_t(T + 1), 0);
   return ProseWindow(rng() % train_.size(), T + 1);
 }
 

@@ -37,6 +37,10 @@ struct PretrainDataOptions {
   // tokens (0: from the whole vocabulary). A small N makes every copied token frequent, the
   // toy setting where induction heads are known to form quickly.
   int copy_vocab = 0;
+  // Loss weight of the answer tokens of synthetic retrieval documents (prose and every other
+  // token weigh 1). A 4096-token retrieval document has ~5 answer tokens: at weight 1 the
+  // retrieval it teaches is ~0.1% of the gradient. Used by the trainer; the data marks where.
+  double answer_weight = 1.0;
   std::vector<std::string> synthetic_tasks = {"passkey", "niah_single", "niah_multikey", "niah_multivalue",
                                               "niah_multiquery", "vt"};
   uint64_t seed = 1;
@@ -47,8 +51,10 @@ class PretrainData {
   // Reads and tokenizes the documents. Throws Error naming a missing, empty or binary file.
   PretrainData(const Tokenizer& tokenizer, const PretrainDataOptions& options);
 
-  // T + 1 tokens for row `row` of step `step` (inputs are [0, T), targets [1, T]).
-  std::vector<int32_t> Row(int64_t step, int row, int T) const;
+  // T + 1 tokens for row `row` of step `step` (inputs are [0, T), targets [1, T]). With
+  // answer_mask, also T + 1 flags: 1 where the token is part of a synthetic document's answer
+  // (the answer and its full stop, after the answer prefix).
+  std::vector<int32_t> Row(int64_t step, int row, int T, std::vector<uint8_t>* answer_mask = nullptr) const;
   // n fixed validation windows of T + 1 tokens, spread evenly over the validation stream.
   std::vector<std::vector<int32_t>> ValidationRows(int T, int n) const;
 
@@ -66,9 +72,10 @@ class PretrainData {
 
  private:
   std::vector<int32_t> ProseWindow(uint64_t offset, int n) const;
-  std::vector<int32_t> Synthetic(uint64_t seed, int T) const;
-  // One retrieval document (BOS ... answer. EOS) of at most max_tokens tokens; empty if none fits.
-  std::vector<int32_t> SyntheticDocument(uint64_t seed, int max_tokens) const;
+  std::vector<int32_t> Synthetic(uint64_t seed, int T, std::vector<uint8_t>* answer_mask) const;
+  // One retrieval document (BOS ... answer. EOS) of at most max_tokens tokens; empty if none
+  // fits. *answer_begin: index of the answer's first token (its end is two before the end).
+  std::vector<int32_t> SyntheticDocument(uint64_t seed, int max_tokens, size_t* answer_begin) const;
 
   const Tokenizer& tok_;
   PretrainDataOptions opt_;

@@ -106,9 +106,12 @@ torch::Tensor TorchLlamaImpl::forward(const torch::Tensor& tokens) {
   return torch::matmul(x, tok_embd.t());  // tied output, (B, T, V)
 }
 
-torch::Tensor TorchLlamaImpl::Loss(const torch::Tensor& inputs, const torch::Tensor& targets) {
-  const torch::Tensor logits = forward(inputs);
-  return torch::cross_entropy_loss(Wide(logits).reshape({-1, c_.n_vocab}), targets.reshape(-1));
+torch::Tensor TorchLlamaImpl::Loss(const torch::Tensor& inputs, const torch::Tensor& targets, const torch::Tensor& weights) {
+  const torch::Tensor logits = Wide(forward(inputs)).reshape({-1, c_.n_vocab});
+  if (!weights.defined()) return torch::cross_entropy_loss(logits, targets.reshape(-1));
+  const torch::Tensor ce = torch::cross_entropy_loss(logits, targets.reshape(-1), {}, at::Reduction::None);  // (B*T)
+  const torch::Tensor w = weights.reshape(-1).to(torch::kFloat);
+  return (ce * w).sum() / w.sum();
 }
 
 torch::Tensor TokenRow(const std::vector<int32_t>& tokens, int64_t n) {

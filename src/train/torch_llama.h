@@ -51,8 +51,9 @@ class TorchLlamaImpl : public torch::nn::Module {
   TorchLlamaImpl(const TorchLlamaConfig& c, uint64_t seed);
   // tokens (B, T) int64 -> logits (B, T, V) in the autocast dtype.
   torch::Tensor forward(const torch::Tensor& tokens);
-  // Mean next-token cross-entropy in f32: inputs, targets (B, T) int64.
-  torch::Tensor Loss(const torch::Tensor& inputs, const torch::Tensor& targets);
+  // Mean next-token cross-entropy in f32: inputs, targets (B, T) int64. With weights (B, T)
+  // f32, the weighted mean sum(w * ce) / sum(w).
+  torch::Tensor Loss(const torch::Tensor& inputs, const torch::Tensor& targets, const torch::Tensor& weights = {});
   // Writes the model as a "llama" GGUF with the tokenizer of vocab_path (matrices in f16).
   void ExportGguf(const std::string& path, const std::string& vocab_path, const std::string& name) const;
   // Overwrites every parameter with the tensors of a llama GGUF of the same shape (any ggml

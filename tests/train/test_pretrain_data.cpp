@@ -4,6 +4,8 @@
 // the retrieval and copy probes score an untrained model at zero.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 
 #include "core/error.h"
@@ -151,12 +153,74 @@ TEST(PretrainData, CopyDocumentsDrawFromTheCopyVocabulary) {
   }
 }
 
+// The answer mask (what --answer-weight weighs) covers exactly each passkey document's answer
+// and its full stop: after " The pass key is", before the EOS, one span per document.
+TEST(PretrainData, AnswerMaskCoversExactlyTheAnswers) {
+  DataFixture f;
+  PretrainDataOptions o = f.Options(128);
+  o.synthetic_tasks = {"passkey"};
+  const PretrainData data(*f.tok, o);
+  int spans = 0, docs = 0;
+  for (int row = 0; row < 4; ++row) {
+    std::vector<uint8_t> mask;
+    const std::vector<int32_t> r = data.Row(2, row, 1024, &mask);
+    ASSERT_EQ(mask.size(), r.size());
+    EXPECT_EQ(r, data.Row(2, row, 1024)) << "the mask does not change the row";
+    docs += Count(r, f.tok->bos());
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (!mask[i] || (i > 0 && mask[i - 1])) continue;
+      size_t e = i;
+      while (e < r.size() && mask[e]) ++e;
+      // (Detokenizing a span drops the leading space of its first piece.)
+      const std::string answer = " " + f.tok->Detokenize({r.begin() + long(i), r.begin() + long(e)});
+      const std::string before = f.tok->Detokenize({r.begin() + long(std::max<size_t>(i, 12) - 12), r.begin() + long(i)});
+      EXPECT_TRUE(answer.size() >= 3 && answer.front() == ' ' && answer.back() == '.' &&
+                  std::all_of(answer.begin() + 1, answer.end() - 1, [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+          << "'" << answer << "'";
+      ASSERT_GE(before.size(), 15u);
+      EXPECT_EQ(before.substr(before.size() - 15), "The pass key is") << before;
+      ASSERT_LT(e, r.size());
+      EXPECT_EQ(r[e], f.tok->eos());
+      ++spans;
+    }
+  }
+  // Every whole document has its span (the prose tail may start one more BOS, uncounted).
+  EXPECT_GE(spans, 8);
+  EXPECT_GE(spans, docs - 4);
+  EXPECT_LE(spans, docs);
+  // Prose rows have no answers.
+  PretrainDataOptions prose = f.Options(128);
+  prose.synthetic_share = 0.0;
+  std::vector<uint8_t> mask;
+  const std::vector<int32_t> r = PretrainData(*f.tok, prose).Row(0, 0, 256, &mask);
+  EXPECT_EQ(mask, std::vector<uint8_t>(r.size(), 0));
+}
+
 TorchLlamaConfig SmallConfig() {
   TorchLlamaConfig c;
   c.n_vocab = 32000;
   c.shape.n_embd = 64, c.shape.n_layer = 2, c.shape.n_head = 4, c.shape.n_head_kv = 2, c.shape.head_dim = 16;
   c.shape.n_ff = 96;
   return c;
+}
+
+// The weighted loss is sum(w * ce) / sum(w): unit weights give the mean, and a row of zero
+// weight drops out (the loss equals the other row's alone), in double to rule out rounding.
+TEST(TorchLlamaLoss, WeightsGiveTheWeightedMean) {
+  TorchLlama m(SmallConfig(), 3);
+  m->to(torch::kDouble);
+  const torch::Tensor x = torch::randint(259, 32000, {2, 9}, torch::kLong), y = torch::randint(259, 32000, {2, 9}, torch::kLong);
+  const double mean = m->Loss(x, y).item<double>();
+  EXPECT_NEAR(m->Loss(x, y, torch::ones({2, 9})).item<double>(), mean, 1e-12 * mean);
+  torch::Tensor w = torch::ones({2, 9});
+  w[1].zero_();
+  const double first = m->Loss(x.slice(0, 0, 1), y.slice(0, 0, 1)).item<double>();
+  EXPECT_NEAR(m->Loss(x, y, w).item<double>(), first, 1e-12 * first);
+  w = torch::ones({2, 9});
+  w[0][4] = 7.0;  // one token counted 7 times
+  const torch::Tensor ce = torch::cross_entropy_loss(m->forward(x).reshape({-1, 32000}), y.reshape(-1), {}, at::Reduction::None);
+  const double expect = (ce.sum() + 6.0 * ce[4]).item<double>() / 24.0;
+  EXPECT_NEAR(m->Loss(x, y, w).item<double>(), expect, 1e-12 * expect);
 }
 
 TEST(TorchLlamaImport, ReadsBackTheExportedWeights) {
