@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "train/blocked_attention.h"
+#include "train/gradient_check.h"
 #include "train/torch_autocast.inl"
 
 namespace chunkllm {
@@ -63,21 +64,8 @@ TEST(BlockedAttention, GradientsMatchFiniteDifferencesInDouble) {
   auto loss = [&] { return (BlockedCausalAttention(in.q, in.k, in.v, scale, 2) * in.w).sum(); };
   loss().backward();
   // Central differences, h = 1e-6: truncation O(h^2 f''') ~ 1e-12, rounding ~ eps |f| / h ~ 1e-10.
-  const double h = 1e-6;
-  for (torch::Tensor* leaf : {&in.q, &in.k, &in.v}) {
-    const torch::Tensor g = leaf->grad().view(-1);
-    torch::NoGradGuard ng;
-    torch::Tensor flat = leaf->view(-1);
-    for (int64_t i = 0; i < flat.numel(); i += 7) {
-      const double orig = flat[i].item<double>();
-      flat[i] = orig + h;
-      const double up = loss().item<double>();
-      flat[i] = orig - h;
-      const double down = loss().item<double>();
-      flat[i] = orig;
-      const double fd = (up - down) / (2 * h);
-      EXPECT_NEAR(g[i].item<double>(), fd, 1e-7 + 1e-6 * std::fabs(fd)) << "element " << i;
-    }
+  for (auto [leaf, name] : {std::pair{&in.q, "dq"}, std::pair{&in.k, "dk"}, std::pair{&in.v, "dv"}}) {
+    test::ExpectGradientMatches(leaf->data(), leaf->grad(), loss, test::EveryNth(leaf->numel(), 7), {1e-6, 1e-7, 1e-6}, name);
   }
 }
 
