@@ -255,10 +255,8 @@ PretrainResult RunPretrain(const PretrainOptions& o) {
       const std::vector<std::vector<int32_t>> part(rows.begin() + b0, rows.begin() + b0 + n);
       const torch::Tensor x = ToTensor(part, 0, ph.seq), y = ToTensor(part, 1, ph.seq);
       const torch::Tensor w = torch::cat(std::vector<torch::Tensor>(weights.begin() + b0, weights.begin() + b0 + n));
-      // (Unit weights take the unweighted path: stages before --answer-weight stay bit-exact.)
-      const torch::Tensor w_or_none = o.data.answer_weight != 1.0 ? w : torch::Tensor();
       const double share = w.sum().item<double>() / total_weight;
-      const torch::Tensor loss = WithBf16Autocast(o.bf16, [&] { return model->Loss(x, y, w_or_none); }) * share;
+      const torch::Tensor loss = WithBf16Autocast(o.bf16, [&] { return model->Loss(x, y, w); }) * share;
       loss.backward();
       loss_v += loss.item<double>();
     }

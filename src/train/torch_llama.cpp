@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "train/blocked_attention.h"
+#include "train/chunked_cross_entropy.h"
 #include "model/gguf_file.h"
 #include "model/model_writer.h"
 #include "model/tensor_names.h"
@@ -94,7 +95,7 @@ TorchLlamaImpl::TorchLlamaImpl(const TorchLlamaConfig& c, uint64_t seed) : c_(c)
   }
 }
 
-torch::Tensor TorchLlamaImpl::forward(const torch::Tensor& tokens) {
+torch::Tensor TorchLlamaImpl::HiddenStates(const torch::Tensor& tokens) {
   const int64_t T = tokens.size(1);
   const torch::Tensor pos = torch::arange(T, torch::kFloat).unsqueeze(1);
   const torch::Tensor inv = torch::pow(double(c_.shape.rope_freq_base), -torch::arange(0, c_.shape.head_dim, 2, torch::kFloat) / c_.shape.head_dim);
@@ -102,16 +103,16 @@ torch::Tensor TorchLlamaImpl::forward(const torch::Tensor& tokens) {
   const torch::Tensor cos = torch::cos(ang), sin = torch::sin(ang);
   torch::Tensor x = tok_embd.index_select(0, tokens.reshape(-1)).view({tokens.size(0), T, c_.shape.n_embd});
   for (auto& b : blocks) x = b->forward(x, cos, sin);
-  x = RmsNorm(x, output_norm, c_.shape.rms_eps);
-  return torch::matmul(x, tok_embd.t());  // tied output, (B, T, V)
+  return RmsNorm(x, output_norm, c_.shape.rms_eps);
+}
+
+torch::Tensor TorchLlamaImpl::forward(const torch::Tensor& tokens) {
+  return torch::matmul(HiddenStates(tokens), tok_embd.t());  // tied output, (B, T, V)
 }
 
 torch::Tensor TorchLlamaImpl::Loss(const torch::Tensor& inputs, const torch::Tensor& targets, const torch::Tensor& weights) {
-  const torch::Tensor logits = Wide(forward(inputs)).reshape({-1, c_.n_vocab});
-  if (!weights.defined()) return torch::cross_entropy_loss(logits, targets.reshape(-1));
-  const torch::Tensor ce = torch::cross_entropy_loss(logits, targets.reshape(-1), {}, at::Reduction::None);  // (B*T)
-  const torch::Tensor w = weights.reshape(-1).to(torch::kFloat);
-  return (ce * w).sum() / w.sum();
+  const torch::Tensor h = HiddenStates(inputs).reshape({-1, c_.shape.n_embd});
+  return ChunkedCrossEntropy(h, tok_embd, targets.reshape(-1), weights, c_.loss_rows);
 }
 
 torch::Tensor TokenRow(const std::vector<int32_t>& tokens, int64_t n) {

@@ -29,6 +29,10 @@ struct TorchLlamaConfig {
   // scores stay in the last-level cache: with (2, 6, 512, 2048) blocks (50 MB) training at T
   // 2048 ran at ~400 tokens/s against ~1,900 at T 1024 (25 MB blocks), on 2 EPYC cores.
   int64_t attn_block_elements = int64_t(6) << 20;
+  // The loss runs through the output matrix in chunks of this many token rows, recomputing
+  // their logits in the backward pass instead of keeping all (B x T, V) of them
+  // (src/train/chunked_cross_entropy.h).
+  int64_t loss_rows = 1024;
 };
 
 class TorchBlockImpl : public torch::nn::Module {
@@ -51,6 +55,8 @@ class TorchLlamaImpl : public torch::nn::Module {
   TorchLlamaImpl(const TorchLlamaConfig& c, uint64_t seed);
   // tokens (B, T) int64 -> logits (B, T, V) in the autocast dtype.
   torch::Tensor forward(const torch::Tensor& tokens);
+  // tokens (B, T) int64 -> the final-normed hidden states (B, T, D) that the output reads.
+  torch::Tensor HiddenStates(const torch::Tensor& tokens);
   // Mean next-token cross-entropy in f32: inputs, targets (B, T) int64. With weights (B, T)
   // f32, the weighted mean sum(w * ce) / sum(w).
   torch::Tensor Loss(const torch::Tensor& inputs, const torch::Tensor& targets, const torch::Tensor& weights = {});
