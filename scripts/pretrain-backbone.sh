@@ -40,8 +40,8 @@
 #   Not bundled yet (adapters, suite and bench to redo); its GGUF, for the next stage's warm
 #   start: git show 98932de:models/stage7-backbone.gguf
 # Stage 8 (2026-12-03): weight. As stage 7, from stage 7's GGUF, with --answer-weight 20: a
-#   4096-token retrieval document has ~5 answer tokens, so at weight 1 the retrieval it
-#   teaches is ~0.5% of a step's loss; at 20 the answers carry ~10% of it. Ran 2026-12-03 to
+#   row of 4096 tokens holds ~4 answer tokens on average (0.7 synthetic rows x ~0.9 retrieval
+#   documents x ~6 answer tokens), ~0.1% of the loss at weight 1; at 20, ~2%. Ran 2026-12-03 to
 #   its end (2.4M tokens, ~80 min beside other work): val 4.215 -> 4.235 (the prose pays a
 #   little), retrieval probe 50% -> 62%; vanilla passkey and niah_single 27/30 (stage 7: 23):
 #   every depth at 1K and 2K; at 4K passkey from 25% depth, niah_single from 50%. Not bundled

@@ -38,8 +38,9 @@ struct PretrainDataOptions {
   // toy setting where induction heads are known to form quickly.
   int copy_vocab = 0;
   // Loss weight of the answer tokens of synthetic retrieval documents (prose and every other
-  // token weigh 1). A 4096-token retrieval document has ~5 answer tokens: at weight 1 the
-  // retrieval it teaches is ~0.1% of the gradient. Used by the trainer; the data marks where.
+  // token weigh 1). A retrieval document of thousands of tokens has ~5 answer tokens: at
+  // weight 1 the retrieval it teaches is ~0.1% of its loss. The trainer applies the weight;
+  // the data marks where the answers are.
   double answer_weight = 1.0;
   std::vector<std::string> synthetic_tasks = {"passkey", "niah_single", "niah_multikey", "niah_multivalue",
                                               "niah_multiquery", "vt"};
