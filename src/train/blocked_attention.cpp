@@ -1,9 +1,10 @@
 #include "train/blocked_attention.h"
 
-#include <ATen/autocast_mode.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include <cmath>
+
+#include "train/torch_autocast.inl"
 
 namespace chunkllm {
 namespace {
@@ -27,13 +28,8 @@ class BlockedCausalAttentionFn : public torch::autograd::Function<BlockedCausalA
  public:
   static Tensor forward(AutogradContext* ctx, const Tensor& q, const Tensor& k, const Tensor& v, double scale,
                         int64_t rows) {
-    // The matmul dtype is what autocast would have chosen; our own casts then do its work, so
-    // autocast is switched off inside (it would otherwise recast the f32 probabilities).
-    const bool f64 = q.scalar_type() == torch::kDouble;
-    const at::ScalarType mm = f64 ? torch::kDouble
-                              : at::autocast::is_cpu_enabled() ? at::autocast::get_autocast_cpu_dtype()
-                                                               : q.scalar_type();
-    const at::ScalarType wide = f64 ? torch::kDouble : torch::kFloat;
+    // Autocast is switched off inside (it would otherwise recast the f32 probabilities).
+    const auto [mm, wide] = AutocastComputeDtypes(q);
     c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
     const Tensor qm = q.to(mm), km = k.to(mm), vm = v.to(mm);
     const int64_t T = q.size(2);

@@ -1,9 +1,10 @@
 #include "train/chunked_cross_entropy.h"
 
-#include <ATen/autocast_mode.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include <algorithm>
+
+#include "train/torch_autocast.inl"
 
 namespace chunkllm {
 namespace {
@@ -16,13 +17,8 @@ class ChunkedCrossEntropyFn : public torch::autograd::Function<ChunkedCrossEntro
  public:
   static Tensor forward(AutogradContext* ctx, const Tensor& hidden, const Tensor& weight, const Tensor& targets,
                         const Tensor& weights, int64_t rows) {
-    // As in blocked_attention.cpp: the matmul dtype is autocast's choice, our own casts do its
-    // work, and autocast is off inside (it would recast the f32 log-sum-exps).
-    const bool f64 = hidden.scalar_type() == torch::kDouble;
-    const at::ScalarType mm = f64 ? torch::kDouble
-                              : at::autocast::is_cpu_enabled() ? at::autocast::get_autocast_cpu_dtype()
-                                                               : hidden.scalar_type();
-    const at::ScalarType wide = f64 ? torch::kDouble : torch::kFloat;
+    // Autocast is switched off inside (it would otherwise recast the f32 log-sum-exps).
+    const auto [mm, wide] = AutocastComputeDtypes(hidden);
     c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
     const Tensor hm = hidden.to(mm), wm = weight.to(mm);
     const int64_t N = hidden.size(0);

@@ -1,4 +1,5 @@
-// Inline part of torch_llama.h: the autocast scope.
+// Inline part of torch_llama.h: the autocast scope, and the dtypes of hand-written autograd functions.
+#pragma once
 #include <ATen/autocast_mode.h>
 
 namespace chunkllm {
@@ -18,6 +19,18 @@ auto WithBf16Autocast(bool enabled, F&& f) -> decltype(f()) {
     }
   } scope;
   return f();
+}
+
+// The dtypes of a hand-written autograd function's arithmetic on input x: `mm` for its matmuls
+// (what autocast would choose: its dtype when on, else x's; f64 stays f64 for the gradient
+// checks) and `wide` for its softmax and reductions (f32, f64 for f64 inputs). The function
+// then switches autocast off inside, since its own casts do autocast's work.
+struct ComputeDtypes {
+  at::ScalarType mm, wide;
+};
+inline ComputeDtypes AutocastComputeDtypes(const at::Tensor& x) {
+  if (x.scalar_type() == at::kDouble) return {at::kDouble, at::kDouble};
+  return {at::autocast::is_cpu_enabled() ? at::autocast::get_autocast_cpu_dtype() : x.scalar_type(), at::kFloat};
 }
 
 }  // namespace chunkllm
