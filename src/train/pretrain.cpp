@@ -138,9 +138,12 @@ int64_t LoadCheckpoint(const std::string& path, TorchLlama& model, torch::optim:
   return meta.at("next_step").get<int64_t>();
 }
 
-// Mean loss over fixed validation windows of min(512, first phase's length) tokens.
+// Validation windows are min(512, first phase's length) tokens.
+int ValidationWindow(const PretrainOptions& o) { return std::min(512, o.phases.front().seq); }
+
+// Mean loss over the fixed validation windows.
 double ValidationLoss(TorchLlama& model, const PretrainData& data, const PretrainOptions& o) {
-  const int T = std::min(512, o.phases.front().seq);
+  const int T = ValidationWindow(o);
   const auto rows = data.ValidationRows(T, o.val_windows);
   if (rows.empty()) return NAN;
   torch::NoGradGuard ng;
@@ -170,7 +173,7 @@ PretrainResult RunPretrain(const PretrainOptions& o) {
   std::fprintf(stderr, "pretrain: %zu training documents (%zu tokens), %zu validation tokens\n",
                data.train_documents(), data.train_tokens(), data.val_tokens());
 
-  if (!o.data.val_paths.empty() && data.ValidationRows(std::min(512, o.phases.front().seq), 1).empty()) {
+  if (!o.data.val_paths.empty() && data.ValidationRows(ValidationWindow(o), 1).empty()) {
     std::fprintf(stderr, "pretrain: warning: the validation text (%zu tokens) is shorter than one window; no validation loss\n",
                  data.val_tokens());
   }
