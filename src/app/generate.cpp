@@ -11,9 +11,7 @@
 namespace chunkllm {
 
 void RunGenerate(const GenerateOptions& o) {
-  std::string text = o.prompt;
-  if (text.empty() && !o.prompt_file.empty()) text = ReadTextFile(o.prompt_file);
-  if (text.empty()) Fail("the prompt is empty: give -p TEXT or -f FILE");
+  std::string text = TextFromFlags(o.prompt, o.prompt_file, "the prompt");
 
   auto model = Model::Load(o.model_path);
   auto tokenizer = Tokenizer::Load(o.model_path);

@@ -29,16 +29,13 @@ BoundaryComparison CompareBoundaries(const std::vector<uint8_t>& adapter_end, co
       ++c.forced;
       continue;
     }
-    const bool a = adapter_end[i], s = sentence_end[i];
-    c.tp += a && s, c.fp += a && !s, c.fn += !a && s;
+    c.Add(adapter_end[i] != 0, sentence_end[i] != 0);
   }
   return c;
 }
 
 void RunShowChunks(const ShowChunksOptions& o) {
-  std::string text = o.text;
-  if (text.empty() && !o.text_file.empty()) text = ReadTextDocument(o.text_file);
-  if (text.empty()) Fail("the text is empty: give -p TEXT or -f FILE");
+  const std::string text = TextFromFlags(o.text, o.text_file, "the text");
 
   auto model = Model::Load(o.model_path);
   auto tokenizer = Tokenizer::Load(o.model_path);

@@ -5,10 +5,11 @@
 // prints are the training report's measurement on any text a user gives.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "core/precision_recall.h"
 
 namespace chunkllm {
 
@@ -25,11 +26,8 @@ struct ShowChunksOptions {
 // them were forced by max_chunk, and the splitter's labels (1 = the token ends a sentence).
 // Forced ends are left out of the counts, as in training's boundary statistics, which score
 // the classifier alone.
-struct BoundaryComparison {
-  int64_t tp = 0, fp = 0, fn = 0, forced = 0;
-  double precision() const { return tp + fp ? double(tp) / double(tp + fp) : 0.0; }
-  double recall() const { return tp + fn ? double(tp) / double(tp + fn) : 0.0; }
-  double f1() const { return 2.0 * double(tp) / double(std::max<int64_t>(1, 2 * tp + fp + fn)); }
+struct BoundaryComparison : PrecisionRecall {
+  int64_t forced = 0;
 };
 BoundaryComparison CompareBoundaries(const std::vector<uint8_t>& adapter_end, const std::vector<uint8_t>& forced,
                                      const std::vector<uint8_t>& sentence_end);
@@ -37,7 +35,8 @@ BoundaryComparison CompareBoundaries(const std::vector<uint8_t>& adapter_end, co
 // Prints the text with a marker after every boundary token, [|] both agree, [+] the adapter
 // only, [-] the splitter only, [>] forced at max_chunk, then a summary on stderr; or, with
 // json, {tokens, chunks: [{begin, end, forced, text}], sentence_ends, tp, fp, fn, precision,
-// recall, f1}. Throws Error on bad input (unreadable or empty text, text longer than -c,
+// recall, f1} (precision or recall null when undefined: no chunk ends predicted, or no
+// sentence ends). Throws Error on bad input (unreadable or empty text, text longer than -c,
 // adapters of another model).
 void RunShowChunks(const ShowChunksOptions& options);
 

@@ -80,4 +80,10 @@ std::string ReadTextDocument(const std::string& path) {
   return text;
 }
 
+std::string TextFromFlags(const std::string& text, const std::string& file, const std::string& what) {
+  if (!text.empty()) return text;
+  if (file.empty()) Fail(what, " is empty: give -p TEXT or -f FILE");
+  return ReadTextDocument(file);
+}
+
 }  // namespace chunkllm

@@ -22,6 +22,11 @@ std::string ReadTextFile(const std::string& path);
 // or binary (a NUL byte, with its offset).
 std::string ReadTextDocument(const std::string& path);
 
+// The text of a command's `-p TEXT` / `-f FILE` pair: the text if given, else the file's
+// (read by ReadTextDocument); throws Error saying so if neither gives any. `what` names it
+// in the message ("the prompt", "the text").
+std::string TextFromFlags(const std::string& text, const std::string& file, const std::string& what);
+
 // Expands files and directories into a sorted list of .txt files; throws Error naming a path
 // that does not exist, or if there is no .txt file at all.
 std::vector<std::string> ListTextFiles(const std::vector<std::string>& paths);

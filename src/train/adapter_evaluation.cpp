@@ -92,14 +92,14 @@ AdapterValidation ValidateAdapters(const AdapterModelImpl& m, const std::vector<
   AdapterValidation v;
   v.step = step;
   TopKStats student, recency;
-  BoundaryStats bs;
+  PrecisionRecall bs;
   for (const AdapterBatch& b : windows) {
     const AdapterLosses l = AdapterForward(m, b, pos_weight);
     v.kl += l.kl.mean().item<double>() / double(windows.size());
     v.bce += l.bce.item<double>() / double(windows.size());
     student.Add(l.logp, b.target, b.chunks, topk);
     recency.Add(RecencyScores(b), b.target, b.chunks, topk);
-    bs.Add(l.boundary_logits, l.boundary_labels, m.hp.alpha);
+    bs += CountBoundaries(l.boundary_logits, l.boundary_labels, m.hp.alpha);
   }
   Summarise(student, v.recall, v.mass, v.mean_recall, v.mean_mass);
   Summarise(recency, v.recency_recall, v.recency_mass, v.mean_recency_recall, v.mean_recency_mass);

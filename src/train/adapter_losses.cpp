@@ -99,11 +99,13 @@ double TopKStats::mean_recall() const {
   return recall_sum.empty() ? NAN : s / double(recall_sum.size());
 }
 
-void BoundaryStats::Add(const torch::Tensor& logits, const torch::Tensor& labels, double alpha) {
+PrecisionRecall CountBoundaries(const torch::Tensor& logits, const torch::Tensor& labels, double alpha) {
   const torch::Tensor pred = torch::sigmoid(logits) > alpha, gold = labels > 0.5;
-  tp += (pred & gold).sum().item<int64_t>();
-  fp += (pred & gold.logical_not()).sum().item<int64_t>();
-  fn += (pred.logical_not() & gold).sum().item<int64_t>();
+  PrecisionRecall c;
+  c.tp = (pred & gold).sum().item<int64_t>();
+  c.fp = (pred & gold.logical_not()).sum().item<int64_t>();
+  c.fn = (pred.logical_not() & gold).sum().item<int64_t>();
+  return c;
 }
 
 }  // namespace chunkllm

@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "chunk/chunking.h"
+#include "core/precision_recall.h"
 
 namespace chunkllm {
 
@@ -52,12 +53,7 @@ struct TopKStats {
   double mean_recall() const;
 };
 
-struct BoundaryStats {
-  int64_t tp = 0, fp = 0, fn = 0;
-  void Add(const torch::Tensor& logits, const torch::Tensor& labels, double alpha);
-  double precision() const { return tp + fp ? double(tp) / double(tp + fp) : NAN; }
-  double recall() const { return tp + fn ? double(tp) / double(tp + fn) : NAN; }
-  double f1() const { return 2.0 * double(tp) / double(std::max<int64_t>(1, 2 * tp + fp + fn)); }
-};
+// The Chunk Adapter's boundary decisions (sigmoid(logits) > alpha) against the labels (> 0.5).
+PrecisionRecall CountBoundaries(const torch::Tensor& logits, const torch::Tensor& labels, double alpha);
 
 }  // namespace chunkllm

@@ -150,8 +150,8 @@ TEST(AdapterMetrics, TopKRecallAndMassOnAHandMadeCase) {
 }
 
 TEST(AdapterMetrics, BoundaryPrecisionRecallF1) {
-  BoundaryStats b;
-  b.Add(torch::tensor({3.0, -3.0, 3.0, -3.0, 3.0}), torch::tensor({1.0f, 1.0f, 0.0f, 0.0f, 1.0f}), 0.5);
+  const PrecisionRecall b =
+      CountBoundaries(torch::tensor({3.0, -3.0, 3.0, -3.0, 3.0}), torch::tensor({1.0f, 1.0f, 0.0f, 0.0f, 1.0f}), 0.5);
   EXPECT_EQ(b.tp, 2);
   EXPECT_EQ(b.fp, 1);
   EXPECT_EQ(b.fn, 1);
