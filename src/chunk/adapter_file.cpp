@@ -35,7 +35,7 @@ std::vector<TensorSpec> Specs(const BaseModelInfo& b, const AdapterHyperParams& 
     s.push_back({p + "k_adapter.w2", {Da, r}});
     if (hp.distance_buckets > 0) s.push_back({p + "distance_bias", {hp.distance_buckets}});
   }
-  s.push_back({"chunk_adapter.w1", {D, Hc}});
+  s.push_back({"chunk_adapter.w1", {ChunkAdapterInputWidth(b, hp), Hc}});
   s.push_back({"chunk_adapter.b1", {Hc}});
   if (hp.chunk_hidden > 0) {
     s.push_back({"chunk_adapter.w2", {Hc}});
@@ -94,6 +94,7 @@ void SaveAdapters(const AdapterSet& a, const std::string& path) {
     gguf_set_val_str(g, "chunkllm.chunk_key", a.hp.chunk_key.c_str());
     gguf_set_val_u32(g, "chunkllm.distance_buckets", uint32_t(a.hp.distance_buckets));
     gguf_set_val_u32(g, "chunkllm.boundary_delay", uint32_t(a.hp.boundary_delay));
+    gguf_set_val_u32(g, "chunkllm.boundary_inputs", uint32_t(a.hp.boundary_inputs));
     gguf_set_val_str(g, "chunkllm.training", a.training.dump().c_str());
     for (size_t i = 0; i < specs.size(); ++i) {
       const int64_t n = Count(specs[i].ne);
@@ -164,6 +165,13 @@ AdapterSet LoadAdapters(const std::string& path) {
       Fail(path, ": metadata key 'chunkllm.boundary_delay' must be in [0, ", kMaxBoundaryDelay, "], got ", d);
     }
     a.hp.boundary_delay = int(d);
+  }
+  if (version >= 4) {  // versions 1-3 read one token (the paper's)
+    const int64_t n = f.GetInt("chunkllm.boundary_inputs");
+    if (n < 1 || n > kMaxBoundaryInputs) {
+      Fail(path, ": metadata key 'chunkllm.boundary_inputs' must be in [1, ", kMaxBoundaryInputs, "], got ", n);
+    }
+    a.hp.boundary_inputs = int(n);
   }
   try {
     a.training = nlohmann::json::parse(f.GetString("chunkllm.training"));

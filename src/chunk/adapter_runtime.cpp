@@ -23,7 +23,11 @@ float Dot(const float* a, const float* b, int n) {
 }  // namespace
 
 AdapterRuntime::AdapterRuntime(AdapterSet adapters)
-    : a_(std::move(adapters)), D_(a_.base.n_embd), Da_(a_.hp.d_adapter), r_(a_.hp.rank) {
+    : a_(std::move(adapters)),
+      D_(a_.base.n_embd),
+      Da_(a_.hp.d_adapter),
+      r_(a_.hp.rank),
+      chunk_in_(ChunkAdapterInputWidth(a_.base, a_.hp)) {
   hidden_.resize(size_t(std::max(Da_, std::max(a_.hp.chunk_hidden, 1))));
 }
 
@@ -54,11 +58,11 @@ float AdapterRuntime::BoundaryProbability(const float* h) const {
   const int H = a_.hp.chunk_hidden;
   float z;
   if (H == 0) {
-    z = Dot(c.w1.data(), h, D_) + c.b1[0];
+    z = Dot(c.w1.data(), h, chunk_in_) + c.b1[0];
   } else {
     z = c.b2[0];
     for (int i = 0; i < H; ++i) {
-      const float s = Dot(c.w1.data() + size_t(i) * D_, h, D_) + c.b1[size_t(i)];
+      const float s = Dot(c.w1.data() + size_t(i) * chunk_in_, h, chunk_in_) + c.b1[size_t(i)];
       z += c.w2[size_t(i)] * (s / (1.0f + std::exp(-s)));
     }
   }

@@ -21,13 +21,15 @@ class AdapterRuntime {
   // The learned score bias of a candidate `distance` chunks back (chunk/chunk_distance.h);
   // 0 for adapters without one.
   float DistanceBias(int layer, int distance) const;
-  // h1: the layer-1 output of one token (D floats) -> sigmoid of the Chunk Adapter.
-  float BoundaryProbability(const float* h1) const;
+  // h: the layer-1 outputs of boundary_inputs consecutive tokens, oldest first
+  // (ChunkAdapterInputWidth floats) -> sigmoid of the Chunk Adapter.
+  float BoundaryProbability(const float* h) const;
 
  private:
   void Mlp(const std::vector<float>& w1, const std::vector<float>& w2, const float* x, float* out) const;
   AdapterSet a_;
   int D_, Da_, r_;
+  int chunk_in_;  // the Chunk Adapter's input width
   mutable std::vector<float> hidden_;
 };
 

@@ -1,9 +1,10 @@
 // AdapterSet: the trained ChunkLLM parts for one frozen backbone (METHOD.md, design 1-5).
 //
 // Per layer l, a Q-Adapter and a K-Adapter, each   y = W2 silu(W1 x),   x = attn_norm(h_{l-1}) (D),
-// W1: (Da, D), W2: (r, Da), no bias and no RoPE. One Chunk Adapter on the layer-1 output h_1 (D):
+// W1: (Da, D), W2: (r, Da), no bias and no RoPE. One Chunk Adapter on layer-1 outputs: its input
+// h (n D) is h_1 of n = boundary_inputs consecutive tokens, oldest first (n = 1: the paper's):
 //   linear:        p = sigmoid(w . h + b)                          (hidden == 0)
-//   hidden layer:  p = sigmoid(w2 . silu(W1 h + b1) + b2)          (hidden > 0, W1: (hidden, D))
+//   hidden layer:  p = sigmoid(w2 . silu(W1 h + b1) + b2)          (hidden > 0, W1: (hidden, n D))
 // With distance buckets B > 0, each layer also has a learned bias b (B) on the chunk score by
 // how many chunks back the candidate lies (chunk/chunk_distance.h).
 // Matrices are row-major [out][in] float vectors. The file format is in docs/formats.md.
@@ -37,10 +38,22 @@ struct AdapterHyperParams {
   // lowercase word, but on the demo backbone it scored F1 ~0.7 against 0.93 (models/README.md):
   // h_1 of the next token carries too little of the token before it.
   int boundary_delay = 0;
+  // Tokens whose h_1 the Chunk Adapter reads (ours, an ablation): token i's boundary from h_1 of
+  // tokens i + boundary_delay - n + 1 ... i + boundary_delay, concatenated oldest first, zeros
+  // before the sequence's first token. 1 = the paper's; with boundary_delay 1, n = 2 reads the
+  // token itself and the next one, which together can tell `?` + lowercase word from a sentence end.
+  int boundary_inputs = 1;
 };
+
+// The Chunk Adapter's input width: n_embd floats for each token it reads.
+inline int ChunkAdapterInputWidth(const BaseModelInfo& b, const AdapterHyperParams& hp) {
+  return b.n_embd * hp.boundary_inputs;
+}
 
 // The largest boundary delay the inference policy implements (it keeps one token back).
 constexpr int kMaxBoundaryDelay = 1;
+// The most tokens the Chunk Adapter may read (inference keeps the latest ones' h_1).
+constexpr int kMaxBoundaryInputs = 4;
 
 struct LayerAdapters {
   std::vector<float> q_w1, q_w2;  // (Da, D), (r, Da)
@@ -49,15 +62,16 @@ struct LayerAdapters {
 };
 
 struct ChunkAdapterWeights {
-  // linear (hidden == 0): w1 (1, D), b1 (1); w2, b2 empty.
-  // hidden layer:         w1 (hidden, D), b1 (hidden), w2 (hidden), b2 (1).
+  // With n D inputs (ChunkAdapterInputWidth):
+  // linear (hidden == 0): w1 (1, n D), b1 (1); w2, b2 empty.
+  // hidden layer:         w1 (hidden, n D), b1 (hidden), w2 (hidden), b2 (1).
   std::vector<float> w1, b1, w2, b2;
 };
 
 struct AdapterSet {
-  // 2 added the distance bias, 3 the boundary delay (older files, which have neither, are
-  // still read).
-  static constexpr int kFormatVersion = 3;
+  // 2 added the distance bias, 3 the boundary delay, 4 the boundary inputs (older files, which
+  // lack them, are still read).
+  static constexpr int kFormatVersion = 4;
   BaseModelInfo base;
   AdapterHyperParams hp;
   std::vector<LayerAdapters> layers;  // n_layer entries

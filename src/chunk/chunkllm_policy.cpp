@@ -28,6 +28,7 @@ ChunkLlmPolicy::ChunkLlmPolicy(const Model& model, std::shared_ptr<const Adapter
   r_ = adapters_->rank();
   delay_ = adapters_->adapters().hp.boundary_delay;
   if (delay_ < 0 || delay_ > kMaxBoundaryDelay) Fail("adapters with a boundary delay of ", delay_, " are not supported");
+  boundary_input_.assign(size_t(ChunkAdapterInputWidth(adapters_->adapters().base, adapters_->adapters().hp)), 0.0f);
   keys_.resize(size_t(n_layer()));
   query_.resize(size_t(n_layer()));
   row_.resize(size_t(std::max(model.config().n_embd, model.config().n_head * model.config().head_dim)));
@@ -41,10 +42,15 @@ GraphTaps ChunkLlmPolicy::taps() const {
   return t;
 }
 
-bool ChunkLlmPolicy::ClassifierEnds(const ForwardGraph& g, int row) {
-  const size_t D = size_t(model_.config().n_embd);
-  ggml_backend_tensor_get(g.layer1_out, row_.data(), sizeof(float) * D * size_t(row), sizeof(float) * D);
-  return adapters_->BoundaryProbability(row_.data()) > adapters_->adapters().hp.alpha;
+void ChunkLlmPolicy::PushLayer1(const ForwardGraph& g, int row) {
+  const size_t D = size_t(model_.config().n_embd), n = boundary_input_.size();
+  std::copy(boundary_input_.begin() + long(D), boundary_input_.end(), boundary_input_.begin());
+  ggml_backend_tensor_get(g.layer1_out, boundary_input_.data() + (n - D), sizeof(float) * D * size_t(row),
+                          sizeof(float) * D);
+}
+
+bool ChunkLlmPolicy::ClassifierEnds() const {
+  return adapters_->BoundaryProbability(boundary_input_.data()) > adapters_->adapters().hp.alpha;
 }
 
 void ChunkLlmPolicy::AddChunk(int end, const std::vector<float>& attn_in) {
@@ -73,8 +79,9 @@ void ChunkLlmPolicy::ReadAttnIn(const ForwardGraph& g, int row, std::vector<floa
 // no delay, when the Chunk Adapter says so from pos's own h_1. Returns whether one closed.
 bool ChunkLlmPolicy::CloseChunks(const ForwardGraph& g, int row, int pos) {
   bool closed = false;
+  if (!fixed_) PushLayer1(g, row);
   auto open_begin = [&] { return chunk_end_.empty() ? 0 : chunk_end_.back(); };
-  if (!fixed_ && delay_ == 1 && pos - 1 >= open_begin() && ClassifierEnds(g, row)) {
+  if (!fixed_ && delay_ == 1 && pos - 1 >= open_begin() && ClassifierEnds()) {
     // The key is the K-Adapter output at the boundary token pos - 1: in this batch's graph
     // or, for a batch's first token, the row kept from the previous batch.
     if (row > 0) ReadAttnIn(g, row - 1, prev_attn_in_);
@@ -83,7 +90,7 @@ bool ChunkLlmPolicy::CloseChunks(const ForwardGraph& g, int row, int pos) {
   }
   const int open_len = pos + 1 - open_begin();
   const bool ends = fixed_ ? open_len >= options_.chunk_len
-                           : open_len >= adapters_->adapters().hp.max_chunk || (delay_ == 0 && ClassifierEnds(g, row));
+                           : open_len >= adapters_->adapters().hp.max_chunk || (delay_ == 0 && ClassifierEnds());
   if (ends) {
     ReadAttnIn(g, row, cur_attn_in_);
     AddChunk(pos + 1, cur_attn_in_);
@@ -124,7 +131,7 @@ void ChunkLlmPolicy::OnEndBatch(const ForwardGraph& g, int pos0, int n) {
   if (n > 1 || boundary || !icac_) RememberQuery(g, n - 1);
   if (n > 1) {
     select_before_decode_ = true;  // the prompt's last token triggers the first selection
-    prompt_end_ = {pos0 + n, chunk_end_.size(), query_, prev_attn_in_};
+    prompt_end_ = {pos0 + n, chunk_end_.size(), query_, prev_attn_in_, boundary_input_};
   } else if (boundary || !icac_) {
     Select();
   }
@@ -137,6 +144,7 @@ void ChunkLlmPolicy::OnTruncate(int n) {
     select_before_decode_ = false;
     prompt_end_ = {};
     prev_attn_in_.clear();
+    std::fill(boundary_input_.begin(), boundary_input_.end(), 0.0f);
     return;
   }
   if (n != prompt_end_.n_past) {
@@ -147,6 +155,7 @@ void ChunkLlmPolicy::OnTruncate(int n) {
   for (auto& k : keys_) k.resize(prompt_end_.n_chunks * size_t(r_));
   query_ = prompt_end_.query;
   prev_attn_in_ = prompt_end_.prev_attn_in;
+  boundary_input_ = prompt_end_.boundary_input;
   select_before_decode_ = true;
 }
 

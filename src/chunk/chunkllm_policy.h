@@ -55,7 +55,10 @@ class ChunkLlmPolicy final : public GatheredPolicy {
   void OnTruncate(int n) override;
 
  private:
-  bool ClassifierEnds(const ForwardGraph& g, int row);
+  // Shifts h_1 of row `row` (the next token in order) into boundary_input_.
+  void PushLayer1(const ForwardGraph& g, int row);
+  // Whether the Chunk Adapter, on boundary_input_, says its token ends a chunk.
+  bool ClassifierEnds() const;
   bool CloseChunks(const ForwardGraph& g, int row, int pos);
   // Appends the chunk ending before `end`, keyed by attn_in (L*D floats) of its last token.
   void AddChunk(int end, const std::vector<float>& attn_in);
@@ -81,8 +84,12 @@ class ChunkLlmPolicy final : public GatheredPolicy {
     size_t n_chunks = 0;
     std::vector<std::vector<float>> query;
     std::vector<float> prev_attn_in;
+    std::vector<float> boundary_input;
   } prompt_end_;
   std::vector<float> prev_attn_in_;          // (L, D) attn_in of the latest token (delay 1)
+  // (n D) the Chunk Adapter's input after the latest token: h_1 of the last n = boundary_inputs
+  // tokens, oldest first, zeros before position 0.
+  std::vector<float> boundary_input_;
   std::vector<float> cur_attn_in_;           // scratch
   std::vector<float> row_;                   // scratch
 };

@@ -31,6 +31,9 @@ void RegisterTrain(CLI::App& app) {
   c->add_option("--boundary-delay", o->hp.boundary_delay,
                 "tokens of lookahead of the Chunk Adapter: token i's boundary from h_1 of token i + N (0: the paper's)")
       ->capture_default_str();
+  c->add_option("--boundary-inputs", o->hp.boundary_inputs,
+                "tokens whose h_1 the Chunk Adapter reads, ending at token i + delay (1: the paper's)")
+      ->capture_default_str();
   c->add_option("--max-chunk", o->hp.max_chunk, "forced boundary after this many tokens")->capture_default_str();
   c->add_option("--alpha", o->hp.alpha, "boundary threshold on the Chunk Adapter's sigmoid")->capture_default_str();
   c->add_option("--pos-weight", o->pos_weight, "BCE weight of boundary tokens")->capture_default_str();

@@ -77,10 +77,10 @@ AdapterLosses AdapterForward(const AdapterModelImpl& m, const AdapterBatch& b, d
                                  : torch::Tensor();
   l.logp = ChunkLogProbs(m.QueryFeatures(b.x), keys, b.cand, bias);
   l.kl = ChunkKl(b.target, l.logp, b.cand);
-  // With a delay d, token i's boundary is read from h_1 of token i + d: the last d tokens of
+  // With a delay d, token i's boundary is read from h_1 up to token i + d: the last d tokens of
   // the window have no decision yet (as at inference, where the next token has not come).
   const int64_t T = b.h1.size(0), d = m.hp.boundary_delay;
-  l.boundary_logits = m.BoundaryLogits(b.h1.slice(0, d, T));
+  l.boundary_logits = m.BoundaryLogits(b.h1);
   l.boundary_labels = b.labels.slice(0, 0, T - d);
   l.bce = BoundaryBce(l.boundary_logits, l.boundary_labels, pos_weight);
   return l;

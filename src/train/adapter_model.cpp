@@ -27,7 +27,8 @@ AdapterModelImpl::AdapterModelImpl(int L, int D, const AdapterHyperParams& h, ui
   q_w2 = register_parameter("q_w2", normal({L, r, Da}, Da));
   k_w1 = register_parameter("k_w1", normal({L, Da, D}, D));
   k_w2 = register_parameter("k_w2", normal({L, r, Da}, Da));
-  c_w1 = register_parameter("c_w1", normal({Hc, D}, D));
+  const int chunk_in = D * hp.boundary_inputs;
+  c_w1 = register_parameter("c_w1", normal({Hc, chunk_in}, chunk_in));
   c_b1 = register_parameter("c_b1", torch::zeros({Hc}));
   if (hp.chunk_hidden > 0) {
     c_w2 = register_parameter("c_w2", normal({Hc}, Hc));
@@ -38,7 +39,17 @@ AdapterModelImpl::AdapterModelImpl(int L, int D, const AdapterHyperParams& h, ui
 }
 
 torch::Tensor AdapterModelImpl::BoundaryLogits(const torch::Tensor& h1) const {
-  torch::Tensor z = torch::matmul(h1, c_w1.t()) + c_b1;  // (T, Hc | 1)
+  // Row i of the input (T - d, n D) holds h1[i + d - n + 1 ... i + d], zeros before row 0.
+  const int64_t T = h1.size(0), d = hp.boundary_delay, n = hp.boundary_inputs;
+  std::vector<torch::Tensor> parts;
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t shift = d - (n - 1) + j;  // row i reads h1[i + shift]
+    torch::Tensor p = h1.slice(0, std::max<int64_t>(0, shift), T - d + shift);
+    if (shift < 0) p = torch::cat({torch::zeros({-shift, h1.size(1)}, h1.options()), p});
+    parts.push_back(p);
+  }
+  const torch::Tensor x = n == 1 ? parts[0] : torch::cat(parts, 1);
+  torch::Tensor z = torch::matmul(x, c_w1.t()) + c_b1;  // (T - d, Hc | 1)
   if (hp.chunk_hidden == 0) return z.squeeze(1);
   return torch::matmul(torch::silu(z), c_w2) + c_b2;
 }

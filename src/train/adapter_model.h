@@ -17,7 +17,8 @@ class AdapterModelImpl : public torch::nn::Module {
   // x: (L, T, D) adapter inputs -> (L, T, r) features.
   torch::Tensor QueryFeatures(const torch::Tensor& x) const { return Features(x, q_w1, q_w2); }
   torch::Tensor KeyFeatures(const torch::Tensor& x) const { return Features(x, k_w1, k_w2); }
-  // h1: (T, D) layer-1 hidden states -> (T) boundary logits.
+  // h1: (T, D) layer-1 hidden states of a window -> (T - boundary_delay) boundary logits, one
+  // for each token whose input tokens (adapter_set.h) have all come.
   torch::Tensor BoundaryLogits(const torch::Tensor& h1) const;
 
   // Copies the weights into a (the base model and training record are the caller's).
@@ -26,7 +27,7 @@ class AdapterModelImpl : public torch::nn::Module {
 
   AdapterHyperParams hp;
   torch::Tensor q_w1, q_w2, k_w1, k_w2;  // (L, Da, D), (L, r, Da)
-  torch::Tensor c_w1, c_b1, c_w2, c_b2;  // (Hc | 1, D), (Hc | 1); hidden only: (Hc), (1)
+  torch::Tensor c_w1, c_b1, c_w2, c_b2;  // (Hc | 1, n D), (Hc | 1); hidden only: (Hc), (1)
   torch::Tensor dist_bias;               // (L, B) chunk-distance score bias; undefined when B = 0
 
  private:

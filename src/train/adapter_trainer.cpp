@@ -27,12 +27,14 @@ namespace {
 // Everything that must match for a resume to continue the same run.
 nlohmann::json RunIdentity(const AdapterTrainOptions& o, const BaseModelInfo& base) {
   const AdapterHyperParams& h = o.hp;
-  return {{"base", base.fingerprint}, {"d_adapter", h.d_adapter}, {"rank", h.rank}, {"chunk_hidden", h.chunk_hidden},
+  nlohmann::json id = {{"base", base.fingerprint}, {"d_adapter", h.d_adapter}, {"rank", h.rank}, {"chunk_hidden", h.chunk_hidden},
           {"max_chunk", h.max_chunk}, {"chunk_key", h.chunk_key}, {"seq", o.seq}, {"steps", o.steps}, {"lr", o.lr},
           {"min_lr", o.min_lr}, {"warmup", o.warmup_steps}, {"weight_decay", o.weight_decay},
           {"pos_weight", o.pos_weight}, {"bce_weight", o.bce_weight}, {"seed", o.seed}, {"data", o.data_paths},
           {"local", o.local}, {"sink", o.sink}, {"distance_buckets", h.distance_buckets},
           {"boundary_delay", h.boundary_delay}};
+  if (h.boundary_inputs != 1) id["boundary_inputs"] = h.boundary_inputs;  // (checkpoints from before the knob resume)
+  return id;
 }
 
 void CheckOptions(const AdapterTrainOptions& o, const ModelConfig& c) {
@@ -50,6 +52,9 @@ void CheckOptions(const AdapterTrainOptions& o, const ModelConfig& c) {
   }
   if (o.hp.boundary_delay < 0 || o.hp.boundary_delay > kMaxBoundaryDelay) {
     Fail("--boundary-delay must be in [0, ", kMaxBoundaryDelay, "], got ", o.hp.boundary_delay);
+  }
+  if (o.hp.boundary_inputs < 1 || o.hp.boundary_inputs > kMaxBoundaryInputs) {
+    Fail("--boundary-inputs must be in [1, ", kMaxBoundaryInputs, "], got ", o.hp.boundary_inputs);
   }
 }
 

@@ -29,10 +29,10 @@ BaseModelInfo Base() {
   return b;
 }
 
-AdapterSet Sample(int hidden, int distance_buckets = 0, int boundary_delay = 0) {
+AdapterSet Sample(int hidden, int distance_buckets = 0, int boundary_delay = 0, int boundary_inputs = 1) {
   AdapterHyperParams hp;
   hp.d_adapter = 8, hp.rank = 4, hp.chunk_hidden = hidden, hp.max_chunk = 40, hp.alpha = 0.4f, hp.chunk_key = "mean";
-  hp.distance_buckets = distance_buckets, hp.boundary_delay = boundary_delay;
+  hp.distance_buckets = distance_buckets, hp.boundary_delay = boundary_delay, hp.boundary_inputs = boundary_inputs;
   AdapterSet a = RandomAdapters(Base(), hp, 3);
   a.training = {{"steps", 12}, {"note", "round trip"}};
   return a;
@@ -62,8 +62,9 @@ void Rewrite(const std::string& from, const std::string& to, const std::function
 
 TEST(AdapterFile, RoundTripIsExact) {
   test::TempDir dir;
-  for (auto [hidden, buckets, delay] : {std::tuple{0, 0, 0}, std::tuple{5, 0, 1}, std::tuple{0, 6, 1}}) {
-    const AdapterSet a = Sample(hidden, buckets, delay);
+  for (auto [hidden, buckets, delay, inputs] :
+       {std::tuple{0, 0, 0, 1}, std::tuple{5, 0, 1, 1}, std::tuple{0, 6, 1, 2}, std::tuple{5, 0, 0, 3}}) {
+    const AdapterSet a = Sample(hidden, buckets, delay, inputs);
     SaveAdapters(a, dir.File("a.gguf"));
     const AdapterSet b = LoadAdapters(dir.File("a.gguf"));
     EXPECT_EQ(b.base.arch, a.base.arch);
@@ -76,6 +77,8 @@ TEST(AdapterFile, RoundTripIsExact) {
     EXPECT_EQ(b.hp.max_chunk, 40);
     EXPECT_EQ(b.hp.distance_buckets, buckets);
     EXPECT_EQ(b.hp.boundary_delay, delay);
+    EXPECT_EQ(b.hp.boundary_inputs, inputs);
+    EXPECT_EQ(b.chunk.w1.size(), size_t(32 * inputs * std::max(1, hidden)));  // (Hc | 1, n D)
     EXPECT_EQ(b.training, a.training);
     ASSERT_EQ(b.layers.size(), 2u);
     for (size_t l = 0; l < 2; ++l) {
@@ -119,6 +122,12 @@ TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
   ExpectRefused(dir.File("delay.gguf"), "'chunkllm.boundary_delay' must be in [0, 1], got 2");
   Rewrite(good, dir.File("nodelay.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.boundary_delay"); });
   ExpectRefused(dir.File("nodelay.gguf"), "chunkllm.boundary_delay");
+  Rewrite(good, dir.File("inputs.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.boundary_inputs", 0); });
+  ExpectRefused(dir.File("inputs.gguf"), "'chunkllm.boundary_inputs' must be in [1, 4], got 0");
+  Rewrite(good, dir.File("wide.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.boundary_inputs", 2); });
+  ExpectRefused(dir.File("wide.gguf"), "chunk_adapter.w1");  // its shape is for 1 input
+  Rewrite(good, dir.File("noinputs.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.boundary_inputs"); });
+  ExpectRefused(dir.File("noinputs.gguf"), "chunkllm.boundary_inputs");
   Rewrite(good, dir.File("key.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.rank"); });
   ExpectRefused(dir.File("key.gguf"), "chunkllm.rank");
   Rewrite(good, dir.File("type.gguf"), [](gguf_context* g) { gguf_set_val_str(g, "chunkllm.d_adapter", "eight"); });
@@ -139,29 +148,40 @@ TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
   ExpectRefused(dir.File("nan.gguf"), "non-finite value at element 2");
 }
 
-TEST(AdapterFile, OlderVersionsWithoutDistanceBiasOrBoundaryDelayAreStillRead) {
+TEST(AdapterFile, OlderVersionsWithoutDistanceBiasOrBoundaryDelayOrInputsAreStillRead) {
   test::TempDir dir;
   const AdapterSet a = Sample(0);
-  SaveAdapters(a, dir.File("v3.gguf"));
-  Rewrite(dir.File("v3.gguf"), dir.File("v1.gguf"), [](gguf_context* g) {
+  SaveAdapters(a, dir.File("v4.gguf"));
+  Rewrite(dir.File("v4.gguf"), dir.File("v1.gguf"), [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 1);
     gguf_remove_key(g, "chunkllm.distance_buckets");
     gguf_remove_key(g, "chunkllm.boundary_delay");
+    gguf_remove_key(g, "chunkllm.boundary_inputs");
   });
   const AdapterSet b = LoadAdapters(dir.File("v1.gguf"));
   EXPECT_EQ(b.hp.distance_buckets, 0);
   EXPECT_EQ(b.hp.boundary_delay, 0);
+  EXPECT_EQ(b.hp.boundary_inputs, 1);
   EXPECT_EQ(b.layers[1].k_w2, a.layers[1].k_w2);
   // Version 2 had the distance bias but no delay key: read as the paper's delay 0.
   const AdapterSet c = Sample(0, 6, 1);
-  SaveAdapters(c, dir.File("c3.gguf"));
-  Rewrite(dir.File("c3.gguf"), dir.File("v2.gguf"), [](gguf_context* g) {
+  SaveAdapters(c, dir.File("c4.gguf"));
+  Rewrite(dir.File("c4.gguf"), dir.File("v2.gguf"), [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 2);
     gguf_remove_key(g, "chunkllm.boundary_delay");
+    gguf_remove_key(g, "chunkllm.boundary_inputs");
   });
   const AdapterSet d = LoadAdapters(dir.File("v2.gguf"));
   EXPECT_EQ(d.hp.distance_buckets, 6);
   EXPECT_EQ(d.hp.boundary_delay, 0);
+  // Version 3 had the delay but read one token.
+  Rewrite(dir.File("c4.gguf"), dir.File("v3.gguf"), [](gguf_context* g) {
+    gguf_set_val_u32(g, "chunkllm.format_version", 3);
+    gguf_remove_key(g, "chunkllm.boundary_inputs");
+  });
+  const AdapterSet e = LoadAdapters(dir.File("v3.gguf"));
+  EXPECT_EQ(e.hp.boundary_delay, 1);
+  EXPECT_EQ(e.hp.boundary_inputs, 1);
 }
 
 std::string FixtureWith(const std::string& key, int n_embd, uint64_t seed) {

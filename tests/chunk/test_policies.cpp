@@ -309,58 +309,69 @@ TEST(ChunkPolicy, SelectionFollowsTheLearnedDistanceBias) {
 }
 
 // With a boundary delay of 1 the Chunk Adapter reads from token i+1's h_1 whether token i ended
-// a chunk. Inference (a batched prefill across micro-batch edges, and token by token) must
-// close exactly the chunks that the training path decides: AdapterForward's boundary logits
-// on the teacher's h_1, with the max_chunk rule applied after them, written out here.
-TEST(ChunkPolicy, DelayedBoundariesAreTheTrainingPathsDecisions) {
+// a chunk; with n boundary inputs it reads h_1 of n tokens ending there. Inference (a batched
+// prefill across micro-batch edges, and token by token) must close exactly the chunks that the
+// training path decides: AdapterForward's boundary logits on the teacher's h_1, with the
+// max_chunk rule applied after them, written out here.
+TEST(ChunkPolicy, DelayedAndWideBoundariesAreTheTrainingPathsDecisions) {
   const Fixture f = MakeFixture();
-  AdapterSet a = f.adapters->adapters();
-  a.hp.boundary_delay = 1;
-  const ModelConfig& c = f.model->config();
-  const std::vector<int32_t>& tokens = f.prompt;
-  const int T = int(tokens.size()), max_chunk = a.hp.max_chunk;
-  AdapterBatchOptions bo;
-  bo.max_chunk = max_chunk;
-  const AdapterBatch batch = MakeAdapterBatch(*f.model, tokens, std::vector<uint8_t>(size_t(T), 0), bo);
-  AdapterModelImpl m(c.n_layer, c.n_embd, a.hp, 0);
-  m.ImportFrom(a);
-  const torch::Tensor logits = AdapterForward(m, batch, 1.0).boundary_logits;
-  ASSERT_EQ(logits.size(0), T - 1);  // the last token has no next token yet
-  std::vector<float> p(size_t(T - 1));
-  for (int i = 0; i < T - 1; ++i) p[size_t(i)] = torch::sigmoid(logits[i]).item<float>();
-  // alpha in the widest gap between the 30th and 70th percentiles of p: about half the tokens
-  // are boundaries, and no probability lies near enough to alpha for the engine's f16 KV
-  // cache (relative error 2^-11 per stored value) to flip a decision against the teacher's.
-  std::vector<float> sorted = p;
-  std::sort(sorted.begin(), sorted.end());
-  float gap = 0;
-  for (size_t i = sorted.size() * 3 / 10; i < sorted.size() * 7 / 10; ++i) {
-    if (sorted[i + 1] - sorted[i] > gap) gap = sorted[i + 1] - sorted[i], a.hp.alpha = 0.5f * (sorted[i] + sorted[i + 1]);
+  for (auto [delay, inputs] : {std::pair{1, 1}, std::pair{1, 2}, std::pair{0, 2}}) {
+    SCOPED_TRACE("boundary delay " + std::to_string(delay) + ", inputs " + std::to_string(inputs));
+    AdapterHyperParams hp = f.adapters->adapters().hp;
+    hp.boundary_delay = delay, hp.boundary_inputs = inputs;
+    AdapterSet a = RandomAdapters(f.adapters->adapters().base, hp, 11);
+    const ModelConfig& c = f.model->config();
+    const std::vector<int32_t>& tokens = f.prompt;
+    const int T = int(tokens.size()), max_chunk = a.hp.max_chunk;
+    AdapterBatchOptions bo;
+    bo.max_chunk = max_chunk;
+    const AdapterBatch batch = MakeAdapterBatch(*f.model, tokens, std::vector<uint8_t>(size_t(T), 0), bo);
+    AdapterModelImpl m(c.n_layer, c.n_embd, a.hp, 0);
+    m.ImportFrom(a);
+    const torch::Tensor logits = AdapterForward(m, batch, 1.0).boundary_logits;
+    ASSERT_EQ(logits.size(0), T - delay);  // with a delay, the last token has no next token yet
+    std::vector<float> p(size_t(T - delay));
+    for (int i = 0; i < T - delay; ++i) p[size_t(i)] = torch::sigmoid(logits[i]).item<float>();
+    // alpha in the widest gap between the 30th and 70th percentiles of p: about half the tokens
+    // are boundaries, and no probability lies near enough to alpha for the engine's f16 KV
+    // cache (relative error 2^-11 per stored value) to flip a decision against the teacher's.
+    std::vector<float> sorted = p;
+    std::sort(sorted.begin(), sorted.end());
+    float gap = 0;
+    for (size_t i = sorted.size() * 3 / 10; i < sorted.size() * 7 / 10; ++i) {
+      if (sorted[i + 1] - sorted[i] > gap) gap = sorted[i + 1] - sorted[i], a.hp.alpha = 0.5f * (sorted[i] + sorted[i + 1]);
+    }
+    ASSERT_GT(gap, 1e-3f) << "no clear threshold for this fixture";
+    std::vector<int> want;
+    int open = 0, by_classifier = 0;
+    for (int pos = 0; pos < T; ++pos) {
+      if (delay == 1 && pos >= 1 && pos - 1 >= open && p[size_t(pos - 1)] > a.hp.alpha) {
+        want.push_back(open = pos), ++by_classifier;
+      }
+      if (delay == 0 && p[size_t(pos)] > a.hp.alpha) {
+        want.push_back(open = pos + 1), ++by_classifier;
+      } else if (pos + 1 - open >= max_chunk) {
+        want.push_back(open = pos + 1);
+      }
+    }
+    ASSERT_GT(by_classifier, 20);
+    auto delayed = std::make_shared<const AdapterRuntime>(a);
+    auto ends = [](const ChunkLlmPolicy& policy) {
+      std::vector<int> e;
+      for (int ch = 0; ch < policy.n_chunks(); ++ch) e.push_back(policy.chunk_end(ch));
+      return e;
+    };
+    for (int ubatch : {64, 512}) {
+      ChunkLlmPolicy policy(*f.model, delayed, Options("chunkllm", 4));
+      Session s(*f.model, Params(2, ubatch), &policy);
+      s.Prefill(tokens);
+      EXPECT_EQ(ends(policy), want) << "prefill in micro-batches of " << ubatch;
+    }
+    ChunkLlmPolicy single(*f.model, delayed, Options("chunkllm", 10000));
+    Session s(*f.model, Params(), &single);
+    for (int32_t t : tokens) s.Decode(t);
+    EXPECT_EQ(ends(single), want) << "token by token";
   }
-  ASSERT_GT(gap, 1e-3f) << "no clear threshold for this fixture";
-  std::vector<int> want;
-  int open = 0, by_classifier = 0;
-  for (int pos = 0; pos < T; ++pos) {
-    if (pos >= 1 && pos - 1 >= open && p[size_t(pos - 1)] > a.hp.alpha) want.push_back(open = pos), ++by_classifier;
-    if (pos + 1 - open >= max_chunk) want.push_back(open = pos + 1);
-  }
-  ASSERT_GT(by_classifier, 20);
-  auto delayed = std::make_shared<const AdapterRuntime>(a);
-  auto ends = [](const ChunkLlmPolicy& policy) {
-    std::vector<int> e;
-    for (int ch = 0; ch < policy.n_chunks(); ++ch) e.push_back(policy.chunk_end(ch));
-    return e;
-  };
-  for (int ubatch : {64, 512}) {
-    ChunkLlmPolicy policy(*f.model, delayed, Options("chunkllm", 4));
-    Session s(*f.model, Params(2, ubatch), &policy);
-    s.Prefill(tokens);
-    EXPECT_EQ(ends(policy), want) << "prefill in micro-batches of " << ubatch;
-  }
-  ChunkLlmPolicy single(*f.model, delayed, Options("chunkllm", 10000));
-  Session s(*f.model, Params(), &single);
-  for (int32_t t : tokens) s.Decode(t);
-  EXPECT_EQ(ends(single), want) << "token by token";
 }
 
 TEST(WindowPolicy, StreamingReadsSinkAndWindowSepllmAddsSeparators) {

@@ -65,11 +65,13 @@ TEST(AdapterLosses, BceGradientAndValue) {
 
 TEST(AdapterLosses, AdapterWeightsGradientThroughTheWholeLoss) {
   Case c;
-  // (Chunk Adapter hidden width, distance buckets): linear and hidden Chunk Adapter, with and
-  // without the distance bias (3 buckets, so that distances 3 and 4 share the last one).
-  for (auto [hidden, buckets] : {std::pair{0, 0}, std::pair{3, 3}}) {
+  // (Chunk Adapter hidden width, distance buckets, boundary delay and inputs): linear and hidden
+  // Chunk Adapter, with and without the distance bias (3 buckets, so that distances 3 and 4
+  // share the last one), and a Chunk Adapter reading two tokens, one of them ahead.
+  for (auto [hidden, buckets, delay, inputs] : {std::tuple{0, 0, 0, 1}, std::tuple{3, 3, 0, 1}, std::tuple{3, 0, 1, 2}}) {
     AdapterHyperParams hp;
     hp.d_adapter = 4, hp.rank = int(c.r), hp.chunk_hidden = hidden, hp.distance_buckets = buckets;
+    hp.boundary_delay = delay, hp.boundary_inputs = inputs;
     AdapterModel m(int(c.L), 6, hp, 9);
     m->to(torch::kDouble);
     torch::manual_seed(3);
@@ -78,7 +80,7 @@ TEST(AdapterLosses, AdapterWeightsGradientThroughTheWholeLoss) {
       m->dist_bias.normal_(0, 1.0);
     }
     const torch::Tensor x = torch::randn({c.L, c.T, 6}, torch::kDouble);
-    const torch::Tensor labels = (torch::rand({c.T}, torch::kDouble) > 0.6).to(torch::kDouble);
+    const torch::Tensor labels = (torch::rand({c.T - delay}, torch::kDouble) > 0.6).to(torch::kDouble);
     const torch::Tensor bucket_of = DistanceBuckets(c.chunks, buckets);
     auto loss = [&] {
       const torch::Tensor keys = ChunkKeys(m->KeyFeatures(x), c.chunks, "boundary");

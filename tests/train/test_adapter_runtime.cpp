@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "chunk/adapter_runtime.h"
 #include "chunk/chunk_distance.h"
@@ -76,6 +77,42 @@ TEST(AdapterRuntime, FeaturesAndBoundaryMatchTorchInDouble) {
       const double tol = 0.25 * zbound[t].item<double>() + 4 * kU;
       EXPECT_NEAR(rt.BoundaryProbability(x[t].contiguous().data_ptr<float>()), p_ref, tol)
           << "hidden " << hidden << " token " << t;
+    }
+  }
+}
+
+// A Chunk Adapter reading n tokens with a delay d: token i's input is h_1 of tokens
+// i + d - n + 1 ... i + d, oldest first, zeros before the first. Training's BoundaryLogits and
+// the runtime (fed the window built here by hand) both match a double-precision reference on
+// that window.
+TEST(AdapterRuntime, BoundaryInputsAreConsecutiveTokensOldestFirst) {
+  const int D = 24, T = 7;
+  for (auto [delay, inputs] : {std::pair{0, 2}, std::pair{1, 2}, std::pair{0, 3}, std::pair{1, 1}}) {
+    AdapterHyperParams hp;
+    hp.d_adapter = 8, hp.rank = 4, hp.chunk_hidden = 0, hp.boundary_delay = delay, hp.boundary_inputs = inputs;
+    AdapterModel model(1, D, hp, 5);
+    {
+      torch::NoGradGuard ng;
+      model->c_b1.normal_(0, 0.5);
+    }
+    const AdapterRuntime rt = MakeRuntime(model, 1, D);
+    const torch::Tensor x = torch::randn({T, D}, torch::kFloat32);
+    const torch::Tensor logits = model->BoundaryLogits(x).detach();
+    ASSERT_EQ(logits.size(0), T - delay);
+    const std::vector<float> w(model->c_w1.data_ptr<float>(), model->c_w1.data_ptr<float>() + inputs * D);
+    const double b = model->c_b1.item<double>();
+    for (int i = 0; i < T - delay; ++i) {
+      std::vector<float> window(size_t(inputs * D), 0.0f);
+      for (int j = 0; j < inputs; ++j) {
+        const int src = i + delay - inputs + 1 + j;
+        if (src >= 0) std::memcpy(window.data() + j * D, x[src].contiguous().data_ptr<float>(), sizeof(float) * D);
+      }
+      double z = b, mag = std::abs(b);
+      for (size_t e = 0; e < window.size(); ++e) z += double(w[e]) * window[e], mag += std::abs(double(w[e]) * window[e]);
+      const double tol = double(inputs * D + 1) * kU * mag;  // f32 sums (Higham 3.1)
+      EXPECT_NEAR(logits[i].item<double>(), z, 1e-12 + tol) << "delay " << delay << " inputs " << inputs << " token " << i;
+      EXPECT_NEAR(rt.BoundaryProbability(window.data()), 1.0 / (1.0 + std::exp(-z)), 0.25 * tol + 4 * kU)
+          << "delay " << delay << " inputs " << inputs << " token " << i;
     }
   }
 }
