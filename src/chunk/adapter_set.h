@@ -38,10 +38,11 @@ struct AdapterHyperParams {
   // lowercase word, but on the demo backbone it scored F1 ~0.7 against 0.93 (models/README.md):
   // h_1 of the next token carries too little of the token before it.
   int boundary_delay = 0;
-  // Tokens whose h_1 the Chunk Adapter reads (ours, an ablation): token i's boundary from h_1 of
-  // tokens i + boundary_delay - n + 1 ... i + boundary_delay, concatenated oldest first, zeros
-  // before the sequence's first token. 1 = the paper's; with boundary_delay 1, n = 2 reads the
-  // token itself and the next one, which together can tell `?` + lowercase word from a sentence end.
+  // Tokens whose h_1 the Chunk Adapter reads (ours): token i's boundary from h_1 of tokens
+  // i + boundary_delay - n + 1 ... i + boundary_delay, concatenated oldest first, zeros before
+  // the sequence's first token. 1 = the paper's; with boundary_delay 1, n = 2 reads the token
+  // itself and the next one, which together can tell `?` + lowercase word from a sentence end:
+  // on the stage-8 demo backbone, boundary F1 97.9 against 93.5 for the token alone.
   int boundary_inputs = 1;
 };
 
