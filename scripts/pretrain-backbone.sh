@@ -44,8 +44,8 @@
 #   documents x ~6 answer tokens), ~0.1% of the loss at weight 1; at 20, ~2%. Ran 2026-12-03 to
 #   its end (2.4M tokens, ~80 min beside other work): val 4.215 -> 4.235 (the prose pays a
 #   little), retrieval probe 50% -> 62%; vanilla passkey and niah_single 27/30 (stage 7: 23):
-#   every depth at 1K and 2K; at 4K passkey from 25% depth, niah_single from 50%. Not bundled
-#   yet; its GGUF: git show 30e61c51bacd4da34bf0674ec84c1c5193001e59:models/stage8-backbone.gguf
+#   every depth at 1K and 2K; at 4K passkey from 25% depth, niah_single from 50%. Shipped
+#   2026-12-03 (models/README.md: 4 samples a cell, 105 of 120; 4K from 50% depth).
 # Stage 9: distance again. Stage 8 at 4K, 4 samples per depth: passkey 0/4 at depth 0, 1/4 at
 #   25%, 4/4 from 50%; niah_single the same from 50%: it retrieves a needle up to ~2K tokens
 #   back, not ~3-4K. Its synthetic documents (2048-4096 tokens a slot, then 75-100% of that for
@@ -53,6 +53,10 @@
 #   Stage 9: from stage 8's GGUF, stage 8's recipe with --synthetic-min-len 3800 (one document
 #   of ~2.9-4K tokens a synthetic row: ~1 needle in 4 beyond 2.5K) and data seed 9 (a row is a
 #   function of seed, step, row and length: stages 7 and 8 trained on the same rows).
+#   2026-12-03: stopped at step 84 of 146 for the session's time (EXPORT=1 of its checkpoint;
+#   rerunning this command resumes it exactly from /work/state/pretrain9 if that survives):
+#   retrieval probe 62% -> 75%, val 4.235 -> 4.271; vanilla, 4 samples a cell, 100 of 120 (stage
+#   8: 105): 4K passkey from 25% depth (4/4) but 7 misses each at 1K and 2K. Not shipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
@@ -73,7 +77,7 @@ case "$STAGE" in 1|2|3|4|5|6|7|8|9) ;; *) echo "STAGE must be 1 to 9" >&2; exit 
 # Stages 2-5 warm-start from stage 1's shipped GGUF, stage 6 from stage 5's, 7 from 6's, 8 from 7's, 9 from 8's.
 if [ "$STAGE" = 9 ]; then
   INIT=${INIT:-$STATE/stage8.gguf}
-  [ -f "$INIT" ] || git show 30e61c51bacd4da34bf0674ec84c1c5193001e59:models/stage8-backbone.gguf > "$INIT"
+  [ -f "$INIT" ] || git show 7ded330:models/demo-backbone.gguf > "$INIT"
   common+=(--init-from "$INIT")
 elif [ "$STAGE" = 8 ]; then
   INIT=${INIT:-$STATE/stage7.gguf}
