@@ -74,9 +74,10 @@ void ChunkLlmPolicy::ReadAttnIn(const ForwardGraph& g, int row, std::vector<floa
 }
 
 // Token pos (row `row` of the batch) may close up to two chunks: with a boundary delay, the
-// Chunk Adapter reads from its h_1 whether the token before it ended one; then the chunk that
-// pos itself is in ends at pos when it is max_chunk (or, chunk-fixed, chunk_len) long or, with
-// no delay, when the Chunk Adapter says so from pos's own h_1. Returns whether one closed.
+// Chunk Adapter, on the h_1 window ending at pos, says whether the token before it ended one;
+// then the chunk that pos itself is in ends at pos when it is max_chunk (or, chunk-fixed,
+// chunk_len) long or, with no delay, when the Chunk Adapter says so on the window ending at pos.
+// Returns whether one closed.
 bool ChunkLlmPolicy::CloseChunks(const ForwardGraph& g, int row, int pos) {
   bool closed = false;
   if (!fixed_) PushLayer1(g, row);

@@ -1,6 +1,6 @@
 // Counts of a binary decision against its labels (true/false positives, false negatives) and
 // the precision, recall and F1 they give. Used for chunk boundaries, by training's validation
-// (adapter_losses.h) and by `chunkllm show-chunks`.
+// (adapter_losses.h) and by `chunkllm chunks`.
 #pragma once
 
 #include <algorithm>
