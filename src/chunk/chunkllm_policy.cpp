@@ -216,10 +216,11 @@ std::vector<std::vector<float>> ChunkLlmPolicy::Scores(const std::vector<int>& c
 
 void ChunkLlmPolicy::Select() {
   const int C = n_chunks(), n_local = std::min(options_.local, C);
-  std::vector<int> cand;
+  std::vector<int> cand, cand_tokens;
   for (int c = 0; c < C - n_local; ++c)
-    if (!evicted_[size_t(c)]) cand.push_back(c);
-  const auto picked = SelectChunks(Scores(cand), options_.topk, vote_);
+    if (!evicted_[size_t(c)]) cand.push_back(c), cand_tokens.push_back(chunk_end(c) - chunk_begin(c));
+  const SelectionBudget budget{options_.topk, options_.budget_tokens};
+  const auto picked = SelectChunks(Scores(cand), cand_tokens, budget, vote_);
   const int open_begin = C ? chunk_end_.back() : 0, T = n_past();
   selected_.assign(size_t(n_layer()), {});
   std::vector<uint8_t> kept(size_t(C), 0);

@@ -10,7 +10,8 @@
 // closes one token later) or when the chunk reaches max_chunk tokens; each layer stores the
 // K-Adapter key of every completed chunk. At a boundary (and after the prompt's last token)
 // the policy selects: candidates are the completed chunks except the last `local` ones; each
-// layer scores them with its Q-Adapter query; the vote picks k. Attended positions are the
+// layer scores them with its Q-Adapter query; the vote picks k (or, with a token budget, as
+// many as fill it: selection.h). Attended positions are the
 // `sink` first tokens, the selected chunks, the `local` latest chunks and the open chunk.
 #pragma once
 
@@ -27,6 +28,7 @@ class Model;
 struct ChunkPolicyOptions {
   std::string method = "chunkllm";  // chunkllm | chunk-fixed | novote | noicac | oracle
   int topk = 8, local = 2, sink = 4;
+  int budget_tokens = 0;            // > 0: select chunks up to this many tokens instead of topk
   int chunk_len = 24;               // chunk-fixed: tokens per chunk
   bool evict = false;
 };

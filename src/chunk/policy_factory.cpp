@@ -18,6 +18,7 @@ const std::vector<std::string>& AttentionMethodNames() {
 
 std::unique_ptr<AttentionPolicy> MakeAttentionPolicy(const AttentionOptions& o, const Model& model) {
   if (o.topk <= 0) Fail("--topk must be positive, got ", o.topk);
+  if (o.budget_tokens < 0) Fail("--budget-tokens must be >= 0 (0: select --topk chunks), got ", o.budget_tokens);
   if (o.local < 0) Fail("--local must be >= 0, got ", o.local);
   if (o.sink < 0) Fail("--sink must be >= 0, got ", o.sink);
   if (o.window <= 0) Fail("--window must be positive, got ", o.window);
@@ -42,6 +43,7 @@ std::unique_ptr<AttentionPolicy> MakeAttentionPolicy(const AttentionOptions& o, 
     CheckAdaptersMatchModel(a, BaseModelInfoOf(model, GgufFile::Open(model.path())), o.adapters, model.path());
     ChunkPolicyOptions c;
     c.method = o.attn, c.topk = o.topk, c.local = o.local, c.sink = o.sink, c.chunk_len = o.chunk_len;
+    c.budget_tokens = o.budget_tokens;
     c.evict = evict;
     return std::make_unique<ChunkLlmPolicy>(model, std::make_shared<const AdapterRuntime>(std::move(a)), c);
   }

@@ -1,15 +1,28 @@
 // Chunk selection at a boundary (METHOD.md, design 6): each layer ranks the candidate chunks
-// by its score and votes for its top-k; the shared set is the k chunks with most votes (ties:
-// higher mean score, then the later chunk). Without the vote each layer keeps its own top-k.
+// by its score and votes for its best ones; the shared set is the best chunks by votes (ties:
+// higher mean score, then the later chunk). Without the vote each layer keeps its own best.
+//
+// How many is "best" is the budget: the paper's k chunks, or (ours, `--budget-tokens`) chunks
+// in rank order until they hold a number of tokens. A count of chunks reads very different
+// amounts of text: 8 chunks of 5-token filler sentences are 40 tokens, 8 prose sentences 250.
 #pragma once
 
 #include <vector>
 
 namespace chunkllm {
 
-// scores: [layer][candidate] (any real scale; only the order and the mean are used).
+struct SelectionBudget {
+  int chunks = 8;  // tokens == 0: the top `chunks` chunks (paper's top-k)
+  int tokens = 0;  // > 0: chunks in rank order while the taken ones hold fewer than `tokens`
+                   // tokens (the last one taken may pass it)
+};
+
+// scores: [layer][candidate] (any real scale; only the order and the mean are used);
+// candidate_tokens: [candidate] its length in tokens (used only by a token budget).
 // Returns [layer][selected candidate indices, ascending]; with vote, every layer's list is
-// the same. Fewer than k candidates: all of them.
-std::vector<std::vector<int>> SelectChunks(const std::vector<std::vector<float>>& scores, int k, bool vote);
+// the same. A budget larger than the candidates: all of them.
+std::vector<std::vector<int>> SelectChunks(const std::vector<std::vector<float>>& scores,
+                                           const std::vector<int>& candidate_tokens, const SelectionBudget& budget,
+                                           bool vote);
 
 }  // namespace chunkllm

@@ -10,6 +10,9 @@ namespace chunkllm::cli {
 inline void AddAttentionFlags(CLI::App* c, AttentionOptions& o, bool many_methods = false) {
   c->add_option("--adapters", o.adapters, "ChunkLLM adapters GGUF (from `chunkllm train`)")->check(CLI::ExistingFile);
   c->add_option("--topk", o.topk, "chunks selected at each boundary")->capture_default_str();
+  c->add_option("--budget-tokens", o.budget_tokens,
+                 "select chunks in rank order until they hold this many tokens, instead of --topk chunks (0: off)")
+      ->capture_default_str();
   c->add_option("--local", o.local, "latest chunks always kept")->capture_default_str();
   c->add_option("--sink", o.sink, "first tokens always kept")->capture_default_str();
   c->add_option("--window", o.window, "recent tokens kept by streaming, sepllm, fixllm")->capture_default_str();

@@ -144,6 +144,7 @@ void RunEval(const EvalOptions& o) {
                            {"haystack", o.haystack_dir}, {"methods", o.methods}, {"threads", o.n_threads},
                            {"n_ctx", n_ctx}, {"n_samples", tasks.size()},
                            {"attention", {{"adapters", o.attention.adapters}, {"topk", o.attention.topk},
+                                          {"budget_tokens", o.attention.budget_tokens},
                                           {"local", o.attention.local}, {"sink", o.attention.sink},
                                           {"window", o.attention.window}, {"kv", o.attention.kv},
                                           {"chunk_len", o.attention.chunk_len}, {"stride", o.attention.stride}}},

@@ -308,6 +308,33 @@ TEST(ChunkPolicy, SelectionFollowsTheLearnedDistanceBias) {
   EXPECT_GE(checked, 2);
 }
 
+// --budget-tokens: each selection holds at least the budget's tokens besides the local chunks
+// (or every candidate), and passes it by less than one chunk, whatever --topk says.
+TEST(ChunkPolicy, TokenBudgetSelectsChunksUntilTheyHoldTheBudget) {
+  const Fixture f = MakeFixture();
+  const int budget = 40, max_chunk = f.adapters->adapters().hp.max_chunk;
+  for (const char* method : {"chunkllm", "novote"}) {
+    ChunkPolicyOptions o = Options(method, 1);
+    o.budget_tokens = budget;
+    ChunkLlmPolicy policy(*f.model, f.adapters, o);
+    int checked = 0;
+    RunSession(f, &policy, Params(), [&](int) {
+      const int C = policy.n_chunks();
+      for (int l = 0; l < f.model->config().n_layer; ++l) {
+        int tokens = 0, chunks = 0;
+        for (int c : policy.selected()[size_t(l)])
+          if (c < C - 2) tokens += policy.chunk_end(c) - policy.chunk_begin(c), ++chunks;
+        const bool all = chunks == C - 2;
+        ASSERT_TRUE(tokens >= budget || all) << method << " layer " << l << ": " << tokens << " tokens";
+        ASSERT_LT(tokens, budget + max_chunk) << method << " layer " << l;
+        if (!all) ASSERT_GT(chunks, 1) << "the budget, not --topk 1, decides";
+      }
+      ++checked;
+    });
+    EXPECT_GT(checked, 30) << method;
+  }
+}
+
 // With a boundary delay of 1 the Chunk Adapter reads from token i+1's h_1 whether token i ended
 // a chunk; with n boundary inputs it reads h_1 of n tokens ending there. Inference (a batched
 // prefill across micro-batch edges, and token by token) must close exactly the chunks that the
@@ -421,6 +448,8 @@ TEST(PolicyFactory, RefusesBadFlagsWithClearMessages) {
   expect_error(o, "--kv evict needs a sparse");
   o.attn = "streaming", o.kv = "sometimes";
   expect_error(o, "--kv must be resident or evict");
+  o.kv = "resident", o.budget_tokens = -1;
+  expect_error(o, "--budget-tokens must be >= 0");
 }
 
 }  // namespace
