@@ -6,8 +6,16 @@
 # DISTANCE_BUCKETS (0: the paper's position-free chunk score), BOUNDARY_DELAY and
 # BOUNDARY_INPUTS (0 and 1: the paper's Chunk Adapter, deciding from the token's own h_1; the
 # default 1 and 2 reads the token and the next one: boundary F1 97.9 against 93.5 on the
-# stage-8 backbone, models/README.md) and THREADS override the defaults below. The result is $STATE/demo-adapters.gguf
-# (+ .report/ with report.json, loss.svg, recall.svg).
+# stage-8 backbone, models/README.md), QUERY_TARGET (token, the paper's, or served:
+# `chunkllm train --query-target`), SYNTHETIC_SAMPLES and THREADS override the defaults below. The result is
+# $STATE/demo-adapters.gguf (+ .report/ with report.json, loss.svg, recall.svg).
+#
+# The distillation data is the training prose plus synthetic retrieval documents of the kinds
+# the backbone was pretrained on (passkey, needles, variable tracking; 384-1536 tokens, haystack
+# from the training split, task seed 7: the evaluation's haystack is the test split), about a
+# quarter of the tokens at the default SYNTHETIC_SAMPLES=7 (0: prose only). On prose alone
+# the adapters never see a query that retrieves a needle, and rank a passkey's sentence
+# like filler (models/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STATE=${STATE:-/work/state/adapters}
@@ -15,11 +23,22 @@ BIN=${BIN:-build/bin/chunkllm}
 MODEL=${MODEL:-models/demo-backbone.gguf}
 mkdir -p "$STATE"
 [ -d data/corpus/train ] || bash scripts/fetch-data.sh
+data=(data/corpus/train)
+if [ "${SYNTHETIC_SAMPLES:-7}" -gt 0 ]; then
+  syn="$STATE/synthetic-docs"
+  if [ ! -d "$syn" ]; then
+    "$BIN" eval -m "$MODEL" --task passkey,niah_single,niah_multikey,niah_multivalue,niah_multiquery,vt \
+      --lengths 384,768,1152,1536 --depths 0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1 \
+      --samples "${SYNTHETIC_SAMPLES:-7}" --seed 7 --haystack data/corpus/train --dump "$STATE/synthetic-tasks.jsonl"
+    node scripts/tasks-to-docs.mjs "$STATE/synthetic-tasks.jsonl" "$syn"
+  fi
+  data+=("$syn")
+fi
 resume=""
 [ -f "$STATE/demo-adapters.gguf.ckpt" ] && resume="--resume"
-exec "$BIN" train -m "$MODEL" --data data/corpus/train --val data/corpus/validation \
+exec "$BIN" train -m "$MODEL" --data "${data[@]}" --val data/corpus/validation \
   -o "$STATE/demo-adapters.gguf" --seq ${SEQ:-1024} --steps ${STEPS:-400} --lr 2e-3 --min-lr 2e-4 --warmup 20 \
   --rank 64 --d-adapter ${D_ADAPTER:-192} --chunk-hidden ${CHUNK_HIDDEN:-256} --pos-weight ${POS_WEIGHT:-1} \
   --distance-buckets ${DISTANCE_BUCKETS:-16} --boundary-delay ${BOUNDARY_DELAY:-1} \
-  --boundary-inputs ${BOUNDARY_INPUTS:-2} --val-windows 4 --val-every 40 \
+  --boundary-inputs ${BOUNDARY_INPUTS:-2} --query-target ${QUERY_TARGET:-token} --val-windows 4 --val-every 40 \
   --local 2 --sink 4 --seed 1 --checkpoint-minutes 5 -t ${THREADS:-2} $resume

@@ -95,6 +95,7 @@ void SaveAdapters(const AdapterSet& a, const std::string& path) {
     gguf_set_val_u32(g, "chunkllm.distance_buckets", uint32_t(a.hp.distance_buckets));
     gguf_set_val_u32(g, "chunkllm.boundary_delay", uint32_t(a.hp.boundary_delay));
     gguf_set_val_u32(g, "chunkllm.boundary_inputs", uint32_t(a.hp.boundary_inputs));
+    gguf_set_val_str(g, "chunkllm.query_target", a.hp.query_target.c_str());
     gguf_set_val_str(g, "chunkllm.training", a.training.dump().c_str());
     for (size_t i = 0; i < specs.size(); ++i) {
       const int64_t n = Count(specs[i].ne);
@@ -172,6 +173,12 @@ AdapterSet LoadAdapters(const std::string& path) {
       Fail(path, ": metadata key 'chunkllm.boundary_inputs' must be in [1, ", kMaxBoundaryInputs, "], got ", n);
     }
     a.hp.boundary_inputs = int(n);
+  }
+  if (version >= 5) {  // versions 1-4 trained each token's own query (the paper's)
+    a.hp.query_target = f.GetString("chunkllm.query_target");
+    if (a.hp.query_target != "token" && a.hp.query_target != "served") {
+      Fail(path, ": metadata key 'chunkllm.query_target' must be token or served, got '", a.hp.query_target, "'");
+    }
   }
   try {
     a.training = nlohmann::json::parse(f.GetString("chunkllm.training"));

@@ -44,6 +44,14 @@ struct AdapterHyperParams {
   // itself and the next one, which together can tell `?` + lowercase word from a sentence end:
   // on the stage-8 demo backbone, boundary F1 97.9 against 93.5 for the token alone.
   int boundary_inputs = 1;
+  // Which query a chunk score is trained for (ours; METHOD.md's "variant target for ICAC"):
+  // "token" (the paper's): each token's own query scores the chunks that token attends to.
+  // "served": with ICAC, one selection serves every token until the next one, so token t's
+  // chunks are scored with the query of the token whose selection serves t (the latest
+  // boundary token + boundary_delay before t: ServingRows in train/adapter_losses.h); a
+  // selection's query learns what the tokens after it will read. At inference the prompt's
+  // end then selects with the query of the open chunk's selection token, as ICAC would have.
+  std::string query_target = "token";
 };
 
 // The Chunk Adapter's input width: n_embd floats for each token it reads.
@@ -70,9 +78,9 @@ struct ChunkAdapterWeights {
 };
 
 struct AdapterSet {
-  // 2 added the distance bias, 3 the boundary delay, 4 the boundary inputs (older files, which
-  // lack them, are still read).
-  static constexpr int kFormatVersion = 4;
+  // 2 added the distance bias, 3 the boundary delay, 4 the boundary inputs, 5 the query
+  // target (older files, which lack them, are still read).
+  static constexpr int kFormatVersion = 5;
   BaseModelInfo base;
   AdapterHyperParams hp;
   std::vector<LayerAdapters> layers;  // n_layer entries

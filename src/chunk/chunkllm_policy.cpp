@@ -25,6 +25,9 @@ ChunkLlmPolicy::ChunkLlmPolicy(const Model& model, std::shared_ptr<const Adapter
   if (adapters_->adapters().hp.chunk_key != "boundary") {
     Fail("adapters use chunk keys '", adapters_->adapters().hp.chunk_key, "'; inference supports boundary keys");
   }
+  // The oracle reads the true attention of the latest token, and noicac selects at every token
+  // with its own query: the served target (adapter_set.h) changes only ICAC's adapter queries.
+  served_query_ = !oracle_ && icac_ && adapters_->adapters().hp.query_target == "served";
   r_ = adapters_->rank();
   delay_ = adapters_->adapters().hp.boundary_delay;
   if (delay_ < 0 || delay_ > kMaxBoundaryDelay) Fail("adapters with a boundary delay of ", delay_, " are not supported");
@@ -125,11 +128,19 @@ void ChunkLlmPolicy::OnBeginBatch(int, int n, const int32_t*) {
 }
 
 void ChunkLlmPolicy::OnEndBatch(const ForwardGraph& g, int pos0, int n) {
-  bool boundary = false;
-  for (int i = 0; i < n; ++i) boundary = CloseChunks(g, i, pos0 + i);
+  int last_closing = -1;  // the batch's latest row at which a chunk closed
+  for (int i = 0; i < n; ++i)
+    if (CloseChunks(g, i, pos0 + i)) last_closing = i;
+  const bool boundary = last_closing == n - 1;
   if (delay_ > 0) ReadAttnIn(g, n - 1, prev_attn_in_);  // the next batch's first token may close at it
   // The query is read only by a selection: after a prefill, at a boundary, or (noicac) always.
-  if (n > 1 || boundary || !icac_) RememberQuery(g, n - 1);
+  // With the served query target a prefill keeps the query of its latest closing row, the
+  // selection token of the open chunk (earlier micro-batches' if this one has none).
+  if (n > 1 && served_query_) {
+    if (last_closing >= 0) RememberQuery(g, last_closing);
+  } else if (n > 1 || boundary || !icac_) {
+    RememberQuery(g, n - 1);
+  }
   if (n > 1) {
     select_before_decode_ = true;  // the prompt's last token triggers the first selection
     prompt_end_ = {pos0 + n, chunk_end_.size(), query_, prev_attn_in_, boundary_input_};

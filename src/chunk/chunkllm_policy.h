@@ -13,6 +13,10 @@
 // layer scores them with its Q-Adapter query; the vote picks k (or, with a token budget, as
 // many as fill it: selection.h). Attended positions are the
 // `sink` first tokens, the selected chunks, the `local` latest chunks and the open chunk.
+// A selection scores with the latest token's Q-Adapter query, or, for adapters trained with
+// the served query target, after a prompt with the query of the open chunk's selection token
+// (the token at which its chunk before closed): the query that training scored the open
+// chunk's tokens with.
 #pragma once
 
 #include <memory>
@@ -73,6 +77,7 @@ class ChunkLlmPolicy final : public GatheredPolicy {
   std::shared_ptr<const AdapterRuntime> adapters_;
   ChunkPolicyOptions options_;
   bool vote_, icac_, oracle_, fixed_;
+  bool served_query_;                        // a prefill selects with its open chunk's selection query
   int r_;
   int delay_ = 0;                            // the adapters' boundary delay (0 or 1)
   std::vector<int> chunk_end_;               // one past each completed chunk's last token

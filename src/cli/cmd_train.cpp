@@ -34,6 +34,10 @@ void RegisterTrain(CLI::App& app) {
   c->add_option("--boundary-inputs", o->hp.boundary_inputs,
                 "tokens whose h_1 the Chunk Adapter reads, ending at token i + delay (1: the paper's)")
       ->capture_default_str();
+  c->add_option("--query-target", o->hp.query_target,
+                "query a chunk score is trained for: token (each token's own, the paper's) or served (the query of "
+                "the selection that serves the token under ICAC)")
+      ->capture_default_str();
   c->add_option("--max-chunk", o->hp.max_chunk, "forced boundary after this many tokens")->capture_default_str();
   c->add_option("--alpha", o->hp.alpha, "boundary threshold on the Chunk Adapter's sigmoid")->capture_default_str();
   c->add_option("--pos-weight", o->pos_weight, "BCE weight of boundary tokens")->capture_default_str();

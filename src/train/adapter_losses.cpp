@@ -40,6 +40,20 @@ torch::Tensor DistanceBuckets(const ChunkPartition& p, int n_buckets) {
   return torch::tensor(b, torch::kLong).view({T, C});
 }
 
+torch::Tensor ServingRows(const ChunkPartition& p, int delay) {
+  const int64_t T = int64_t(p.chunk_of.size());
+  std::vector<int64_t> rows(static_cast<size_t>(T));
+  int64_t serving = -1;
+  size_t c = 0;  // the next chunk whose selection token is not yet passed
+  const size_t completed = p.end.size() - (p.last_open ? 1 : 0);
+  for (int64_t t = 0; t < T; ++t) {
+    // Selection tokens before t: end[c] - 1 + delay < t.
+    while (c < completed && int64_t(p.end[c]) - 1 + delay < t) serving = int64_t(p.end[c]) - 1 + delay, ++c;
+    rows[size_t(t)] = serving >= 0 ? serving : t;
+  }
+  return torch::tensor(rows, torch::kLong);
+}
+
 torch::Tensor DistanceBias(const torch::Tensor& layer_bias, const torch::Tensor& buckets) {
   return layer_bias.index_select(1, buckets.reshape({-1})).view({layer_bias.size(0), buckets.size(0), buckets.size(1)});
 }

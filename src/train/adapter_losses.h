@@ -29,6 +29,13 @@ torch::Tensor DistanceBuckets(const ChunkPartition& chunks, int n_buckets);
 // (L, T, C) score bias from per-layer bucket biases (L, B) and DistanceBuckets (T, C).
 torch::Tensor DistanceBias(const torch::Tensor& layer_bias, const torch::Tensor& buckets);
 
+// (T) long: the row whose query scores row t's chunks. With ICAC a selection is made when a
+// chunk ends, at its boundary token + delay (the Chunk Adapter's lookahead: the boundary is
+// known only then), and serves every later token until the next one: row t is served by the
+// latest such selection token before t; rows before the first one serve themselves. For the
+// "served" query target (adapter_set.h) the student scores row t with query[ServingRows[t]].
+torch::Tensor ServingRows(const ChunkPartition& chunks, int delay);
+
 // Student chunk log-probabilities (L, T, C): log softmax over candidates of
 // q . k / sqrt(r) (+ bias (L, T, C) when defined); 0 outside the candidates (and on rows
 // without any), so they add nothing to sums.

@@ -33,7 +33,9 @@ nlohmann::json RunIdentity(const AdapterTrainOptions& o, const BaseModelInfo& ba
           {"pos_weight", o.pos_weight}, {"bce_weight", o.bce_weight}, {"seed", o.seed}, {"data", o.data_paths},
           {"local", o.local}, {"sink", o.sink}, {"distance_buckets", h.distance_buckets},
           {"boundary_delay", h.boundary_delay}};
-  if (h.boundary_inputs != 1) id["boundary_inputs"] = h.boundary_inputs;  // (checkpoints from before the knob resume)
+  // Knobs added later join the identity only when set, so checkpoints from before them resume.
+  if (h.boundary_inputs != 1) id["boundary_inputs"] = h.boundary_inputs;
+  if (h.query_target != "token") id["query_target"] = h.query_target;
   return id;
 }
 
@@ -45,6 +47,9 @@ void CheckOptions(const AdapterTrainOptions& o, const ModelConfig& c) {
   if (!(o.pos_weight > 0)) Fail("--pos-weight must be positive, got ", o.pos_weight);
   if (!(o.hp.alpha > 0 && o.hp.alpha < 1)) Fail("--alpha must be in (0, 1), got ", o.hp.alpha);
   if (o.hp.chunk_key != "boundary" && o.hp.chunk_key != "mean") Fail("--chunk-key must be boundary or mean");
+  if (o.hp.query_target != "token" && o.hp.query_target != "served") {
+    Fail("--query-target must be token or served, got '", o.hp.query_target, "'");
+  }
   if (o.topk <= 0) Fail("--topk must be positive, got ", o.topk);
   if (o.local < 0 || o.sink < 0) Fail("--local and --sink must be >= 0");
   if (o.hp.distance_buckets < 0 || o.hp.distance_buckets > kMaxDistanceBuckets) {

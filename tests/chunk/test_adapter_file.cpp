@@ -29,8 +29,10 @@ BaseModelInfo Base() {
   return b;
 }
 
-AdapterSet Sample(int hidden, int distance_buckets = 0, int boundary_delay = 0, int boundary_inputs = 1) {
+AdapterSet Sample(int hidden, int distance_buckets = 0, int boundary_delay = 0, int boundary_inputs = 1,
+                  const std::string& query_target = "token") {
   AdapterHyperParams hp;
+  hp.query_target = query_target;
   hp.d_adapter = 8, hp.rank = 4, hp.chunk_hidden = hidden, hp.max_chunk = 40, hp.alpha = 0.4f, hp.chunk_key = "mean";
   hp.distance_buckets = distance_buckets, hp.boundary_delay = boundary_delay, hp.boundary_inputs = boundary_inputs;
   AdapterSet a = RandomAdapters(Base(), hp, 3);
@@ -62,9 +64,10 @@ void Rewrite(const std::string& from, const std::string& to, const std::function
 
 TEST(AdapterFile, RoundTripIsExact) {
   test::TempDir dir;
-  for (auto [hidden, buckets, delay, inputs] :
-       {std::tuple{0, 0, 0, 1}, std::tuple{5, 0, 1, 1}, std::tuple{0, 6, 1, 2}, std::tuple{5, 0, 0, 3}}) {
-    const AdapterSet a = Sample(hidden, buckets, delay, inputs);
+  for (auto [hidden, buckets, delay, inputs, target] :
+       {std::tuple{0, 0, 0, 1, "token"}, std::tuple{5, 0, 1, 1, "served"}, std::tuple{0, 6, 1, 2, "token"},
+        std::tuple{5, 0, 0, 3, "served"}}) {
+    const AdapterSet a = Sample(hidden, buckets, delay, inputs, target);
     SaveAdapters(a, dir.File("a.gguf"));
     const AdapterSet b = LoadAdapters(dir.File("a.gguf"));
     EXPECT_EQ(b.base.arch, a.base.arch);
@@ -78,6 +81,7 @@ TEST(AdapterFile, RoundTripIsExact) {
     EXPECT_EQ(b.hp.distance_buckets, buckets);
     EXPECT_EQ(b.hp.boundary_delay, delay);
     EXPECT_EQ(b.hp.boundary_inputs, inputs);
+    EXPECT_EQ(b.hp.query_target, target);
     EXPECT_EQ(b.chunk.w1.size(), size_t(32 * inputs * std::max(1, hidden)));  // (Hc | 1, n D)
     EXPECT_EQ(b.training, a.training);
     ASSERT_EQ(b.layers.size(), 2u);
@@ -128,6 +132,10 @@ TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
   ExpectRefused(dir.File("wide.gguf"), "chunk_adapter.w1");  // its shape is for 1 input
   Rewrite(good, dir.File("noinputs.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.boundary_inputs"); });
   ExpectRefused(dir.File("noinputs.gguf"), "chunkllm.boundary_inputs");
+  Rewrite(good, dir.File("target.gguf"), [](gguf_context* g) { gguf_set_val_str(g, "chunkllm.query_target", "next"); });
+  ExpectRefused(dir.File("target.gguf"), "'chunkllm.query_target' must be token or served, got 'next'");
+  Rewrite(good, dir.File("notarget.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.query_target"); });
+  ExpectRefused(dir.File("notarget.gguf"), "chunkllm.query_target");
   Rewrite(good, dir.File("key.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.rank"); });
   ExpectRefused(dir.File("key.gguf"), "chunkllm.rank");
   Rewrite(good, dir.File("type.gguf"), [](gguf_context* g) { gguf_set_val_str(g, "chunkllm.d_adapter", "eight"); });
@@ -148,15 +156,21 @@ TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
   ExpectRefused(dir.File("nan.gguf"), "non-finite value at element 2");
 }
 
-TEST(AdapterFile, OlderVersionsWithoutDistanceBiasOrBoundaryDelayOrInputsAreStillRead) {
+TEST(AdapterFile, OlderVersionsWithoutDistanceBiasOrBoundaryDelayOrInputsOrQueryTargetAreStillRead) {
   test::TempDir dir;
-  const AdapterSet a = Sample(0);
-  SaveAdapters(a, dir.File("v4.gguf"));
-  Rewrite(dir.File("v4.gguf"), dir.File("v1.gguf"), [](gguf_context* g) {
+  const AdapterSet a = Sample(0, 0, 0, 1, "served");
+  SaveAdapters(a, dir.File("v5.gguf"));
+  Rewrite(dir.File("v5.gguf"), dir.File("v4.gguf"), [](gguf_context* g) {
+    gguf_set_val_u32(g, "chunkllm.format_version", 4);
+    gguf_remove_key(g, "chunkllm.query_target");
+  });
+  EXPECT_EQ(LoadAdapters(dir.File("v4.gguf")).hp.query_target, "token") << "version 4: each token's own query";
+  Rewrite(dir.File("v5.gguf"), dir.File("v1.gguf"), [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 1);
     gguf_remove_key(g, "chunkllm.distance_buckets");
     gguf_remove_key(g, "chunkllm.boundary_delay");
     gguf_remove_key(g, "chunkllm.boundary_inputs");
+    gguf_remove_key(g, "chunkllm.query_target");
   });
   const AdapterSet b = LoadAdapters(dir.File("v1.gguf"));
   EXPECT_EQ(b.hp.distance_buckets, 0);

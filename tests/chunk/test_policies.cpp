@@ -335,6 +335,53 @@ TEST(ChunkPolicy, TokenBudgetSelectsChunksUntilTheyHoldTheBudget) {
   }
 }
 
+// Adapters trained with the served query target select after a prompt with the query of the
+// open chunk's selection token sigma (here, delay 0 and chunks of max_chunk tokens: the last
+// completed chunk's last token): the same selection as each-token-query adapters whose prompt ends at sigma, which
+// have the same chunks and select with sigma's own query. The same adapters with the token
+// target, on the whole prompt, must choose differently at least once (the knob is read).
+TEST(ChunkPolicy, ServedQueryTargetSelectsWithTheOpenChunksSelectionQuery) {
+  const Fixture f = MakeFixture();
+  // The random Chunk Adapter ends a chunk at nearly every token; with its bias at -100 chunks
+  // end only at max_chunk (24) tokens, so prompts end inside open chunks.
+  AdapterSet token_set = f.adapters->adapters();
+  ASSERT_EQ(token_set.hp.chunk_hidden, 0);
+  ASSERT_EQ(token_set.hp.boundary_delay, 0);
+  token_set.chunk.b1[0] = -100.0f;
+  AdapterSet served_set = token_set;
+  served_set.hp.query_target = "served";
+  auto token = std::make_shared<const AdapterRuntime>(std::move(token_set));
+  auto served = std::make_shared<const AdapterRuntime>(std::move(served_set));
+  // The selection after prefilling `prompt`, read after one more decoded token (the first
+  // decode step selects before it runs); -1 chunks when that token closed a chunk and
+  // selected again.
+  auto select_after = [&](std::shared_ptr<const AdapterRuntime> a, const std::vector<int32_t>& prompt, int32_t next,
+                          int* sigma) {
+    ChunkLlmPolicy policy(*f.model, a, Options("chunkllm", 2));
+    Session s(*f.model, Params(), &policy);
+    s.Prefill(prompt);
+    const int C = policy.n_chunks();
+    if (sigma) *sigma = C ? policy.chunk_end(C - 1) - 1 : -1;
+    s.Decode(next);
+    return policy.n_chunks() == C ? policy.selected() : std::vector<std::vector<int>>{};
+  };
+  int compared = 0, differs_from_token = 0;
+  for (int cut = 120; cut < 400; cut += 23) {
+    const std::vector<int32_t> prompt(f.prompt.begin(), f.prompt.begin() + cut);
+    int sigma = -1;
+    const auto with_served = select_after(served, prompt, f.prompt[size_t(cut)], &sigma);
+    if (with_served.empty() || sigma < 0 || sigma == cut - 1) continue;  // no open tokens after sigma
+    const std::vector<int32_t> to_sigma(f.prompt.begin(), f.prompt.begin() + sigma + 1);
+    const auto at_sigma = select_after(token, to_sigma, f.prompt[size_t(sigma + 1)], nullptr);
+    ASSERT_FALSE(at_sigma.empty()) << "token " << sigma + 1 << " closed a chunk only without the rest of the prompt";
+    EXPECT_EQ(with_served, at_sigma) << "prompt of " << cut << " tokens, sigma " << sigma;
+    if (select_after(token, prompt, f.prompt[size_t(cut)], nullptr) != with_served) ++differs_from_token;
+    ++compared;
+  }
+  EXPECT_GE(compared, 5);
+  EXPECT_GE(differs_from_token, 1);
+}
+
 // With a boundary delay of 1 the Chunk Adapter reads from token i+1's h_1 whether token i ended
 // a chunk; with n boundary inputs it reads h_1 of n tokens ending there. Inference (a batched
 // prefill across micro-batch edges, and token by token) must close exactly the chunks that the

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "chunk/chunk_distance.h"
+#include "train/adapter_evaluation.h"
 #include "train/adapter_losses.h"
 #include "train/gradient_check.h"
 #include "train/adapter_model.h"
@@ -65,13 +66,16 @@ TEST(AdapterLosses, BceGradientAndValue) {
 
 TEST(AdapterLosses, AdapterWeightsGradientThroughTheWholeLoss) {
   Case c;
-  // (Chunk Adapter hidden width, distance buckets, boundary delay and inputs): linear and hidden
-  // Chunk Adapter, with and without the distance bias (3 buckets, so that distances 3 and 4
-  // share the last one), and a Chunk Adapter reading two tokens, one of them ahead.
-  for (auto [hidden, buckets, delay, inputs] : {std::tuple{0, 0, 0, 1}, std::tuple{3, 3, 0, 1}, std::tuple{3, 0, 1, 2}}) {
+  // (Chunk Adapter hidden width, distance buckets, boundary delay and inputs, query target):
+  // linear and hidden Chunk Adapter, with and without the distance bias (3 buckets, so that
+  // distances 3 and 4 share the last one), a Chunk Adapter reading two tokens, one of them
+  // ahead, and the served query target. The loss is AdapterForward's, on a hand-made batch.
+  for (auto [hidden, buckets, delay, inputs, target] :
+       {std::tuple{0, 0, 0, 1, "token"}, std::tuple{3, 3, 0, 1, "token"}, std::tuple{3, 0, 1, 2, "token"},
+        std::tuple{0, 3, 1, 1, "served"}}) {
     AdapterHyperParams hp;
     hp.d_adapter = 4, hp.rank = int(c.r), hp.chunk_hidden = hidden, hp.distance_buckets = buckets;
-    hp.boundary_delay = delay, hp.boundary_inputs = inputs;
+    hp.boundary_delay = delay, hp.boundary_inputs = inputs, hp.query_target = target;
     AdapterModel m(int(c.L), 6, hp, 9);
     m->to(torch::kDouble);
     torch::manual_seed(3);
@@ -79,14 +83,14 @@ TEST(AdapterLosses, AdapterWeightsGradientThroughTheWholeLoss) {
       torch::NoGradGuard ng;  // away from the zero start, so that the bias changes the softmax
       m->dist_bias.normal_(0, 1.0);
     }
-    const torch::Tensor x = torch::randn({c.L, c.T, 6}, torch::kDouble);
-    const torch::Tensor labels = (torch::rand({c.T - delay}, torch::kDouble) > 0.6).to(torch::kDouble);
-    const torch::Tensor bucket_of = DistanceBuckets(c.chunks, buckets);
+    AdapterBatch b;
+    b.chunks = c.chunks, b.target = c.target, b.cand = c.cand;
+    b.x = torch::randn({c.L, c.T, 6}, torch::kDouble);
+    b.h1 = b.x[0];
+    b.labels = (torch::rand({c.T}, torch::kDouble) > 0.6).to(torch::kDouble);
     auto loss = [&] {
-      const torch::Tensor keys = ChunkKeys(m->KeyFeatures(x), c.chunks, "boundary");
-      const torch::Tensor bias = buckets > 0 ? DistanceBias(m->dist_bias, bucket_of) : torch::Tensor();
-      const torch::Tensor kl = ChunkKl(c.target, ChunkLogProbs(m->QueryFeatures(x), keys, c.cand, bias), c.cand).sum();
-      return kl + BoundaryBce(m->BoundaryLogits(x[0]), labels, 2.0);
+      const AdapterLosses l = AdapterForward(*m, b, 2.0);
+      return l.kl.sum() + l.bce;
     };
     size_t checked = 0;
     for (auto& p : m->named_parameters()) {
@@ -97,6 +101,30 @@ TEST(AdapterLosses, AdapterWeightsGradientThroughTheWholeLoss) {
     // The bias must reach the loss (a bias left out would pass the check with zero gradients).
     if (buckets > 0) EXPECT_GT(m->dist_bias.grad().abs().sum().item<double>(), 1e-3);
   }
+}
+
+TEST(AdapterLosses, ServingRowsAreTheLatestSelectionTokenBeforeEachRow) {
+  const Case c;  // chunks [0,3) [3,5) [5,8) [8,10), then [10,12) still open
+  auto rows = [&](int delay) {
+    const torch::Tensor s = ServingRows(c.chunks, delay);
+    return std::vector<int64_t>(s.data_ptr<int64_t>(), s.data_ptr<int64_t>() + s.numel());
+  };
+  // Delay 0: selections at the boundary tokens 2, 4, 7, 9.
+  EXPECT_EQ(rows(0), (std::vector<int64_t>{0, 1, 2, 2, 2, 4, 4, 4, 7, 7, 9, 9}));
+  // Delay 1: one token later, 3, 5, 8, 10; a selection never serves its own token.
+  EXPECT_EQ(rows(1), (std::vector<int64_t>{0, 1, 2, 3, 3, 3, 5, 5, 5, 8, 8, 10}));
+  // The served student scores row t with row ServingRows[t]'s query.
+  AdapterHyperParams hp;
+  hp.d_adapter = 4, hp.rank = 3, hp.query_target = "served", hp.boundary_delay = 1;
+  AdapterModel m(2, 6, hp, 4);
+  AdapterBatch b;
+  b.chunks = c.chunks, b.target = c.target.to(torch::kFloat), b.cand = c.cand;
+  b.x = torch::randn({2, c.T, 6}), b.h1 = b.x[0], b.labels = torch::zeros({c.T});
+  const torch::Tensor keys = ChunkKeys(m->KeyFeatures(b.x), c.chunks, "boundary");
+  const torch::Tensor want = ChunkLogProbs(m->QueryFeatures(b.x).index_select(1, ServingRows(c.chunks, 1)), keys, c.cand);
+  EXPECT_TRUE(torch::equal(AdapterForward(*m, b, 1.0).logp, want));
+  m->hp.query_target = "token";
+  EXPECT_FALSE(torch::equal(AdapterForward(*m, b, 1.0).logp, want));
 }
 
 TEST(AdapterLosses, DistanceBucketsCountChunksBackFromTheQuerysChunk) {
