@@ -34,6 +34,8 @@ torch::Tensor DistanceBias(const torch::Tensor& layer_bias, const torch::Tensor&
 // known only then), and serves every later token until the next one: row t is served by the
 // latest such selection token before t; rows before the first one serve themselves. For the
 // "served" query target (adapter_set.h) the student scores row t with query[ServingRows[t]].
+// (Inference closes a chunk that max_chunk forces at its own last token, one token earlier than
+// this with delay 1; sentences of prose rarely reach max_chunk.)
 torch::Tensor ServingRows(const ChunkPartition& chunks, int delay);
 
 // Student chunk log-probabilities (L, T, C): log softmax over candidates of
