@@ -9,7 +9,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+let tmp = null;  // the half-written output, removed on failure
+
 function fail(msg) {
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   process.stderr.write(`tasks-to-docs: ${msg}\n`);
   process.exit(1);
 }
@@ -23,7 +26,7 @@ try {
 } catch (e) {
   fail(`${input}: ${e.message}`);
 }
-const tmp = `${outDir}.tmp-${process.pid}`;
+tmp = `${outDir}.tmp-${process.pid}`;
 fs.rmSync(tmp, { recursive: true, force: true });
 fs.mkdirSync(tmp, { recursive: true });
 let n = 0;
@@ -46,4 +49,5 @@ text.split('\n').forEach((line, i) => {
 });
 if (n === 0) fail(`${input}: no task records`);
 fs.renameSync(tmp, outDir);
+tmp = null;
 process.stdout.write(`tasks-to-docs: wrote ${n} documents to ${outDir}\n`);
