@@ -8,31 +8,37 @@
 namespace chunkllm {
 namespace {
 
-// Candidate indices, best first by `better`.
+// The budget's share of the n candidates ranked by `better` (best first), ascending. Runs at
+// every boundary over every chunk of the context, so only the prefix the budget takes is
+// ordered: the top k by one partial sort, or for a token budget a prefix grown by doubling
+// until it holds the budget's tokens.
 template <class Better>
-std::vector<int> Ranked(size_t n, Better better) {
+std::vector<int> Take(size_t n, Better better, const std::vector<int>& tokens, const SelectionBudget& b) {
   std::vector<int> idx(n);
   std::iota(idx.begin(), idx.end(), 0);
-  std::sort(idx.begin(), idx.end(), better);
-  return idx;
-}
-
-// The budget's prefix of a ranking, ascending.
-std::vector<int> Take(std::vector<int> ranked, const std::vector<int>& tokens, const SelectionBudget& b) {
-  size_t n = 0;
-  if (b.tokens > 0) {
-    for (long taken = 0; n < ranked.size() && taken < b.tokens; ++n) taken += tokens[size_t(ranked[n])];
-  } else {
-    n = std::min(ranked.size(), size_t(std::max(b.chunks, 0)));
+  size_t ordered = 0, taken = 0;
+  size_t want = b.tokens > 0 ? std::min<size_t>(n, 16) : std::min(n, size_t(std::max(b.chunks, 0)));
+  long taken_tokens = 0;
+  for (;;) {
+    // The first `ordered` are already the best, in order: order the next ones after them.
+    std::partial_sort(idx.begin() + long(ordered), idx.begin() + long(want), idx.end(), better);
+    ordered = want;
+    if (b.tokens <= 0) {
+      taken = ordered;
+      break;
+    }
+    while (taken < ordered && taken_tokens < b.tokens) taken_tokens += tokens[size_t(idx[taken++])];
+    if (taken_tokens >= b.tokens || ordered == n) break;
+    want = std::min(n, 2 * ordered);
   }
-  ranked.resize(n);
-  std::sort(ranked.begin(), ranked.end());
-  return ranked;
+  idx.resize(taken);
+  std::sort(idx.begin(), idx.end());
+  return idx;
 }
 
 std::vector<int> Best(const std::vector<float>& s, const std::vector<int>& tokens, const SelectionBudget& b) {
   // Ties go to the later chunk, deterministically.
-  return Take(Ranked(s.size(), [&](int x, int y) { return s[size_t(x)] != s[size_t(y)] ? s[size_t(x)] > s[size_t(y)] : x > y; }),
+  return Take(s.size(), [&](int x, int y) { return s[size_t(x)] != s[size_t(y)] ? s[size_t(x)] > s[size_t(y)] : x > y; },
               tokens, b);
 }
 
@@ -58,7 +64,7 @@ std::vector<std::vector<int>> SelectChunks(const std::vector<std::vector<float>>
     if (mean[size_t(x)] != mean[size_t(y)]) return mean[size_t(x)] > mean[size_t(y)];
     return x > y;
   };
-  out.assign(scores.size(), Take(Ranked(n, by_votes), tokens, b));
+  out.assign(scores.size(), Take(n, by_votes, tokens, b));
   return out;
 }
 

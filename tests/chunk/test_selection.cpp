@@ -54,7 +54,8 @@ TEST(Selection, TokenBudgetOverOneTokenChunksIsTopKOfThatSize) {
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> u(0.0f, 1.0f);
   for (int trial = 0; trial < 50; ++trial) {
-    const int n = 1 + int(rng() % 40), layers = 1 + int(rng() % 4), k = 1 + int(rng() % 12);
+    // k up to n: a token budget past 16 one-token chunks makes Take grow its ordered prefix.
+    const int n = 1 + int(rng() % 40), layers = 1 + int(rng() % 4), k = 1 + int(rng() % 40);
     std::vector<std::vector<float>> s(size_t(layers), std::vector<float>(size_t(n), 0.0f));
     for (auto& row : s)
       for (float& v : row) v = float(int(u(rng) * 8)) / 8;  // coarse: many ties
