@@ -28,7 +28,16 @@ ChunkLlmPolicy::ChunkLlmPolicy(const Model& model, std::shared_ptr<const Adapter
   // The oracle reads the true attention of the latest token, and noicac selects at every token
   // with its own query: the served target (adapter_set.h) changes only ICAC's adapter queries.
   served_query_ = !oracle_ && icac_ && adapters_->adapters().hp.query_target == "served";
+  if (o.select_query != "last" && o.select_query != "recent") {
+    Fail("--select-query must be last or recent, got '", o.select_query, "'");
+  }
+  recent_query_ = o.select_query == "recent";
+  if (recent_query_ && served_query_) {
+    Fail("--select-query recent: these adapters were trained for the served query target (one query per "
+         "selection); use --select-query last");
+  }
   r_ = adapters_->rank();
+  query_width_ = oracle_ ? model.config().n_head * model.config().head_dim : r_;
   delay_ = adapters_->adapters().hp.boundary_delay;
   if (delay_ < 0 || delay_ > kMaxBoundaryDelay) Fail("adapters with a boundary delay of ", delay_, " are not supported");
   boundary_input_.assign(size_t(ChunkAdapterInputWidth(adapters_->adapters().base, adapters_->adapters().hp)), 0.0f);
@@ -103,20 +112,44 @@ bool ChunkLlmPolicy::CloseChunks(const ForwardGraph& g, int row, int pos) {
   return closed;
 }
 
+void ChunkLlmPolicy::ReadQuery(const ForwardGraph& g, int row, float* out) {
+  const size_t W = size_t(query_width_), D = size_t(model_.config().n_embd);
+  for (int l = 0; l < n_layer(); ++l) {
+    float* q = out + size_t(l) * W;
+    if (oracle_) {
+      ggml_backend_tensor_get(g.q_rope[size_t(l)], q, sizeof(float) * W * size_t(row), sizeof(float) * W);
+    } else {
+      ggml_backend_tensor_get(g.attn_in[size_t(l)], row_.data(), sizeof(float) * D * size_t(row), sizeof(float) * D);
+      adapters_->Query(l, row_.data(), q);
+    }
+  }
+}
+
 void ChunkLlmPolicy::RememberQuery(const ForwardGraph& g, int row) {
-  const ModelConfig& c = model_.config();
+  const size_t W = size_t(query_width_);
+  std::vector<float> q(size_t(n_layer()) * W);
+  ReadQuery(g, row, q.data());
+  for (int l = 0; l < n_layer(); ++l) query_[size_t(l)].assign(q.begin() + long(l * W), q.begin() + long((l + 1) * W));
+}
+
+void ChunkLlmPolicy::RememberRecentQueries(const ForwardGraph& g, int pos0, int n) {
+  const size_t LW = size_t(n_layer()) * query_width_, W = size_t(query_width_);
+  const int from = n_chunks() > 0 ? chunk_begin(n_chunks() - 1) : 0;
+  size_t drop = 0;
+  while (drop < recent_pos_.size() && recent_pos_[drop] < from) ++drop;
+  recent_pos_.erase(recent_pos_.begin(), recent_pos_.begin() + long(drop));
+  recent_.erase(recent_.begin(), recent_.begin() + long(drop * LW));
+  for (int pos = std::max(from, pos0); pos < pos0 + n; ++pos) {
+    recent_pos_.push_back(pos);
+    recent_.resize(recent_.size() + LW);
+    ReadQuery(g, pos - pos0, recent_.data() + recent_.size() - LW);
+  }
+  const size_t rows = recent_pos_.size();
   for (int l = 0; l < n_layer(); ++l) {
     std::vector<float>& q = query_[size_t(l)];
-    if (oracle_) {
-      const size_t n = size_t(c.n_head) * c.head_dim;
-      q.resize(n);
-      ggml_backend_tensor_get(g.q_rope[size_t(l)], q.data(), sizeof(float) * n * size_t(row), sizeof(float) * n);
-    } else {
-      const size_t D = size_t(c.n_embd);
-      ggml_backend_tensor_get(g.attn_in[size_t(l)], row_.data(), sizeof(float) * D * size_t(row), sizeof(float) * D);
-      q.resize(size_t(r_));
-      adapters_->Query(l, row_.data(), q.data());
-    }
+    q.resize(rows * W);
+    for (size_t i = 0; i < rows; ++i)
+      std::copy_n(recent_.begin() + long(i * LW + size_t(l) * W), W, q.begin() + long(i * W));
   }
 }
 
@@ -136,14 +169,16 @@ void ChunkLlmPolicy::OnEndBatch(const ForwardGraph& g, int pos0, int n) {
   // The query is read only by a selection: after a prefill, at a boundary, or (noicac) always.
   // With the served query target a prefill keeps the query of its latest closing row, the
   // selection token of the open chunk (earlier micro-batches' if this one has none).
-  if (n > 1 && served_query_) {
+  if (recent_query_) {
+    RememberRecentQueries(g, pos0, n);
+  } else if (n > 1 && served_query_) {
     if (last_closing >= 0) RememberQuery(g, last_closing);
   } else if (n > 1 || boundary || !icac_) {
     RememberQuery(g, n - 1);
   }
   if (n > 1) {
     select_before_decode_ = true;  // the prompt's last token triggers the first selection
-    prompt_end_ = {pos0 + n, chunk_end_.size(), query_, prev_attn_in_, boundary_input_};
+    prompt_end_ = {pos0 + n, chunk_end_.size(), query_, recent_pos_, recent_, prev_attn_in_, boundary_input_};
   } else if (boundary || !icac_) {
     Select();
   }
@@ -155,6 +190,7 @@ void ChunkLlmPolicy::OnTruncate(int n) {
     for (auto& k : keys_) k.clear();
     select_before_decode_ = false;
     prompt_end_ = {};
+    recent_pos_.clear(), recent_.clear();
     prev_attn_in_.clear();
     std::fill(boundary_input_.begin(), boundary_input_.end(), 0.0f);
     return;
@@ -166,17 +202,20 @@ void ChunkLlmPolicy::OnTruncate(int n) {
   evicted_.assign(chunk_end_.size(), 0);
   for (auto& k : keys_) k.resize(prompt_end_.n_chunks * size_t(r_));
   query_ = prompt_end_.query;
+  recent_pos_ = prompt_end_.recent_pos, recent_ = prompt_end_.recent;
   prev_attn_in_ = prompt_end_.prev_attn_in;
   boundary_input_ = prompt_end_.boundary_input;
   select_before_decode_ = true;
 }
 
 // [layer][candidate] scores: the adapters' q . k / sqrt(r) + distance bias, or (oracle) the chunk's share of
-// the query's true attention, averaged over heads.
+// the query's true attention, averaged over heads; with several queries (select_query
+// recent), the mean over them.
 std::vector<std::vector<float>> ChunkLlmPolicy::Scores(const std::vector<int>& cand) const {
   std::vector<std::vector<float>> s(size_t(n_layer()), std::vector<float>(cand.size()));
+  const size_t n_q = query_[0].size() / size_t(query_width_);
   if (!oracle_) {
-    const float scale = 1.0f / std::sqrt(float(r_));
+    const float scale = n_q > 0 ? 1.0f / std::sqrt(float(r_)) / float(n_q) : 0.0f;  // (no query yet: bias only)
     // Distances count back from the open chunk, whose tokens read this selection: candidates
     // lie local + 1 or more chunks back, as they do from a token's own chunk in training.
     const int open_chunk = n_chunks();
@@ -184,7 +223,7 @@ std::vector<std::vector<float>> ChunkLlmPolicy::Scores(const std::vector<int>& c
       for (size_t i = 0; i < cand.size(); ++i) {
         const float* k = keys_[size_t(l)].data() + size_t(cand[i]) * r_;
         float d = 0;
-        for (int e = 0; e < r_; ++e) d += query_[size_t(l)][size_t(e)] * k[e];
+        for (size_t e = 0; e < n_q * size_t(r_); ++e) d += query_[size_t(l)][e] * k[e % size_t(r_)];
         s[size_t(l)][i] = d * scale + adapters_->DistanceBias(l, open_chunk - cand[i]);
       }
     return s;
@@ -204,21 +243,25 @@ std::vector<std::vector<float>> ChunkLlmPolicy::Scores(const std::vector<int>& c
       traits->to_float((const char*)kt->data + kt->nb[1] * size_t(j), keys.data() + size_t(j) * Hkv * Dh, Hkv * Dh);
     }
     mass.assign(size_t(n_chunks()), 0.0f);
-    for (int h = 0; h < H; ++h) {
-      const float* q = query_[size_t(l)].data() + size_t(h) * Dh;
-      const int hk = h / (H / Hkv);
-      float mx = -INFINITY;
-      for (int j = 0; j < T; ++j) {
-        const float* k = keys.data() + (size_t(j) * Hkv + hk) * Dh;
-        float d = 0;
-        for (int e = 0; e < Dh; ++e) d += q[e] * k[e];
-        p[size_t(j)] = d / std::sqrt(float(Dh));
-        mx = std::max(mx, p[size_t(j)]);
+    for (size_t iq = 0; iq < n_q; ++iq) {
+      // A recent query at position t attends causally to [0, t]; the last token's to all T.
+      const int t_end = recent_query_ ? recent_pos_[iq] + 1 : T;
+      for (int h = 0; h < H; ++h) {
+        const float* q = query_[size_t(l)].data() + iq * size_t(query_width_) + size_t(h) * Dh;
+        const int hk = h / (H / Hkv);
+        float mx = -INFINITY;
+        for (int j = 0; j < t_end; ++j) {
+          const float* k = keys.data() + (size_t(j) * Hkv + hk) * Dh;
+          float d = 0;
+          for (int e = 0; e < Dh; ++e) d += q[e] * k[e];
+          p[size_t(j)] = d / std::sqrt(float(Dh));
+          mx = std::max(mx, p[size_t(j)]);
+        }
+        double z = 0;
+        for (int j = 0; j < t_end; ++j) z += (p[size_t(j)] = std::exp(p[size_t(j)] - mx));
+        for (int j = 0; j < t_end; ++j)
+          if (chunk_of[size_t(j)] >= 0) mass[size_t(chunk_of[size_t(j)])] += float(p[size_t(j)] / z / H / n_q);
       }
-      double z = 0;
-      for (float& v : p) z += (v = std::exp(v - mx));
-      for (int j = 0; j < T; ++j)
-        if (chunk_of[size_t(j)] >= 0) mass[size_t(chunk_of[size_t(j)])] += float(p[size_t(j)] / z / H);
     }
     for (size_t i = 0; i < cand.size(); ++i) s[size_t(l)][i] = mass[size_t(cand[i])];
   }

@@ -16,7 +16,10 @@
 // A selection scores with the latest token's Q-Adapter query, or, for adapters trained with
 // the served query target, after a prompt with the query of the open chunk's selection token
 // (the token at which its chunk before closed): the query that training scored the open
-// chunk's tokens with.
+// chunk's tokens with. With select_query "recent" (ours) a selection averages over the
+// queries of every token from the latest completed chunk's start to now (after a prompt: the
+// question and the answer prefix, not only the prefix's last word): the adapters' logits, or
+// the oracle's attention masses.
 #pragma once
 
 #include <memory>
@@ -34,6 +37,7 @@ struct ChunkPolicyOptions {
   int topk = 8, local = 2, sink = 4;
   int budget_tokens = 0;            // > 0: select chunks up to this many tokens instead of topk
   int chunk_len = 24;               // chunk-fixed: tokens per chunk
+  std::string select_query = "last";  // last (the latest token's) | recent (mean since the latest chunk)
   bool evict = false;
 };
 
@@ -52,6 +56,10 @@ class ChunkLlmPolicy final : public GatheredPolicy {
   const std::vector<float>& chunk_keys(int layer) const { return keys_[size_t(layer)]; }  // (C, r)
   const std::vector<std::vector<int>>& selected() const { return selected_; }             // [layer][chunk]
   const AdapterRuntime* adapters() const { return adapters_.get(); }  // null for oracle without adapters
+  // The next selection's queries in `layer`: (n_q, W), W = r (adapters) or H*Dh (oracle), and,
+  // with select_query recent, the positions of those n_q tokens.
+  const std::vector<float>& selection_queries(int layer) const { return query_[size_t(layer)]; }
+  const std::vector<int>& recent_positions() const { return recent_pos_; }
 
  protected:
   void OnBeginBatch(int pos0, int n_tokens, const int32_t* tokens) override;
@@ -69,7 +77,12 @@ class ChunkLlmPolicy final : public GatheredPolicy {
   // Appends the chunk ending before `end`, keyed by attn_in (L*D floats) of its last token.
   void AddChunk(int end, const std::vector<float>& attn_in);
   void ReadAttnIn(const ForwardGraph& g, int row, std::vector<float>& out) const;  // (L, D)
+  // Row `row`'s query in every layer into out: (L, W), W = r (adapters) or H*Dh (oracle).
+  void ReadQuery(const ForwardGraph& g, int row, float* out);
   void RememberQuery(const ForwardGraph& g, int row);
+  // select_query recent: keeps the queries of positions from the latest completed chunk's
+  // start through the batch's last token, and makes them the selection's queries.
+  void RememberRecentQueries(const ForwardGraph& g, int pos0, int n);
   std::vector<std::vector<float>> Scores(const std::vector<int>& candidates) const;
   void Select();
 
@@ -78,18 +91,24 @@ class ChunkLlmPolicy final : public GatheredPolicy {
   ChunkPolicyOptions options_;
   bool vote_, icac_, oracle_, fixed_;
   bool served_query_;                        // a prefill selects with its open chunk's selection query
+  bool recent_query_;                        // select_query recent
   int r_;
+  int query_width_;                          // W: r, or H*Dh for the oracle
   int delay_ = 0;                            // the adapters' boundary delay (0 or 1)
   std::vector<int> chunk_end_;               // one past each completed chunk's last token
   std::vector<std::vector<float>> keys_;     // per layer: (C, r) chunk keys
   std::vector<uint8_t> evicted_;             // per chunk
-  std::vector<std::vector<float>> query_;    // per layer: the latest token's query (r or H*Dh)
+  std::vector<std::vector<float>> query_;    // per layer: (n_q, W) the selection's queries
+  std::vector<int> recent_pos_;              // select_query recent: positions of recent_'s rows
+  std::vector<float> recent_;                // (n, L, W) their queries
   std::vector<std::vector<int>> selected_;   // per layer: chunks of the last selection
   bool select_before_decode_ = false;        // a prefill ended: select before the next step
   struct PromptEnd {                         // the state right after the last prefill
     int n_past = -1;
     size_t n_chunks = 0;
     std::vector<std::vector<float>> query;
+    std::vector<int> recent_pos;
+    std::vector<float> recent;
     std::vector<float> prev_attn_in;
     std::vector<float> boundary_input;
   } prompt_end_;

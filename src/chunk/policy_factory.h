@@ -17,6 +17,7 @@ struct AttentionOptions {
   std::string adapters;        // --adapters FILE (chunkllm, chunk-fixed, novote, noicac)
   int topk = 8;                // --topk: chunks selected per boundary
   int budget_tokens = 0;       // --budget-tokens: > 0 selects chunks up to this many tokens instead
+  std::string select_query = "last";  // --select-query last|recent (ChunkLLM methods)
   int local = 2;               // --local: most recent chunks always kept
   int sink = 4;                // --sink: first tokens always kept
   int window = 256;            // --window: recent tokens (streaming, sepllm, fixllm)

@@ -13,6 +13,10 @@ inline void AddAttentionFlags(CLI::App* c, AttentionOptions& o, bool many_method
   c->add_option("--budget-tokens", o.budget_tokens,
                  "select chunks in rank order until they hold this many tokens, instead of --topk chunks (0: off)")
       ->capture_default_str();
+  c->add_option("--select-query", o.select_query,
+                "a selection scores with the latest token's query (last) or the mean over the tokens since the "
+                "latest chunk's start (recent)")
+      ->capture_default_str();
   c->add_option("--local", o.local, "latest chunks always kept")->capture_default_str();
   c->add_option("--sink", o.sink, "first tokens always kept")->capture_default_str();
   c->add_option("--window", o.window, "recent tokens kept by streaming, sepllm, fixllm")->capture_default_str();

@@ -28,9 +28,9 @@ void RegisterPretrain(CLI::App& app) {
   c->add_option("--weight-decay", o->weight_decay, "AdamW weight decay")->capture_default_str();
   c->add_option("--clip", o->grad_clip, "gradient-norm clip")->capture_default_str();
   c->add_option("--synthetic", o->data.synthetic_share, "share of synthetic retrieval documents")->capture_default_str();
-  c->add_option("--synthetic-min-len", o->data.synthetic_min_length,
-                "pack synthetic rows with documents of [N, T] tokens (0: one per row)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--synthetic-min-len", o->data.synthetic_min_lengths,
+                "pack synthetic rows with documents of [N, T] tokens (0: one per row); N,M,...: each row draws one")
+      ->delimiter(',')->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--answer-weight", o->data.answer_weight,
                 "loss weight of the answer tokens of synthetic retrieval documents (others weigh 1)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();

@@ -145,6 +145,7 @@ void RunEval(const EvalOptions& o) {
                            {"n_ctx", n_ctx}, {"n_samples", tasks.size()},
                            {"attention", {{"adapters", o.attention.adapters}, {"topk", o.attention.topk},
                                           {"budget_tokens", o.attention.budget_tokens},
+                                          {"select_query", o.attention.select_query},
                                           {"local", o.attention.local}, {"sink", o.attention.sink},
                                           {"window", o.attention.window}, {"kv", o.attention.kv},
                                           {"chunk_len", o.attention.chunk_len}, {"stride", o.attention.stride}}},

@@ -117,9 +117,11 @@ nlohmann::json RunIdentity(const PretrainOptions& o) {
   nlohmann::json id = {{"model", {m.n_vocab, s.n_embd, s.n_layer, s.n_head, s.n_head_kv, s.head_dim, s.n_ff, s.rope_freq_base, s.rms_eps}},
           {"phases", phases}, {"total_tokens", o.total_tokens}, {"lr", o.lr}, {"min_lr", o.min_lr},
           {"warmup", o.warmup_steps}, {"seed", o.seed}, {"synthetic", o.data.synthetic_share},
-          {"synthetic_min_length", o.data.synthetic_min_length},
           {"copy_share", o.data.copy_share}, {"copy_items", o.data.copy_items}, {"init_from", o.init_from}, {"bf16", o.bf16}};
   // (Keys added later enter only when set, so that earlier checkpoints still resume.)
+  // (One min length is recorded as a number, as before the list.)
+  const std::vector<int>& mins = o.data.synthetic_min_lengths;
+  id["synthetic_min_length"] = mins.size() == 1 ? nlohmann::json(mins[0]) : nlohmann::json(mins);
   if (o.data.copy_vocab > 0) id["copy_vocab"] = o.data.copy_vocab;
   if (o.data.answer_weight != 1.0) id["answer_weight"] = o.data.answer_weight;
   return id;

@@ -141,7 +141,9 @@ std::vector<int32_t> PretrainData::CopyDocument(uint64_t seed, int max_tokens, c
 std::vector<int32_t> PretrainData::Synthetic(uint64_t seed, int T, std::vector<uint8_t>* answer_mask) const {
   std::mt19937_64 rng(seed);
   std::vector<int32_t> ids;
-  const int min_len = opt_.synthetic_min_length > 0 ? std::min(opt_.synthetic_min_length, T + 1) : T + 1;
+  const std::vector<int>& mins = opt_.synthetic_min_lengths;
+  const int drawn = mins.size() > 1 ? mins[size_t(rng() % mins.size())] : mins.empty() ? 0 : mins[0];
+  const int min_len = drawn > 0 ? std::min(drawn, T + 1) : T + 1;
   while (T + 1 - int(ids.size()) >= min_len) {
     const int room = T + 1 - int(ids.size());
     const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);

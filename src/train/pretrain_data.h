@@ -21,9 +21,12 @@ struct PretrainDataOptions {
   std::vector<std::string> train_paths;  // .txt files or directories of them
   std::vector<std::string> val_paths;
   double synthetic_share = 0.25;         // share of rows that are synthetic retrieval documents
-  // A synthetic row packs documents of lengths drawn log-uniformly in [this, T] until it is
+  // A synthetic row packs documents of lengths drawn log-uniformly in [min, T] until it is
   // full (0: one document per row). Short documents give many retrieval examples per token.
-  int synthetic_min_length = 0;
+  // With several values each synthetic row draws its min uniformly from them, so one run can
+  // mix short-range and long-range retrieval (a single value draws nothing: rows stay as
+  // they were before the list).
+  std::vector<int> synthetic_min_lengths = {0};
   // Share of synthetic documents that are copy documents: a list of random words and numbers,
   // then the same list again. Every token of the repeat is predictable only by copying from
   // one list-length back, the circuit that retrieval needs, densely supervised.

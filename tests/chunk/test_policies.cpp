@@ -15,6 +15,7 @@
 #include "chunk/adapter_file.h"
 #include "chunk/chunkllm_policy.h"
 #include "chunk/policy_factory.h"
+#include "chunk/selection.h"
 #include "chunk/window_policy.h"
 #include "train/adapter_evaluation.h"
 #include "train/adapter_model.h"
@@ -380,6 +381,108 @@ TEST(ChunkPolicy, ServedQueryTargetSelectsWithTheOpenChunksSelectionQuery) {
   }
   EXPECT_GE(compared, 5);
   EXPECT_GE(differs_from_token, 1);
+}
+
+// --select-query recent: after a prompt (prefilled in micro-batches of 50, so the window
+// crosses batch edges) the selection's queries are those of every token from the latest
+// completed chunk's start to the prompt's end, each equal to the query that `last` remembers
+// for a prompt cut at that token; the adapters' selection is the top-k of the mean logit over
+// them (plus distance bias), recomputed here from the chunk keys; the oracle's queries are
+// the tokens' own too. With the bias at -100 chunks end only every 24 tokens, so windows hold
+// 25-48 tokens.
+TEST(ChunkPolicy, RecentSelectQueryAveragesTheTokensSinceTheLatestChunk) {
+  const Fixture f = MakeFixture();
+  AdapterSet set = f.adapters->adapters();
+  set.chunk.b1[0] = -100.0f;
+  auto a = std::make_shared<const AdapterRuntime>(std::move(set));
+  const int r = a->rank();
+  for (const char* method : {"chunkllm", "oracle"}) {
+    SCOPED_TRACE(method);
+    ChunkPolicyOptions o = Options(method, 3);
+    o.select_query = "recent";
+    int compared = 0, differs_from_last = 0;
+    for (int cut = 130; cut < 400; cut += 45) {
+      const std::vector<int32_t> prompt(f.prompt.begin(), f.prompt.begin() + cut);
+      ChunkLlmPolicy recent(*f.model, a, o);
+      Session s(*f.model, Params(2, 50), &recent);
+      s.Prefill(prompt);
+      const int C = recent.n_chunks();
+      ASSERT_GE(C, 3);
+      std::vector<int> want_pos;
+      for (int p = recent.chunk_begin(C - 1); p < cut; ++p) want_pos.push_back(p);
+      ASSERT_EQ(recent.recent_positions(), want_pos) << "prompt of " << cut;
+      const size_t n_q = want_pos.size();
+      std::vector<std::vector<float>> queries;
+      for (int l = 0; l < f.model->config().n_layer; ++l) queries.push_back(recent.selection_queries(l));
+      const size_t W = queries[0].size() / n_q;
+      for (size_t i = 0; i < n_q; i += 11) {  // each row is that token's own query (`last` at a cut there)
+        ChunkLlmPolicy last(*f.model, a, Options(method, 3));
+        Session sl(*f.model, Params(2, 50), &last);
+        sl.Prefill(std::vector<int32_t>(f.prompt.begin(), f.prompt.begin() + want_pos[i] + 1));
+        // The same micro-batch edges; the cut prompt's last micro-batch is shorter, and the
+        // matmuls (f16 weights, activations rounded to f16: 2^-11 relative) may sum in another
+        // order for another batch shape: a few f16 ulps through the layers and the adapter,
+        // bounded here by 16 * 2^-11 of the row's largest value. Another token's query differs
+        // by O(1) of it.
+        for (int l = 0; l < f.model->config().n_layer; ++l) {
+          const std::vector<float>& q = last.selection_queries(l);
+          ASSERT_EQ(q.size(), W);
+          float row_max = 0;
+          for (float v : q) row_max = std::max(row_max, std::fabs(v));
+          for (size_t e = 0; e < W; ++e)
+            ASSERT_NEAR(queries[size_t(l)][i * W + e], q[e], 16.0f / 2048.0f * row_max)
+                << "layer " << l << ", token " << want_pos[i];
+        }
+      }
+      s.Decode(f.prompt[size_t(cut)]);
+      if (recent.n_chunks() != C) continue;  // that token closed a chunk and selected again
+      if (std::string(method) == "chunkllm") {
+        std::vector<int> cand, tokens;
+        for (int c = 0; c < C - 2; ++c) cand.push_back(c), tokens.push_back(recent.chunk_end(c) - recent.chunk_begin(c));
+        std::vector<std::vector<float>> scores(queries.size(), std::vector<float>(cand.size()));
+        for (size_t l = 0; l < queries.size(); ++l)
+          for (size_t i = 0; i < cand.size(); ++i) {
+            double d = 0;
+            for (size_t q = 0; q < n_q; ++q)
+              for (int e = 0; e < r; ++e)
+                d += double(queries[l][q * size_t(r) + size_t(e)]) * recent.chunk_keys(int(l))[size_t(cand[i] * r + e)];
+            scores[l][i] = float(d / double(n_q) / std::sqrt(double(r))) + a->DistanceBias(int(l), C - cand[i]);
+          }
+        const auto picked = SelectChunks(scores, tokens, SelectionBudget{3, 0}, true);
+        for (size_t l = 0; l < queries.size(); ++l) {
+          std::vector<int> want;
+          for (int i : picked[l]) want.push_back(cand[size_t(i)]);
+          want.push_back(C - 2), want.push_back(C - 1);
+          EXPECT_EQ(recent.selected()[l], want) << "layer " << l << ", prompt of " << cut;
+        }
+      }
+      ChunkLlmPolicy last(*f.model, a, Options(method, 3));
+      Session sl(*f.model, Params(), &last);
+      sl.Prefill(prompt);
+      sl.Decode(f.prompt[size_t(cut)]);
+      if (last.n_chunks() == C && last.selected() != recent.selected()) ++differs_from_last;
+      ++compared;
+    }
+    EXPECT_GE(compared, 4);
+    EXPECT_GE(differs_from_last, 1) << "the knob changes nothing";
+  }
+}
+
+// A served-target adapter file selects with one query: recent is refused, as is an unknown value.
+TEST(ChunkPolicy, RefusesAnUnknownOrIncompatibleSelectQuery) {
+  const Fixture f = MakeFixture();
+  ChunkPolicyOptions o = Options("chunkllm", 3);
+  o.select_query = "first";
+  EXPECT_THROW(ChunkLlmPolicy(*f.model, f.adapters, o), Error);
+  AdapterSet served = f.adapters->adapters();
+  served.hp.query_target = "served";
+  o.select_query = "recent";
+  try {
+    ChunkLlmPolicy p(*f.model, std::make_shared<const AdapterRuntime>(std::move(served)), o);
+    FAIL() << "recent accepted for served-target adapters";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("served"), std::string::npos) << e.what();
+  }
 }
 
 // With a boundary delay of 1 the Chunk Adapter reads from token i+1's h_1 whether token i ended

@@ -121,7 +121,7 @@ TEST(Pretrain, MicroBatchesReproduceTheWholeBatchWithAnswerWeights) {
     o.phases = {{256, 4, 1.0}};
     o.total_tokens = 256 * 4 * 4;
     o.data.synthetic_share = 0.5;
-    o.data.synthetic_min_length = 128;
+    o.data.synthetic_min_lengths = {128};
     o.data.synthetic_tasks = {"passkey"};
     o.data.answer_weight = 5.0;
     o.ubatch = ubatch;

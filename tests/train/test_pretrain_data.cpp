@@ -36,7 +36,7 @@ struct DataFixture {
     PretrainDataOptions o;
     o.train_paths = {dir.File("train.txt")};
     o.synthetic_share = 1.0;
-    o.synthetic_min_length = min_len;
+    o.synthetic_min_lengths = {min_len};
     return o;
   }
 };
@@ -73,6 +73,28 @@ TEST(PretrainData, UnpackedSyntheticRowsHoldOneDocument) {
     EXPECT_LE(Count(r, f.tok->bos()), 2);
     EXPECT_GE(Count(r, f.tok->eos()), 1);
   }
+}
+
+// --synthetic-min-len 96,0: each synthetic row draws one of the two, so the run sees both
+// packed rows (many short documents) and rows of one document; a single value draws nothing.
+TEST(PretrainData, SeveralMinLengthsMixPackedAndSingleDocumentRows) {
+  DataFixture f;
+  PretrainDataOptions o = f.Options(96);
+  o.synthetic_min_lengths = {96, 0};
+  const PretrainData mixed(*f.tok, o);
+  int packed = 0, single = 0;
+  for (int row = 0; row < 24; ++row) {
+    const int bos = Count(mixed.Row(2, row, 1024), f.tok->bos());
+    packed += bos >= 3;
+    single += bos <= 2;
+  }
+  EXPECT_GE(packed, 4) << "no row drew the short minimum";
+  EXPECT_GE(single, 4) << "no row drew one document";
+  // One value in the list is the single min length of before: no draw, the same rows.
+  const PretrainData one(*f.tok, f.Options(96));
+  o.synthetic_min_lengths = {96};
+  const PretrainData listed(*f.tok, o);
+  for (int row = 0; row < 4; ++row) EXPECT_EQ(one.Row(5, row, 1024), listed.Row(5, row, 1024));
 }
 
 // Word lists and random-piece lists alike (--copy-items); an unknown kind is refused.
