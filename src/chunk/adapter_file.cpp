@@ -34,6 +34,7 @@ std::vector<TensorSpec> Specs(const BaseModelInfo& b, const AdapterHyperParams& 
     s.push_back({p + "k_adapter.w1", {D, Da}});
     s.push_back({p + "k_adapter.w2", {Da, r}});
     if (hp.distance_buckets > 0) s.push_back({p + "distance_bias", {hp.distance_buckets}});
+    if (hp.length_bias) s.push_back({p + "length_weight", {1}});
   }
   s.push_back({"chunk_adapter.w1", {ChunkAdapterInputWidth(b, hp), Hc}});
   s.push_back({"chunk_adapter.b1", {Hc}});
@@ -50,6 +51,7 @@ std::vector<std::vector<float>*> Slots(AdapterSet& a) {
   for (auto& l : a.layers) {
     s.insert(s.end(), {&l.q_w1, &l.q_w2, &l.k_w1, &l.k_w2});
     if (a.hp.distance_buckets > 0) s.push_back(&l.distance_bias);
+    if (a.hp.length_bias) s.push_back(&l.length_weight);
   }
   s.insert(s.end(), {&a.chunk.w1, &a.chunk.b1});
   if (a.hp.chunk_hidden > 0) s.insert(s.end(), {&a.chunk.w2, &a.chunk.b2});
@@ -96,6 +98,7 @@ void SaveAdapters(const AdapterSet& a, const std::string& path) {
     gguf_set_val_u32(g, "chunkllm.boundary_delay", uint32_t(a.hp.boundary_delay));
     gguf_set_val_u32(g, "chunkllm.boundary_inputs", uint32_t(a.hp.boundary_inputs));
     gguf_set_val_str(g, "chunkllm.query_target", a.hp.query_target.c_str());
+    gguf_set_val_u32(g, "chunkllm.length_bias", a.hp.length_bias ? 1 : 0);
     gguf_set_val_str(g, "chunkllm.training", a.training.dump().c_str());
     for (size_t i = 0; i < specs.size(); ++i) {
       const int64_t n = Count(specs[i].ne);
@@ -179,6 +182,11 @@ AdapterSet LoadAdapters(const std::string& path) {
     if (a.hp.query_target != "token" && a.hp.query_target != "served") {
       Fail(path, ": metadata key 'chunkllm.query_target' must be token or served, got '", a.hp.query_target, "'");
     }
+  }
+  if (version >= 6) {  // versions 1-5 had no length bias (the paper's score)
+    const int64_t b = f.GetInt("chunkllm.length_bias");
+    if (b != 0 && b != 1) Fail(path, ": metadata key 'chunkllm.length_bias' must be 0 or 1, got ", b);
+    a.hp.length_bias = b == 1;
   }
   try {
     a.training = nlohmann::json::parse(f.GetString("chunkllm.training"));

@@ -48,6 +48,10 @@ void AdapterRuntime::Key(int l, const float* x, float* out) const {
   Mlp(a_.layers[size_t(l)].k_w1, a_.layers[size_t(l)].k_w2, x, out);
 }
 
+float AdapterRuntime::LengthBias(int l, int tokens) const {
+  return a_.hp.length_bias ? a_.layers[size_t(l)].length_weight[0] * std::log(float(tokens)) : 0.0f;
+}
+
 float AdapterRuntime::DistanceBias(int l, int distance) const {
   const int B = a_.hp.distance_buckets;
   return B > 0 ? a_.layers[size_t(l)].distance_bias[size_t(ChunkDistanceBucket(distance, B))] : 0.0f;

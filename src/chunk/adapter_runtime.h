@@ -21,6 +21,9 @@ class AdapterRuntime {
   // The learned score bias of a candidate `distance` chunks back (chunk/chunk_distance.h);
   // 0 for adapters without one.
   float DistanceBias(int layer, int distance) const;
+  // The learned score bias w_l * log(tokens) of a candidate chunk of `tokens` tokens; 0 for
+  // adapters without the length bias.
+  float LengthBias(int layer, int tokens) const;
   // h: the layer-1 outputs of boundary_inputs consecutive tokens, oldest first
   // (ChunkAdapterInputWidth floats) -> sigmoid of the Chunk Adapter.
   float BoundaryProbability(const float* h) const;

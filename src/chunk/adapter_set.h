@@ -6,7 +6,8 @@
 //   linear:        p = sigmoid(w . h + b)                          (hidden == 0)
 //   hidden layer:  p = sigmoid(w2 . silu(W1 h + b1) + b2)          (hidden > 0, W1: (hidden, n D))
 // With distance buckets B > 0, each layer also has a learned bias b (B) on the chunk score by
-// how many chunks back the candidate lies (chunk/chunk_distance.h).
+// how many chunks back the candidate lies (chunk/chunk_distance.h). With the length bias, each
+// layer also has a learned weight w on log(tokens in the chunk).
 // Matrices are row-major [out][in] float vectors. The file format is in docs/formats.md.
 #pragma once
 
@@ -52,6 +53,12 @@ struct AdapterHyperParams {
   // selection's query learns what the tokens after it will read. At inference the prompt's
   // end then selects with the query of the open chunk's selection token, as ICAC would have.
   std::string query_target = "token";
+  // Adds w_l * log(chunk length in tokens) to the chunk score (ours; w_l learned per layer,
+  // starting at 1). The teacher's chunk mass is a sum over the chunk's tokens, so under
+  // diffuse attention a long chunk holds more of it; a score from one boundary key cannot say
+  // how long its chunk is. With w = 1 the score is that of every token of the chunk scoring
+  // like its key: log sum_{j in c} exp(q.k) = q.k + log |c|. Off: the paper's score.
+  bool length_bias = false;
 };
 
 // The Chunk Adapter's input width: n_embd floats for each token it reads.
@@ -68,6 +75,7 @@ struct LayerAdapters {
   std::vector<float> q_w1, q_w2;  // (Da, D), (r, Da)
   std::vector<float> k_w1, k_w2;  // (Da, D), (r, Da)
   std::vector<float> distance_bias;  // (B), empty when B = 0
+  std::vector<float> length_weight;  // (1), empty without the length bias
 };
 
 struct ChunkAdapterWeights {
@@ -79,8 +87,8 @@ struct ChunkAdapterWeights {
 
 struct AdapterSet {
   // 2 added the distance bias, 3 the boundary delay, 4 the boundary inputs, 5 the query
-  // target (older files, which lack them, are still read).
-  static constexpr int kFormatVersion = 5;
+  // target, 6 the length bias (older files, which lack them, are still read).
+  static constexpr int kFormatVersion = 6;
   BaseModelInfo base;
   AdapterHyperParams hp;
   std::vector<LayerAdapters> layers;  // n_layer entries

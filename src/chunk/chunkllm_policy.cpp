@@ -208,7 +208,7 @@ void ChunkLlmPolicy::OnTruncate(int n) {
   select_before_decode_ = true;
 }
 
-// [layer][candidate] scores: the adapters' q . k / sqrt(r) + distance bias, or (oracle) the chunk's share of
+// [layer][candidate] scores: the adapters' q . k / sqrt(r) + distance and length biases, or (oracle) the chunk's share of
 // the query's true attention, averaged over heads; with several queries (select_query
 // recent), the mean over them.
 std::vector<std::vector<float>> ChunkLlmPolicy::Scores(const std::vector<int>& cand) const {
@@ -224,7 +224,8 @@ std::vector<std::vector<float>> ChunkLlmPolicy::Scores(const std::vector<int>& c
         const float* k = keys_[size_t(l)].data() + size_t(cand[i]) * r_;
         float d = 0;
         for (size_t e = 0; e < n_q * size_t(r_); ++e) d += query_[size_t(l)][e] * k[e % size_t(r_)];
-        s[size_t(l)][i] = d * scale + adapters_->DistanceBias(l, open_chunk - cand[i]);
+        s[size_t(l)][i] = d * scale + adapters_->DistanceBias(l, open_chunk - cand[i]) +
+                          adapters_->LengthBias(l, chunk_end(cand[i]) - chunk_begin(cand[i]));
       }
     return s;
   }

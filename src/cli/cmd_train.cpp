@@ -38,6 +38,8 @@ void RegisterTrain(CLI::App& app) {
                 "query a chunk score is trained for: token (each token's own, the paper's) or served (the query of "
                 "the selection that serves the token under ICAC)")
       ->capture_default_str();
+  c->add_flag("--length-bias", o->hp.length_bias,
+              "add a learned per-layer weight times log(chunk length) to the chunk score (ours; off: the paper's)");
   c->add_option("--max-chunk", o->hp.max_chunk, "forced boundary after this many tokens")->capture_default_str();
   c->add_option("--alpha", o->hp.alpha, "boundary threshold on the Chunk Adapter's sigmoid")->capture_default_str();
   c->add_option("--pos-weight", o->pos_weight, "BCE weight of boundary tokens")->capture_default_str();

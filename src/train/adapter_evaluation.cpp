@@ -72,9 +72,12 @@ std::vector<AdapterBatch> HeldOutBatches(const Model& model, const AdapterCorpus
 AdapterLosses AdapterForward(const AdapterModelImpl& m, const AdapterBatch& b, double pos_weight) {
   AdapterLosses l;
   const torch::Tensor keys = ChunkKeys(m.KeyFeatures(b.x), b.chunks, m.hp.chunk_key);
-  const torch::Tensor bias = m.dist_bias.defined()
-                                 ? DistanceBias(m.dist_bias, DistanceBuckets(b.chunks, m.hp.distance_buckets))
-                                 : torch::Tensor();
+  torch::Tensor bias;  // (L, T | 1, C) or undefined
+  if (m.dist_bias.defined()) bias = DistanceBias(m.dist_bias, DistanceBuckets(b.chunks, m.hp.distance_buckets));
+  if (m.len_w.defined()) {
+    const torch::Tensor len = LengthBias(m.len_w, b.chunks);
+    bias = bias.defined() ? bias + len : len;
+  }
   torch::Tensor query = m.QueryFeatures(b.x);  // (L, T, r)
   if (m.hp.query_target == "served") query = query.index_select(1, ServingRows(b.chunks, m.hp.boundary_delay));
   l.logp = ChunkLogProbs(query, keys, b.cand, bias);

@@ -58,6 +58,12 @@ torch::Tensor DistanceBias(const torch::Tensor& layer_bias, const torch::Tensor&
   return layer_bias.index_select(1, buckets.reshape({-1})).view({layer_bias.size(0), buckets.size(0), buckets.size(1)});
 }
 
+torch::Tensor LengthBias(const torch::Tensor& w, const ChunkPartition& chunks) {
+  std::vector<float> log_len;
+  for (int c = 0; c < chunks.n_chunks(); ++c) log_len.push_back(std::log(float(chunks.end[size_t(c)] - chunks.begin[size_t(c)])));
+  return w.view({-1, 1, 1}) * torch::tensor(log_len, w.options()).view({1, 1, -1});
+}
+
 torch::Tensor ChunkLogProbs(const torch::Tensor& qf, const torch::Tensor& keys, const torch::Tensor& cand,
                             const torch::Tensor& bias) {
   const double scale = 1.0 / std::sqrt(double(qf.size(2)));

@@ -29,6 +29,9 @@ torch::Tensor DistanceBuckets(const ChunkPartition& chunks, int n_buckets);
 // (L, T, C) score bias from per-layer bucket biases (L, B) and DistanceBuckets (T, C).
 torch::Tensor DistanceBias(const torch::Tensor& layer_bias, const torch::Tensor& buckets);
 
+// (L, 1, C) score bias w_l * log(tokens in chunk c), from per-layer weights (L).
+torch::Tensor LengthBias(const torch::Tensor& layer_weight, const ChunkPartition& chunks);
+
 // (T) long: the row whose query scores row t's chunks. With ICAC a selection is made when a
 // chunk ends, at its boundary token + delay (the Chunk Adapter's lookahead: the boundary is
 // known only then), and serves every later token until the next one: row t is served by the

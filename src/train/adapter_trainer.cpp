@@ -36,6 +36,7 @@ nlohmann::json RunIdentity(const AdapterTrainOptions& o, const BaseModelInfo& ba
   // Knobs added later join the identity only when set, so checkpoints from before them resume.
   if (h.boundary_inputs != 1) id["boundary_inputs"] = h.boundary_inputs;
   if (h.query_target != "token") id["query_target"] = h.query_target;
+  if (h.length_bias) id["length_bias"] = true;
   return id;
 }
 

@@ -30,9 +30,9 @@ BaseModelInfo Base() {
 }
 
 AdapterSet Sample(int hidden, int distance_buckets = 0, int boundary_delay = 0, int boundary_inputs = 1,
-                  const std::string& query_target = "token") {
+                  const std::string& query_target = "token", bool length_bias = false) {
   AdapterHyperParams hp;
-  hp.query_target = query_target;
+  hp.query_target = query_target, hp.length_bias = length_bias;
   hp.d_adapter = 8, hp.rank = 4, hp.chunk_hidden = hidden, hp.max_chunk = 40, hp.alpha = 0.4f, hp.chunk_key = "mean";
   hp.distance_buckets = distance_buckets, hp.boundary_delay = boundary_delay, hp.boundary_inputs = boundary_inputs;
   AdapterSet a = RandomAdapters(Base(), hp, 3);
@@ -64,10 +64,10 @@ void Rewrite(const std::string& from, const std::string& to, const std::function
 
 TEST(AdapterFile, RoundTripIsExact) {
   test::TempDir dir;
-  for (auto [hidden, buckets, delay, inputs, target] :
-       {std::tuple{0, 0, 0, 1, "token"}, std::tuple{5, 0, 1, 1, "served"}, std::tuple{0, 6, 1, 2, "token"},
-        std::tuple{5, 0, 0, 3, "served"}}) {
-    const AdapterSet a = Sample(hidden, buckets, delay, inputs, target);
+  for (auto [hidden, buckets, delay, inputs, target, length] :
+       {std::tuple{0, 0, 0, 1, "token", false}, std::tuple{5, 0, 1, 1, "served", true},
+        std::tuple{0, 6, 1, 2, "token", true}, std::tuple{5, 0, 0, 3, "served", false}}) {
+    const AdapterSet a = Sample(hidden, buckets, delay, inputs, target, length);
     SaveAdapters(a, dir.File("a.gguf"));
     const AdapterSet b = LoadAdapters(dir.File("a.gguf"));
     EXPECT_EQ(b.base.arch, a.base.arch);
@@ -82,6 +82,7 @@ TEST(AdapterFile, RoundTripIsExact) {
     EXPECT_EQ(b.hp.boundary_delay, delay);
     EXPECT_EQ(b.hp.boundary_inputs, inputs);
     EXPECT_EQ(b.hp.query_target, target);
+    EXPECT_EQ(b.hp.length_bias, length);
     EXPECT_EQ(b.chunk.w1.size(), size_t(32 * inputs * std::max(1, hidden)));  // (Hc | 1, n D)
     EXPECT_EQ(b.training, a.training);
     ASSERT_EQ(b.layers.size(), 2u);
@@ -92,6 +93,8 @@ TEST(AdapterFile, RoundTripIsExact) {
       EXPECT_EQ(b.layers[l].k_w2, a.layers[l].k_w2);
       EXPECT_EQ(b.layers[l].distance_bias, a.layers[l].distance_bias);
       EXPECT_EQ(b.layers[l].distance_bias.size(), size_t(buckets));
+      EXPECT_EQ(b.layers[l].length_weight, a.layers[l].length_weight);
+      EXPECT_EQ(b.layers[l].length_weight.size(), length ? 1u : 0u);
     }
     EXPECT_EQ(b.chunk.w1, a.chunk.w1);
     EXPECT_EQ(b.chunk.b1, a.chunk.b1);
@@ -136,6 +139,12 @@ TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
   ExpectRefused(dir.File("target.gguf"), "'chunkllm.query_target' must be token or served, got 'next'");
   Rewrite(good, dir.File("notarget.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.query_target"); });
   ExpectRefused(dir.File("notarget.gguf"), "chunkllm.query_target");
+  Rewrite(good, dir.File("length.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.length_bias", 2); });
+  ExpectRefused(dir.File("length.gguf"), "'chunkllm.length_bias' must be 0 or 1, got 2");
+  Rewrite(good, dir.File("nolength.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.length_bias"); });
+  ExpectRefused(dir.File("nolength.gguf"), "chunkllm.length_bias");
+  Rewrite(good, dir.File("lengthw.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.length_bias", 1); });
+  ExpectRefused(dir.File("lengthw.gguf"), "has 10 tensors, expected 12");
   Rewrite(good, dir.File("key.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.rank"); });
   ExpectRefused(dir.File("key.gguf"), "chunkllm.rank");
   Rewrite(good, dir.File("type.gguf"), [](gguf_context* g) { gguf_set_val_str(g, "chunkllm.d_adapter", "eight"); });
@@ -156,17 +165,24 @@ TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
   ExpectRefused(dir.File("nan.gguf"), "non-finite value at element 2");
 }
 
-TEST(AdapterFile, OlderVersionsWithoutDistanceBiasOrBoundaryDelayOrInputsOrQueryTargetAreStillRead) {
+TEST(AdapterFile, OlderVersionsWithoutDistanceBiasOrBoundaryDelayOrInputsOrQueryTargetOrLengthBiasAreStillRead) {
   test::TempDir dir;
   const AdapterSet a = Sample(0, 0, 0, 1, "served");
-  SaveAdapters(a, dir.File("v5.gguf"));
+  SaveAdapters(a, dir.File("v6.gguf"));
+  Rewrite(dir.File("v6.gguf"), dir.File("v5.gguf"), [](gguf_context* g) {
+    gguf_set_val_u32(g, "chunkllm.format_version", 5);
+    gguf_remove_key(g, "chunkllm.length_bias");
+  });
+  EXPECT_FALSE(LoadAdapters(dir.File("v5.gguf")).hp.length_bias) << "version 5: the paper's score";
+  EXPECT_EQ(LoadAdapters(dir.File("v5.gguf")).hp.query_target, "served");
   Rewrite(dir.File("v5.gguf"), dir.File("v4.gguf"), [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 4);
     gguf_remove_key(g, "chunkllm.query_target");
   });
   EXPECT_EQ(LoadAdapters(dir.File("v4.gguf")).hp.query_target, "token") << "version 4: each token's own query";
-  Rewrite(dir.File("v5.gguf"), dir.File("v1.gguf"), [](gguf_context* g) {
+  Rewrite(dir.File("v6.gguf"), dir.File("v1.gguf"), [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 1);
+    gguf_remove_key(g, "chunkllm.length_bias");
     gguf_remove_key(g, "chunkllm.distance_buckets");
     gguf_remove_key(g, "chunkllm.boundary_delay");
     gguf_remove_key(g, "chunkllm.boundary_inputs");
@@ -182,6 +198,7 @@ TEST(AdapterFile, OlderVersionsWithoutDistanceBiasOrBoundaryDelayOrInputsOrQuery
   SaveAdapters(c, dir.File("c4.gguf"));
   Rewrite(dir.File("c4.gguf"), dir.File("v2.gguf"), [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 2);
+    gguf_remove_key(g, "chunkllm.length_bias");
     gguf_remove_key(g, "chunkllm.boundary_delay");
     gguf_remove_key(g, "chunkllm.boundary_inputs");
   });
@@ -191,6 +208,7 @@ TEST(AdapterFile, OlderVersionsWithoutDistanceBiasOrBoundaryDelayOrInputsOrQuery
   // Version 3 had the delay but read one token.
   Rewrite(dir.File("c4.gguf"), dir.File("v3.gguf"), [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 3);
+    gguf_remove_key(g, "chunkllm.length_bias");
     gguf_remove_key(g, "chunkllm.boundary_inputs");
   });
   const AdapterSet e = LoadAdapters(dir.File("v3.gguf"));

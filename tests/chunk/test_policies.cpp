@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <set>
 
 #include "chunk/adapter_file.h"
 #include "chunk/chunkllm_policy.h"
@@ -466,6 +467,51 @@ TEST(ChunkPolicy, RecentSelectQueryAveragesTheTokensSinceTheLatestChunk) {
     EXPECT_GE(compared, 4);
     EXPECT_GE(differs_from_last, 1) << "the knob changes nothing";
   }
+}
+
+// With the length bias at a weight that drowns the q.k scores, every layer ranks candidates by
+// length: the selected chunks are at least as long as every unselected candidate. The
+// Chunk Adapter's bias is moved until chunks of several lengths form. Without the bias the
+// same prompts select some shorter chunk over a longer one (the knob is read).
+TEST(ChunkPolicy, LengthBiasRanksLongerChunksFirst) {
+  const Fixture f = MakeFixture();
+  auto selection_ok = [&](bool length_bias, float chunk_bias, int* distinct_lengths) {
+    AdapterSet set = f.adapters->adapters();
+    set.hp.length_bias = length_bias;
+    for (auto& l : set.layers) l.length_weight = length_bias ? std::vector<float>{1000.0f} : std::vector<float>{};
+    set.chunk.b1[0] = chunk_bias;
+    ChunkLlmPolicy policy(*f.model, std::make_shared<const AdapterRuntime>(std::move(set)), Options("chunkllm", 4));
+    Session s(*f.model, Params(), &policy);
+    s.Prefill(f.prompt);
+    const int C = policy.n_chunks();
+    s.Decode(f.continuation[0]);
+    if (policy.n_chunks() != C) return -1;  // a second selection
+    std::set<int> lengths;
+    int ok = 1;
+    for (const std::vector<int>& chunks : policy.selected()) {
+      int shortest_selected = 1 << 30, longest_left = 0;
+      for (int c = 0; c < C - 2; ++c) {
+        const int n = policy.chunk_end(c) - policy.chunk_begin(c);
+        lengths.insert(n);
+        if (std::find(chunks.begin(), chunks.end(), c) != chunks.end()) shortest_selected = std::min(shortest_selected, n);
+        else longest_left = std::max(longest_left, n);
+      }
+      if (shortest_selected < longest_left) ok = 0;
+    }
+    *distinct_lengths = int(lengths.size());
+    return ok;
+  };
+  int checked = 0, without_fails = 0;
+  for (float chunk_bias : {-2.0f, -1.0f, -0.5f, 0.0f, 0.5f, 1.0f}) {
+    int distinct = 0;
+    const int with = selection_ok(true, chunk_bias, &distinct);
+    if (with < 0 || distinct < 3) continue;
+    EXPECT_EQ(with, 1) << "Chunk Adapter bias " << chunk_bias;
+    if (selection_ok(false, chunk_bias, &distinct) == 0) ++without_fails;
+    ++checked;
+  }
+  EXPECT_GE(checked, 2) << "too few prompts with chunks of several lengths";
+  EXPECT_GE(without_fails, 1);
 }
 
 // A served-target adapter file selects with one query: recent is refused, as is an unknown value.

@@ -66,22 +66,28 @@ TEST(AdapterLosses, BceGradientAndValue) {
 
 TEST(AdapterLosses, AdapterWeightsGradientThroughTheWholeLoss) {
   Case c;
-  // (Chunk Adapter hidden width, distance buckets, boundary delay and inputs, query target):
-  // linear and hidden Chunk Adapter, with and without the distance bias (3 buckets, so that
-  // distances 3 and 4 share the last one), a Chunk Adapter reading two tokens, one of them
-  // ahead, and the served query target. The loss is AdapterForward's, on a hand-made batch.
-  for (auto [hidden, buckets, delay, inputs, target] :
-       {std::tuple{0, 0, 0, 1, "token"}, std::tuple{3, 3, 0, 1, "token"}, std::tuple{3, 0, 1, 2, "token"},
-        std::tuple{0, 3, 1, 1, "served"}}) {
+  // (Chunk Adapter hidden width, distance buckets, boundary delay and inputs, query target,
+  // length bias): linear and hidden Chunk Adapter, with and without the distance bias (3
+  // buckets, so that distances 3 and 4 share the last one), a Chunk Adapter reading two
+  // tokens, one of them ahead, the served query target, and the length bias alone and with
+  // the distance bias. The loss is AdapterForward's, on a hand-made batch.
+  for (auto [hidden, buckets, delay, inputs, target, length] :
+       {std::tuple{0, 0, 0, 1, "token", false}, std::tuple{3, 3, 0, 1, "token", false},
+        std::tuple{3, 0, 1, 2, "token", false}, std::tuple{0, 3, 1, 1, "served", false},
+        std::tuple{0, 0, 0, 1, "token", true}, std::tuple{3, 3, 1, 2, "token", true}}) {
     AdapterHyperParams hp;
     hp.d_adapter = 4, hp.rank = int(c.r), hp.chunk_hidden = hidden, hp.distance_buckets = buckets;
-    hp.boundary_delay = delay, hp.boundary_inputs = inputs, hp.query_target = target;
+    hp.boundary_delay = delay, hp.boundary_inputs = inputs, hp.query_target = target, hp.length_bias = length;
     AdapterModel m(int(c.L), 6, hp, 9);
     m->to(torch::kDouble);
     torch::manual_seed(3);
     if (buckets > 0) {
       torch::NoGradGuard ng;  // away from the zero start, so that the bias changes the softmax
       m->dist_bias.normal_(0, 1.0);
+    }
+    if (length) {
+      torch::NoGradGuard ng;  // weights of their own per layer
+      m->len_w.normal_(1.0, 0.5);
     }
     AdapterBatch b;
     b.chunks = c.chunks, b.target = c.target, b.cand = c.cand;
@@ -97,10 +103,23 @@ TEST(AdapterLosses, AdapterWeightsGradientThroughTheWholeLoss) {
       CheckGradient(p.value(), loss, p.key() + ", hidden " + std::to_string(hidden));
       ++checked;
     }
-    EXPECT_EQ(checked, size_t(6 + (hidden > 0 ? 2 : 0) + (buckets > 0 ? 1 : 0)));
-    // The bias must reach the loss (a bias left out would pass the check with zero gradients).
+    EXPECT_EQ(checked, size_t(6 + (hidden > 0 ? 2 : 0) + (buckets > 0 ? 1 : 0) + (length ? 1 : 0)));
+    // The biases must reach the loss (a bias left out would pass the check with zero gradients).
     if (buckets > 0) EXPECT_GT(m->dist_bias.grad().abs().sum().item<double>(), 1e-3);
+    if (length) EXPECT_GT(m->len_w.grad().abs().min().item<double>(), 1e-4);
   }
+}
+
+// LengthBias is w_l * log(tokens of chunk c), written out for the hand-made chunks.
+TEST(AdapterLosses, LengthBiasIsTheLayerWeightTimesLogChunkLength) {
+  const Case c;  // chunks of 3, 2, 3, 2 and (open) 2 tokens
+  const torch::Tensor w = torch::tensor({0.5, -2.0}, torch::kDouble);
+  const torch::Tensor got = LengthBias(w, c.chunks);
+  ASSERT_EQ(got.sizes(), (std::vector<int64_t>{2, 1, 5}));
+  const int len[] = {3, 2, 3, 2, 2};
+  for (int l = 0; l < 2; ++l)
+    for (int ch = 0; ch < 5; ++ch)
+      EXPECT_NEAR(got[l][0][ch].item<double>(), w[l].item<double>() * std::log(double(len[ch])), 1e-6) << l << " " << ch;
 }
 
 TEST(AdapterLosses, ServingRowsAreTheLatestSelectionTokenBeforeEachRow) {

@@ -11,6 +11,8 @@
 
 #include "chunk/adapter_runtime.h"
 #include "chunk/chunk_distance.h"
+#include "chunk/chunking.h"
+#include "train/adapter_losses.h"
 #include "train/adapter_model.h"
 
 namespace chunkllm {
@@ -132,6 +134,31 @@ TEST(AdapterRuntime, DistanceBiasIsTheTrainedBucketsValue) {
     }
   hp.distance_buckets = 0;
   EXPECT_EQ(MakeRuntime(AdapterModel(2, 16, hp, 3), 2, 16).DistanceBias(1, 4), 0.0f);
+}
+
+// Inference's length bias is training's (LengthBias in train/adapter_losses.h) for chunks of
+// 1, 5, 17 and 64 tokens, through the adapter file's vectors; 0 without it.
+TEST(AdapterRuntime, LengthBiasIsTrainingsLengthBias) {
+  AdapterHyperParams hp;
+  hp.d_adapter = 8, hp.rank = 4, hp.length_bias = true;
+  AdapterModel model(2, 16, hp, 3);
+  {
+    torch::NoGradGuard ng;
+    model->len_w.normal_(1.0, 1.0);
+  }
+  const AdapterRuntime rt = MakeRuntime(model, 2, 16);
+  const int lengths[] = {1, 5, 17, 64};
+  std::vector<uint8_t> ends;
+  for (int n : lengths) ends.resize(ends.size() + size_t(n), 0), ends.back() = 1;
+  const torch::Tensor want = LengthBias(model->len_w.detach(), PartitionChunks(ends, 0));
+  for (int l = 0; l < 2; ++l)
+    for (int c = 0; c < 4; ++c) {
+      const float w = want[l][0][c].item<float>();
+      EXPECT_NEAR(rt.LengthBias(l, lengths[c]), w, 1e-6f * (1.0f + std::fabs(w))) << l << " " << lengths[c];
+    }
+  EXPECT_NE(rt.LengthBias(1, 17), 0.0f);
+  hp.length_bias = false;
+  EXPECT_EQ(MakeRuntime(AdapterModel(2, 16, hp, 3), 2, 16).LengthBias(1, 17), 0.0f);
 }
 
 }  // namespace

@@ -63,7 +63,8 @@ AdapterTrainOptions TinyOptions(const test::TempDir& dir) {
   o.steps = 80;
   o.lr = 1e-2, o.min_lr = 1e-3, o.warmup_steps = 5;
   o.hp.rank = 16, o.hp.max_chunk = 32;
-  o.hp.distance_buckets = 8;  // the whole path with the distance bias: train, file, eval, resume
+  // The whole path with the distance and length biases: train, file, eval, resume.
+  o.hp.distance_buckets = 8, o.hp.length_bias = true;
   o.topk = 2;
   o.val_every = 40, o.val_windows = 2;
   o.show_progress = false;
@@ -144,6 +145,9 @@ TEST(AdapterTrainer, HeldOutLossesFallBelowTheUninformedPredictors) {
   const AdapterSet a = LoadAdapters(o.output_path);
   EXPECT_EQ(a.hp.rank, 16);
   EXPECT_EQ(a.hp.distance_buckets, 8);
+  EXPECT_TRUE(a.hp.length_bias);
+  ASSERT_EQ(a.layers[1].length_weight.size(), 1u);
+  EXPECT_NE(a.layers[1].length_weight[0], 1.0f) << "the length weight was not trained from its start at 1";
   EXPECT_TRUE(std::filesystem::exists(o.output_path + ".report/report.json"));
   EXPECT_EQ(ReadTextFile(o.output_path + ".report/loss.svg").rfind("<svg", 0), 0u);
 }
@@ -169,6 +173,8 @@ TEST(AdapterTrainer, ResumeReproducesTheUninterruptedRun) {
   EXPECT_EQ(x.layers[1].k_w2, y.layers[1].k_w2);
   ASSERT_EQ(x.layers[1].distance_bias.size(), 8u);
   EXPECT_EQ(x.layers[1].distance_bias, y.layers[1].distance_bias);
+  ASSERT_EQ(x.layers[1].length_weight.size(), 1u);
+  EXPECT_EQ(x.layers[1].length_weight, y.layers[1].length_weight);
   EXPECT_EQ(x.chunk.w1, y.chunk.w1);
 }
 
