@@ -1,0 +1,74 @@
+// The small random model, adapters and prompts that the policy tests share, and helpers
+// to run a session over them (tests/chunk/test_policies.cpp, test_policy_selection.cpp).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "chunk/adapter_file.h"
+#include "chunk/chunkllm_policy.h"
+#include "model/model.h"
+#include "model/session.h"
+#include "test_util.h"
+#include "text/llama_log.h"
+
+namespace chunkllm::test {
+
+struct Fixture {
+  std::unique_ptr<Model> model;
+  std::shared_ptr<const AdapterRuntime> adapters;
+  std::vector<int32_t> prompt, continuation;
+};
+
+inline Fixture MakeFixture() {
+  InitLlamaBackend();
+  RandomModelSpec spec;
+  spec.vocab_path = test::VocabPath("llama-spm");
+  spec.n_embd = 128, spec.n_layer = 3, spec.n_head = 4, spec.n_head_kv = 2;
+  spec.n_ctx_train = 2048;
+  spec.init_std = 0.1f;
+  Fixture f;
+  f.model = Model::Load(test::FixtureModel("policy-llama", spec));
+  BaseModelInfo base;
+  base.arch = "llama", base.n_layer = 3, base.n_embd = 128, base.n_head = 4, base.n_head_kv = 2;
+  base.head_dim = 32, base.n_vocab = f.model->config().n_vocab;
+  AdapterHyperParams hp;
+  hp.d_adapter = 32, hp.rank = 16, hp.max_chunk = 24;
+  f.adapters = std::make_shared<const AdapterRuntime>(RandomAdapters(base, hp, 11));
+  std::mt19937 rng(5);
+  for (int i = 0; i < 400; ++i) f.prompt.push_back(int32_t(2 + rng() % 31000));
+  for (int i = 0; i < 60; ++i) f.continuation.push_back(int32_t(2 + rng() % 31000));
+  return f;
+}
+
+inline SessionParams Params(int threads = 2, int ubatch = 128) {
+  SessionParams p;
+  p.n_ctx = 1024;
+  p.n_threads = threads;
+  p.n_ubatch = ubatch;
+  return p;
+}
+
+// Logits after the prompt and after each continuation token.
+inline std::vector<std::vector<float>> RunSession(const Fixture& f, AttentionPolicy* policy, const SessionParams& p,
+                                    const std::function<void(int)>& after_step = {}) {
+  Session s(*f.model, p, policy);
+  s.Prefill(f.prompt);
+  std::vector<std::vector<float>> out = {s.last_logits()};
+  for (size_t i = 0; i < f.continuation.size(); ++i) {
+    out.push_back(s.Decode(f.continuation[i]));
+    if (after_step) after_step(int(i));
+  }
+  return out;
+}
+
+inline ChunkPolicyOptions Options(const std::string& method, int topk) {
+  ChunkPolicyOptions o;
+  o.method = method, o.topk = topk, o.local = 2, o.sink = 4;
+  return o;
+}
+
+}  // namespace chunkllm::test

@@ -1,0 +1,276 @@
+// How a ChunkLLM selection ranks chunks: the learned distance and length biases, a token
+// budget instead of k, the served query target, and --select-query recent.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <string>
+
+#include "chunk/adapter_file.h"
+#include "chunk/chunkllm_policy.h"
+#include "chunk/selection.h"
+#include "core/error.h"
+#include "model/model.h"
+#include "model/session.h"
+#include "chunk/policy_fixture.h"
+
+namespace chunkllm {
+namespace {
+
+using test::Fixture, test::MakeFixture, test::Params, test::RunSession, test::Options;
+
+TEST(ChunkPolicy, SelectionFollowsTheLearnedDistanceBias) {
+  const Fixture f = MakeFixture();
+  // Adapters whose content scores are all 0 (Q-Adapter output zero) and whose distance bias
+  // favours the chunk 5 back from the query's own chunk (bucket 4) in every layer.
+  AdapterSet a = f.adapters->adapters();
+  a.hp.distance_buckets = 16;
+  for (LayerAdapters& l : a.layers) {
+    std::fill(l.q_w2.begin(), l.q_w2.end(), 0.0f);
+    l.distance_bias.assign(16, 0.0f);
+    l.distance_bias[4] = 10.0f;
+  }
+  auto biased = std::make_shared<const AdapterRuntime>(std::move(a));
+  ASSERT_EQ(biased->DistanceBias(0, 5), 10.0f);
+  ASSERT_EQ(biased->DistanceBias(0, 6), 0.0f);
+  ChunkLlmPolicy policy(*f.model, biased, Options("chunkllm", 1));
+  int checked = 0, chunks_before = -1;
+  RunSession(f, &policy, Params(), [&](int) {
+    const int C = policy.n_chunks();
+    // A boundary this step: the selection at its end serves the new open chunk C, so distance
+    // 5 is chunk C-5 (without the bias, ties pick the latest candidate, C-3).
+    if (chunks_before >= 0 && C > chunks_before && C >= 5) {
+      for (int l = 0; l < f.model->config().n_layer; ++l) {
+        EXPECT_EQ(policy.selected()[size_t(l)], (std::vector<int>{C - 5, C - 2, C - 1})) << "layer " << l;
+      }
+      ++checked;
+    }
+    chunks_before = C;
+  });
+  EXPECT_GE(checked, 2);
+}
+
+// --budget-tokens: each selection holds at least the budget's tokens besides the local chunks
+// (or every candidate), and passes it by less than one chunk, whatever --topk says.
+TEST(ChunkPolicy, TokenBudgetSelectsChunksUntilTheyHoldTheBudget) {
+  const Fixture f = MakeFixture();
+  const int budget = 40, max_chunk = f.adapters->adapters().hp.max_chunk;
+  for (const char* method : {"chunkllm", "novote"}) {
+    ChunkPolicyOptions o = Options(method, 1);
+    o.budget_tokens = budget;
+    ChunkLlmPolicy policy(*f.model, f.adapters, o);
+    int checked = 0;
+    RunSession(f, &policy, Params(), [&](int) {
+      const int C = policy.n_chunks();
+      for (int l = 0; l < f.model->config().n_layer; ++l) {
+        int tokens = 0, chunks = 0;
+        for (int c : policy.selected()[size_t(l)])
+          if (c < C - 2) tokens += policy.chunk_end(c) - policy.chunk_begin(c), ++chunks;
+        const bool all = chunks == C - 2;
+        ASSERT_TRUE(tokens >= budget || all) << method << " layer " << l << ": " << tokens << " tokens";
+        ASSERT_LT(tokens, budget + max_chunk) << method << " layer " << l;
+        if (!all) ASSERT_GT(chunks, 1) << "the budget, not --topk 1, decides";
+      }
+      ++checked;
+    });
+    EXPECT_GT(checked, 30) << method;
+  }
+}
+
+// Adapters trained with the served query target select after a prompt with the query of the
+// open chunk's selection token sigma (here, delay 0 and chunks of max_chunk tokens: the last
+// completed chunk's last token): the same selection as each-token-query adapters whose prompt ends at sigma, which
+// have the same chunks and select with sigma's own query. The same adapters with the token
+// target, on the whole prompt, must choose differently at least once (the knob is read).
+TEST(ChunkPolicy, ServedQueryTargetSelectsWithTheOpenChunksSelectionQuery) {
+  const Fixture f = MakeFixture();
+  // The random Chunk Adapter ends a chunk at nearly every token; with its bias at -100 chunks
+  // end only at max_chunk (24) tokens, so prompts end inside open chunks.
+  AdapterSet token_set = f.adapters->adapters();
+  ASSERT_EQ(token_set.hp.chunk_hidden, 0);
+  ASSERT_EQ(token_set.hp.boundary_delay, 0);
+  token_set.chunk.b1[0] = -100.0f;
+  AdapterSet served_set = token_set;
+  served_set.hp.query_target = "served";
+  auto token = std::make_shared<const AdapterRuntime>(std::move(token_set));
+  auto served = std::make_shared<const AdapterRuntime>(std::move(served_set));
+  // The selection after prefilling `prompt`, read after one more decoded token (the first
+  // decode step selects before it runs); -1 chunks when that token closed a chunk and
+  // selected again.
+  auto select_after = [&](std::shared_ptr<const AdapterRuntime> a, const std::vector<int32_t>& prompt, int32_t next,
+                          int* sigma) {
+    ChunkLlmPolicy policy(*f.model, a, Options("chunkllm", 2));
+    Session s(*f.model, Params(), &policy);
+    s.Prefill(prompt);
+    const int C = policy.n_chunks();
+    if (sigma) *sigma = C ? policy.chunk_end(C - 1) - 1 : -1;
+    s.Decode(next);
+    return policy.n_chunks() == C ? policy.selected() : std::vector<std::vector<int>>{};
+  };
+  int compared = 0, differs_from_token = 0;
+  for (int cut = 120; cut < 400; cut += 23) {
+    const std::vector<int32_t> prompt(f.prompt.begin(), f.prompt.begin() + cut);
+    int sigma = -1;
+    const auto with_served = select_after(served, prompt, f.prompt[size_t(cut)], &sigma);
+    if (with_served.empty() || sigma < 0 || sigma == cut - 1) continue;  // no open tokens after sigma
+    const std::vector<int32_t> to_sigma(f.prompt.begin(), f.prompt.begin() + sigma + 1);
+    const auto at_sigma = select_after(token, to_sigma, f.prompt[size_t(sigma + 1)], nullptr);
+    ASSERT_FALSE(at_sigma.empty()) << "token " << sigma + 1 << " closed a chunk only without the rest of the prompt";
+    EXPECT_EQ(with_served, at_sigma) << "prompt of " << cut << " tokens, sigma " << sigma;
+    if (select_after(token, prompt, f.prompt[size_t(cut)], nullptr) != with_served) ++differs_from_token;
+    ++compared;
+  }
+  EXPECT_GE(compared, 5);
+  EXPECT_GE(differs_from_token, 1);
+}
+
+// --select-query recent: after a prompt (prefilled in micro-batches of 50, so the window
+// crosses batch edges) the selection's queries are those of every token from the latest
+// completed chunk's start to the prompt's end, each equal to the query that `last` remembers
+// for a prompt cut at that token; the adapters' selection is the top-k of the mean logit over
+// them (plus distance bias), recomputed here from the chunk keys; the oracle's queries are
+// the tokens' own too. With the bias at -100 chunks end only every 24 tokens, so windows hold
+// 25-48 tokens.
+TEST(ChunkPolicy, RecentSelectQueryAveragesTheTokensSinceTheLatestChunk) {
+  const Fixture f = MakeFixture();
+  AdapterSet set = f.adapters->adapters();
+  set.chunk.b1[0] = -100.0f;
+  auto a = std::make_shared<const AdapterRuntime>(std::move(set));
+  const int r = a->rank();
+  for (const char* method : {"chunkllm", "oracle"}) {
+    SCOPED_TRACE(method);
+    ChunkPolicyOptions o = Options(method, 3);
+    o.select_query = "recent";
+    int compared = 0, differs_from_last = 0;
+    for (int cut = 130; cut < 400; cut += 45) {
+      const std::vector<int32_t> prompt(f.prompt.begin(), f.prompt.begin() + cut);
+      ChunkLlmPolicy recent(*f.model, a, o);
+      Session s(*f.model, Params(2, 50), &recent);
+      s.Prefill(prompt);
+      const int C = recent.n_chunks();
+      ASSERT_GE(C, 3);
+      std::vector<int> want_pos;
+      for (int p = recent.chunk_begin(C - 1); p < cut; ++p) want_pos.push_back(p);
+      ASSERT_EQ(recent.recent_positions(), want_pos) << "prompt of " << cut;
+      const size_t n_q = want_pos.size();
+      std::vector<std::vector<float>> queries;
+      for (int l = 0; l < f.model->config().n_layer; ++l) queries.push_back(recent.selection_queries(l));
+      const size_t W = queries[0].size() / n_q;
+      for (size_t i = 0; i < n_q; i += 11) {  // each row is that token's own query (`last` at a cut there)
+        ChunkLlmPolicy last(*f.model, a, Options(method, 3));
+        Session sl(*f.model, Params(2, 50), &last);
+        sl.Prefill(std::vector<int32_t>(f.prompt.begin(), f.prompt.begin() + want_pos[i] + 1));
+        // The same micro-batch edges; the cut prompt's last micro-batch is shorter, and the
+        // matmuls (f16 weights, activations rounded to f16: 2^-11 relative) may sum in another
+        // order for another batch shape: a few f16 ulps through the layers and the adapter,
+        // bounded here by 16 * 2^-11 of the row's largest value. Another token's query differs
+        // by O(1) of it.
+        for (int l = 0; l < f.model->config().n_layer; ++l) {
+          const std::vector<float>& q = last.selection_queries(l);
+          ASSERT_EQ(q.size(), W);
+          float row_max = 0;
+          for (float v : q) row_max = std::max(row_max, std::fabs(v));
+          for (size_t e = 0; e < W; ++e)
+            ASSERT_NEAR(queries[size_t(l)][i * W + e], q[e], 16.0f / 2048.0f * row_max)
+                << "layer " << l << ", token " << want_pos[i];
+        }
+      }
+      s.Decode(f.prompt[size_t(cut)]);
+      if (recent.n_chunks() != C) continue;  // that token closed a chunk and selected again
+      if (std::string(method) == "chunkllm") {
+        std::vector<int> cand, tokens;
+        for (int c = 0; c < C - 2; ++c) cand.push_back(c), tokens.push_back(recent.chunk_end(c) - recent.chunk_begin(c));
+        std::vector<std::vector<float>> scores(queries.size(), std::vector<float>(cand.size()));
+        for (size_t l = 0; l < queries.size(); ++l)
+          for (size_t i = 0; i < cand.size(); ++i) {
+            double d = 0;
+            for (size_t q = 0; q < n_q; ++q)
+              for (int e = 0; e < r; ++e)
+                d += double(queries[l][q * size_t(r) + size_t(e)]) * recent.chunk_keys(int(l))[size_t(cand[i] * r + e)];
+            scores[l][i] = float(d / double(n_q) / std::sqrt(double(r))) + a->DistanceBias(int(l), C - cand[i]);
+          }
+        const auto picked = SelectChunks(scores, tokens, SelectionBudget{3, 0}, true);
+        for (size_t l = 0; l < queries.size(); ++l) {
+          std::vector<int> want;
+          for (int i : picked[l]) want.push_back(cand[size_t(i)]);
+          want.push_back(C - 2), want.push_back(C - 1);
+          EXPECT_EQ(recent.selected()[l], want) << "layer " << l << ", prompt of " << cut;
+        }
+      }
+      ChunkLlmPolicy last(*f.model, a, Options(method, 3));
+      Session sl(*f.model, Params(), &last);
+      sl.Prefill(prompt);
+      sl.Decode(f.prompt[size_t(cut)]);
+      if (last.n_chunks() == C && last.selected() != recent.selected()) ++differs_from_last;
+      ++compared;
+    }
+    EXPECT_GE(compared, 4);
+    EXPECT_GE(differs_from_last, 1) << "the knob changes nothing";
+  }
+}
+
+// With the length bias at a weight that drowns the q.k scores, every layer ranks candidates by
+// length: the selected chunks are at least as long as every unselected candidate. The
+// Chunk Adapter's bias is moved until chunks of several lengths form. Without the bias the
+// same prompts select some shorter chunk over a longer one (the knob is read).
+TEST(ChunkPolicy, LengthBiasRanksLongerChunksFirst) {
+  const Fixture f = MakeFixture();
+  auto selection_ok = [&](bool length_bias, float chunk_bias, int* distinct_lengths) {
+    AdapterSet set = f.adapters->adapters();
+    set.hp.length_bias = length_bias;
+    for (auto& l : set.layers) l.length_weight = length_bias ? std::vector<float>{1000.0f} : std::vector<float>{};
+    set.chunk.b1[0] = chunk_bias;
+    ChunkLlmPolicy policy(*f.model, std::make_shared<const AdapterRuntime>(std::move(set)), Options("chunkllm", 4));
+    Session s(*f.model, Params(), &policy);
+    s.Prefill(f.prompt);
+    const int C = policy.n_chunks();
+    s.Decode(f.continuation[0]);
+    if (policy.n_chunks() != C) return -1;  // a second selection
+    std::set<int> lengths;
+    int ok = 1;
+    for (const std::vector<int>& chunks : policy.selected()) {
+      int shortest_selected = 1 << 30, longest_left = 0;
+      for (int c = 0; c < C - 2; ++c) {
+        const int n = policy.chunk_end(c) - policy.chunk_begin(c);
+        lengths.insert(n);
+        if (std::find(chunks.begin(), chunks.end(), c) != chunks.end()) shortest_selected = std::min(shortest_selected, n);
+        else longest_left = std::max(longest_left, n);
+      }
+      if (shortest_selected < longest_left) ok = 0;
+    }
+    *distinct_lengths = int(lengths.size());
+    return ok;
+  };
+  int checked = 0, without_fails = 0;
+  for (float chunk_bias : {-2.0f, -1.0f, -0.5f, 0.0f, 0.5f, 1.0f}) {
+    int distinct = 0;
+    const int with = selection_ok(true, chunk_bias, &distinct);
+    if (with < 0 || distinct < 3) continue;
+    EXPECT_EQ(with, 1) << "Chunk Adapter bias " << chunk_bias;
+    if (selection_ok(false, chunk_bias, &distinct) == 0) ++without_fails;
+    ++checked;
+  }
+  EXPECT_GE(checked, 2) << "too few prompts with chunks of several lengths";
+  EXPECT_GE(without_fails, 1);
+}
+
+// A served-target adapter file selects with one query: recent is refused, as is an unknown value.
+TEST(ChunkPolicy, RefusesAnUnknownOrIncompatibleSelectQuery) {
+  const Fixture f = MakeFixture();
+  ChunkPolicyOptions o = Options("chunkllm", 3);
+  o.select_query = "first";
+  EXPECT_THROW(ChunkLlmPolicy(*f.model, f.adapters, o), Error);
+  AdapterSet served = f.adapters->adapters();
+  served.hp.query_target = "served";
+  o.select_query = "recent";
+  try {
+    ChunkLlmPolicy p(*f.model, std::make_shared<const AdapterRuntime>(std::move(served)), o);
+    FAIL() << "recent accepted for served-target adapters";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("served"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace chunkllm
