@@ -112,44 +112,39 @@ bool ChunkLlmPolicy::CloseChunks(const ForwardGraph& g, int row, int pos) {
   return closed;
 }
 
-void ChunkLlmPolicy::ReadQuery(const ForwardGraph& g, int row, float* out) {
+void ChunkLlmPolicy::ReadQuery(const ForwardGraph& g, int row, int l, float* out) {
   const size_t W = size_t(query_width_), D = size_t(model_.config().n_embd);
-  for (int l = 0; l < n_layer(); ++l) {
-    float* q = out + size_t(l) * W;
-    if (oracle_) {
-      ggml_backend_tensor_get(g.q_rope[size_t(l)], q, sizeof(float) * W * size_t(row), sizeof(float) * W);
-    } else {
-      ggml_backend_tensor_get(g.attn_in[size_t(l)], row_.data(), sizeof(float) * D * size_t(row), sizeof(float) * D);
-      adapters_->Query(l, row_.data(), q);
-    }
+  if (oracle_) {
+    ggml_backend_tensor_get(g.q_rope[size_t(l)], out, sizeof(float) * W * size_t(row), sizeof(float) * W);
+  } else {
+    ggml_backend_tensor_get(g.attn_in[size_t(l)], row_.data(), sizeof(float) * D * size_t(row), sizeof(float) * D);
+    adapters_->Query(l, row_.data(), out);
   }
 }
 
 void ChunkLlmPolicy::RememberQuery(const ForwardGraph& g, int row) {
-  const size_t W = size_t(query_width_);
-  std::vector<float> q(size_t(n_layer()) * W);
-  ReadQuery(g, row, q.data());
-  for (int l = 0; l < n_layer(); ++l) query_[size_t(l)].assign(q.begin() + long(l * W), q.begin() + long((l + 1) * W));
+  for (int l = 0; l < n_layer(); ++l) {
+    query_[size_t(l)].resize(size_t(query_width_));
+    ReadQuery(g, row, l, query_[size_t(l)].data());
+  }
 }
 
+// query_[l] holds one row per position of recent_pos_: rows older than the latest completed
+// chunk's start leave from the front, the batch's new ones join at the back.
 void ChunkLlmPolicy::RememberRecentQueries(const ForwardGraph& g, int pos0, int n) {
-  const size_t LW = size_t(n_layer()) * query_width_, W = size_t(query_width_);
+  const size_t W = size_t(query_width_);
   const int from = n_chunks() > 0 ? chunk_begin(n_chunks() - 1) : 0;
   size_t drop = 0;
   while (drop < recent_pos_.size() && recent_pos_[drop] < from) ++drop;
   recent_pos_.erase(recent_pos_.begin(), recent_pos_.begin() + long(drop));
-  recent_.erase(recent_.begin(), recent_.begin() + long(drop * LW));
+  for (auto& q : query_) q.erase(q.begin(), q.begin() + long(drop * W));
   for (int pos = std::max(from, pos0); pos < pos0 + n; ++pos) {
     recent_pos_.push_back(pos);
-    recent_.resize(recent_.size() + LW);
-    ReadQuery(g, pos - pos0, recent_.data() + recent_.size() - LW);
-  }
-  const size_t rows = recent_pos_.size();
-  for (int l = 0; l < n_layer(); ++l) {
-    std::vector<float>& q = query_[size_t(l)];
-    q.resize(rows * W);
-    for (size_t i = 0; i < rows; ++i)
-      std::copy_n(recent_.begin() + long(i * LW + size_t(l) * W), W, q.begin() + long(i * W));
+    for (int l = 0; l < n_layer(); ++l) {
+      std::vector<float>& q = query_[size_t(l)];
+      q.resize(q.size() + W);
+      ReadQuery(g, pos - pos0, l, q.data() + q.size() - W);
+    }
   }
 }
 
@@ -178,7 +173,7 @@ void ChunkLlmPolicy::OnEndBatch(const ForwardGraph& g, int pos0, int n) {
   }
   if (n > 1) {
     select_before_decode_ = true;  // the prompt's last token triggers the first selection
-    prompt_end_ = {pos0 + n, chunk_end_.size(), query_, recent_pos_, recent_, prev_attn_in_, boundary_input_};
+    prompt_end_ = {pos0 + n, chunk_end_.size(), query_, recent_pos_, prev_attn_in_, boundary_input_};
   } else if (boundary || !icac_) {
     Select();
   }
@@ -190,7 +185,8 @@ void ChunkLlmPolicy::OnTruncate(int n) {
     for (auto& k : keys_) k.clear();
     select_before_decode_ = false;
     prompt_end_ = {};
-    recent_pos_.clear(), recent_.clear();
+    recent_pos_.clear();
+    for (auto& q : query_) q.clear();
     prev_attn_in_.clear();
     std::fill(boundary_input_.begin(), boundary_input_.end(), 0.0f);
     return;
@@ -202,7 +198,7 @@ void ChunkLlmPolicy::OnTruncate(int n) {
   evicted_.assign(chunk_end_.size(), 0);
   for (auto& k : keys_) k.resize(prompt_end_.n_chunks * size_t(r_));
   query_ = prompt_end_.query;
-  recent_pos_ = prompt_end_.recent_pos, recent_ = prompt_end_.recent;
+  recent_pos_ = prompt_end_.recent_pos;
   prev_attn_in_ = prompt_end_.prev_attn_in;
   boundary_input_ = prompt_end_.boundary_input;
   select_before_decode_ = true;
@@ -223,7 +219,10 @@ std::vector<std::vector<float>> ChunkLlmPolicy::Scores(const std::vector<int>& c
       for (size_t i = 0; i < cand.size(); ++i) {
         const float* k = keys_[size_t(l)].data() + size_t(cand[i]) * r_;
         float d = 0;
-        for (size_t e = 0; e < n_q * size_t(r_); ++e) d += query_[size_t(l)][e] * k[e % size_t(r_)];
+        for (size_t iq = 0; iq < n_q; ++iq) {
+          const float* q = query_[size_t(l)].data() + iq * size_t(r_);
+          for (int e = 0; e < r_; ++e) d += q[e] * k[e];
+        }
         s[size_t(l)][i] = d * scale + adapters_->DistanceBias(l, open_chunk - cand[i]) +
                           adapters_->LengthBias(l, chunk_end(cand[i]) - chunk_begin(cand[i]));
       }

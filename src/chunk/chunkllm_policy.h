@@ -77,8 +77,8 @@ class ChunkLlmPolicy final : public GatheredPolicy {
   // Appends the chunk ending before `end`, keyed by attn_in (L*D floats) of its last token.
   void AddChunk(int end, const std::vector<float>& attn_in);
   void ReadAttnIn(const ForwardGraph& g, int row, std::vector<float>& out) const;  // (L, D)
-  // Row `row`'s query in every layer into out: (L, W), W = r (adapters) or H*Dh (oracle).
-  void ReadQuery(const ForwardGraph& g, int row, float* out);
+  // Row `row`'s query in layer l into out: W floats, r (adapters) or H*Dh (oracle).
+  void ReadQuery(const ForwardGraph& g, int row, int l, float* out);
   void RememberQuery(const ForwardGraph& g, int row);
   // select_query recent: keeps the queries of positions from the latest completed chunk's
   // start through the batch's last token, and makes them the selection's queries.
@@ -99,8 +99,7 @@ class ChunkLlmPolicy final : public GatheredPolicy {
   std::vector<std::vector<float>> keys_;     // per layer: (C, r) chunk keys
   std::vector<uint8_t> evicted_;             // per chunk
   std::vector<std::vector<float>> query_;    // per layer: (n_q, W) the selection's queries
-  std::vector<int> recent_pos_;              // select_query recent: positions of recent_'s rows
-  std::vector<float> recent_;                // (n, L, W) their queries
+  std::vector<int> recent_pos_;              // select_query recent: positions of query_'s rows
   std::vector<std::vector<int>> selected_;   // per layer: chunks of the last selection
   bool select_before_decode_ = false;        // a prefill ended: select before the next step
   struct PromptEnd {                         // the state right after the last prefill
@@ -108,7 +107,6 @@ class ChunkLlmPolicy final : public GatheredPolicy {
     size_t n_chunks = 0;
     std::vector<std::vector<float>> query;
     std::vector<int> recent_pos;
-    std::vector<float> recent;
     std::vector<float> prev_attn_in;
     std::vector<float> boundary_input;
   } prompt_end_;
