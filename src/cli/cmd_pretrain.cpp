@@ -31,6 +31,9 @@ void RegisterPretrain(CLI::App& app) {
   c->add_option("--synthetic-min-len", o->data.synthetic_min_lengths,
                 "pack synthetic rows with documents of [N, T] tokens (0: one per row); N,M,...: each row draws one")
       ->delimiter(',')->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--synthetic-depth-power", o->data.synthetic_depth_power,
+                "needle depth of synthetic documents = u^P, u uniform (1: uniform; >1: more needles far from the question)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--answer-weight", o->data.answer_weight,
                 "loss weight of the answer tokens of synthetic retrieval documents (others weigh 1)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();

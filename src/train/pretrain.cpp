@@ -124,6 +124,7 @@ nlohmann::json RunIdentity(const PretrainOptions& o) {
   id["synthetic_min_length"] = mins.size() == 1 ? nlohmann::json(mins[0]) : nlohmann::json(mins);
   if (o.data.copy_vocab > 0) id["copy_vocab"] = o.data.copy_vocab;
   if (o.data.answer_weight != 1.0) id["answer_weight"] = o.data.answer_weight;
+  if (o.data.synthetic_depth_power != 1.0) id["synthetic_depth_power"] = o.data.synthetic_depth_power;
   return id;
 }
 

@@ -84,7 +84,7 @@ std::vector<int32_t> PretrainData::SyntheticDocument(uint64_t seed, int max_toke
   std::mt19937_64 rng(seed);
   TaskSpec spec;
   spec.task = opt_.synthetic_tasks[rng() % opt_.synthetic_tasks.size()];
-  spec.depth = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+  spec.depth = std::pow(std::uniform_real_distribution<double>(0.0, 1.0)(rng), opt_.synthetic_depth_power);
   spec.seed = rng();
   auto count = [&](const std::string& s) { return int(tok_.Tokenize(s, false).size()); };
   // Leave room for the question and the answer; if the document still comes out too long,

@@ -97,6 +97,40 @@ TEST(PretrainData, SeveralMinLengthsMixPackedAndSingleDocumentRows) {
   for (int row = 0; row < 4; ++row) EXPECT_EQ(one.Row(5, row, 1024), listed.Row(5, row, 1024));
 }
 
+// --synthetic-depth-power: needles move towards the start of their document (far from the
+// question) as the power grows; power 1 gives the uniform depths of before, the same rows.
+TEST(PretrainData, DepthPowerMovesNeedlesTowardsTheStart) {
+  DataFixture f;
+  PretrainDataOptions o = f.Options(0);
+  o.synthetic_tasks = {"passkey"};
+  // Mean over rows of (characters before the needle) / (characters before the question).
+  auto mean_depth = [&](double power) {
+    o.synthetic_depth_power = power;
+    const PretrainData data(*f.tok, o);
+    double sum = 0.0;
+    const int rows = 24;
+    for (int row = 0; row < rows; ++row) {
+      const std::string text = f.tok->Detokenize(data.Row(4, row, 768));
+      const size_t needle = text.find("The pass key is"), question = text.find("What is the pass key?");
+      EXPECT_NE(needle, std::string::npos);
+      EXPECT_NE(question, std::string::npos);
+      if (needle == std::string::npos || question == std::string::npos) return -1.0;
+      sum += double(needle) / double(question);
+    }
+    return sum / rows;
+  };
+  const double uniform = mean_depth(1.0), squared = mean_depth(3.0);
+  // Expected means: 1/2 for u, 1/4 for u^3 (24 rows: standard error ~0.06 and ~0.06).
+  EXPECT_NEAR(uniform, 0.5, 0.15);
+  EXPECT_NEAR(squared, 0.25, 0.15);
+  EXPECT_LT(squared, uniform - 0.1);
+  o.synthetic_depth_power = 1.0;
+  const PretrainData power_one(*f.tok, o);
+  o.synthetic_depth_power = PretrainDataOptions{}.synthetic_depth_power;
+  const PretrainData by_default(*f.tok, o);
+  for (int row = 0; row < 4; ++row) EXPECT_EQ(power_one.Row(6, row, 768), by_default.Row(6, row, 768));
+}
+
 // Word lists and random-piece lists alike (--copy-items); an unknown kind is refused.
 class CopyItems : public ::testing::TestWithParam<std::string> {};
 
