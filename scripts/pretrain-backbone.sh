@@ -66,12 +66,16 @@
 #   108 of 120 (stage 8: 105): 4K passkey and niah_single 0 / 4 / 4 / 4 / 4 (stage 8: 0 / 1 and
 #   0 / 0 at 25% depth), 1K and 2K passkey 20/20 each, niah_single 4 misses there; the misses
 #   copy most digits (45034 for 45134). Not shipped yet (adapters, suite and bench to redo);
-#   its GGUF, for a warm start: models/stage10-backbone.gguf.
+#   its GGUF, for a warm start: git show 59b0116:models/stage10-backbone.gguf.
 # Stage 11: far needles. Stage 10 still loses the needle at depth 0 of 4K (~3.9K tokens back):
 #   with uniform depths, ~1 retrieval document in 40 puts its needle more than 3.5K tokens
 #   before the question. Stage 11: from stage 10's GGUF, stage 10's recipe with
 #   --synthetic-depth-power 2 (depth = u^2: 32% of needles in their document's first tenth,
 #   not 10%; 13% in the last quarter, not 25%) and data seed 11.
+#   2026-12-03 (session 12): ran to its end (146 steps, ~85 min, partly beside a clean-clone
+#   test): val 4.229 -> 4.237, retrieval probe 81% -> 94%; vanilla, the card's command, 115 of
+#   120 (stage 10: 108); 4K passkey 20 samples a depth: 13 / 19 / 20 / 20 / 20 (depth 0 still
+#   short of 95%). Shipped 2026-12-03 (models/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
