@@ -119,11 +119,11 @@ TEST(PretrainData, DepthPowerMovesNeedlesTowardsTheStart) {
     }
     return sum / rows;
   };
-  const double uniform = mean_depth(1.0), squared = mean_depth(3.0);
+  const double uniform = mean_depth(1.0), cubed = mean_depth(3.0);
   // Expected means: 1/2 for u, 1/4 for u^3 (24 rows: standard error ~0.06 and ~0.06).
   EXPECT_NEAR(uniform, 0.5, 0.15);
-  EXPECT_NEAR(squared, 0.25, 0.15);
-  EXPECT_LT(squared, uniform - 0.1);
+  EXPECT_NEAR(cubed, 0.25, 0.15);
+  EXPECT_LT(cubed, uniform - 0.1);
   o.synthetic_depth_power = 1.0;
   const PretrainData power_one(*f.tok, o);
   o.synthetic_depth_power = PretrainDataOptions{}.synthetic_depth_power;
