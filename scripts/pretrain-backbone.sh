@@ -76,6 +76,9 @@
 #   test): val 4.229 -> 4.237, retrieval probe 81% -> 94%; vanilla, the card's command, 115 of
 #   120 (stage 10: 108); 4K passkey 20 samples a depth: 13 / 19 / 20 / 20 / 20 (depth 0 still
 #   short of 95%). Shipped 2026-12-03 (models/README.md).
+# Stage 12 (planned; started at the end of session 12, not finished): depth 0 of 4K again. From
+#   stage 11's GGUF (git show 9a5ed5c:models/demo-backbone.gguf), stage 11's recipe with
+#   --synthetic-depth-power 3 (46% of needles in the first tenth) and data seed 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
@@ -84,6 +87,7 @@ seed=1
 [ "$STAGE" = 9 ] && seed=9
 [ "$STAGE" = 10 ] && seed=10
 [ "$STAGE" = 11 ] && seed=11
+[ "$STAGE" = 12 ] && seed=12
 BIN=${BIN:-build/bin/chunkllm}
 mkdir -p "$STATE"
 [ -d data/corpus/train ] || bash scripts/fetch-data.sh
@@ -94,10 +98,14 @@ resume=""
 shape="--n-embd 384 --n-layer 8 --n-head 6 --n-head-kv 2 --head-dim 64 --n-ff 1024 --ctx-train 4096"
 common=(--vocab third_party/llama.cpp/models/ggml-vocab-llama-spm.gguf --data data/corpus/train
         --val data/corpus/validation -o "$STATE/backbone.gguf" $shape --seed "$seed" --checkpoint-minutes 5 -t 2)
-case "$STAGE" in 1|2|3|4|5|6|7|8|9|10|11) ;; *) echo "STAGE must be 1 to 11" >&2; exit 2 ;; esac
+case "$STAGE" in 1|2|3|4|5|6|7|8|9|10|11|12) ;; *) echo "STAGE must be 1 to 12" >&2; exit 2 ;; esac
 # Stages 2-5 warm-start from stage 1's shipped GGUF, stage 6 from stage 5's, 7 from 6's, 8 from 7's,
-# 9 and 10 from 8's, 11 from 10's.
-if [ "$STAGE" = 11 ]; then
+# 9 and 10 from 8's, 11 from 10's, 12 from 11's.
+if [ "$STAGE" = 12 ]; then
+  INIT=${INIT:-$STATE/stage11.gguf}
+  [ -f "$INIT" ] || git show 9a5ed5c:models/demo-backbone.gguf > "$INIT"
+  common+=(--init-from "$INIT")
+elif [ "$STAGE" = 11 ]; then
   INIT=${INIT:-$STATE/stage10.gguf}
   [ -f "$INIT" ] || git show 59b0116:models/stage10-backbone.gguf > "$INIT"
   common+=(--init-from "$INIT")
@@ -142,10 +150,11 @@ case "$STAGE" in
   7) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-2400000} --schedule 4096x4:1 \
        --ubatch 2 --synthetic 0.7 --synthetic-min-len 2048 --copy-share 0.3 --lr 3e-4 --min-lr 3e-5 --warmup 10 \
        --val-every 40 $resume ;;
-  8|9|10|11) min_len=2048
+  8|9|10|11|12) min_len=2048
        [ "$STAGE" = 9 ] && min_len=3800
        [ "$STAGE" -ge 10 ] && min_len=2048,3800
        [ "$STAGE" = 11 ] && common+=(--synthetic-depth-power 2)
+       [ "$STAGE" = 12 ] && common+=(--synthetic-depth-power 3)
        exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-2400000} --schedule 4096x4:1 \
        --ubatch 2 --synthetic 0.7 --synthetic-min-len $min_len --copy-share 0.3 --answer-weight 20 --lr 3e-4 --min-lr 3e-5 \
        --warmup 10 --val-every 40 $resume ;;
