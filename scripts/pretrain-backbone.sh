@@ -83,11 +83,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
 STATE=${STATE:-/work/state/pretrain}
+# Each stage warm-starts from the previous one's GGUF as committed: "NAME GIT-OBJECT", fetched
+# once into $STATE/NAME.gguf (stages 2-5 from stage 1, 9 and 10 from stage 8).
+case "$STAGE" in
+  1) init="" ;;
+  2|3|4|5) init="stage1 20099ce:models/demo-backbone.gguf" ;;
+  6) init="stage5 489d55e:models/demo-backbone.gguf" ;;
+  7) init="stage6 c0e982f:models/demo-backbone.gguf" ;;
+  8) init="stage7 98932de:models/stage7-backbone.gguf" ;;
+  9|10) init="stage8 7ded330:models/demo-backbone.gguf" ;;
+  11) init="stage10 59b0116:models/stage10-backbone.gguf" ;;
+  12) init="stage11 9a5ed5c:models/demo-backbone.gguf" ;;
+  *) echo "STAGE must be 1 to 12" >&2; exit 2 ;;
+esac
+# Stages 1-8 drew their rows with data seed 1; from stage 9 on each stage's seed is its number.
 seed=1
-[ "$STAGE" = 9 ] && seed=9
-[ "$STAGE" = 10 ] && seed=10
-[ "$STAGE" = 11 ] && seed=11
-[ "$STAGE" = 12 ] && seed=12
+[ "$STAGE" -ge 9 ] && seed=$STAGE
 BIN=${BIN:-build/bin/chunkllm}
 mkdir -p "$STATE"
 [ -d data/corpus/train ] || bash scripts/fetch-data.sh
@@ -98,36 +109,10 @@ resume=""
 shape="--n-embd 384 --n-layer 8 --n-head 6 --n-head-kv 2 --head-dim 64 --n-ff 1024 --ctx-train 4096"
 common=(--vocab third_party/llama.cpp/models/ggml-vocab-llama-spm.gguf --data data/corpus/train
         --val data/corpus/validation -o "$STATE/backbone.gguf" $shape --seed "$seed" --checkpoint-minutes 5 -t 2)
-case "$STAGE" in 1|2|3|4|5|6|7|8|9|10|11|12) ;; *) echo "STAGE must be 1 to 12" >&2; exit 2 ;; esac
-# Stages 2-5 warm-start from stage 1's shipped GGUF, stage 6 from stage 5's, 7 from 6's, 8 from 7's,
-# 9 and 10 from 8's, 11 from 10's, 12 from 11's.
-if [ "$STAGE" = 12 ]; then
-  INIT=${INIT:-$STATE/stage11.gguf}
-  [ -f "$INIT" ] || git show 9a5ed5c:models/demo-backbone.gguf > "$INIT"
-  common+=(--init-from "$INIT")
-elif [ "$STAGE" = 11 ]; then
-  INIT=${INIT:-$STATE/stage10.gguf}
-  [ -f "$INIT" ] || git show 59b0116:models/stage10-backbone.gguf > "$INIT"
-  common+=(--init-from "$INIT")
-elif [ "$STAGE" = 9 ] || [ "$STAGE" = 10 ]; then
-  INIT=${INIT:-$STATE/stage8.gguf}
-  [ -f "$INIT" ] || git show 7ded330:models/demo-backbone.gguf > "$INIT"
-  common+=(--init-from "$INIT")
-elif [ "$STAGE" = 8 ]; then
-  INIT=${INIT:-$STATE/stage7.gguf}
-  [ -f "$INIT" ] || git show 98932de:models/stage7-backbone.gguf > "$INIT"
-  common+=(--init-from "$INIT")
-elif [ "$STAGE" = 7 ]; then
-  INIT=${INIT:-$STATE/stage6.gguf}
-  [ -f "$INIT" ] || git show c0e982f:models/demo-backbone.gguf > "$INIT"
-  common+=(--init-from "$INIT")
-elif [ "$STAGE" = 6 ]; then
-  INIT=${INIT:-$STATE/stage5.gguf}
-  [ -f "$INIT" ] || git show 489d55e:models/demo-backbone.gguf > "$INIT"
-  common+=(--init-from "$INIT")
-elif [ "$STAGE" != 1 ]; then
-  INIT=${INIT:-$STATE/stage1.gguf}
-  [ -f "$INIT" ] || git show 20099ce:models/demo-backbone.gguf > "$INIT"
+if [ -n "$init" ]; then
+  read -r name object <<< "$init"
+  INIT=${INIT:-$STATE/$name.gguf}
+  [ -f "$INIT" ] || git show "$object" > "$INIT"
   common+=(--init-from "$INIT")
 fi
 # Stages 3 and 4: rows packed with short documents, half of the synthetic ones copy lists.
