@@ -32,6 +32,15 @@ ChunkLlmPolicy::ChunkLlmPolicy(const Model& model, std::shared_ptr<const Adapter
     Fail("--select-query must be last or recent, got '", o.select_query, "'");
   }
   recent_query_ = o.select_query == "recent";
+  if (o.first_selection != "prompt" && o.first_selection != "dense-step") {
+    Fail("--first-selection must be prompt or dense-step, got '", o.first_selection, "'");
+  }
+  dense_step_ = o.first_selection == "dense-step";
+  if (o.layer_topk < 0) Fail("--layer-topk must be >= 0, got ", o.layer_topk);
+  if (o.layer_topk > 0 && !vote_) Fail("--layer-topk adds to the layer vote's shared set; --attn ", m, " has no vote");
+  if (o.layer_topk > 0 && o.evict) {
+    Fail("--kv evict keeps one shared set of chunks; it cannot run with --layer-topk (each layer its own chunks)");
+  }
   if (recent_query_ && served_query_) {
     Fail("--select-query recent: these adapters were trained for the served query target (one query per "
          "selection); use --select-query last");
@@ -160,6 +169,8 @@ void ChunkLlmPolicy::OnEndBatch(const ForwardGraph& g, int pos0, int n) {
   for (int i = 0; i < n; ++i)
     if (CloseChunks(g, i, pos0 + i)) last_closing = i;
   const bool boundary = last_closing == n - 1;
+  // dense-step: the first decode step after a prompt read the whole cache; its query selects.
+  const bool first_step = n == 1 && select_after_step_;
   if (delay_ > 0) ReadAttnIn(g, n - 1, prev_attn_in_);  // the next batch's first token may close at it
   // The query is read only by a selection: after a prefill, at a boundary, or (noicac) always.
   // With the served query target a prefill keeps the query of its latest closing row, the
@@ -168,13 +179,15 @@ void ChunkLlmPolicy::OnEndBatch(const ForwardGraph& g, int pos0, int n) {
     RememberRecentQueries(g, pos0, n);
   } else if (n > 1 && served_query_) {
     if (last_closing >= 0) RememberQuery(g, last_closing);
-  } else if (n > 1 || boundary || !icac_) {
+  } else if (n > 1 || boundary || !icac_ || first_step) {
     RememberQuery(g, n - 1);
   }
   if (n > 1) {
-    select_before_decode_ = true;  // the prompt's last token triggers the first selection
+    // The prompt's last token triggers the first selection, or with dense-step the next one.
+    select_before_decode_ = !dense_step_, select_after_step_ = dense_step_;
     prompt_end_ = {pos0 + n, chunk_end_.size(), query_, recent_pos_, prev_attn_in_, boundary_input_};
-  } else if (boundary || !icac_) {
+  } else if (boundary || !icac_ || first_step) {
+    select_after_step_ = false;
     Select();
   }
 }
@@ -183,7 +196,7 @@ void ChunkLlmPolicy::OnTruncate(int n) {
   if (n == 0) {
     chunk_end_.clear(), evicted_.clear(), selected_.clear();
     for (auto& k : keys_) k.clear();
-    select_before_decode_ = false;
+    select_before_decode_ = select_after_step_ = false;
     prompt_end_ = {};
     recent_pos_.clear();
     for (auto& q : query_) q.clear();
@@ -201,7 +214,7 @@ void ChunkLlmPolicy::OnTruncate(int n) {
   recent_pos_ = prompt_end_.recent_pos;
   prev_attn_in_ = prompt_end_.prev_attn_in;
   boundary_input_ = prompt_end_.boundary_input;
-  select_before_decode_ = true;
+  select_before_decode_ = !dense_step_, select_after_step_ = dense_step_;
 }
 
 // [layer][candidate] scores: the adapters' q . k / sqrt(r) + distance and length biases, or (oracle) the chunk's share of
@@ -273,7 +286,7 @@ void ChunkLlmPolicy::Select() {
   std::vector<int> cand, cand_tokens;
   for (int c = 0; c < C - n_local; ++c)
     if (!evicted_[size_t(c)]) cand.push_back(c), cand_tokens.push_back(chunk_end(c) - chunk_begin(c));
-  const SelectionBudget budget{options_.topk, options_.budget_tokens};
+  const SelectionBudget budget{options_.topk, options_.budget_tokens, options_.layer_topk};
   const auto picked = SelectChunks(Scores(cand), cand_tokens, budget, vote_);
   const int open_begin = C ? chunk_end_.back() : 0, T = n_past();
   selected_.assign(size_t(n_layer()), {});

@@ -20,6 +20,13 @@
 // queries of every token from the latest completed chunk's start to now (after a prompt: the
 // question and the answer prefix, not only the prefix's last word): the adapters' logits, or
 // the oracle's attention masses.
+//
+// Two knobs of ours for the prompt -> answer hand-over (docs/benchmarks.md, session 13):
+// first_selection "dense-step" lets the first decode step after a prompt read the whole cache
+// and makes the first selection with its query instead of the prompt's last token's: on the
+// demo backbone the question's last word ("... is") does not attend to the needle, the step
+// that feeds the answer's first piece does. layer_topk M adds each layer's own top M chunks to
+// the voted set (selection.h).
 #pragma once
 
 #include <memory>
@@ -38,6 +45,8 @@ struct ChunkPolicyOptions {
   int budget_tokens = 0;            // > 0: select chunks up to this many tokens instead of topk
   int chunk_len = 24;               // chunk-fixed: tokens per chunk
   std::string select_query = "last";  // last (the latest token's) | recent (mean since the latest chunk)
+  std::string first_selection = "prompt";  // prompt (its last token selects) | dense-step
+  int layer_topk = 0;                // with the vote: each layer's own top chunks added to the shared set
   bool evict = false;
 };
 
@@ -101,7 +110,9 @@ class ChunkLlmPolicy final : public GatheredPolicy {
   std::vector<std::vector<float>> query_;    // per layer: (n_q, W) the selection's queries
   std::vector<int> recent_pos_;              // select_query recent: positions of query_'s rows
   std::vector<std::vector<int>> selected_;   // per layer: chunks of the last selection
+  bool dense_step_;                          // first_selection dense-step
   bool select_before_decode_ = false;        // a prefill ended: select before the next step
+  bool select_after_step_ = false;           // dense-step: a prefill ended, select after the next step
   struct PromptEnd {                         // the state right after the last prefill
     int n_past = -1;
     size_t n_chunks = 0;

@@ -44,6 +44,7 @@ std::unique_ptr<AttentionPolicy> MakeAttentionPolicy(const AttentionOptions& o, 
     ChunkPolicyOptions c;
     c.method = o.attn, c.topk = o.topk, c.local = o.local, c.sink = o.sink, c.chunk_len = o.chunk_len;
     c.budget_tokens = o.budget_tokens, c.select_query = o.select_query;
+    c.first_selection = o.first_selection, c.layer_topk = o.layer_topk;
     c.evict = evict;
     return std::make_unique<ChunkLlmPolicy>(model, std::make_shared<const AdapterRuntime>(std::move(a)), c);
   }

@@ -18,6 +18,8 @@ struct AttentionOptions {
   int topk = 8;                // --topk: chunks selected per boundary
   int budget_tokens = 0;       // --budget-tokens: > 0 selects chunks up to this many tokens instead
   std::string select_query = "last";  // --select-query last|recent (ChunkLLM methods)
+  std::string first_selection = "prompt";  // --first-selection prompt|dense-step (ChunkLLM methods)
+  int layer_topk = 0;          // --layer-topk: each layer's own top chunks beside the voted set
   int local = 2;               // --local: most recent chunks always kept
   int sink = 4;                // --sink: first tokens always kept
   int window = 256;            // --window: recent tokens (streaming, sepllm, fixllm)

@@ -65,6 +65,14 @@ std::vector<std::vector<int>> SelectChunks(const std::vector<std::vector<float>>
     return x > y;
   };
   out.assign(scores.size(), Take(n, by_votes, tokens, b));
+  if (b.layer_chunks > 0) {
+    const SelectionBudget own{b.layer_chunks, 0, 0};
+    for (size_t l = 0; l < scores.size(); ++l) {
+      std::vector<int>& set = out[l];
+      for (int c : Best(scores[l], tokens, own))
+        if (!std::binary_search(set.begin(), set.end(), c)) set.insert(std::upper_bound(set.begin(), set.end(), c), c);
+    }
+  }
   return out;
 }
 

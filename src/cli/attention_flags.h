@@ -17,6 +17,13 @@ inline void AddAttentionFlags(CLI::App* c, AttentionOptions& o, bool many_method
                 "a selection scores with the latest token's query (last) or the mean over the tokens since the "
                 "latest chunk's start (recent)")
       ->capture_default_str();
+  c->add_option("--first-selection", o.first_selection,
+                "the first selection after a prompt: by the prompt's last token (prompt, the paper's) or by the "
+                "first decode step, which reads the whole cache (dense-step)")
+      ->capture_default_str();
+  c->add_option("--layer-topk", o.layer_topk,
+                "each layer also reads its own top chunks beside the voted set (0: the paper's shared set)")
+      ->capture_default_str();
   c->add_option("--local", o.local, "latest chunks always kept")->capture_default_str();
   c->add_option("--sink", o.sink, "first tokens always kept")->capture_default_str();
   c->add_option("--window", o.window, "recent tokens kept by streaming, sepllm, fixllm")->capture_default_str();

@@ -146,6 +146,8 @@ void RunEval(const EvalOptions& o) {
                            {"attention", {{"adapters", o.attention.adapters}, {"topk", o.attention.topk},
                                           {"budget_tokens", o.attention.budget_tokens},
                                           {"select_query", o.attention.select_query},
+                                          {"first_selection", o.attention.first_selection},
+                                          {"layer_topk", o.attention.layer_topk},
                                           {"local", o.attention.local}, {"sink", o.attention.sink},
                                           {"window", o.attention.window}, {"kv", o.attention.kv},
                                           {"chunk_len", o.attention.chunk_len}, {"stride", o.attention.stride}}},

@@ -36,8 +36,10 @@ using test::Fixture, test::MakeFixture, test::Params, test::RunSession, test::Op
 TEST(ChunkPolicy, SelectingEveryChunkReproducesDenseLogitsExactly) {
   const Fixture f = MakeFixture();
   const auto dense = RunSession(f, nullptr, Params());
-  for (const char* method : {"chunkllm", "noicac", "novote", "chunk-fixed", "oracle"}) {
-    ChunkLlmPolicy policy(*f.model, f.adapters, Options(method, 10000));
+  for (const char* method : {"chunkllm", "noicac", "novote", "chunk-fixed", "oracle", "chunkllm+dense-step"}) {
+    ChunkPolicyOptions o = Options(method, 10000);
+    if (o.method == "chunkllm+dense-step") o.method = "chunkllm", o.first_selection = "dense-step", o.layer_topk = 2;
+    ChunkLlmPolicy policy(*f.model, f.adapters, o);
     const auto sparse = RunSession(f, &policy, Params());
     ASSERT_EQ(sparse.size(), dense.size());
     EXPECT_GT(policy.stats().selections, 0) << method;

@@ -1,5 +1,6 @@
 // How a ChunkLLM selection ranks chunks: the learned distance and length biases, a token
-// budget instead of k, the served query target, and --select-query recent.
+// budget instead of k, the served query target, --select-query recent, --first-selection
+// dense-step and --layer-topk.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -255,6 +256,90 @@ TEST(ChunkPolicy, LengthBiasRanksLongerChunksFirst) {
   EXPECT_GE(without_fails, 1);
 }
 
+// --first-selection dense-step: the first decode step after a prompt reads every cached
+// position and selects after it, with its own query: the same chunks that the paper's rule
+// picks for the prompt with that token appended (its last token then selects). The step
+// after it reads exactly the selected positions. Chunks end only every 24 tokens (bias -100),
+// so the appended token closes no chunk at the cuts below.
+TEST(ChunkPolicy, DenseStepSelectsAfterTheFirstDecodeStepWithItsQuery) {
+  const Fixture f = MakeFixture();
+  AdapterSet a = f.adapters->adapters();
+  a.chunk.b1[0] = -100.0f;
+  auto adapters = std::make_shared<const AdapterRuntime>(std::move(a));
+  const int L = f.model->config().n_layer;
+  int compared = 0, differs_from_prompt_rule = 0;
+  for (int cut = 130; cut < 400; cut += 37) {
+    const std::vector<int32_t> prompt(f.prompt.begin(), f.prompt.begin() + cut);
+    const int32_t next = f.prompt[size_t(cut)], after = f.prompt[size_t(cut + 1)];
+    ChunkPolicyOptions o = Options("chunkllm", 2);
+    o.first_selection = "dense-step";
+    ChunkLlmPolicy step(*f.model, adapters, o);
+    Session s(*f.model, Params(), &step);
+    s.Prefill(prompt);
+    const int C = step.n_chunks();
+    s.Decode(next);
+    if (step.n_chunks() != C) continue;  // `next` closed a chunk
+    EXPECT_EQ(step.stats().selections, 1) << cut;
+    for (int l = 0; l < L; ++l) EXPECT_TRUE(step.last_read(l).empty()) << "the first step was not dense, cut " << cut;
+    // The reference: the prompt with `next` appended, selected by its last token (the paper's rule).
+    std::vector<int32_t> longer = prompt;
+    longer.push_back(next);
+    ChunkLlmPolicy rule(*f.model, adapters, Options("chunkllm", 2));
+    Session r(*f.model, Params(), &rule);
+    r.Prefill(longer);
+    r.Decode(after);
+    EXPECT_EQ(step.selected(), rule.selected()) << "cut " << cut;
+    // The paper's rule on the prompt alone selects with the query before `next`.
+    ChunkLlmPolicy plain(*f.model, adapters, Options("chunkllm", 2));
+    Session p(*f.model, Params(), &plain);
+    p.Prefill(prompt);
+    p.Decode(next);
+    if (plain.selected() != step.selected()) ++differs_from_prompt_rule;
+    // The step after the dense one reads the selection: sink, chosen and local chunks, open chunk.
+    s.Decode(after);
+    for (int l = 0; l < L; ++l) {
+      std::vector<int> want(step.positions(l).begin(), step.positions(l).end() - 1);  // minus `after` itself
+      EXPECT_EQ(step.last_read(l), want) << "layer " << l << ", cut " << cut;
+      EXPECT_LT(step.last_read(l).size(), size_t(cut)) << "layer " << l << " still reads everything";
+    }
+    ++compared;
+  }
+  EXPECT_GE(compared, 4);
+  EXPECT_GE(differs_from_prompt_rule, 1);
+}
+
+// --layer-topk M: every layer reads the voted set plus its own best M chunks; with one layer's
+// scores made to favour one chunk alone (by a distance bias only that layer has), that layer
+// reads it and the others do not.
+TEST(ChunkPolicy, LayerTopkAddsEachLayersOwnBestChunks) {
+  const Fixture f = MakeFixture();
+  AdapterSet a = f.adapters->adapters();
+  a.hp.distance_buckets = 16;
+  for (LayerAdapters& l : a.layers) {
+    std::fill(l.q_w2.begin(), l.q_w2.end(), 0.0f);  // content scores 0: the bias alone ranks
+    l.distance_bias.assign(16, 0.0f);
+    l.distance_bias[2] = 10.0f;  // every layer: the chunk 3 back
+  }
+  a.layers[1].distance_bias[6] = 20.0f;  // layer 1 alone: the chunk 7 back first
+  auto biased = std::make_shared<const AdapterRuntime>(std::move(a));
+  ChunkPolicyOptions o = Options("chunkllm", 1);
+  o.layer_topk = 1;
+  ChunkLlmPolicy policy(*f.model, biased, o);
+  int checked = 0, chunks_before = -1;
+  RunSession(f, &policy, Params(), [&](int) {
+    const int C = policy.n_chunks();
+    if (chunks_before >= 0 && C > chunks_before && C >= 7) {
+      // The vote: chunk C-3 (layers 0 and 2) over C-7 (layer 1). Local: C-2, C-1.
+      EXPECT_EQ(policy.selected()[0], (std::vector<int>{C - 3, C - 2, C - 1}));
+      EXPECT_EQ(policy.selected()[2], (std::vector<int>{C - 3, C - 2, C - 1}));
+      EXPECT_EQ(policy.selected()[1], (std::vector<int>{C - 7, C - 3, C - 2, C - 1}));
+      ++checked;
+    }
+    chunks_before = C;
+  });
+  EXPECT_GE(checked, 2);
+}
+
 // A served-target adapter file selects with one query: recent is refused, as is an unknown value.
 TEST(ChunkPolicy, RefusesAnUnknownOrIncompatibleSelectQuery) {
   const Fixture f = MakeFixture();
@@ -270,6 +355,31 @@ TEST(ChunkPolicy, RefusesAnUnknownOrIncompatibleSelectQuery) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("served"), std::string::npos) << e.what();
   }
+}
+
+TEST(ChunkPolicy, RefusesBadFirstSelectionAndLayerTopk) {
+  const Fixture f = MakeFixture();
+  auto refused = [&](ChunkPolicyOptions o, const std::string& words) {
+    try {
+      ChunkLlmPolicy p(*f.model, f.adapters, o);
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+      return;
+    }
+    ADD_FAILURE() << "accepted, expected an error with '" << words << "'";
+  };
+  ChunkPolicyOptions o = Options("chunkllm", 3);
+  o.first_selection = "first";
+  refused(o, "--first-selection");
+  o = Options("chunkllm", 3);
+  o.layer_topk = -1;
+  refused(o, "--layer-topk");
+  o = Options("novote", 3);
+  o.layer_topk = 1;
+  refused(o, "no vote");
+  o = Options("chunkllm", 3);
+  o.layer_topk = 1, o.evict = true;
+  refused(o, "--kv evict");
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // Chunk selection on hand-made scores: the vote, its tie-breaks, per-layer selection without
-// it, and the token budget (chunks in rank order until they hold the budget's tokens). A token
+// it, per-layer additions to the vote (layer_chunks), and the token budget (chunks in rank order until they hold the budget's tokens). A token
 // budget over one-token chunks must be the top-k of the same size, on random scores.
 #include <gtest/gtest.h>
 
@@ -28,6 +28,18 @@ TEST(Selection, VoteTakesMostVotesThenHigherMeanScore) {
                                              {0.9f, 0.1f, 0.0f, 0.5f}};
   EXPECT_EQ(SelectChunks(s, {}, {2, 0}, true), (Picks{{0, 2}, {0, 2}, {0, 2}}));
   EXPECT_EQ(SelectChunks(s, {}, {1, 0}, true), (Picks{{0}, {0}, {0}}));
+}
+
+TEST(Selection, LayerChunksAddEachLayersOwnBestToTheVotedSet) {
+  // Top-1 per layer: 0, 0, 3. The vote takes 0; layer 2 adds its own 3, layers 0 and 1 have
+  // theirs already. With two own chunks: layer 0 adds 1, layer 1 adds 2, layer 2 adds 3 (and
+  // has 0 from the vote).
+  const std::vector<std::vector<float>> s = {{0.9f, 0.8f, 0.6f, 0.0f}, {0.9f, 0.0f, 0.7f, 0.1f},
+                                             {0.2f, 0.1f, 0.0f, 0.5f}};
+  EXPECT_EQ(SelectChunks(s, {}, {1, 0, 1}, true), (Picks{{0}, {0}, {0, 3}}));
+  EXPECT_EQ(SelectChunks(s, {}, {1, 0, 2}, true), (Picks{{0, 1}, {0, 2}, {0, 3}}));
+  // Zero: the shared set alone.
+  EXPECT_EQ(SelectChunks(s, {}, {1, 0, 0}, true), (Picks{{0}, {0}, {0}}));
 }
 
 TEST(Selection, TokenBudgetTakesChunksInRankOrderUntilFull) {
