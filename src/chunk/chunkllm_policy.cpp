@@ -37,7 +37,6 @@ ChunkLlmPolicy::ChunkLlmPolicy(const Model& model, std::shared_ptr<const Adapter
   }
   dense_step_ = o.first_selection == "dense-step";
   if (o.layer_topk < 0) Fail("--layer-topk must be >= 0, got ", o.layer_topk);
-  if (o.layer_topk > 0 && !vote_) Fail("--layer-topk adds to the layer vote's shared set; --attn ", m, " has no vote");
   if (o.layer_topk > 0 && o.evict) {
     Fail("--kv evict keeps one shared set of chunks; it cannot run with --layer-topk (each layer its own chunks)");
   }

@@ -45,8 +45,9 @@ struct ChunkPolicyOptions {
   int budget_tokens = 0;            // > 0: select chunks up to this many tokens instead of topk
   int chunk_len = 24;               // chunk-fixed: tokens per chunk
   std::string select_query = "last";  // last (the latest token's) | recent (mean since the latest chunk)
-  std::string first_selection = "prompt";  // prompt (its last token selects) | dense-step
-  int layer_topk = 0;                // with the vote: each layer's own top chunks added to the shared set
+  std::string first_selection = "dense-step";  // dense-step (ours) | prompt (its last token selects: the paper's)
+  int layer_topk = 1;                // with the vote: each layer's own top chunks added to the shared set
+                                     // (novote: nothing to add, each layer has its own top-k already)
   bool evict = false;
 };
 

@@ -24,6 +24,7 @@ std::unique_ptr<AttentionPolicy> MakeAttentionPolicy(const AttentionOptions& o, 
   if (o.window <= 0) Fail("--window must be positive, got ", o.window);
   if (o.chunk_len <= 0) Fail("--chunk-len must be positive, got ", o.chunk_len);
   if (o.stride <= 0) Fail("--stride must be positive, got ", o.stride);
+  if (o.layer_topk < -1) Fail("--layer-topk must be >= 0 (or -1: 1, or 0 with --kv evict), got ", o.layer_topk);
   if (o.kv != "resident" && o.kv != "evict") Fail("--kv must be resident or evict, got '", o.kv, "'");
   const bool evict = o.kv == "evict";
   if (o.attn == "dense") {
@@ -44,7 +45,7 @@ std::unique_ptr<AttentionPolicy> MakeAttentionPolicy(const AttentionOptions& o, 
     ChunkPolicyOptions c;
     c.method = o.attn, c.topk = o.topk, c.local = o.local, c.sink = o.sink, c.chunk_len = o.chunk_len;
     c.budget_tokens = o.budget_tokens, c.select_query = o.select_query;
-    c.first_selection = o.first_selection, c.layer_topk = o.layer_topk;
+    c.first_selection = o.first_selection, c.layer_topk = ResolvedLayerTopk(o);
     c.evict = evict;
     return std::make_unique<ChunkLlmPolicy>(model, std::make_shared<const AdapterRuntime>(std::move(a)), c);
   }

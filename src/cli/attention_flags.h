@@ -18,11 +18,12 @@ inline void AddAttentionFlags(CLI::App* c, AttentionOptions& o, bool many_method
                 "latest chunk's start (recent)")
       ->capture_default_str();
   c->add_option("--first-selection", o.first_selection,
-                "the first selection after a prompt: by the prompt's last token (prompt, the paper's) or by the "
-                "first decode step, which reads the whole cache (dense-step)")
+                "the first selection after a prompt: by the first decode step, which reads the whole cache "
+                "(dense-step), or by the prompt's last token (prompt, the paper's)")
       ->capture_default_str();
   c->add_option("--layer-topk", o.layer_topk,
-                "each layer also reads its own top chunks beside the voted set (0: the paper's shared set)")
+                "each layer also reads its own top chunks beside the voted set (0: the paper's shared set; "
+                "novote has its own already; -1: 1, or 0 with --kv evict)")
       ->capture_default_str();
   c->add_option("--local", o.local, "latest chunks always kept")->capture_default_str();
   c->add_option("--sink", o.sink, "first tokens always kept")->capture_default_str();

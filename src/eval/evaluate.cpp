@@ -147,7 +147,7 @@ void RunEval(const EvalOptions& o) {
                                           {"budget_tokens", o.attention.budget_tokens},
                                           {"select_query", o.attention.select_query},
                                           {"first_selection", o.attention.first_selection},
-                                          {"layer_topk", o.attention.layer_topk},
+                                          {"layer_topk", ResolvedLayerTopk(o.attention)},
                                           {"local", o.attention.local}, {"sink", o.attention.sink},
                                           {"window", o.attention.window}, {"kv", o.attention.kv},
                                           {"chunk_len", o.attention.chunk_len}, {"stride", o.attention.stride}}},

@@ -374,9 +374,6 @@ TEST(ChunkPolicy, RefusesBadFirstSelectionAndLayerTopk) {
   o = Options("chunkllm", 3);
   o.layer_topk = -1;
   refused(o, "--layer-topk");
-  o = Options("novote", 3);
-  o.layer_topk = 1;
-  refused(o, "no vote");
   o = Options("chunkllm", 3);
   o.layer_topk = 1, o.evict = true;
   refused(o, "--kv evict");
