@@ -19,8 +19,8 @@
 # variable tracking; 384-1536 tokens, haystack from the training split, task seed 7: the
 # evaluation's haystack is the test split; N=7 is about a quarter of the tokens). On prose
 # alone the adapters never see a query that retrieves a needle. With them, and the inference
-# defaults --first-selection dense-step --layer-topk 1, ChunkLLM answers 27 of 30 suite samples
-# against 18 for the prose-only adapters (docs/benchmarks.md, session 13); SYNTHETIC_SAMPLES=0
+# rules --first-selection dense-step --layer-topk 1, ChunkLLM answers 27 of 30 suite samples
+# against 18 for the prose-only adapters (29 with the default --layer-topk 4) (docs/benchmarks.md, session 13); SYNTHETIC_SAMPLES=0
 # is the prose-only recipe (bundled until session 12).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -46,7 +46,7 @@ struct ChunkPolicyOptions {
   int chunk_len = 24;               // chunk-fixed: tokens per chunk
   std::string select_query = "last";  // last (the latest token's) | recent (mean since the latest chunk)
   std::string first_selection = "dense-step";  // dense-step (ours) | prompt (its last token selects: the paper's)
-  int layer_topk = 1;                // with the vote: each layer's own top chunks added to the shared set
+  int layer_topk = 4;                // with the vote: each layer's own top chunks added to the shared set
                                      // (novote: nothing to add, each layer has its own top-k already)
   bool evict = false;
 };

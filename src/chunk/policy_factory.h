@@ -20,7 +20,7 @@ struct AttentionOptions {
   std::string select_query = "last";  // --select-query last|recent (ChunkLLM methods)
   std::string first_selection = "dense-step";  // --first-selection dense-step|prompt (ChunkLLM methods)
   int layer_topk = -1;         // --layer-topk: each layer's own top chunks beside the voted set;
-                               // -1: 1, or 0 with --kv evict (which keeps one shared set)
+                               // -1: 4, or 0 with --kv evict (which keeps one shared set)
   int local = 2;               // --local: most recent chunks always kept
   int sink = 4;                // --sink: first tokens always kept
   int window = 256;            // --window: recent tokens (streaming, sepllm, fixllm)
@@ -29,8 +29,8 @@ struct AttentionOptions {
   int stride = 8;              // --stride: every n-th token kept (fixllm)
 };
 
-// --layer-topk as the policies use it: -1 resolved to 1, or to 0 with --kv evict.
-inline int ResolvedLayerTopk(const AttentionOptions& o) { return o.layer_topk >= 0 ? o.layer_topk : o.kv == "evict" ? 0 : 1; }
+// --layer-topk as the policies use it: -1 resolved to 4, or to 0 with --kv evict.
+inline int ResolvedLayerTopk(const AttentionOptions& o) { return o.layer_topk >= 0 ? o.layer_topk : o.kv == "evict" ? 0 : 4; }
 
 // Every accepted --attn value, in display order.
 const std::vector<std::string>& AttentionMethodNames();

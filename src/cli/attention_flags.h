@@ -23,7 +23,7 @@ inline void AddAttentionFlags(CLI::App* c, AttentionOptions& o, bool many_method
       ->capture_default_str();
   c->add_option("--layer-topk", o.layer_topk,
                 "each layer also reads its own top chunks beside the voted set (0: the paper's shared set; "
-                "novote has its own already; -1: 1, or 0 with --kv evict)")
+                "novote has its own already; -1: 4, or 0 with --kv evict)")
       ->capture_default_str();
   c->add_option("--local", o.local, "latest chunks always kept")->capture_default_str();
   c->add_option("--sink", o.sink, "first tokens always kept")->capture_default_str();
