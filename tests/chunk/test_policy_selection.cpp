@@ -21,18 +21,38 @@ namespace {
 
 using test::Fixture, test::MakeFixture, test::Params, test::RunSession, test::Options;
 
-TEST(ChunkPolicy, SelectionFollowsTheLearnedDistanceBias) {
-  const Fixture f = MakeFixture();
-  // Adapters whose content scores are all 0 (Q-Adapter output zero) and whose distance bias
-  // favours the chunk 5 back from the query's own chunk (bucket 4) in every layer.
+// The fixture's adapters with every content score 0 (Q-Adapter output zero) and a 16-bucket
+// distance bias of `value` at `bucket` (distance bucket + 1 chunks back) in every layer, 0 elsewhere.
+AdapterSet BiasOnlyAdapters(const Fixture& f, int bucket, float value) {
   AdapterSet a = f.adapters->adapters();
   a.hp.distance_buckets = 16;
   for (LayerAdapters& l : a.layers) {
     std::fill(l.q_w2.begin(), l.q_w2.end(), 0.0f);
     l.distance_bias.assign(16, 0.0f);
-    l.distance_bias[4] = 10.0f;
+    l.distance_bias[size_t(bucket)] = value;
   }
-  auto biased = std::make_shared<const AdapterRuntime>(std::move(a));
+  return a;
+}
+
+// The selection of a paper's-rule chunkllm policy (k 2) after prefilling `prompt`, read after
+// one more decoded token `next` (the first decode step selects before it runs); empty when
+// `next` closed a chunk and selected again. *sigma: the last completed chunk's last token.
+std::vector<std::vector<int>> SelectionAfter(const Fixture& f, std::shared_ptr<const AdapterRuntime> a,
+                                             const std::vector<int32_t>& prompt, int32_t next, int* sigma = nullptr) {
+  ChunkLlmPolicy policy(*f.model, std::move(a), Options("chunkllm", 2));
+  Session s(*f.model, Params(), &policy);
+  s.Prefill(prompt);
+  const int C = policy.n_chunks();
+  if (sigma) *sigma = C ? policy.chunk_end(C - 1) - 1 : -1;
+  s.Decode(next);
+  return policy.n_chunks() == C ? policy.selected() : std::vector<std::vector<int>>{};
+}
+
+TEST(ChunkPolicy, SelectionFollowsTheLearnedDistanceBias) {
+  const Fixture f = MakeFixture();
+  // Content scores all 0; the distance bias favours the chunk 5 back from the query's own
+  // chunk (bucket 4) in every layer.
+  auto biased = std::make_shared<const AdapterRuntime>(BiasOnlyAdapters(f, 4, 10.0f));
   ASSERT_EQ(biased->DistanceBias(0, 5), 10.0f);
   ASSERT_EQ(biased->DistanceBias(0, 6), 0.0f);
   ChunkLlmPolicy policy(*f.model, biased, Options("chunkllm", 1));
@@ -96,30 +116,17 @@ TEST(ChunkPolicy, ServedQueryTargetSelectsWithTheOpenChunksSelectionQuery) {
   served_set.hp.query_target = "served";
   auto token = std::make_shared<const AdapterRuntime>(std::move(token_set));
   auto served = std::make_shared<const AdapterRuntime>(std::move(served_set));
-  // The selection after prefilling `prompt`, read after one more decoded token (the first
-  // decode step selects before it runs); -1 chunks when that token closed a chunk and
-  // selected again.
-  auto select_after = [&](std::shared_ptr<const AdapterRuntime> a, const std::vector<int32_t>& prompt, int32_t next,
-                          int* sigma) {
-    ChunkLlmPolicy policy(*f.model, a, Options("chunkllm", 2));
-    Session s(*f.model, Params(), &policy);
-    s.Prefill(prompt);
-    const int C = policy.n_chunks();
-    if (sigma) *sigma = C ? policy.chunk_end(C - 1) - 1 : -1;
-    s.Decode(next);
-    return policy.n_chunks() == C ? policy.selected() : std::vector<std::vector<int>>{};
-  };
   int compared = 0, differs_from_token = 0;
   for (int cut = 120; cut < 400; cut += 23) {
     const std::vector<int32_t> prompt(f.prompt.begin(), f.prompt.begin() + cut);
     int sigma = -1;
-    const auto with_served = select_after(served, prompt, f.prompt[size_t(cut)], &sigma);
+    const auto with_served = SelectionAfter(f, served, prompt, f.prompt[size_t(cut)], &sigma);
     if (with_served.empty() || sigma < 0 || sigma == cut - 1) continue;  // no open tokens after sigma
     const std::vector<int32_t> to_sigma(f.prompt.begin(), f.prompt.begin() + sigma + 1);
-    const auto at_sigma = select_after(token, to_sigma, f.prompt[size_t(sigma + 1)], nullptr);
+    const auto at_sigma = SelectionAfter(f, token, to_sigma, f.prompt[size_t(sigma + 1)]);
     ASSERT_FALSE(at_sigma.empty()) << "token " << sigma + 1 << " closed a chunk only without the rest of the prompt";
     EXPECT_EQ(with_served, at_sigma) << "prompt of " << cut << " tokens, sigma " << sigma;
-    if (select_after(token, prompt, f.prompt[size_t(cut)], nullptr) != with_served) ++differs_from_token;
+    if (SelectionAfter(f, token, prompt, f.prompt[size_t(cut)]) != with_served) ++differs_from_token;
     ++compared;
   }
   EXPECT_GE(compared, 5);
@@ -284,17 +291,9 @@ TEST(ChunkPolicy, DenseStepSelectsAfterTheFirstDecodeStepWithItsQuery) {
     // The reference: the prompt with `next` appended, selected by its last token (the paper's rule).
     std::vector<int32_t> longer = prompt;
     longer.push_back(next);
-    ChunkLlmPolicy rule(*f.model, adapters, Options("chunkllm", 2));
-    Session r(*f.model, Params(), &rule);
-    r.Prefill(longer);
-    r.Decode(after);
-    EXPECT_EQ(step.selected(), rule.selected()) << "cut " << cut;
+    EXPECT_EQ(step.selected(), SelectionAfter(f, adapters, longer, after)) << "cut " << cut;
     // The paper's rule on the prompt alone selects with the query before `next`.
-    ChunkLlmPolicy plain(*f.model, adapters, Options("chunkllm", 2));
-    Session p(*f.model, Params(), &plain);
-    p.Prefill(prompt);
-    p.Decode(next);
-    if (plain.selected() != step.selected()) ++differs_from_prompt_rule;
+    if (SelectionAfter(f, adapters, prompt, next) != step.selected()) ++differs_from_prompt_rule;
     // The step after the dense one reads the selection: sink, chosen and local chunks, open chunk.
     s.Decode(after);
     for (int l = 0; l < L; ++l) {
@@ -313,14 +312,8 @@ TEST(ChunkPolicy, DenseStepSelectsAfterTheFirstDecodeStepWithItsQuery) {
 // reads it and the others do not.
 TEST(ChunkPolicy, LayerTopkAddsEachLayersOwnBestChunks) {
   const Fixture f = MakeFixture();
-  AdapterSet a = f.adapters->adapters();
-  a.hp.distance_buckets = 16;
-  for (LayerAdapters& l : a.layers) {
-    std::fill(l.q_w2.begin(), l.q_w2.end(), 0.0f);  // content scores 0: the bias alone ranks
-    l.distance_bias.assign(16, 0.0f);
-    l.distance_bias[2] = 10.0f;  // every layer: the chunk 3 back
-  }
-  a.layers[1].distance_bias[6] = 20.0f;  // layer 1 alone: the chunk 7 back first
+  AdapterSet a = BiasOnlyAdapters(f, 2, 10.0f);  // every layer: the chunk 3 back
+  a.layers[1].distance_bias[6] = 20.0f;            // layer 1 alone: the chunk 7 back first
   auto biased = std::make_shared<const AdapterRuntime>(std::move(a));
   ChunkPolicyOptions o = Options("chunkllm", 1);
   o.layer_topk = 1;

@@ -1,6 +1,7 @@
 // Chunk selection on hand-made scores: the vote, its tie-breaks, per-layer selection without
-// it, per-layer additions to the vote (layer_chunks), and the token budget (chunks in rank order until they hold the budget's tokens). A token
-// budget over one-token chunks must be the top-k of the same size, on random scores.
+// it, per-layer additions to the vote (layer_chunks), and the token budget (chunks in rank
+// order until they hold the budget's tokens). A token budget over one-token chunks must be the
+// top-k of the same size, on random scores.
 #include <gtest/gtest.h>
 
 #include <random>
