@@ -99,6 +99,7 @@ void SaveAdapters(const AdapterSet& a, const std::string& path) {
     gguf_set_val_u32(g, "chunkllm.boundary_inputs", uint32_t(a.hp.boundary_inputs));
     gguf_set_val_str(g, "chunkllm.query_target", a.hp.query_target.c_str());
     gguf_set_val_u32(g, "chunkllm.length_bias", a.hp.length_bias ? 1 : 0);
+    gguf_set_val_u32(g, "chunkllm.score_groups", uint32_t(a.hp.score_groups));
     gguf_set_val_str(g, "chunkllm.training", a.training.dump().c_str());
     for (size_t i = 0; i < specs.size(); ++i) {
       const int64_t n = Count(specs[i].ne);
@@ -153,7 +154,7 @@ AdapterSet LoadAdapters(const std::string& path) {
   a.hp.alpha = f.GetFloat("chunkllm.alpha");
   if (!(a.hp.alpha > 0 && a.hp.alpha < 1)) Fail(path, ": metadata key 'chunkllm.alpha' must be in (0, 1), got ", a.hp.alpha);
   a.hp.chunk_key = f.GetString("chunkllm.chunk_key");
-  if (a.hp.chunk_key != "boundary" && a.hp.chunk_key != "mean") {
+  if (!IsChunkKey(a.hp.chunk_key)) {
     Fail(path, ": metadata key 'chunkllm.chunk_key' must be boundary or mean, got '", a.hp.chunk_key, "'");
   }
   if (version >= 2) {  // version 1 had no distance bias
@@ -179,7 +180,7 @@ AdapterSet LoadAdapters(const std::string& path) {
   }
   if (version >= 5) {  // versions 1-4 trained each token's own query (the paper's)
     a.hp.query_target = f.GetString("chunkllm.query_target");
-    if (a.hp.query_target != "token" && a.hp.query_target != "served") {
+    if (!IsQueryTarget(a.hp.query_target)) {
       Fail(path, ": metadata key 'chunkllm.query_target' must be token or served, got '", a.hp.query_target, "'");
     }
   }
@@ -187,6 +188,13 @@ AdapterSet LoadAdapters(const std::string& path) {
     const int64_t b = f.GetInt("chunkllm.length_bias");
     if (b != 0 && b != 1) Fail(path, ": metadata key 'chunkllm.length_bias' must be 0 or 1, got ", b);
     a.hp.length_bias = b == 1;
+  }
+  if (version >= 7) {  // versions 1-6 scored with one softmax (the paper's)
+    const int64_t g = f.GetInt("chunkllm.score_groups");
+    if (g < 1 || g > a.hp.rank || a.hp.rank % g != 0) {
+      Fail(path, ": metadata key 'chunkllm.score_groups' must divide the rank ", a.hp.rank, ", got ", g);
+    }
+    a.hp.score_groups = int(g);
   }
   try {
     a.training = nlohmann::json::parse(f.GetString("chunkllm.training"));

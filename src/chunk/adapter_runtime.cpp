@@ -1,5 +1,6 @@
 #include "chunk/adapter_runtime.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "chunk/chunk_distance.h"
@@ -71,6 +72,27 @@ float AdapterRuntime::BoundaryProbability(const float* h) const {
     }
   }
   return 1.0f / (1.0f + std::exp(-z));
+}
+
+void MixtureLogProbs(const std::vector<float>& logits, int G, std::vector<float>& out) {
+  const size_t n = logits.size() / size_t(G);
+  out.assign(n, 0.0f);
+  if (n == 0) return;
+  // log_softmax of each group (max-shifted), then a max-shifted log-sum-exp over the groups.
+  std::vector<double> lp(logits.size());
+  for (int g = 0; g < G; ++g) {
+    const float* x = logits.data() + size_t(g) * n;
+    const double mx = *std::max_element(x, x + n);
+    double z = 0;
+    for (size_t i = 0; i < n; ++i) z += std::exp(double(x[i]) - mx);
+    for (size_t i = 0; i < n; ++i) lp[size_t(g) * n + i] = double(x[i]) - mx - std::log(z);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    double mx = -INFINITY, z = 0;
+    for (int g = 0; g < G; ++g) mx = std::max(mx, lp[size_t(g) * n + i]);
+    for (int g = 0; g < G; ++g) z += std::exp(lp[size_t(g) * n + i] - mx);
+    out[i] = float(mx + std::log(z / double(G)));
+  }
 }
 
 }  // namespace chunkllm

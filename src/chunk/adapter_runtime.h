@@ -36,4 +36,9 @@ class AdapterRuntime {
   mutable std::vector<float> hidden_;
 };
 
+// The chunk scores of adapters with G score groups (adapter_set.h): logits (G, n), group g's
+// logits of n candidates -> out (n) = log((1/G) sum_g softmax(logits_g)), the training
+// objective's log-probabilities (train/adapter_losses.h ChunkLogProbs).
+void MixtureLogProbs(const std::vector<float>& logits, int groups, std::vector<float>& out);
+
 }  // namespace chunkllm

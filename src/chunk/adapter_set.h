@@ -59,12 +59,24 @@ struct AdapterHyperParams {
   // how long its chunk is. With w = 1 the score is that of every token of the chunk scoring
   // like its key: log sum_{j in c} exp(q.k) = q.k + log |c|. Off: the paper's score.
   bool length_bias = false;
+  // Groups of the adapter features whose scores form a mixture (ours): the r features split
+  // into G groups of r/G, each group g scores the candidates with its own softmax p_g(c) of
+  // q_g . k_g / sqrt(r/G) + the biases, and the chunk's probability is their mean,
+  // p(c) = (1/G) sum_g p_g(c). The teacher's target is a mean over the layer's heads, each
+  // with its own softmax; a single softmax (G = 1, the paper's) must fit that mixture with one
+  // ranking, so heads that read different chunks compete. Requires r % G == 0.
+  int score_groups = 1;
 };
 
 // The Chunk Adapter's input width: n_embd floats for each token it reads.
 inline int ChunkAdapterInputWidth(const BaseModelInfo& b, const AdapterHyperParams& hp) {
   return b.n_embd * hp.boundary_inputs;
 }
+
+// The values the string hyper-parameters may take; the trainer's flags and the adapter file's
+// metadata are both checked against these.
+inline bool IsChunkKey(const std::string& s) { return s == "boundary" || s == "mean"; }
+inline bool IsQueryTarget(const std::string& s) { return s == "token" || s == "served"; }
 
 // The largest boundary delay the inference policy implements (it keeps one token back).
 constexpr int kMaxBoundaryDelay = 1;
@@ -88,7 +100,7 @@ struct ChunkAdapterWeights {
 struct AdapterSet {
   // 2 added the distance bias, 3 the boundary delay, 4 the boundary inputs, 5 the query
   // target, 6 the length bias (older files, which lack them, are still read).
-  static constexpr int kFormatVersion = 6;
+  static constexpr int kFormatVersion = 7;
   BaseModelInfo base;
   AdapterHyperParams hp;
   std::vector<LayerAdapters> layers;  // n_layer entries

@@ -182,8 +182,7 @@ void ChunkLlmPolicy::OnEndBatch(const ForwardGraph& g, int pos0, int n) {
     RememberQuery(g, n - 1);
   }
   if (n > 1) {
-    // The prompt's last token triggers the first selection, or with dense-step the next one.
-    select_before_decode_ = !dense_step_, select_after_step_ = dense_step_;
+    ArmFirstSelection();
     prompt_end_ = {pos0 + n, chunk_end_.size(), query_, recent_pos_, prev_attn_in_, boundary_input_};
   } else if (boundary || !icac_ || first_step) {
     select_after_step_ = false;
@@ -213,31 +212,52 @@ void ChunkLlmPolicy::OnTruncate(int n) {
   recent_pos_ = prompt_end_.recent_pos;
   prev_attn_in_ = prompt_end_.prev_attn_in;
   boundary_input_ = prompt_end_.boundary_input;
-  select_before_decode_ = !dense_step_, select_after_step_ = dense_step_;
+  ArmFirstSelection();
 }
 
-// [layer][candidate] scores: the adapters' q . k / sqrt(r) + distance and length biases, or (oracle) the chunk's share of
-// the query's true attention, averaged over heads; with several queries (select_query
-// recent), the mean over them.
+// A prompt ended (or the session went back to its end): the paper's rule selects before the
+// next decode step with the prompt's last query; dense-step lets that step read the whole
+// cache and selects after it with its query.
+void ChunkLlmPolicy::ArmFirstSelection() {
+  select_before_decode_ = !dense_step_;
+  select_after_step_ = dense_step_;
+}
+
+// [layer][candidate] scores: the adapters' q . k / sqrt(r) + distance and length biases, or
+// with G score groups the log of the mean of the groups' softmaxes over the candidates
+// (adapter_set.h); or (oracle) the chunk's share of the query's true attention, averaged over
+// heads. With several queries (select_query recent), the mean of their q . k.
 std::vector<std::vector<float>> ChunkLlmPolicy::Scores(const std::vector<int>& cand) const {
   std::vector<std::vector<float>> s(size_t(n_layer()), std::vector<float>(cand.size()));
   const size_t n_q = query_[0].size() / size_t(query_width_);
   if (!oracle_) {
-    const float scale = n_q > 0 ? 1.0f / std::sqrt(float(r_)) / float(n_q) : 0.0f;  // (no query yet: bias only)
+    const int G = adapters_->adapters().hp.score_groups, rg = r_ / G;
+    const float scale = n_q > 0 ? 1.0f / std::sqrt(float(rg)) / float(n_q) : 0.0f;  // (no query yet: bias only)
     // Distances count back from the open chunk, whose tokens read this selection: candidates
     // lie local + 1 or more chunks back, as they do from a token's own chunk in training.
     const int open_chunk = n_chunks();
-    for (int l = 0; l < n_layer(); ++l)
+    std::vector<float> logits(cand.size() * size_t(G));  // (G, candidates)
+    for (int l = 0; l < n_layer(); ++l) {
       for (size_t i = 0; i < cand.size(); ++i) {
         const float* k = keys_[size_t(l)].data() + size_t(cand[i]) * r_;
-        float d = 0;
-        for (size_t iq = 0; iq < n_q; ++iq) {
-          const float* q = query_[size_t(l)].data() + iq * size_t(r_);
-          for (int e = 0; e < r_; ++e) d += q[e] * k[e];
+        const float bias = adapters_->DistanceBias(l, open_chunk - cand[i]) +
+                           adapters_->LengthBias(l, chunk_end(cand[i]) - chunk_begin(cand[i]));
+        for (int g = 0; g < G; ++g) {
+          float d = 0;
+          for (size_t iq = 0; iq < n_q; ++iq) {
+            const float* q = query_[size_t(l)].data() + iq * size_t(r_);
+            for (int e = g * rg; e < (g + 1) * rg; ++e) d += q[e] * k[e];
+          }
+          logits[size_t(g) * cand.size() + i] = d * scale + bias;
         }
-        s[size_t(l)][i] = d * scale + adapters_->DistanceBias(l, open_chunk - cand[i]) +
-                          adapters_->LengthBias(l, chunk_end(cand[i]) - chunk_begin(cand[i]));
       }
+      // One group: the logits rank as their log-softmax does (a shift for the whole layer).
+      if (G == 1) {
+        std::copy(logits.begin(), logits.end(), s[size_t(l)].begin());
+      } else {
+        MixtureLogProbs(logits, G, s[size_t(l)]);
+      }
+    }
     return s;
   }
   const ModelConfig& c = model_.config();

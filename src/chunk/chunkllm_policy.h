@@ -95,6 +95,7 @@ class ChunkLlmPolicy final : public GatheredPolicy {
   void RememberRecentQueries(const ForwardGraph& g, int pos0, int n);
   std::vector<std::vector<float>> Scores(const std::vector<int>& candidates) const;
   void Select();
+  void ArmFirstSelection();
 
   const Model& model_;
   std::shared_ptr<const AdapterRuntime> adapters_;

@@ -40,6 +40,10 @@ void RegisterTrain(CLI::App& app) {
       ->capture_default_str();
   c->add_flag("--length-bias", o->hp.length_bias,
               "add a learned per-layer weight times log(chunk length) to the chunk score (ours; off: the paper's)");
+  c->add_option("--score-groups", o->hp.score_groups,
+                "score chunks with a mixture of N softmaxes over groups of the adapter features (ours; 1: the "
+                "paper's one softmax); N divides --rank")
+      ->check(kPositive)->capture_default_str();
   c->add_option("--max-chunk", o->hp.max_chunk, "forced boundary after this many tokens")->capture_default_str();
   c->add_option("--alpha", o->hp.alpha, "boundary threshold on the Chunk Adapter's sigmoid")->capture_default_str();
   c->add_option("--pos-weight", o->pos_weight, "BCE weight of boundary tokens")->capture_default_str();

@@ -80,7 +80,7 @@ AdapterLosses AdapterForward(const AdapterModelImpl& m, const AdapterBatch& b, d
   }
   torch::Tensor query = m.QueryFeatures(b.x);  // (L, T, r)
   if (m.hp.query_target == "served") query = query.index_select(1, ServingRows(b.chunks, m.hp.boundary_delay));
-  l.logp = ChunkLogProbs(query, keys, b.cand, bias);
+  l.logp = ChunkLogProbs(query, keys, b.cand, bias, m.hp.score_groups);
   l.kl = ChunkKl(b.target, l.logp, b.cand);
   // With a delay d, token i's boundary is read from h_1 up to token i + d: the last d tokens of
   // the window have no decision yet (as at inference, where the next token has not come).

@@ -65,15 +65,23 @@ torch::Tensor LengthBias(const torch::Tensor& w, const ChunkPartition& chunks) {
 }
 
 torch::Tensor ChunkLogProbs(const torch::Tensor& qf, const torch::Tensor& keys, const torch::Tensor& cand,
-                            const torch::Tensor& bias) {
-  const double scale = 1.0 / std::sqrt(double(qf.size(2)));
-  torch::Tensor s = torch::matmul(qf, keys.transpose(1, 2)) * scale;  // (L, T, C)
-  if (bias.defined()) s = s + bias;
-  s = s.masked_fill(cand.logical_not().unsqueeze(0), -INFINITY);
+                            const torch::Tensor& bias, int groups) {
+  const int64_t L = qf.size(0), T = qf.size(1), C = keys.size(1), G = groups, rg = qf.size(2) / G;
+  if (G < 1 || rg * G != qf.size(2)) Fail("ChunkLogProbs: ", G, " score groups do not divide ", qf.size(2), " features");
+  const torch::Tensor q = qf.view({L, T, G, rg}).permute({0, 2, 1, 3});    // (L, G, T, r/G)
+  const torch::Tensor k = keys.view({L, C, G, rg}).permute({0, 2, 1, 3});  // (L, G, C, r/G)
+  torch::Tensor s = torch::matmul(q, k.transpose(2, 3)) * (1.0 / std::sqrt(double(rg)));  // (L, G, T, C)
+  if (bias.defined()) s = s + bias.unsqueeze(1);
+  const torch::Tensor not_cand = cand.logical_not().view({1, 1, T, C});
+  s = s.masked_fill(not_cand, -INFINITY);
   // Rows without a candidate would be all -inf (NaN after log_softmax): give them a dummy 0.
-  const torch::Tensor empty_row = cand.any(1).logical_not().view({1, -1, 1});
+  const torch::Tensor empty_row = cand.any(1).logical_not().view({1, 1, -1, 1});
   s = s.masked_fill(empty_row, 0.0);
-  return torch::log_softmax(s, 2).masked_fill(cand.logical_not().unsqueeze(0), 0.0);
+  // -inf off the candidates is set to 0 before the mixture: logsumexp of all -inf would give
+  // NaN gradients.
+  torch::Tensor logp = torch::log_softmax(s, 3).masked_fill(not_cand, 0.0);  // (L, G, T, C)
+  logp = G == 1 ? logp.squeeze(1) : torch::logsumexp(logp, 1) - std::log(double(G));
+  return logp.masked_fill(cand.logical_not().unsqueeze(0), 0.0);
 }
 
 torch::Tensor ChunkKl(const torch::Tensor& target, const torch::Tensor& logp, const torch::Tensor& cand) {

@@ -42,10 +42,12 @@ torch::Tensor LengthBias(const torch::Tensor& layer_weight, const ChunkPartition
 torch::Tensor ServingRows(const ChunkPartition& chunks, int delay);
 
 // Student chunk log-probabilities (L, T, C): log softmax over candidates of
-// q . k / sqrt(r) (+ bias (L, T, C) when defined); 0 outside the candidates (and on rows
-// without any), so they add nothing to sums.
+// q . k / sqrt(r) (+ bias (L, T | 1, C) when defined); with G score groups (adapter_set.h)
+// the log of the mean of G such softmaxes, group g scoring with features [g r/G, (g+1) r/G)
+// and 1/sqrt(r/G). 0 outside the candidates (and on rows without any), so they add nothing
+// to sums.
 torch::Tensor ChunkLogProbs(const torch::Tensor& query_features, const torch::Tensor& chunk_keys,
-                            const torch::Tensor& candidates, const torch::Tensor& bias = {});
+                            const torch::Tensor& candidates, const torch::Tensor& bias = {}, int groups = 1);
 
 // Per-layer KL(teacher || student) (L): sum over candidates, mean over rows with a candidate.
 torch::Tensor ChunkKl(const torch::Tensor& target, const torch::Tensor& log_probs, const torch::Tensor& candidates);

@@ -37,6 +37,7 @@ nlohmann::json RunIdentity(const AdapterTrainOptions& o, const BaseModelInfo& ba
   if (h.boundary_inputs != 1) id["boundary_inputs"] = h.boundary_inputs;
   if (h.query_target != "token") id["query_target"] = h.query_target;
   if (h.length_bias) id["length_bias"] = true;
+  if (h.score_groups != 1) id["score_groups"] = h.score_groups;
   return id;
 }
 
@@ -47,9 +48,12 @@ void CheckOptions(const AdapterTrainOptions& o, const ModelConfig& c) {
   if (!(o.lr > 0)) Fail("--lr must be positive, got ", o.lr);
   if (!(o.pos_weight > 0)) Fail("--pos-weight must be positive, got ", o.pos_weight);
   if (!(o.hp.alpha > 0 && o.hp.alpha < 1)) Fail("--alpha must be in (0, 1), got ", o.hp.alpha);
-  if (o.hp.chunk_key != "boundary" && o.hp.chunk_key != "mean") Fail("--chunk-key must be boundary or mean");
-  if (o.hp.query_target != "token" && o.hp.query_target != "served") {
+  if (!IsChunkKey(o.hp.chunk_key)) Fail("--chunk-key must be boundary or mean, got '", o.hp.chunk_key, "'");
+  if (!IsQueryTarget(o.hp.query_target)) {
     Fail("--query-target must be token or served, got '", o.hp.query_target, "'");
+  }
+  if (o.hp.score_groups < 1 || o.hp.rank % o.hp.score_groups != 0) {
+    Fail("--score-groups must divide --rank ", o.hp.rank, ", got ", o.hp.score_groups);
   }
   if (o.topk <= 0) Fail("--topk must be positive, got ", o.topk);
   if (o.local < 0 || o.sink < 0) Fail("--local and --sink must be >= 0");

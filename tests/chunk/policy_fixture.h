@@ -65,6 +65,15 @@ inline std::vector<std::vector<float>> RunSession(const Fixture& f, AttentionPol
   return out;
 }
 
+// The fixture's adapters with chunks that end only at max_chunk (24) tokens: the random Chunk
+// Adapter ends a chunk at nearly every token, and a bias of -100 silences it, so prompts can
+// end inside open chunks and a few appended tokens close none.
+inline AdapterSet AdaptersWithMaxLengthChunks(const Fixture& f) {
+  AdapterSet a = f.adapters->adapters();
+  a.chunk.b1[0] = -100.0f;
+  return a;
+}
+
 inline ChunkPolicyOptions Options(const std::string& method, int topk) {
   ChunkPolicyOptions o;
   o.method = method, o.topk = topk, o.local = 2, o.sink = 4;

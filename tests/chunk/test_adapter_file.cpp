@@ -30,9 +30,9 @@ BaseModelInfo Base() {
 }
 
 AdapterSet Sample(int hidden, int distance_buckets = 0, int boundary_delay = 0, int boundary_inputs = 1,
-                  const std::string& query_target = "token", bool length_bias = false) {
+                  const std::string& query_target = "token", bool length_bias = false, int score_groups = 1) {
   AdapterHyperParams hp;
-  hp.query_target = query_target, hp.length_bias = length_bias;
+  hp.query_target = query_target, hp.length_bias = length_bias, hp.score_groups = score_groups;
   hp.d_adapter = 8, hp.rank = 4, hp.chunk_hidden = hidden, hp.max_chunk = 40, hp.alpha = 0.4f, hp.chunk_key = "mean";
   hp.distance_buckets = distance_buckets, hp.boundary_delay = boundary_delay, hp.boundary_inputs = boundary_inputs;
   AdapterSet a = RandomAdapters(Base(), hp, 3);
@@ -64,10 +64,10 @@ void Rewrite(const std::string& from, const std::string& to, const std::function
 
 TEST(AdapterFile, RoundTripIsExact) {
   test::TempDir dir;
-  for (auto [hidden, buckets, delay, inputs, target, length] :
-       {std::tuple{0, 0, 0, 1, "token", false}, std::tuple{5, 0, 1, 1, "served", true},
-        std::tuple{0, 6, 1, 2, "token", true}, std::tuple{5, 0, 0, 3, "served", false}}) {
-    const AdapterSet a = Sample(hidden, buckets, delay, inputs, target, length);
+  for (auto [hidden, buckets, delay, inputs, target, length, groups] :
+       {std::tuple{0, 0, 0, 1, "token", false, 1}, std::tuple{5, 0, 1, 1, "served", true, 2},
+        std::tuple{0, 6, 1, 2, "token", true, 4}, std::tuple{5, 0, 0, 3, "served", false, 1}}) {
+    const AdapterSet a = Sample(hidden, buckets, delay, inputs, target, length, groups);
     SaveAdapters(a, dir.File("a.gguf"));
     const AdapterSet b = LoadAdapters(dir.File("a.gguf"));
     EXPECT_EQ(b.base.arch, a.base.arch);
@@ -83,6 +83,7 @@ TEST(AdapterFile, RoundTripIsExact) {
     EXPECT_EQ(b.hp.boundary_inputs, inputs);
     EXPECT_EQ(b.hp.query_target, target);
     EXPECT_EQ(b.hp.length_bias, length);
+    EXPECT_EQ(b.hp.score_groups, groups);
     EXPECT_EQ(b.chunk.w1.size(), size_t(32 * inputs * std::max(1, hidden)));  // (Hc | 1, n D)
     EXPECT_EQ(b.training, a.training);
     ASSERT_EQ(b.layers.size(), 2u);
@@ -145,6 +146,10 @@ TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
   ExpectRefused(dir.File("nolength.gguf"), "chunkllm.length_bias");
   Rewrite(good, dir.File("lengthw.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.length_bias", 1); });
   ExpectRefused(dir.File("lengthw.gguf"), "has 10 tensors, expected 12");
+  Rewrite(good, dir.File("groups.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.score_groups", 3); });
+  ExpectRefused(dir.File("groups.gguf"), "'chunkllm.score_groups' must divide the rank 4, got 3");
+  Rewrite(good, dir.File("nogroups.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.score_groups"); });
+  ExpectRefused(dir.File("nogroups.gguf"), "chunkllm.score_groups");
   Rewrite(good, dir.File("key.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.rank"); });
   ExpectRefused(dir.File("key.gguf"), "chunkllm.rank");
   Rewrite(good, dir.File("type.gguf"), [](gguf_context* g) { gguf_set_val_str(g, "chunkllm.d_adapter", "eight"); });
@@ -167,8 +172,14 @@ TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
 
 TEST(AdapterFile, OlderVersionsWithoutDistanceBiasOrBoundaryDelayOrInputsOrQueryTargetOrLengthBiasAreStillRead) {
   test::TempDir dir;
-  const AdapterSet a = Sample(0, 0, 0, 1, "served");
-  SaveAdapters(a, dir.File("v6.gguf"));
+  const AdapterSet a = Sample(0, 0, 0, 1, "served", false, 2);
+  SaveAdapters(a, dir.File("v7.gguf"));
+  Rewrite(dir.File("v7.gguf"), dir.File("v6.gguf"), [](gguf_context* g) {
+    gguf_set_val_u32(g, "chunkllm.format_version", 6);
+    gguf_remove_key(g, "chunkllm.score_groups");
+  });
+  EXPECT_EQ(LoadAdapters(dir.File("v6.gguf")).hp.score_groups, 1) << "version 6: one softmax (the paper's)";
+  EXPECT_EQ(LoadAdapters(dir.File("v6.gguf")).hp.query_target, "served");
   Rewrite(dir.File("v6.gguf"), dir.File("v5.gguf"), [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 5);
     gguf_remove_key(g, "chunkllm.length_bias");

@@ -106,12 +106,10 @@ TEST(ChunkPolicy, TokenBudgetSelectsChunksUntilTheyHoldTheBudget) {
 // target, on the whole prompt, must choose differently at least once (the knob is read).
 TEST(ChunkPolicy, ServedQueryTargetSelectsWithTheOpenChunksSelectionQuery) {
   const Fixture f = MakeFixture();
-  // The random Chunk Adapter ends a chunk at nearly every token; with its bias at -100 chunks
-  // end only at max_chunk (24) tokens, so prompts end inside open chunks.
-  AdapterSet token_set = f.adapters->adapters();
+  // Chunks end only at max_chunk (24) tokens, so prompts end inside open chunks.
+  AdapterSet token_set = AdaptersWithMaxLengthChunks(f);
   ASSERT_EQ(token_set.hp.chunk_hidden, 0);
   ASSERT_EQ(token_set.hp.boundary_delay, 0);
-  token_set.chunk.b1[0] = -100.0f;
   AdapterSet served_set = token_set;
   served_set.hp.query_target = "served";
   auto token = std::make_shared<const AdapterRuntime>(std::move(token_set));
@@ -142,9 +140,7 @@ TEST(ChunkPolicy, ServedQueryTargetSelectsWithTheOpenChunksSelectionQuery) {
 // 25-48 tokens.
 TEST(ChunkPolicy, RecentSelectQueryAveragesTheTokensSinceTheLatestChunk) {
   const Fixture f = MakeFixture();
-  AdapterSet set = f.adapters->adapters();
-  set.chunk.b1[0] = -100.0f;
-  auto a = std::make_shared<const AdapterRuntime>(std::move(set));
+  auto a = std::make_shared<const AdapterRuntime>(AdaptersWithMaxLengthChunks(f));
   const int r = a->rank();
   for (const char* method : {"chunkllm", "oracle"}) {
     SCOPED_TRACE(method);
@@ -270,9 +266,7 @@ TEST(ChunkPolicy, LengthBiasRanksLongerChunksFirst) {
 // so the appended token closes no chunk at the cuts below.
 TEST(ChunkPolicy, DenseStepSelectsAfterTheFirstDecodeStepWithItsQuery) {
   const Fixture f = MakeFixture();
-  AdapterSet a = f.adapters->adapters();
-  a.chunk.b1[0] = -100.0f;
-  auto adapters = std::make_shared<const AdapterRuntime>(std::move(a));
+  auto adapters = std::make_shared<const AdapterRuntime>(AdaptersWithMaxLengthChunks(f));
   const int L = f.model->config().n_layer;
   int compared = 0, differs_from_prompt_rule = 0;
   for (int cut = 130; cut < 400; cut += 37) {
@@ -331,6 +325,67 @@ TEST(ChunkPolicy, LayerTopkAddsEachLayersOwnBestChunks) {
     chunks_before = C;
   });
   EXPECT_GE(checked, 2);
+}
+
+// Adapters with G score groups rank candidates by log((1/G) sum_g softmax_g(q_g . k_g /
+// sqrt(r/G))) over the candidates (adapter_set.h), recomputed here in double from the policy's
+// query and chunk keys after each prompt (the paper's rule: the prompt's last query selects
+// before the next step). The same weights read as one group must choose differently at least
+// once (the knob is read): with logits of order 1 or less the mixture ranks nearly as the
+// summed logits do, so the queries are scaled up 8x. Chunks of 24 tokens, so that the decoded
+// token rarely closes one.
+TEST(ChunkPolicy, ScoreGroupsRankByTheMeanOfTheGroupsSoftmaxes) {
+  const Fixture f = MakeFixture();
+  AdapterSet set = AdaptersWithMaxLengthChunks(f);
+  for (LayerAdapters& l : set.layers)
+    for (float& w : l.q_w2) w *= 8.0f;
+  const int r = set.hp.rank, G = 4, rg = r / G;
+  set.hp.score_groups = G;
+  auto grouped = std::make_shared<const AdapterRuntime>(set);
+  set.hp.score_groups = 1;
+  auto single = std::make_shared<const AdapterRuntime>(std::move(set));
+  int compared = 0, differs_from_single = 0;
+  for (int cut = 150; cut < 400; cut += 23) {
+    const std::vector<int32_t> prompt(f.prompt.begin(), f.prompt.begin() + cut);
+    ChunkLlmPolicy policy(*f.model, grouped, Options("chunkllm", 3));
+    Session s(*f.model, Params(), &policy);
+    s.Prefill(prompt);
+    const int C = policy.n_chunks();
+    s.Decode(f.prompt[size_t(cut)]);
+    if (policy.n_chunks() != C || C < 6) continue;  // that token closed a chunk and selected again
+    std::vector<int> tokens(size_t(C - 2));
+    std::vector<std::vector<float>> scores(size_t(f.model->config().n_layer), std::vector<float>(size_t(C - 2)));
+    for (size_t l = 0; l < scores.size(); ++l) {
+      const std::vector<float>& q = policy.selection_queries(int(l));
+      const std::vector<float>& k = policy.chunk_keys(int(l));
+      std::vector<double> p(size_t(C - 2), 0.0);
+      for (int g = 0; g < G; ++g) {
+        std::vector<double> e(size_t(C - 2));
+        double z = 0;
+        for (int c = 0; c < C - 2; ++c) {
+          double d = 0;
+          for (int j = g * rg; j < (g + 1) * rg; ++j) d += double(q[size_t(j)]) * k[size_t(c * r + j)];
+          z += e[size_t(c)] = std::exp(d / std::sqrt(double(rg)));
+        }
+        for (int c = 0; c < C - 2; ++c) p[size_t(c)] += e[size_t(c)] / z / G;
+      }
+      for (int c = 0; c < C - 2; ++c) scores[l][size_t(c)] = float(std::log(p[size_t(c)]));
+    }
+    const auto picked = SelectChunks(scores, tokens, SelectionBudget{3, 0}, true);
+    for (size_t l = 0; l < scores.size(); ++l) {
+      std::vector<int> want = picked[l];
+      want.push_back(C - 2), want.push_back(C - 1);
+      EXPECT_EQ(policy.selected()[l], want) << "layer " << l << ", prompt of " << cut;
+    }
+    ChunkLlmPolicy one(*f.model, single, Options("chunkllm", 3));
+    Session s1(*f.model, Params(), &one);
+    s1.Prefill(prompt);
+    s1.Decode(f.prompt[size_t(cut)]);
+    if (one.selected() != policy.selected()) ++differs_from_single;
+    ++compared;
+  }
+  EXPECT_GE(compared, 4);
+  EXPECT_GE(differs_from_single, 1) << "the score groups change nothing";
 }
 
 // A served-target adapter file selects with one query: recent is refused, as is an unknown value.

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "chunk/adapter_runtime.h"
 #include "chunk/chunk_distance.h"
 #include "train/adapter_evaluation.h"
 #include "train/adapter_losses.h"
@@ -67,17 +68,20 @@ TEST(AdapterLosses, BceGradientAndValue) {
 TEST(AdapterLosses, AdapterWeightsGradientThroughTheWholeLoss) {
   Case c;
   // (Chunk Adapter hidden width, distance buckets, boundary delay and inputs, query target,
-  // length bias): linear and hidden Chunk Adapter, with and without the distance bias (3
-  // buckets, so that distances 3 and 4 share the last one), a Chunk Adapter reading two
-  // tokens, one of them ahead, the served query target, and the length bias alone and with
-  // the distance bias. The loss is AdapterForward's, on a hand-made batch.
-  for (auto [hidden, buckets, delay, inputs, target, length] :
-       {std::tuple{0, 0, 0, 1, "token", false}, std::tuple{3, 3, 0, 1, "token", false},
-        std::tuple{3, 0, 1, 2, "token", false}, std::tuple{0, 3, 1, 1, "served", false},
-        std::tuple{0, 0, 0, 1, "token", true}, std::tuple{3, 3, 1, 2, "token", true}}) {
+  // length bias, score groups): linear and hidden Chunk Adapter, with and without the distance
+  // bias (3 buckets, so that distances 3 and 4 share the last one), a Chunk Adapter reading two
+  // tokens, one of them ahead, the served query target, the length bias alone and with the
+  // distance bias, and a mixture of 3 score groups (one feature each) with both biases. The
+  // loss is AdapterForward's, on a hand-made batch.
+  for (auto [hidden, buckets, delay, inputs, target, length, groups] :
+       {std::tuple{0, 0, 0, 1, "token", false, 1}, std::tuple{3, 3, 0, 1, "token", false, 1},
+        std::tuple{3, 0, 1, 2, "token", false, 1}, std::tuple{0, 3, 1, 1, "served", false, 1},
+        std::tuple{0, 0, 0, 1, "token", true, 1}, std::tuple{3, 3, 1, 2, "token", true, 1},
+        std::tuple{0, 3, 0, 1, "token", true, 3}}) {
     AdapterHyperParams hp;
     hp.d_adapter = 4, hp.rank = int(c.r), hp.chunk_hidden = hidden, hp.distance_buckets = buckets;
     hp.boundary_delay = delay, hp.boundary_inputs = inputs, hp.query_target = target, hp.length_bias = length;
+    hp.score_groups = groups;
     AdapterModel m(int(c.L), 6, hp, 9);
     m->to(torch::kDouble);
     torch::manual_seed(3);
@@ -182,6 +186,47 @@ TEST(AdapterLosses, KlIsZeroExactlyWhenStudentEqualsTeacher) {
   for (int t = 0; t < c.T; ++t) {
     if (c.chunks.n_candidates(t) > 0) EXPECT_NEAR(sums[0][t].item<double>(), 1.0, 1e-12);
   }
+}
+
+// With G score groups the student's probability is the mean of G softmaxes, group g reading
+// features [g r/G, (g+1) r/G) at scale 1/sqrt(r/G): checked against the softmaxes written out
+// for each group, and the inference path (MixtureLogProbs, chunk/adapter_runtime.h) against
+// the training path on every row.
+TEST(AdapterLosses, ScoreGroupsAreAMeanOfTheGroupsSoftmaxes) {
+  const ChunkPartition chunks = PartitionChunks({0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0}, 0);
+  const int64_t L = 2, T = 16, r = 6, G = 3, rg = 2, C = chunks.n_chunks();
+  const torch::Tensor cand = CandidateMask(chunks);
+  torch::manual_seed(6);
+  const torch::Tensor q = torch::randn({L, T, r}, torch::kDouble) * 2;
+  const torch::Tensor keys = ChunkKeys(torch::randn({L, T, r}, torch::kDouble) * 2, chunks, "boundary");
+  const torch::Tensor bias = torch::randn({L, T, C}, torch::kDouble);
+  const torch::Tensor got = ChunkLogProbs(q, keys, cand, bias, int(G));
+  const torch::Tensor one = ChunkLogProbs(q, keys, cand, bias, 1);
+  EXPECT_GT((got - one).abs().max().item<double>(), 0.1) << "the groups must change the scores";
+  int rows = 0;
+  for (int64_t l = 0; l < L; ++l)
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t n = chunks.n_candidates(int(t));
+      if (n == 0) continue;
+      torch::Tensor p = torch::zeros({n}, torch::kDouble);
+      std::vector<float> logits;  // (G, n) for the inference path
+      for (int64_t g = 0; g < G; ++g) {
+        const torch::Tensor s = (keys[l].slice(0, 0, n).slice(1, g * rg, (g + 1) * rg) *
+                                 q[l][t].slice(0, g * rg, (g + 1) * rg)).sum(1) / std::sqrt(double(rg)) +
+                                bias[l][t].slice(0, 0, n);
+        p += torch::softmax(s, 0) / double(G);
+        for (int64_t i = 0; i < n; ++i) logits.push_back(float(s[i].item<double>()));
+      }
+      std::vector<float> runtime;
+      MixtureLogProbs(logits, int(G), runtime);
+      for (int64_t i = 0; i < n; ++i) {
+        EXPECT_NEAR(got[l][t][i].item<double>(), std::log(p[i].item<double>()), 1e-12) << l << " " << t << " " << i;
+        // float logits and float results: a few float ulps of values of order 1-10.
+        EXPECT_NEAR(runtime[size_t(i)], got[l][t][i].item<double>(), 1e-5) << l << " " << t << " " << i;
+      }
+      ++rows;
+    }
+  EXPECT_EQ(rows, 2 * 13);  // every row from the first completed chunk's end on
 }
 
 TEST(AdapterMetrics, TopKRecallAndMassOnAHandMadeCase) {
