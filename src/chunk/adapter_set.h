@@ -31,7 +31,10 @@ struct AdapterHyperParams {
   int chunk_hidden = 0;  // Chunk Adapter hidden width; 0 = linear
   float alpha = 0.5f;    // boundary threshold on sigmoid
   int max_chunk = 64;    // forced boundary after this many tokens without one
-  std::string chunk_key = "boundary";  // "boundary" (paper) or "mean" (ablation)
+  // "boundary" (the paper's): a chunk's key is its boundary token's K-Adapter feature; "mean"
+  // (ours): the mean of its tokens' features, so the key describes the whole chunk, not its
+  // last token (inference then runs the K-Adapter on every token, not only at boundaries).
+  std::string chunk_key = "boundary";
   int distance_buckets = 0;  // B of the per-layer chunk-distance bias; 0 = none (the paper's score)
   // Tokens of lookahead of the Chunk Adapter (ours, an ablation): whether token i ends a chunk
   // is read from h_1 of token i + boundary_delay. 0 = the paper's (h_1 of token i itself); 1

@@ -22,9 +22,7 @@ ChunkLlmPolicy::ChunkLlmPolicy(const Model& model, std::shared_ptr<const Adapter
   if (o.evict && !vote_) Fail("--kv evict needs the layer vote (one shared set); --attn novote cannot evict");
   if (o.evict && oracle_) Fail("--attn oracle scores every cached position; it cannot run with --kv evict");
   if (fixed_ && o.chunk_len <= 0) Fail("--chunk-len must be positive, got ", o.chunk_len);
-  if (adapters_->adapters().hp.chunk_key != "boundary") {
-    Fail("adapters use chunk keys '", adapters_->adapters().hp.chunk_key, "'; inference supports boundary keys");
-  }
+  mean_key_ = adapters_->adapters().hp.chunk_key == "mean";
   // The oracle reads the true attention of the latest token, and noicac selects at every token
   // with its own query: the served target (adapter_set.h) changes only ICAC's adapter queries.
   served_query_ = !oracle_ && icac_ && adapters_->adapters().hp.query_target == "served";
@@ -50,6 +48,7 @@ ChunkLlmPolicy::ChunkLlmPolicy(const Model& model, std::shared_ptr<const Adapter
   if (delay_ < 0 || delay_ > kMaxBoundaryDelay) Fail("adapters with a boundary delay of ", delay_, " are not supported");
   boundary_input_.assign(size_t(ChunkAdapterInputWidth(adapters_->adapters().base, adapters_->adapters().hp)), 0.0f);
   keys_.resize(size_t(n_layer()));
+  if (mean_key_) open_key_sum_.assign(size_t(n_layer()) * size_t(r_), 0.0f);
   query_.resize(size_t(n_layer()));
   row_.resize(size_t(std::max(model.config().n_embd, model.config().n_head * model.config().head_dim)));
 }
@@ -76,12 +75,31 @@ bool ChunkLlmPolicy::ClassifierEnds() const {
 void ChunkLlmPolicy::AddChunk(int end, const std::vector<float>& attn_in) {
   chunk_end_.push_back(end);
   evicted_.push_back(0);
-  const size_t D = size_t(model_.config().n_embd);
+  const size_t D = size_t(model_.config().n_embd), r = size_t(r_);
   for (int l = 0; l < n_layer(); ++l) {
     std::vector<float>& k = keys_[size_t(l)];
-    k.resize(k.size() + size_t(r_));
-    adapters_->Key(l, attn_in.data() + size_t(l) * D, k.data() + k.size() - size_t(r_));
+    k.resize(k.size() + r);
+    float* key = k.data() + k.size() - r;
+    if (mean_key_) {
+      const float* sum = open_key_sum_.data() + size_t(l) * r;
+      for (size_t e = 0; e < r; ++e) key[e] = sum[e] / float(open_key_count_);
+    } else {
+      adapters_->Key(l, attn_in.data() + size_t(l) * D, key);
+    }
   }
+  if (mean_key_) std::fill(open_key_sum_.begin(), open_key_sum_.end(), 0.0f), open_key_count_ = 0;
+}
+
+void ChunkLlmPolicy::AccumulateKey(const ForwardGraph& g, int row) {
+  ReadAttnIn(g, row, cur_attn_in_);
+  const size_t D = size_t(model_.config().n_embd), r = size_t(r_);
+  key_row_.resize(r);
+  for (int l = 0; l < n_layer(); ++l) {
+    adapters_->Key(l, cur_attn_in_.data() + size_t(l) * D, key_row_.data());
+    float* sum = open_key_sum_.data() + size_t(l) * r;
+    for (size_t e = 0; e < r; ++e) sum[e] += key_row_[e];
+  }
+  ++open_key_count_;
 }
 
 void ChunkLlmPolicy::ReadAttnIn(const ForwardGraph& g, int row, std::vector<float>& out) const {
@@ -103,17 +121,19 @@ bool ChunkLlmPolicy::CloseChunks(const ForwardGraph& g, int row, int pos) {
   if (!fixed_) PushLayer1(g, row);
   auto open_begin = [&] { return chunk_end_.empty() ? 0 : chunk_end_.back(); };
   if (!fixed_ && delay_ == 1 && pos - 1 >= open_begin() && ClassifierEnds()) {
-    // The key is the K-Adapter output at the boundary token pos - 1: in this batch's graph
-    // or, for a batch's first token, the row kept from the previous batch.
-    if (row > 0) ReadAttnIn(g, row - 1, prev_attn_in_);
+    // The boundary key is the K-Adapter output at the boundary token pos - 1: in this batch's
+    // graph or, for a batch's first token, the row kept from the previous batch. (Mean keys:
+    // the sums hold the chunk's tokens up to pos - 1.)
+    if (row > 0 && !mean_key_) ReadAttnIn(g, row - 1, prev_attn_in_);
     AddChunk(pos, prev_attn_in_);
     closed = true;
   }
+  if (mean_key_) AccumulateKey(g, row);  // pos joins the open chunk
   const int open_len = pos + 1 - open_begin();
   const bool ends = fixed_ ? open_len >= options_.chunk_len
                            : open_len >= adapters_->adapters().hp.max_chunk || (delay_ == 0 && ClassifierEnds());
   if (ends) {
-    ReadAttnIn(g, row, cur_attn_in_);
+    if (!mean_key_) ReadAttnIn(g, row, cur_attn_in_);
     AddChunk(pos + 1, cur_attn_in_);
     closed = true;
   }
@@ -183,7 +203,8 @@ void ChunkLlmPolicy::OnEndBatch(const ForwardGraph& g, int pos0, int n) {
   }
   if (n > 1) {
     ArmFirstSelection();
-    prompt_end_ = {pos0 + n, chunk_end_.size(), query_, recent_pos_, prev_attn_in_, boundary_input_};
+    prompt_end_ = {pos0 + n,        chunk_end_.size(), query_,        recent_pos_,
+                   prev_attn_in_,   boundary_input_,   open_key_sum_, open_key_count_};
   } else if (boundary || !icac_ || first_step) {
     select_after_step_ = false;
     Select();
@@ -200,6 +221,7 @@ void ChunkLlmPolicy::OnTruncate(int n) {
     for (auto& q : query_) q.clear();
     prev_attn_in_.clear();
     std::fill(boundary_input_.begin(), boundary_input_.end(), 0.0f);
+    std::fill(open_key_sum_.begin(), open_key_sum_.end(), 0.0f), open_key_count_ = 0;
     return;
   }
   if (n != prompt_end_.n_past) {
@@ -212,6 +234,7 @@ void ChunkLlmPolicy::OnTruncate(int n) {
   recent_pos_ = prompt_end_.recent_pos;
   prev_attn_in_ = prompt_end_.prev_attn_in;
   boundary_input_ = prompt_end_.boundary_input;
+  open_key_sum_ = prompt_end_.open_key_sum, open_key_count_ = prompt_end_.open_key_count;
   ArmFirstSelection();
 }
 

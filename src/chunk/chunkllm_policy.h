@@ -84,8 +84,11 @@ class ChunkLlmPolicy final : public GatheredPolicy {
   // Whether the Chunk Adapter, on boundary_input_, says its token ends a chunk.
   bool ClassifierEnds() const;
   bool CloseChunks(const ForwardGraph& g, int row, int pos);
-  // Appends the chunk ending before `end`, keyed by attn_in (L*D floats) of its last token.
+  // Appends the chunk ending before `end`, keyed by attn_in (L*D floats) of its last token
+  // (boundary keys) or by the mean of its tokens' key features (mean keys: open_key_sum_).
   void AddChunk(int end, const std::vector<float>& attn_in);
+  // Mean keys: adds row `row`'s key features to the open chunk's sums.
+  void AccumulateKey(const ForwardGraph& g, int row);
   void ReadAttnIn(const ForwardGraph& g, int row, std::vector<float>& out) const;  // (L, D)
   // Row `row`'s query in layer l into out: W floats, r (adapters) or H*Dh (oracle).
   void ReadQuery(const ForwardGraph& g, int row, int l, float* out);
@@ -122,12 +125,18 @@ class ChunkLlmPolicy final : public GatheredPolicy {
     std::vector<int> recent_pos;
     std::vector<float> prev_attn_in;
     std::vector<float> boundary_input;
+    std::vector<float> open_key_sum;
+    int open_key_count = 0;
   } prompt_end_;
   std::vector<float> prev_attn_in_;          // (L, D) attn_in of the latest token (delay 1)
+  bool mean_key_;                            // chunk_key mean: a chunk's key is its tokens' mean
+  std::vector<float> open_key_sum_;          // mean keys: (L, r) sum of the open chunk's key features
+  int open_key_count_ = 0;                   // mean keys: tokens in open_key_sum_
   // (n D) the Chunk Adapter's input after the latest token: h_1 of the last n = boundary_inputs
   // tokens, oldest first, zeros before position 0.
   std::vector<float> boundary_input_;
   std::vector<float> cur_attn_in_;           // scratch
+  std::vector<float> key_row_;               // scratch: (r) one token's key features
   std::vector<float> row_;                   // scratch
 };
 

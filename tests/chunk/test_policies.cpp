@@ -3,7 +3,8 @@
 // same positions; the chunk index partitions the sequence; sinks, local chunks and the open
 // chunk are always read; batched prefill builds the same index as token-by-token decoding;
 // threads do not change results; eviction releases the full cache and never reads it again;
-// a delayed Chunk Adapter closes the chunks that training's classifier decides.
+// a delayed Chunk Adapter closes the chunks that training's classifier decides; chunk keys
+// (boundary or mean) are the training path's.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "chunk/selection.h"
 #include "chunk/window_policy.h"
 #include "train/adapter_evaluation.h"
+#include "train/adapter_losses.h"
 #include "train/adapter_model.h"
 #include "model/model.h"
 #include "model/session.h"
@@ -294,6 +296,60 @@ TEST(ChunkPolicy, DelayedAndWideBoundariesAreTheTrainingPathsDecisions) {
     for (int32_t t : tokens) s.Decode(t);
     EXPECT_EQ(ends(single), want) << "token by token";
   }
+}
+
+// A chunk's key at inference is the training path's (ChunkKeys on the K-Adapter features of
+// the teacher's attn_in, train/adapter_losses.h) for the chunks the policy closed: the
+// boundary token's feature, or (chunk_key mean) the mean over the chunk's tokens. Checked for
+// a batched prefill across micro-batch edges and token by token, with the Chunk Adapter
+// deciding on the token alone and one token late. The engine's f16 KV cache against the
+// teacher's graph: a few 2^-11 of relative error per layer in attn_in, as in the batched
+// prefill test above.
+TEST(ChunkPolicy, ChunkKeysAreTheTrainingPathsKeys) {
+  const Fixture f = MakeFixture();
+  const ModelConfig& c = f.model->config();
+  const int T = int(f.prompt.size());
+  AdapterBatchOptions bo;
+  const AdapterBatch batch = MakeAdapterBatch(*f.model, f.prompt, std::vector<uint8_t>(size_t(T), 0), bo);
+  for (const char* mode : {"boundary", "mean"})
+    for (int delay : {0, 1}) {
+      SCOPED_TRACE(std::string(mode) + " keys, boundary delay " + std::to_string(delay));
+      AdapterSet a = f.adapters->adapters();
+      a.hp.chunk_key = mode, a.hp.boundary_delay = delay;
+      a.chunk.b1[0] -= 2.0f;  // chunks of a few tokens rather than one
+      AdapterModelImpl m(c.n_layer, c.n_embd, a.hp, 0);
+      m.ImportFrom(a);
+      const torch::Tensor features = m.KeyFeatures(batch.x).detach();  // (L, T, r)
+      auto runtime = std::make_shared<const AdapterRuntime>(a);
+      for (int ubatch : {0, 64}) {  // 0: token by token, every chunk selected (dense-exact steps)
+        ChunkLlmPolicy policy(*f.model, runtime, Options("chunkllm", ubatch > 0 ? 4 : 10000));
+        Session s(*f.model, Params(2, ubatch > 0 ? ubatch : 64), &policy);
+        if (ubatch > 0) {
+          s.Prefill(f.prompt);
+        } else {
+          for (int32_t t : f.prompt) s.Decode(t);
+        }
+        std::vector<uint8_t> labels(size_t(T), 0);
+        int longest = 0;
+        for (int ch = 0; ch < policy.n_chunks(); ++ch) {
+          labels[size_t(policy.chunk_end(ch) - 1)] = 1;
+          longest = std::max(longest, policy.chunk_end(ch) - policy.chunk_begin(ch));
+        }
+        ASSERT_GT(policy.n_chunks(), 20);
+        ASSERT_GE(longest, 3) << "mean and boundary keys must differ somewhere";
+        ChunkPartition p = PartitionChunks(labels, 0);
+        const torch::Tensor want = ChunkKeys(features, p, mode);  // (L, C', r), C' >= n_chunks (open chunk)
+        for (int l = 0; l < c.n_layer; ++l) {
+          const std::vector<float>& got = policy.chunk_keys(l);
+          ASSERT_EQ(got.size(), size_t(policy.n_chunks()) * size_t(a.hp.rank));
+          const torch::Tensor w = want[l].slice(0, 0, policy.n_chunks()).contiguous();
+          const float* wp = w.data_ptr<float>();
+          float scale = 0, diff = 0;
+          for (size_t i = 0; i < got.size(); ++i) scale = std::max(scale, std::fabs(wp[i])), diff = std::max(diff, std::fabs(got[i] - wp[i]));
+          EXPECT_LT(diff, 4.0f * float(l + 1) * std::ldexp(1.0f, -11) * scale) << "layer " << l << ", ubatch " << ubatch;
+        }
+      }
+    }
 }
 
 TEST(WindowPolicy, StreamingReadsSinkAndWindowSepllmAddsSeparators) {
