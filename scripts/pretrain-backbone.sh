@@ -76,9 +76,11 @@
 #   test): val 4.229 -> 4.237, retrieval probe 81% -> 94%; vanilla, the card's command, 115 of
 #   120 (stage 10: 108); 4K passkey 20 samples a depth: 13 / 19 / 20 / 20 / 20 (depth 0 still
 #   short of 95%). Shipped 2026-12-03 (models/README.md).
-# Stage 12 (planned; started at the end of session 12, not finished): depth 0 of 4K again. From
-#   stage 11's GGUF (git show 9a5ed5c:models/demo-backbone.gguf), stage 11's recipe with
-#   --synthetic-depth-power 3 (46% of needles in the first tenth) and data seed 12.
+# Stage 12 (2026-12-04, shipped in session 14): depth 0 of 4K again. From stage 11's GGUF
+#   (git show 9a5ed5c:models/demo-backbone.gguf), stage 11's recipe with
+#   --synthetic-depth-power 3 (46% of needles in the first tenth) and data seed 12. Retrieval
+#   probe 94% (stage 11: 94%), val 4.260 (4.237); vanilla 116 of 120 on the card's cells (115);
+#   4K passkey, 20 a depth: 15 / 19 / 20 / 20 / 20 (stage 11: 13 / 19 / 20 / 20 / 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
