@@ -102,7 +102,7 @@ struct ChunkAdapterWeights {
 
 struct AdapterSet {
   // 2 added the distance bias, 3 the boundary delay, 4 the boundary inputs, 5 the query
-  // target, 6 the length bias (older files, which lack them, are still read).
+  // target, 6 the length bias, 7 the score groups (older files, which lack them, are still read).
   static constexpr int kFormatVersion = 7;
   BaseModelInfo base;
   AdapterHyperParams hp;

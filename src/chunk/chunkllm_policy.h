@@ -129,7 +129,7 @@ class ChunkLlmPolicy final : public GatheredPolicy {
     int open_key_count = 0;
   } prompt_end_;
   std::vector<float> prev_attn_in_;          // (L, D) attn_in of the latest token (delay 1)
-  bool mean_key_;                            // chunk_key mean: a chunk's key is its tokens' mean
+  bool mean_key_ = false;                    // chunk_key mean: a chunk's key is its tokens' mean
   std::vector<float> open_key_sum_;          // mean keys: (L, r) sum of the open chunk's key features
   int open_key_count_ = 0;                   // mean keys: tokens in open_key_sum_
   // (n D) the Chunk Adapter's input after the latest token: h_1 of the last n = boundary_inputs

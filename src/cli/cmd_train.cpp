@@ -24,7 +24,7 @@ void RegisterTrain(CLI::App& app) {
   c->add_option("--rank", o->hp.rank, "adapter output width r")->check(kPositive)->capture_default_str();
   c->add_option("--d-adapter", o->hp.d_adapter, "adapter hidden width Da (0: n_embd/4)")->capture_default_str();
   c->add_option("--chunk-hidden", o->hp.chunk_hidden, "Chunk Adapter hidden width (0: linear)")->capture_default_str();
-  c->add_option("--chunk-key", o->hp.chunk_key, "chunk key: boundary (paper) or mean")->capture_default_str();
+  c->add_option("--chunk-key", o->hp.chunk_key, "chunk key: boundary (the paper's: the boundary token's feature) or mean (ours: the mean of the chunk's tokens' features)")->capture_default_str();
   c->add_option("--distance-buckets", o->hp.distance_buckets,
                 "buckets of the learned chunk-distance score bias per layer (0: position-free, as the paper)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
