@@ -190,7 +190,9 @@ void ChunkLlmPolicy::OnEndBatch(const ForwardGraph& g, int pos0, int n) {
   const bool boundary = last_closing == n - 1;
   // dense-step: the first decode step after a prompt read the whole cache; its query selects.
   const bool first_step = n == 1 && select_after_step_;
-  if (delay_ > 0) ReadAttnIn(g, n - 1, prev_attn_in_);  // the next batch's first token may close at it
+  // The next batch's first token may close a chunk at this one, keyed by its attn_in (boundary
+  // keys; mean keys already hold it in the sums).
+  if (delay_ > 0 && !mean_key_) ReadAttnIn(g, n - 1, prev_attn_in_);
   // The query is read only by a selection: after a prefill, at a boundary, or (noicac) always.
   // With the served query target a prefill keeps the query of its latest closing row, the
   // selection token of the open chunk (earlier micro-batches' if this one has none).

@@ -81,7 +81,7 @@ torch::Tensor ChunkLogProbs(const torch::Tensor& qf, const torch::Tensor& keys, 
   // NaN gradients.
   torch::Tensor logp = torch::log_softmax(s, 3).masked_fill(not_cand, 0.0);  // (L, G, T, C)
   logp = G == 1 ? logp.squeeze(1) : torch::logsumexp(logp, 1) - std::log(double(G));
-  return logp.masked_fill(cand.logical_not().unsqueeze(0), 0.0);
+  return logp.masked_fill(not_cand.squeeze(0), 0.0);
 }
 
 torch::Tensor ChunkKl(const torch::Tensor& target, const torch::Tensor& logp, const torch::Tensor& cand) {
