@@ -81,6 +81,12 @@
 #   --synthetic-depth-power 3 (46% of needles in the first tenth) and data seed 12. Retrieval
 #   probe 94% (stage 11: 94%), val 4.260 (4.237); vanilla 116 of 120 on the card's cells (115);
 #   4K passkey, 20 a depth: 15 / 19 / 20 / 20 / 20 (stage 11: 13 / 19 / 20 / 20 / 20).
+# Stage 13 (2026-12-04, session 15): 8K rows. Each depth-power stage moved 4K's depth 0 by ~2
+#   of 20, and its misses are near-copies (26461 for 26465): the needle is found but read
+#   imprecisely from ~3.9K tokens back, at the edge of the 4096-token rows every stage so far
+#   trained on. Stage 13: from stage 12's GGUF, stage 12's recipe in rows of 8192 tokens (2 a
+#   step, one a micro-batch: the same 16K tokens a step), synthetic documents of 2048-8192
+#   tokens so that 4K distances lie inside the trained range, --ctx-train 8192, data seed 13.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
@@ -96,7 +102,8 @@ case "$STAGE" in
   9|10) init="stage8 7ded330:models/demo-backbone.gguf" ;;
   11) init="stage10 59b0116:models/stage10-backbone.gguf" ;;
   12) init="stage11 9a5ed5c:models/demo-backbone.gguf" ;;
-  *) echo "STAGE must be 1 to 12" >&2; exit 2 ;;
+  13) init="stage12 88d18d9:models/demo-backbone.gguf" ;;
+  *) echo "STAGE must be 1 to 13" >&2; exit 2 ;;
 esac
 # Stages 1-8 drew their rows with data seed 1; from stage 9 on each stage's seed is its number.
 seed=1
@@ -108,7 +115,9 @@ resume=""
 [ -f "$STATE/backbone.gguf.ckpt" ] && resume="--resume"
 # EXPORT=1: write $STATE/backbone.gguf from the latest checkpoint (an unfinished run) and stop.
 [ "${EXPORT:-0}" = 1 ] && resume="--export-checkpoint"
-shape="--n-embd 384 --n-layer 8 --n-head 6 --n-head-kv 2 --head-dim 64 --n-ff 1024 --ctx-train 4096"
+ctx=4096 rows=4096x4:1 ubatch=2
+[ "$STAGE" -ge 13 ] && ctx=8192 rows=8192x2:1 ubatch=1
+shape="--n-embd 384 --n-layer 8 --n-head 6 --n-head-kv 2 --head-dim 64 --n-ff 1024 --ctx-train $ctx"
 common=(--vocab third_party/llama.cpp/models/ggml-vocab-llama-spm.gguf --data data/corpus/train
         --val data/corpus/validation -o "$STATE/backbone.gguf" $shape --seed "$seed" --checkpoint-minutes 5 -t 2)
 if [ -n "$init" ]; then
@@ -137,12 +146,12 @@ case "$STAGE" in
   7) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-2400000} --schedule 4096x4:1 \
        --ubatch 2 --synthetic 0.7 --synthetic-min-len 2048 --copy-share 0.3 --lr 3e-4 --min-lr 3e-5 --warmup 10 \
        --val-every 40 $resume ;;
-  8|9|10|11|12) min_len=2048
+  8|9|10|11|12|13) min_len=2048
        [ "$STAGE" = 9 ] && min_len=3800
        [ "$STAGE" -ge 10 ] && min_len=2048,3800
        [ "$STAGE" = 11 ] && common+=(--synthetic-depth-power 2)
-       [ "$STAGE" = 12 ] && common+=(--synthetic-depth-power 3)
-       exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-2400000} --schedule 4096x4:1 \
-       --ubatch 2 --synthetic 0.7 --synthetic-min-len $min_len --copy-share 0.3 --answer-weight 20 --lr 3e-4 --min-lr 3e-5 \
+       [ "$STAGE" -ge 12 ] && common+=(--synthetic-depth-power 3)
+       exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-2400000} --schedule $rows \
+       --ubatch $ubatch --synthetic 0.7 --synthetic-min-len $min_len --copy-share 0.3 --answer-weight 20 --lr 3e-4 --min-lr 3e-5 \
        --warmup 10 --val-every 40 $resume ;;
 esac

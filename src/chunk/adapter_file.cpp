@@ -155,7 +155,7 @@ AdapterSet LoadAdapters(const std::string& path) {
   if (!(a.hp.alpha > 0 && a.hp.alpha < 1)) Fail(path, ": metadata key 'chunkllm.alpha' must be in (0, 1), got ", a.hp.alpha);
   a.hp.chunk_key = f.GetString("chunkllm.chunk_key");
   if (!IsChunkKey(a.hp.chunk_key)) {
-    Fail(path, ": metadata key 'chunkllm.chunk_key' must be boundary or mean, got '", a.hp.chunk_key, "'");
+    Fail(path, ": metadata key 'chunkllm.chunk_key' must be ", kChunkKeyValues, ", got '", a.hp.chunk_key, "'");
   }
   if (version >= 2) {  // version 1 had no distance bias
     const int64_t b = f.GetInt("chunkllm.distance_buckets");
@@ -181,7 +181,7 @@ AdapterSet LoadAdapters(const std::string& path) {
   if (version >= 5) {  // versions 1-4 trained each token's own query (the paper's)
     a.hp.query_target = f.GetString("chunkllm.query_target");
     if (!IsQueryTarget(a.hp.query_target)) {
-      Fail(path, ": metadata key 'chunkllm.query_target' must be token or served, got '", a.hp.query_target, "'");
+      Fail(path, ": metadata key 'chunkllm.query_target' must be ", kQueryTargetValues, ", got '", a.hp.query_target, "'");
     }
   }
   if (version >= 6) {  // versions 1-5 had no length bias (the paper's score)

@@ -77,7 +77,9 @@ inline int ChunkAdapterInputWidth(const BaseModelInfo& b, const AdapterHyperPara
 }
 
 // The values the string hyper-parameters may take; the trainer's flags and the adapter file's
-// metadata are both checked against these.
+// metadata are both checked against these, and both errors name the allowed values from here.
+constexpr const char* kChunkKeyValues = "boundary or mean";
+constexpr const char* kQueryTargetValues = "token or served";
 inline bool IsChunkKey(const std::string& s) { return s == "boundary" || s == "mean"; }
 inline bool IsQueryTarget(const std::string& s) { return s == "token" || s == "served"; }
 

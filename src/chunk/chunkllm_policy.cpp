@@ -226,7 +226,7 @@ void ChunkLlmPolicy::OnTruncate(int n) {
     std::fill(open_key_sum_.begin(), open_key_sum_.end(), 0.0f), open_key_count_ = 0;
     return;
   }
-  if (n != prompt_end_.n_past) {
+  if (!CanTruncate(n)) {
     Fail(name(), ": can go back to the end of the prompt (", prompt_end_.n_past, ") or to 0, not to ", n);
   }
   chunk_end_.resize(prompt_end_.n_chunks);

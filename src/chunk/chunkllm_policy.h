@@ -77,6 +77,8 @@ class ChunkLlmPolicy final : public GatheredPolicy {
   // Back to 0 (a new prompt) or to the end of the last prefill (bench and eval repeat decodes
   // from there): the chunk index and the pending selection are restored. Elsewhere: Error.
   void OnTruncate(int n) override;
+  // Back to 0 or to the end of the latest prompt, where the chunk index was kept.
+  bool CanTruncate(int n) const override { return n == 0 || n == prompt_end_.n_past; }
 
  private:
   // Shifts h_1 of row `row` (the next token in order) into boundary_input_.

@@ -42,6 +42,9 @@ class AttentionPolicy {
 
   // The session forgot positions >= n (Truncate, Clear): forget what was built on them.
   virtual void Truncate(int n) {}
+  // Whether Truncate(n) can be done (a policy that keeps an index of the cache may only go back
+  // to where it kept a copy of that index; 0, starting again, is always possible).
+  virtual bool CanTruncate(int n) const { return true; }
 
   // Intermediate tensors the policy reads after each batch (fixed for a policy's lifetime).
   virtual GraphTaps taps() const { return {}; }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "chunk/adapter_set.h"
 #include "chunk/chunk_distance.h"
 #include "core/error.h"
 
@@ -28,7 +29,7 @@ torch::Tensor ChunkKeys(const torch::Tensor& kf, const ChunkPartition& p, const 
     for (size_t c = 0; c < len.size(); ++c) len[c] = float(p.end[c] - p.begin[c]);
     return sum / torch::tensor(len).to(kf.dtype()).view({1, -1, 1});
   }
-  Fail("unknown chunk key mode '", mode, "' (boundary or mean)");
+  Fail("unknown chunk key mode '", mode, "' (", kChunkKeyValues, ")");
 }
 
 torch::Tensor DistanceBuckets(const ChunkPartition& p, int n_buckets) {

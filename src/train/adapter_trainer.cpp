@@ -48,9 +48,9 @@ void CheckOptions(const AdapterTrainOptions& o, const ModelConfig& c) {
   if (!(o.lr > 0)) Fail("--lr must be positive, got ", o.lr);
   if (!(o.pos_weight > 0)) Fail("--pos-weight must be positive, got ", o.pos_weight);
   if (!(o.hp.alpha > 0 && o.hp.alpha < 1)) Fail("--alpha must be in (0, 1), got ", o.hp.alpha);
-  if (!IsChunkKey(o.hp.chunk_key)) Fail("--chunk-key must be boundary or mean, got '", o.hp.chunk_key, "'");
+  if (!IsChunkKey(o.hp.chunk_key)) Fail("--chunk-key must be ", kChunkKeyValues, ", got '", o.hp.chunk_key, "'");
   if (!IsQueryTarget(o.hp.query_target)) {
-    Fail("--query-target must be token or served, got '", o.hp.query_target, "'");
+    Fail("--query-target must be ", kQueryTargetValues, ", got '", o.hp.query_target, "'");
   }
   if (o.hp.score_groups < 1 || o.hp.rank % o.hp.score_groups != 0) {
     Fail("--score-groups must divide --rank ", o.hp.rank, ", got ", o.hp.score_groups);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -83,6 +84,32 @@ TEST(Commands, BenchJsonRowsCarryTheFields) {
     EXPECT_GT(row["tokens_per_s"].get<double>(), 0.0);
     if (row["engine"] == "chunkllm") EXPECT_TRUE(row.contains("ratio_to_llama_cpp"));
   }
+}
+
+// Prefill is timed for every method, not only dense: a policy's own per-token work in a prompt
+// (e.g. ChunkLLM's Chunk Adapter) is part of its prefill speed. ChunkLLM keeps its chunk index
+// only at a prompt's end, so each timed prefill at a depth starts again from the prefix.
+TEST(Commands, BenchTimesPrefillForEveryMethod) {
+  InitLlamaBackend();
+  test::TempDir dir;
+  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  const std::string adapters = dir.File("a.gguf");
+  AdapterHyperParams hp;
+  hp.d_adapter = 16, hp.rank = 8, hp.max_chunk = 12;
+  SaveAdapters(RandomAdapters(BaseModelInfoOf(*Model::Load(model), GgufFile::Open(model)), hp, 5), adapters);
+  const auto r = test::RunCli({"bench", "-m", model, "-p", "32", "-n", "0", "-d", "0,64", "-r", "2", "--attn",
+                               "dense,streaming,chunkllm", "--adapters", adapters, "--sink", "4", "--window", "16",
+                               "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = nlohmann::json::parse(r.out);
+  ASSERT_EQ(rows.size(), 6u) << r.out;  // pp32 x {d0, d64} x {dense, streaming, chunkllm}
+  std::set<std::string> methods;
+  for (const auto& row : rows) {
+    EXPECT_EQ(row["test"], "pp");
+    methods.insert(row["method"].get<std::string>());
+    EXPECT_GT(row["tokens_per_s"].get<double>(), 0.0);
+  }
+  EXPECT_EQ(methods, (std::set<std::string>{"dense", "streaming", "chunkllm"}));
 }
 
 // Evicting policies can be benchmarked (each timed run starts again from the prefix), and the
