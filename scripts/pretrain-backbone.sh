@@ -87,6 +87,11 @@
 #   trained on. Stage 13: from stage 12's GGUF, stage 12's recipe in rows of 8192 tokens (2 a
 #   step, one a micro-batch: the same 16K tokens a step), synthetic documents of 2048-8192
 #   tokens so that 4K distances lie inside the trained range, --ctx-train 8192, data seed 13.
+#   2026-12-04 (session 15): ran to its end (146 steps, 5,255 s; ~750 tokens/s alone, a step
+#   took minutes while a build shared the 2 cores): val (16 x 8192) 4.292 at step 40 -> 4.222,
+#   retrieval probe at T 8192 38% -> 50%; vanilla, the card's cells, 115 of 120 at 1K-4K (stage
+#   12: 116), 4K niah_single depth 0 4 of 4 (2); 4K passkey, 20 a depth: 18 / 20 / 20 / 20 / 20
+#   (stage 12: 15 / 19 / 20 / 20 / 20); 8K from 50% depth only. Shipped (models/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}

@@ -2,7 +2,7 @@
 # Trains (or resumes) the ChunkLLM adapters of the bundled demo backbone. Long: run it in the
 # background; it checkpoints every 5 minutes and resumes exactly when started again.
 #   STATE=/work/state/adapters bash scripts/train-adapters.sh   # then: tail -f $STATE/log
-# MODEL defaults to models/demo-backbone.gguf; SEQ, STEPS, D_ADAPTER, CHUNK_HIDDEN, POS_WEIGHT,
+# MODEL defaults to models/demo-backbone.gguf; SEQ, STEPS, RANK, D_ADAPTER, CHUNK_HIDDEN, POS_WEIGHT,
 # DISTANCE_BUCKETS (0: the paper's position-free chunk score), BOUNDARY_DELAY and
 # BOUNDARY_INPUTS (0 and 1: the paper's Chunk Adapter, deciding from the token's own h_1; the
 # default 1 and 2 reads the token and the next one: boundary F1 97.9 against 93.5 on the
@@ -49,7 +49,7 @@ length=""
 [ "${LENGTH_BIAS:-1}" = 1 ] && length="--length-bias"
 exec "$BIN" train -m "$MODEL" --data "${data[@]}" --val data/corpus/validation \
   -o "$STATE/demo-adapters.gguf" --seq ${SEQ:-1024} --steps ${STEPS:-1200} --lr 2e-3 --min-lr 2e-4 --warmup 20 \
-  --rank 64 --d-adapter ${D_ADAPTER:-192} --chunk-hidden ${CHUNK_HIDDEN:-256} --pos-weight ${POS_WEIGHT:-1} \
+  --rank ${RANK:-64} --d-adapter ${D_ADAPTER:-192} --chunk-hidden ${CHUNK_HIDDEN:-256} --pos-weight ${POS_WEIGHT:-1} \
   --distance-buckets ${DISTANCE_BUCKETS:-16} --boundary-delay ${BOUNDARY_DELAY:-1} \
   --boundary-inputs ${BOUNDARY_INPUTS:-2} --query-target ${QUERY_TARGET:-token} --score-groups ${SCORE_GROUPS:-1} \
   --chunk-key ${CHUNK_KEY:-mean} \

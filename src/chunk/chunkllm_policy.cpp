@@ -326,13 +326,17 @@ std::vector<std::vector<float>> ChunkLlmPolicy::Scores(const std::vector<int>& c
 }
 
 void ChunkLlmPolicy::Select() {
-  const int C = n_chunks(), n_local = std::min(options_.local, C);
+  const int C = n_chunks(), open_begin = C ? chunk_end_.back() : 0, T = n_past();
+  // The latest n_local completed chunks are kept: at least `local`, and more until they hold
+  // `local_tokens` (they end where the open chunk begins).
+  int n_local = std::min(options_.local, C);
+  const auto local_span = [&](int n) { return n ? open_begin - chunk_begin(C - n) : 0; };
+  while (n_local < C && local_span(n_local) < options_.local_tokens) ++n_local;
   std::vector<int> cand, cand_tokens;
   for (int c = 0; c < C - n_local; ++c)
     if (!evicted_[size_t(c)]) cand.push_back(c), cand_tokens.push_back(chunk_end(c) - chunk_begin(c));
   const SelectionBudget budget{options_.topk, options_.budget_tokens, options_.layer_topk};
   const auto picked = SelectChunks(Scores(cand), cand_tokens, budget, vote_);
-  const int open_begin = C ? chunk_end_.back() : 0, T = n_past();
   selected_.assign(size_t(n_layer()), {});
   std::vector<uint8_t> kept(size_t(C), 0);
   for (int l = 0; l < n_layer(); ++l) {

@@ -42,6 +42,12 @@ class Model;
 struct ChunkPolicyOptions {
   std::string method = "chunkllm";  // chunkllm | chunk-fixed | novote | noicac | oracle
   int topk = 8, local = 2, sink = 4;
+  // Ours: beyond the `local` latest chunks, keep more of the latest ones until they hold at least
+  // this many tokens (0: off). A recent window in whole chunks, as InfLLM keeps a local window
+  // beside its retrieved blocks: next-token prediction of prose leans on the last few hundred
+  // tokens whatever their sentences (docs/benchmarks.md, session 16). 256: the recent window of
+  // the streaming and SepLLM baselines (--window).
+  int local_tokens = 256;
   int budget_tokens = 0;            // > 0: select chunks up to this many tokens instead of topk
   int chunk_len = 24;               // chunk-fixed: tokens per chunk
   std::string select_query = "last";  // last (the latest token's) | recent (mean since the latest chunk)

@@ -20,6 +20,7 @@ std::unique_ptr<AttentionPolicy> MakeAttentionPolicy(const AttentionOptions& o, 
   if (o.topk <= 0) Fail("--topk must be positive, got ", o.topk);
   if (o.budget_tokens < 0) Fail("--budget-tokens must be >= 0 (0: select --topk chunks), got ", o.budget_tokens);
   if (o.local < 0) Fail("--local must be >= 0, got ", o.local);
+  if (o.local_tokens < 0) Fail("--local-tokens must be >= 0 (0: --local chunks only), got ", o.local_tokens);
   if (o.sink < 0) Fail("--sink must be >= 0, got ", o.sink);
   if (o.window <= 0) Fail("--window must be positive, got ", o.window);
   if (o.chunk_len <= 0) Fail("--chunk-len must be positive, got ", o.chunk_len);
@@ -43,7 +44,8 @@ std::unique_ptr<AttentionPolicy> MakeAttentionPolicy(const AttentionOptions& o, 
     AdapterSet a = LoadAdapters(o.adapters);
     CheckAdaptersMatchModel(a, BaseModelInfoOf(model, GgufFile::Open(model.path())), o.adapters, model.path());
     ChunkPolicyOptions c;
-    c.method = o.attn, c.topk = o.topk, c.local = o.local, c.sink = o.sink, c.chunk_len = o.chunk_len;
+    c.method = o.attn, c.topk = o.topk, c.local = o.local, c.local_tokens = o.local_tokens, c.sink = o.sink;
+    c.chunk_len = o.chunk_len;
     c.budget_tokens = o.budget_tokens, c.select_query = o.select_query;
     c.first_selection = o.first_selection, c.layer_topk = ResolvedLayerTopk(o);
     c.evict = evict;

@@ -22,6 +22,7 @@ struct AttentionOptions {
   int layer_topk = -1;         // --layer-topk: each layer's own top chunks beside the voted set;
                                // -1: 4, or 0 with --kv evict (which keeps one shared set)
   int local = 2;               // --local: most recent chunks always kept
+  int local_tokens = 256;      // --local-tokens: ... and more of them until they hold this many tokens
   int sink = 4;                // --sink: first tokens always kept
   int window = 256;            // --window: recent tokens (streaming, sepllm, fixllm)
   std::string kv = "resident"; // --kv resident|evict

@@ -26,6 +26,10 @@ inline void AddAttentionFlags(CLI::App* c, AttentionOptions& o, bool many_method
                 "novote has its own already; -1: 4, or 0 with --kv evict)")
       ->capture_default_str();
   c->add_option("--local", o.local, "latest chunks always kept")->capture_default_str();
+  c->add_option("--local-tokens", o.local_tokens,
+                "ChunkLLM methods: keep more of the latest chunks, until they hold this many tokens (0: --local "
+                "chunks only)")
+      ->capture_default_str();
   c->add_option("--sink", o.sink, "first tokens always kept")->capture_default_str();
   c->add_option("--window", o.window, "recent tokens kept by streaming, sepllm, fixllm")->capture_default_str();
   c->add_option("--kv", o.kv, "KV policy: resident or evict")->capture_default_str();

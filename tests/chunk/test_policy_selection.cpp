@@ -1,5 +1,5 @@
 // How a ChunkLLM selection ranks chunks: the learned distance and length biases, a token
-// budget instead of k, the served query target, --select-query recent, --first-selection
+// budget instead of k, --local-tokens, the served query target, --select-query recent, --first-selection
 // dense-step and --layer-topk.
 #include <gtest/gtest.h>
 
@@ -97,6 +97,38 @@ TEST(ChunkPolicy, TokenBudgetSelectsChunksUntilTheyHoldTheBudget) {
     });
     EXPECT_GT(checked, 30) << method;
   }
+}
+
+// --local-tokens: besides the `local` latest chunks, more of the latest are kept until they hold
+// the given tokens: in every layer exactly the fewest latest chunks that do (or all), never
+// candidates of the vote, beside the k chosen ones.
+TEST(ChunkPolicy, LocalTokensKeepTheLatestChunksUntilTheyHoldTheTokens) {
+  const Fixture f = MakeFixture();
+  const int local_tokens = 60;
+  ChunkPolicyOptions o = Options("chunkllm", 1);
+  o.local_tokens = local_tokens;
+  ChunkLlmPolicy policy(*f.model, f.adapters, o);
+  int checked = 0, widened = 0;
+  RunSession(f, &policy, Params(), [&](int) {
+    const int C = policy.n_chunks();
+    ASSERT_GT(C, 2);
+    const int open_begin = policy.chunk_end(C - 1);
+    int n = 2;
+    while (n < C && open_begin - policy.chunk_begin(C - n) < local_tokens) ++n;
+    for (int l = 0; l < f.model->config().n_layer; ++l) {
+      std::vector<int> chosen, local;
+      for (int c : policy.selected()[size_t(l)]) (c < C - n ? chosen : local).push_back(c);
+      std::sort(local.begin(), local.end());
+      std::vector<int> expected;
+      for (int c = C - n; c < C; ++c) expected.push_back(c);
+      ASSERT_EQ(local, expected) << "layer " << l << " at " << C << " chunks";
+      ASSERT_EQ(chosen.size(), std::min<size_t>(1, size_t(C - n))) << "layer " << l;
+    }
+    widened += n > 2;
+    ++checked;
+  });
+  EXPECT_GT(checked, 30);
+  EXPECT_GT(widened, 0) << "two chunks always held the tokens; the knob was never exercised";
 }
 
 // Adapters trained with the served query target select after a prompt with the query of the
