@@ -16,8 +16,8 @@ done
 threads=$(nproc)
 out=build/demo
 mkdir -p "$out"
-# The bundled backbone finds a 4K passkey from 25% depth on in 19 of 20 samples or more
-# (models/README.md; 13 of 20 at depth 0), so the key sits at 80% depth: ~800 tokens back.
+# The bundled backbone finds a 4K passkey from 25% depth on in 20 of 20 samples
+# (models/README.md; 18 of 20 at depth 0), so the key sits at 80% depth: ~800 tokens back.
 echo "[demo] a passkey hidden at 80% depth of a 4000-token prompt"
 "$bin" eval -m "$model" --task passkey --lengths 4000 --depths 0.8 --seed 7 --haystack data/corpus/test \
   --dump "$out/task.jsonl"
