@@ -30,6 +30,7 @@ AdapterRuntime::AdapterRuntime(AdapterSet adapters)
       r_(a_.hp.rank),
       chunk_in_(ChunkAdapterInputWidth(a_.base, a_.hp)) {
   hidden_.resize(size_t(std::max(Da_, std::max(a_.hp.chunk_hidden, 1))));
+  tensors_ = std::make_unique<AdapterTensors>(a_);
 }
 
 void AdapterRuntime::Mlp(const std::vector<float>& w1, const std::vector<float>& w2, const float* x,
@@ -60,16 +61,28 @@ float AdapterRuntime::DistanceBias(int l, int distance) const {
 
 float AdapterRuntime::BoundaryProbability(const float* h) const {
   const ChunkAdapterWeights& c = a_.chunk;
+  const int Hc = std::max(a_.hp.chunk_hidden, 1);
+  for (int i = 0; i < Hc; ++i) hidden_[size_t(i)] = Dot(c.w1.data() + size_t(i) * chunk_in_, h, chunk_in_) + c.b1[size_t(i)];
+  return BoundaryFromPreActivation(hidden_.data());
+}
+
+float AdapterRuntime::BoundaryProbabilityFromParts(const float* parts) const {
+  const int n = a_.hp.boundary_inputs, Hc = std::max(a_.hp.chunk_hidden, 1);
+  for (int i = 0; i < Hc; ++i) {
+    float s = a_.chunk.b1[size_t(i)];
+    for (int k = 0; k < n; ++k) s += parts[(size_t(k) * n + size_t(k)) * size_t(Hc) + size_t(i)];
+    hidden_[size_t(i)] = s;
+  }
+  return BoundaryFromPreActivation(hidden_.data());
+}
+
+float AdapterRuntime::BoundaryFromPreActivation(const float* pre) const {
+  const ChunkAdapterWeights& c = a_.chunk;
   const int H = a_.hp.chunk_hidden;
-  float z;
-  if (H == 0) {
-    z = Dot(c.w1.data(), h, chunk_in_) + c.b1[0];
-  } else {
+  float z = pre[0];
+  if (H > 0) {
     z = c.b2[0];
-    for (int i = 0; i < H; ++i) {
-      const float s = Dot(c.w1.data() + size_t(i) * chunk_in_, h, chunk_in_) + c.b1[size_t(i)];
-      z += c.w2[size_t(i)] * (s / (1.0f + std::exp(-s)));
-    }
+    for (int i = 0; i < H; ++i) z += c.w2[size_t(i)] * (pre[i] / (1.0f + std::exp(-pre[i])));
   }
   return 1.0f / (1.0f + std::exp(-z));
 }

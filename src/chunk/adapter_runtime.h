@@ -1,9 +1,13 @@
-// The trained adapters evaluated on the CPU, one token at a time, at inference. They are
-// tiny (per layer D*Da + Da*r multiply-adds per adapter, about 0.04 M for the demo backbone)
-// and only run at chunk boundaries, so no graph is needed.
+// The trained adapters at inference. The per-token products that every token needs (the
+// K-Adapters of mean keys, the Chunk Adapter's first layer) run in the forward graph over the
+// batch's rows, from tensors(); what a selection needs (one token's Q-Adapter queries) and the
+// small rest run here on the CPU, one token at a time.
 #pragma once
 
+#include <memory>
+
 #include "chunk/adapter_set.h"
+#include "chunk/adapter_tensors.h"
 
 namespace chunkllm {
 
@@ -27,13 +31,23 @@ class AdapterRuntime {
   // h: the layer-1 outputs of boundary_inputs consecutive tokens, oldest first
   // (ChunkAdapterInputWidth floats) -> sigmoid of the Chunk Adapter.
   float BoundaryProbability(const float* h) const;
+  // The same probability from the graph's boundary parts (ForwardGraph::boundary_parts) of the
+  // n = boundary_inputs tokens it reads: parts (n, n Hc), row j the parts of the j-th oldest
+  // token (a row of zeros before the sequence's first token). Block k of the oldest-but-k
+  // token's row is W1's block k times its h_1, so the first layer is their sum.
+  float BoundaryProbabilityFromParts(const float* parts) const;
+  // The matrices for the forward graph (GraphTaps::adapters).
+  const AdapterTensors& tensors() const { return *tensors_; }
 
  private:
   void Mlp(const std::vector<float>& w1, const std::vector<float>& w2, const float* x, float* out) const;
+  // The Chunk Adapter after its first layer: pre (Hc) = W1 h + b1 -> sigmoid of the output.
+  float BoundaryFromPreActivation(const float* pre) const;
   AdapterSet a_;
   int D_, Da_, r_;
   int chunk_in_;  // the Chunk Adapter's input width
   mutable std::vector<float> hidden_;
+  std::unique_ptr<AdapterTensors> tensors_;
 };
 
 // The chunk scores of adapters with G score groups (adapter_set.h): logits (G, n), group g's

@@ -46,7 +46,11 @@ ChunkLlmPolicy::ChunkLlmPolicy(const Model& model, std::shared_ptr<const Adapter
   query_width_ = oracle_ ? model.config().n_head * model.config().head_dim : r_;
   delay_ = adapters_->adapters().hp.boundary_delay;
   if (delay_ < 0 || delay_ > kMaxBoundaryDelay) Fail("adapters with a boundary delay of ", delay_, " are not supported");
-  boundary_input_.assign(size_t(ChunkAdapterInputWidth(adapters_->adapters().base, adapters_->adapters().hp)), 0.0f);
+  const AdapterHyperParams& hp = adapters_->adapters().hp;
+  parts_width_ = hp.boundary_inputs * adapters_->tensors().boundary_block_rows();
+  boundary_parts_.assign(size_t(hp.boundary_inputs) * size_t(parts_width_), 0.0f);
+  graph_weights_ = adapters_->tensors().weights();
+  if (fixed_) graph_weights_.boundary_w1 = nullptr;  // fixed-length chunks: no Chunk Adapter
   keys_.resize(size_t(n_layer()));
   if (mean_key_) open_key_sum_.assign(size_t(n_layer()) * size_t(r_), 0.0f);
   query_.resize(size_t(n_layer()));
@@ -55,27 +59,49 @@ ChunkLlmPolicy::ChunkLlmPolicy(const Model& model, std::shared_ptr<const Adapter
 
 GraphTaps ChunkLlmPolicy::taps() const {
   GraphTaps t;
-  t.layer1_out = !fixed_;
-  t.attn_in = true;  // K-Adapter keys (and Q-Adapter queries unless oracle)
+  t.adapters = &graph_weights_;  // K-Adapter features and the Chunk Adapter's first layer
+  t.attn_in = !oracle_;          // Q-Adapter queries
   t.q_rope = oracle_;
   return t;
 }
 
-void ChunkLlmPolicy::PushLayer1(const ForwardGraph& g, int row) {
-  const size_t D = size_t(model_.config().n_embd), n = boundary_input_.size();
-  std::copy(boundary_input_.begin() + long(D), boundary_input_.end(), boundary_input_.begin());
-  ggml_backend_tensor_get(g.layer1_out, boundary_input_.data() + (n - D), sizeof(float) * D * size_t(row),
-                          sizeof(float) * D);
+void ChunkLlmPolicy::ReadBatch(const ForwardGraph& g, int n) {
+  const size_t r = size_t(r_);
+  batch_keys_.resize(size_t(n_layer()) * size_t(n) * r);
+  for (int l = 0; l < n_layer(); ++l) {
+    ggml_backend_tensor_get(g.key_features[size_t(l)], batch_keys_.data() + size_t(l) * size_t(n) * r, 0,
+                            sizeof(float) * size_t(n) * r);
+  }
+  if (!fixed_) {
+    batch_parts_.resize(size_t(n) * size_t(parts_width_));
+    ggml_backend_tensor_get(g.boundary_parts, batch_parts_.data(), 0, sizeof(float) * batch_parts_.size());
+  }
+}
+
+void ChunkLlmPolicy::RowKeys(int row, int n, std::vector<float>& out) const {
+  const size_t r = size_t(r_);
+  out.resize(size_t(n_layer()) * r);
+  for (int l = 0; l < n_layer(); ++l) {
+    const float* src = batch_keys_.data() + (size_t(l) * size_t(n) + size_t(row)) * r;
+    std::copy(src, src + r, out.data() + size_t(l) * r);
+  }
+}
+
+void ChunkLlmPolicy::PushBoundaryParts(int row) {
+  const size_t w = size_t(parts_width_), size = boundary_parts_.size();
+  std::copy(boundary_parts_.begin() + long(w), boundary_parts_.end(), boundary_parts_.begin());
+  const float* src = batch_parts_.data() + size_t(row) * w;
+  std::copy(src, src + w, boundary_parts_.data() + (size - w));
 }
 
 bool ChunkLlmPolicy::ClassifierEnds() const {
-  return adapters_->BoundaryProbability(boundary_input_.data()) > adapters_->adapters().hp.alpha;
+  return adapters_->BoundaryProbabilityFromParts(boundary_parts_.data()) > adapters_->adapters().hp.alpha;
 }
 
-void ChunkLlmPolicy::AddChunk(int end, const std::vector<float>& attn_in) {
+void ChunkLlmPolicy::AddChunk(int end, const std::vector<float>& key_features) {
   chunk_end_.push_back(end);
   evicted_.push_back(0);
-  const size_t D = size_t(model_.config().n_embd), r = size_t(r_);
+  const size_t r = size_t(r_);
   for (int l = 0; l < n_layer(); ++l) {
     std::vector<float>& k = keys_[size_t(l)];
     k.resize(k.size() + r);
@@ -84,31 +110,21 @@ void ChunkLlmPolicy::AddChunk(int end, const std::vector<float>& attn_in) {
       const float* sum = open_key_sum_.data() + size_t(l) * r;
       for (size_t e = 0; e < r; ++e) key[e] = sum[e] / float(open_key_count_);
     } else {
-      adapters_->Key(l, attn_in.data() + size_t(l) * D, key);
+      const float* f = key_features.data() + size_t(l) * r;
+      std::copy(f, f + r, key);
     }
   }
   if (mean_key_) std::fill(open_key_sum_.begin(), open_key_sum_.end(), 0.0f), open_key_count_ = 0;
 }
 
-void ChunkLlmPolicy::AccumulateKey(const ForwardGraph& g, int row) {
-  ReadAttnIn(g, row, cur_attn_in_);
-  const size_t D = size_t(model_.config().n_embd), r = size_t(r_);
-  key_row_.resize(r);
+void ChunkLlmPolicy::AccumulateKey(int row, int n) {
+  const size_t r = size_t(r_);
   for (int l = 0; l < n_layer(); ++l) {
-    adapters_->Key(l, cur_attn_in_.data() + size_t(l) * D, key_row_.data());
+    const float* f = batch_keys_.data() + (size_t(l) * size_t(n) + size_t(row)) * r;
     float* sum = open_key_sum_.data() + size_t(l) * r;
-    for (size_t e = 0; e < r; ++e) sum[e] += key_row_[e];
+    for (size_t e = 0; e < r; ++e) sum[e] += f[e];
   }
   ++open_key_count_;
-}
-
-void ChunkLlmPolicy::ReadAttnIn(const ForwardGraph& g, int row, std::vector<float>& out) const {
-  const size_t D = size_t(model_.config().n_embd);
-  out.resize(size_t(n_layer()) * D);
-  for (int l = 0; l < n_layer(); ++l) {
-    ggml_backend_tensor_get(g.attn_in[size_t(l)], out.data() + size_t(l) * D, sizeof(float) * D * size_t(row),
-                            sizeof(float) * D);
-  }
 }
 
 // Token pos (row `row` of the batch) may close up to two chunks: with a boundary delay, the
@@ -116,25 +132,25 @@ void ChunkLlmPolicy::ReadAttnIn(const ForwardGraph& g, int row, std::vector<floa
 // then the chunk that pos itself is in ends at pos when it is max_chunk (or, chunk-fixed,
 // chunk_len) long or, with no delay, when the Chunk Adapter says so on the window ending at pos.
 // Returns whether one closed.
-bool ChunkLlmPolicy::CloseChunks(const ForwardGraph& g, int row, int pos) {
+bool ChunkLlmPolicy::CloseChunks(int row, int n, int pos) {
   bool closed = false;
-  if (!fixed_) PushLayer1(g, row);
+  if (!fixed_) PushBoundaryParts(row);
   auto open_begin = [&] { return chunk_end_.empty() ? 0 : chunk_end_.back(); };
   if (!fixed_ && delay_ == 1 && pos - 1 >= open_begin() && ClassifierEnds()) {
     // The boundary key is the K-Adapter output at the boundary token pos - 1: in this batch's
     // graph or, for a batch's first token, the row kept from the previous batch. (Mean keys:
     // the sums hold the chunk's tokens up to pos - 1.)
-    if (row > 0 && !mean_key_) ReadAttnIn(g, row - 1, prev_attn_in_);
-    AddChunk(pos, prev_attn_in_);
+    if (row > 0 && !mean_key_) RowKeys(row - 1, n, prev_keys_);
+    AddChunk(pos, prev_keys_);
     closed = true;
   }
-  if (mean_key_) AccumulateKey(g, row);  // pos joins the open chunk
+  if (mean_key_) AccumulateKey(row, n);  // pos joins the open chunk
   const int open_len = pos + 1 - open_begin();
   const bool ends = fixed_ ? open_len >= options_.chunk_len
                            : open_len >= adapters_->adapters().hp.max_chunk || (delay_ == 0 && ClassifierEnds());
   if (ends) {
-    if (!mean_key_) ReadAttnIn(g, row, cur_attn_in_);
-    AddChunk(pos + 1, cur_attn_in_);
+    if (!mean_key_) RowKeys(row, n, cur_keys_);
+    AddChunk(pos + 1, cur_keys_);
     closed = true;
   }
   return closed;
@@ -184,15 +200,16 @@ void ChunkLlmPolicy::OnBeginBatch(int, int n, const int32_t*) {
 }
 
 void ChunkLlmPolicy::OnEndBatch(const ForwardGraph& g, int pos0, int n) {
+  ReadBatch(g, n);
   int last_closing = -1;  // the batch's latest row at which a chunk closed
   for (int i = 0; i < n; ++i)
-    if (CloseChunks(g, i, pos0 + i)) last_closing = i;
+    if (CloseChunks(i, n, pos0 + i)) last_closing = i;
   const bool boundary = last_closing == n - 1;
   // dense-step: the first decode step after a prompt read the whole cache; its query selects.
   const bool first_step = n == 1 && select_after_step_;
-  // The next batch's first token may close a chunk at this one, keyed by its attn_in (boundary
+  // The next batch's first token may close a chunk at this one, keyed by its features (boundary
   // keys; mean keys already hold it in the sums).
-  if (delay_ > 0 && !mean_key_) ReadAttnIn(g, n - 1, prev_attn_in_);
+  if (delay_ > 0 && !mean_key_) RowKeys(n - 1, n, prev_keys_);
   // The query is read only by a selection: after a prefill, at a boundary, or (noicac) always.
   // With the served query target a prefill keeps the query of its latest closing row, the
   // selection token of the open chunk (earlier micro-batches' if this one has none).
@@ -205,8 +222,8 @@ void ChunkLlmPolicy::OnEndBatch(const ForwardGraph& g, int pos0, int n) {
   }
   if (n > 1) {
     ArmFirstSelection();
-    prompt_end_ = {pos0 + n,        chunk_end_.size(), query_,        recent_pos_,
-                   prev_attn_in_,   boundary_input_,   open_key_sum_, open_key_count_};
+    prompt_end_ = {pos0 + n,   chunk_end_.size(), query_,        recent_pos_,
+                   prev_keys_, boundary_parts_,   open_key_sum_, open_key_count_};
   } else if (boundary || !icac_ || first_step) {
     select_after_step_ = false;
     Select();
@@ -221,8 +238,8 @@ void ChunkLlmPolicy::OnTruncate(int n) {
     prompt_end_ = {};
     recent_pos_.clear();
     for (auto& q : query_) q.clear();
-    prev_attn_in_.clear();
-    std::fill(boundary_input_.begin(), boundary_input_.end(), 0.0f);
+    prev_keys_.clear();
+    std::fill(boundary_parts_.begin(), boundary_parts_.end(), 0.0f);
     std::fill(open_key_sum_.begin(), open_key_sum_.end(), 0.0f), open_key_count_ = 0;
     return;
   }
@@ -234,8 +251,8 @@ void ChunkLlmPolicy::OnTruncate(int n) {
   for (auto& k : keys_) k.resize(prompt_end_.n_chunks * size_t(r_));
   query_ = prompt_end_.query;
   recent_pos_ = prompt_end_.recent_pos;
-  prev_attn_in_ = prompt_end_.prev_attn_in;
-  boundary_input_ = prompt_end_.boundary_input;
+  prev_keys_ = prompt_end_.prev_keys;
+  boundary_parts_ = prompt_end_.boundary_parts;
   open_key_sum_ = prompt_end_.open_key_sum, open_key_count_ = prompt_end_.open_key_count;
   ArmFirstSelection();
 }

@@ -87,17 +87,21 @@ class ChunkLlmPolicy final : public GatheredPolicy {
   bool CanTruncate(int n) const override { return n == 0 || n == prompt_end_.n_past; }
 
  private:
-  // Shifts h_1 of row `row` (the next token in order) into boundary_input_.
-  void PushLayer1(const ForwardGraph& g, int row);
-  // Whether the Chunk Adapter, on boundary_input_, says its token ends a chunk.
+  // Copies the graph's adapter outputs for the batch's n rows into batch_keys_ and batch_parts_.
+  void ReadBatch(const ForwardGraph& g, int n);
+  // Row `row`'s key features of every layer, (L, r), from batch_keys_ of a batch of n rows.
+  void RowKeys(int row, int n, std::vector<float>& out) const;
+  // Shifts the boundary parts of row `row` (the next token in order) into boundary_parts_.
+  void PushBoundaryParts(int row);
+  // Whether the Chunk Adapter, on boundary_parts_, says its token ends a chunk.
   bool ClassifierEnds() const;
-  bool CloseChunks(const ForwardGraph& g, int row, int pos);
-  // Appends the chunk ending before `end`, keyed by attn_in (L*D floats) of its last token
-  // (boundary keys) or by the mean of its tokens' key features (mean keys: open_key_sum_).
-  void AddChunk(int end, const std::vector<float>& attn_in);
-  // Mean keys: adds row `row`'s key features to the open chunk's sums.
-  void AccumulateKey(const ForwardGraph& g, int row);
-  void ReadAttnIn(const ForwardGraph& g, int row, std::vector<float>& out) const;  // (L, D)
+  // Row `row` of a batch of n rows, at position pos: closes the chunks that end with it.
+  bool CloseChunks(int row, int n, int pos);
+  // Appends the chunk ending before `end`, keyed by its last token's key features (L, r)
+  // (boundary keys) or by the mean of its tokens' features (mean keys: open_key_sum_).
+  void AddChunk(int end, const std::vector<float>& key_features);
+  // Mean keys: adds row `row`'s key features (a batch of n rows) to the open chunk's sums.
+  void AccumulateKey(int row, int n);
   // Row `row`'s query in layer l into out: W floats, r (adapters) or H*Dh (oracle).
   void ReadQuery(const ForwardGraph& g, int row, int l, float* out);
   void RememberQuery(const ForwardGraph& g, int row);
@@ -131,20 +135,23 @@ class ChunkLlmPolicy final : public GatheredPolicy {
     size_t n_chunks = 0;
     std::vector<std::vector<float>> query;
     std::vector<int> recent_pos;
-    std::vector<float> prev_attn_in;
-    std::vector<float> boundary_input;
+    std::vector<float> prev_keys;
+    std::vector<float> boundary_parts;
     std::vector<float> open_key_sum;
     int open_key_count = 0;
   } prompt_end_;
-  std::vector<float> prev_attn_in_;          // (L, D) attn_in of the latest token (delay 1)
+  AdapterGraphWeights graph_weights_;        // the adapters' tensors the graph runs (taps())
+  std::vector<float> batch_keys_;            // (L, n, r) the batch's K-Adapter features
+  std::vector<float> batch_parts_;           // (n, parts_width_) the batch's boundary parts
+  int parts_width_ = 0;                      // n Hc: boundary parts of one token
+  std::vector<float> prev_keys_;             // (L, r) key features of the latest token (delay 1)
   bool mean_key_ = false;                    // chunk_key mean: a chunk's key is its tokens' mean
   std::vector<float> open_key_sum_;          // mean keys: (L, r) sum of the open chunk's key features
   int open_key_count_ = 0;                   // mean keys: tokens in open_key_sum_
-  // (n D) the Chunk Adapter's input after the latest token: h_1 of the last n = boundary_inputs
-  // tokens, oldest first, zeros before position 0.
-  std::vector<float> boundary_input_;
-  std::vector<float> cur_attn_in_;           // scratch
-  std::vector<float> key_row_;               // scratch: (r) one token's key features
+  // (n, n Hc) the Chunk Adapter's input after the latest token: the boundary parts of the last
+  // n = boundary_inputs tokens, oldest first, zeros before position 0.
+  std::vector<float> boundary_parts_;
+  std::vector<float> cur_keys_;              // scratch: (L, r)
   std::vector<float> row_;                   // scratch
 };
 

@@ -133,6 +133,12 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache&
     const LayerWeights& lw = w.layers[il];
     ggml_tensor* h = RmsNorm(ctx, x, lw.attn_norm, c.rms_eps);
     if (taps.attn_in) fg.attn_in.push_back(Tap(h));
+    if (taps.adapters) {  // (D, T) -> (Da, T) -> (r, T)
+      const AdapterGraphWeights& a = *taps.adapters;
+      ggml_tensor* hidden = ggml_silu(ctx, ggml_mul_mat(ctx, a.key_w1[size_t(il)], h));
+      fg.key_features.push_back(Tap(ggml_mul_mat(ctx, a.key_w2[size_t(il)], hidden)));
+      ggml_build_forward_expand(fg.graph, fg.key_features.back());
+    }
     ggml_tensor* attn = Attention(ctx, fg.graph, m, kv, il, h, fg, T, taps, gathered, write_kv);
     if (il == c.n_layer - 1 && fg.inp_out_ids) {
       // Only the output rows go on: (D, n_out).
@@ -143,6 +149,10 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache&
     ggml_tensor* n = RmsNorm(ctx, x, lw.ffn_norm, c.rms_eps);
     x = ggml_add(ctx, x, FeedForward(ctx, lw, n));
     if (il == 0 && taps.layer1_out) fg.layer1_out = Tap(x);
+    if (il == 0 && taps.adapters && taps.adapters->boundary_w1) {
+      fg.boundary_parts = Tap(ggml_mul_mat(ctx, taps.adapters->boundary_w1, x));  // (n*Hc, T)
+      ggml_build_forward_expand(fg.graph, fg.boundary_parts);
+    }
   }
   x = RmsNorm(ctx, x, w.output_norm, c.rms_eps);
   fg.logits = ggml_mul_mat(ctx, w.output, x);  // (V, n_out)

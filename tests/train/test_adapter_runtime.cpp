@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -117,6 +118,89 @@ TEST(AdapterRuntime, BoundaryInputsAreConsecutiveTokensOldestFirst) {
           << "delay " << delay << " inputs " << inputs << " token " << i;
     }
   }
+}
+
+// At inference the forward graph multiplies every token's h_1 by the Chunk Adapter's first
+// layer cut into its n input blocks (AdapterTensors::boundary_w1, stacked (D, n Hc)), and the
+// policy sums block k of the k-th oldest token of each window (BoundaryProbabilityFromParts).
+// Here the parts are formed in double from the stacked tensor as read back from ggml, so a
+// block in the wrong place or a wrong sum fails against training's BoundaryLogits in double.
+// The K-Adapter tensors hold the runtime's matrices bit for bit.
+TEST(AdapterRuntime, GraphTensorsAndBoundaryPartsGiveTheTrainingPathsProbability) {
+  const int L = 2, D = 24, T = 9;
+  for (int hidden : {0, 6})
+    for (auto [delay, inputs] : {std::pair{0, 1}, std::pair{1, 2}, std::pair{0, 3}}) {
+      SCOPED_TRACE("hidden " + std::to_string(hidden) + ", delay " + std::to_string(delay) + ", inputs " +
+                   std::to_string(inputs));
+      AdapterHyperParams hp;
+      hp.d_adapter = 8, hp.rank = 4, hp.chunk_hidden = hidden;
+      hp.boundary_delay = delay, hp.boundary_inputs = inputs;
+      AdapterModel model(L, D, hp, 7);
+      {
+        torch::NoGradGuard ng;
+        model->c_b1.normal_(0, 0.5);
+        if (hidden > 0) model->c_b2.normal_(0, 0.5);
+      }
+      const AdapterRuntime rt = MakeRuntime(model, L, D);
+      const AdapterGraphWeights& gw = rt.tensors().weights();
+      for (int l = 0; l < L; ++l) {
+        for (auto [t, want] : {std::pair{gw.key_w1[size_t(l)], &rt.adapters().layers[size_t(l)].k_w1},
+                               std::pair{gw.key_w2[size_t(l)], &rt.adapters().layers[size_t(l)].k_w2}}) {
+          std::vector<float> got(size_t(ggml_nelements(t)));
+          ggml_backend_tensor_get(t, got.data(), 0, ggml_nbytes(t));
+          EXPECT_EQ(got, *want) << "layer " << l;
+        }
+      }
+      const int Hc = std::max(hidden, 1), width = inputs * Hc;
+      ASSERT_EQ(rt.tensors().boundary_block_rows(), Hc);
+      std::vector<float> stacked(size_t(D) * size_t(width));
+      ASSERT_EQ(ggml_nbytes(gw.boundary_w1), stacked.size() * sizeof(float));
+      ggml_backend_tensor_get(gw.boundary_w1, stacked.data(), 0, ggml_nbytes(gw.boundary_w1));
+
+      const torch::Tensor x = torch::randn({T, D}, torch::kFloat32);
+      const torch::Tensor logits = model->BoundaryLogits(x).detach().to(torch::kDouble);  // (T - delay)
+      // parts[t] = stacked . h_1(t), rounded to f32 as the graph's output is; |.| for the bound.
+      std::vector<float> parts(size_t(T) * size_t(width));
+      std::vector<double> mag(parts.size());
+      for (int t = 0; t < T; ++t)
+        for (int j = 0; j < width; ++j) {
+          double s = 0, m = 0;
+          for (int e = 0; e < D; ++e) {
+            const double v = double(stacked[size_t(j) * D + size_t(e)]) * x[t][e].item<double>();
+            s += v, m += std::abs(v);
+          }
+          parts[size_t(t) * width + size_t(j)] = float(s), mag[size_t(t) * width + size_t(j)] = m;
+        }
+      const std::vector<float>& b1 = rt.adapters().chunk.b1;
+      const std::vector<float>& w2 = rt.adapters().chunk.w2;
+      for (int i = 0; i + delay < T; ++i) {
+        // The window of token i ends at token i + delay: the n latest tokens, oldest first.
+        std::vector<float> window(size_t(inputs) * size_t(width), 0.0f);
+        std::vector<double> pre_bound(static_cast<size_t>(Hc), 0.0);
+        for (int k = 0; k < inputs; ++k) {
+          const int src = i + delay - inputs + 1 + k;
+          if (src < 0) continue;
+          std::copy(parts.begin() + long(src) * width, parts.begin() + long(src + 1) * width,
+                    window.begin() + long(k) * width);
+          // The graph's f32 dot of D terms (Higham 3.1) and this f32 sum of n + 1 terms.
+          for (int h = 0; h < Hc; ++h)
+            pre_bound[size_t(h)] += double(D + inputs + 2) * kU * mag[size_t(src) * width + size_t(k) * Hc + size_t(h)];
+        }
+        // Through silu (slope at most 1.1, a few u of its own) and the f32 sum of the hidden
+        // layer's Hc + 1 terms to z.
+        double zbound = hidden > 0 ? double(hidden + 2) * kU * std::abs(rt.adapters().chunk.b2[0]) : 0.0;
+        for (int h = 0; h < Hc; ++h) {
+          double pre = b1[size_t(h)];
+          for (int k = 0; k < inputs; ++k) pre += window[size_t(k) * width + size_t(k) * Hc + size_t(h)];
+          pre_bound[size_t(h)] += double(inputs + 2) * kU * std::abs(b1[size_t(h)]);
+          const double silu = pre / (1.0 + std::exp(-pre));
+          zbound += hidden > 0 ? std::abs(w2[size_t(h)]) * (1.1 * pre_bound[size_t(h)] + double(hidden + 6) * kU * std::abs(silu))
+                               : pre_bound[size_t(h)];
+        }
+        const double p_ref = 1.0 / (1.0 + std::exp(-logits[i].item<double>()));
+        EXPECT_NEAR(rt.BoundaryProbabilityFromParts(window.data()), p_ref, 0.25 * zbound + 4 * kU) << "token " << i;
+      }
+    }
 }
 
 TEST(AdapterRuntime, DistanceBiasIsTheTrainedBucketsValue) {
