@@ -94,6 +94,12 @@
 #   (stage 12: 15 / 19 / 20 / 20 / 20); 8K from 50% depth only. Shipped (models/README.md).
 # Stage 14: stage 13's recipe again from stage 13's GGUF (data seed 14): the 4K probe and the
 #   depth-0 passkeys were still rising at stage 13's end.
+#   2026-12-04 (session 17): ran to its end (146 steps; 7,800 s of wall time of which ~2,660 s
+#   stopped with SIGSTOP for builds and tests, so ~5,140 s of training, 477-529 tokens/s on a
+#   slower host day): val 4.316 at step 40 (as in session 16's lost run, exactly) -> 4.240,
+#   retrieval probe 44% -> 50%; vanilla 4K passkey, 20 a depth: 20 / 20 / 20 / 20 / 20 (stage 13:
+#   18 / 20 / 20 / 20 / 20). Committed as models/stage14-backbone.gguf; not bundled yet (its
+#   adapters, suite and bench are to redo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
