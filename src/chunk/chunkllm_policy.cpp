@@ -67,6 +67,7 @@ GraphTaps ChunkLlmPolicy::taps() const {
 
 void ChunkLlmPolicy::ReadBatch(const ForwardGraph& g, int n) {
   const size_t r = size_t(r_);
+  batch_rows_ = n;
   batch_keys_.resize(size_t(n_layer()) * size_t(n) * r);
   for (int l = 0; l < n_layer(); ++l) {
     ggml_backend_tensor_get(g.key_features[size_t(l)], batch_keys_.data() + size_t(l) * size_t(n) * r, 0,
@@ -78,13 +79,14 @@ void ChunkLlmPolicy::ReadBatch(const ForwardGraph& g, int n) {
   }
 }
 
-void ChunkLlmPolicy::RowKeys(int row, int n, std::vector<float>& out) const {
+const float* ChunkLlmPolicy::BatchKey(int l, int row) const {
+  return batch_keys_.data() + (size_t(l) * size_t(batch_rows_) + size_t(row)) * size_t(r_);
+}
+
+void ChunkLlmPolicy::RowKeys(int row, std::vector<float>& out) const {
   const size_t r = size_t(r_);
   out.resize(size_t(n_layer()) * r);
-  for (int l = 0; l < n_layer(); ++l) {
-    const float* src = batch_keys_.data() + (size_t(l) * size_t(n) + size_t(row)) * r;
-    std::copy(src, src + r, out.data() + size_t(l) * r);
-  }
+  for (int l = 0; l < n_layer(); ++l) std::copy(BatchKey(l, row), BatchKey(l, row) + r, out.data() + size_t(l) * r);
 }
 
 void ChunkLlmPolicy::PushBoundaryParts(int row) {
@@ -117,10 +119,10 @@ void ChunkLlmPolicy::AddChunk(int end, const std::vector<float>& key_features) {
   if (mean_key_) std::fill(open_key_sum_.begin(), open_key_sum_.end(), 0.0f), open_key_count_ = 0;
 }
 
-void ChunkLlmPolicy::AccumulateKey(int row, int n) {
+void ChunkLlmPolicy::AccumulateKey(int row) {
   const size_t r = size_t(r_);
   for (int l = 0; l < n_layer(); ++l) {
-    const float* f = batch_keys_.data() + (size_t(l) * size_t(n) + size_t(row)) * r;
+    const float* f = BatchKey(l, row);
     float* sum = open_key_sum_.data() + size_t(l) * r;
     for (size_t e = 0; e < r; ++e) sum[e] += f[e];
   }
@@ -132,7 +134,7 @@ void ChunkLlmPolicy::AccumulateKey(int row, int n) {
 // then the chunk that pos itself is in ends at pos when it is max_chunk (or, chunk-fixed,
 // chunk_len) long or, with no delay, when the Chunk Adapter says so on the window ending at pos.
 // Returns whether one closed.
-bool ChunkLlmPolicy::CloseChunks(int row, int n, int pos) {
+bool ChunkLlmPolicy::CloseChunks(int row, int pos) {
   bool closed = false;
   if (!fixed_) PushBoundaryParts(row);
   auto open_begin = [&] { return chunk_end_.empty() ? 0 : chunk_end_.back(); };
@@ -140,16 +142,16 @@ bool ChunkLlmPolicy::CloseChunks(int row, int n, int pos) {
     // The boundary key is the K-Adapter output at the boundary token pos - 1: in this batch's
     // graph or, for a batch's first token, the row kept from the previous batch. (Mean keys:
     // the sums hold the chunk's tokens up to pos - 1.)
-    if (row > 0 && !mean_key_) RowKeys(row - 1, n, prev_keys_);
+    if (row > 0 && !mean_key_) RowKeys(row - 1, prev_keys_);
     AddChunk(pos, prev_keys_);
     closed = true;
   }
-  if (mean_key_) AccumulateKey(row, n);  // pos joins the open chunk
+  if (mean_key_) AccumulateKey(row);  // pos joins the open chunk
   const int open_len = pos + 1 - open_begin();
   const bool ends = fixed_ ? open_len >= options_.chunk_len
                            : open_len >= adapters_->adapters().hp.max_chunk || (delay_ == 0 && ClassifierEnds());
   if (ends) {
-    if (!mean_key_) RowKeys(row, n, cur_keys_);
+    if (!mean_key_) RowKeys(row, cur_keys_);
     AddChunk(pos + 1, cur_keys_);
     closed = true;
   }
@@ -203,13 +205,13 @@ void ChunkLlmPolicy::OnEndBatch(const ForwardGraph& g, int pos0, int n) {
   ReadBatch(g, n);
   int last_closing = -1;  // the batch's latest row at which a chunk closed
   for (int i = 0; i < n; ++i)
-    if (CloseChunks(i, n, pos0 + i)) last_closing = i;
+    if (CloseChunks(i, pos0 + i)) last_closing = i;
   const bool boundary = last_closing == n - 1;
   // dense-step: the first decode step after a prompt read the whole cache; its query selects.
   const bool first_step = n == 1 && select_after_step_;
   // The next batch's first token may close a chunk at this one, keyed by its features (boundary
   // keys; mean keys already hold it in the sums).
-  if (delay_ > 0 && !mean_key_) RowKeys(n - 1, n, prev_keys_);
+  if (delay_ > 0 && !mean_key_) RowKeys(n - 1, prev_keys_);
   // The query is read only by a selection: after a prefill, at a boundary, or (noicac) always.
   // With the served query target a prefill keeps the query of its latest closing row, the
   // selection token of the open chunk (earlier micro-batches' if this one has none).

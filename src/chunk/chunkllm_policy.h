@@ -89,19 +89,21 @@ class ChunkLlmPolicy final : public GatheredPolicy {
  private:
   // Copies the graph's adapter outputs for the batch's n rows into batch_keys_ and batch_parts_.
   void ReadBatch(const ForwardGraph& g, int n);
-  // Row `row`'s key features of every layer, (L, r), from batch_keys_ of a batch of n rows.
-  void RowKeys(int row, int n, std::vector<float>& out) const;
+  // Layer l's key features of the batch's row `row` (r floats in batch_keys_).
+  const float* BatchKey(int l, int row) const;
+  // Row `row`'s key features of every layer, (L, r).
+  void RowKeys(int row, std::vector<float>& out) const;
   // Shifts the boundary parts of row `row` (the next token in order) into boundary_parts_.
   void PushBoundaryParts(int row);
   // Whether the Chunk Adapter, on boundary_parts_, says its token ends a chunk.
   bool ClassifierEnds() const;
-  // Row `row` of a batch of n rows, at position pos: closes the chunks that end with it.
-  bool CloseChunks(int row, int n, int pos);
+  // Row `row` of the batch, at position pos: closes the chunks that end with it.
+  bool CloseChunks(int row, int pos);
   // Appends the chunk ending before `end`, keyed by its last token's key features (L, r)
   // (boundary keys) or by the mean of its tokens' features (mean keys: open_key_sum_).
   void AddChunk(int end, const std::vector<float>& key_features);
-  // Mean keys: adds row `row`'s key features (a batch of n rows) to the open chunk's sums.
-  void AccumulateKey(int row, int n);
+  // Mean keys: adds row `row`'s key features to the open chunk's sums.
+  void AccumulateKey(int row);
   // Row `row`'s query in layer l into out: W floats, r (adapters) or H*Dh (oracle).
   void ReadQuery(const ForwardGraph& g, int row, int l, float* out);
   void RememberQuery(const ForwardGraph& g, int row);
@@ -141,7 +143,8 @@ class ChunkLlmPolicy final : public GatheredPolicy {
     int open_key_count = 0;
   } prompt_end_;
   AdapterGraphWeights graph_weights_;        // the adapters' tensors the graph runs (taps())
-  std::vector<float> batch_keys_;            // (L, n, r) the batch's K-Adapter features
+  std::vector<float> batch_keys_;            // (L, batch_rows_, r) the batch's K-Adapter features
+  int batch_rows_ = 0;                       // rows of the latest batch (ReadBatch)
   std::vector<float> batch_parts_;           // (n, parts_width_) the batch's boundary parts
   int parts_width_ = 0;                      // n Hc: boundary parts of one token
   std::vector<float> prev_keys_;             // (L, r) key features of the latest token (delay 1)
