@@ -9,7 +9,7 @@ namespace chunkllm {
 namespace {
 
 // a . b in f32 with 16 independent partial sums, so the compiler vectorizes it without
-// reassociating: the Chunk Adapter runs on every decoded token (D * hidden multiply-adds).
+// reassociating: a selection runs the Q-Adapter of every layer (D * Da multiply-adds each).
 float Dot(const float* a, const float* b, int n) {
   float acc[16] = {};
   int j = 0;
@@ -27,27 +27,19 @@ AdapterRuntime::AdapterRuntime(AdapterSet adapters)
     : a_(std::move(adapters)),
       D_(a_.base.n_embd),
       Da_(a_.hp.d_adapter),
-      r_(a_.hp.rank),
-      chunk_in_(ChunkAdapterInputWidth(a_.base, a_.hp)) {
+      r_(a_.hp.rank) {
   hidden_.resize(size_t(std::max(Da_, std::max(a_.hp.chunk_hidden, 1))));
   tensors_ = std::make_unique<AdapterTensors>(a_);
 }
 
-void AdapterRuntime::Mlp(const std::vector<float>& w1, const std::vector<float>& w2, const float* x,
-                         float* out) const {
+// silu(x W1^T) W2^T with W1 (Da, D), W2 (r, Da) row-major.
+void AdapterRuntime::Query(int l, const float* x, float* out) const {
+  const LayerAdapters& w = a_.layers[size_t(l)];
   for (int i = 0; i < Da_; ++i) {
-    const float s = Dot(w1.data() + size_t(i) * D_, x, D_);
+    const float s = Dot(w.q_w1.data() + size_t(i) * D_, x, D_);
     hidden_[size_t(i)] = s / (1.0f + std::exp(-s));  // silu
   }
-  for (int o = 0; o < r_; ++o) out[o] = Dot(w2.data() + size_t(o) * Da_, hidden_.data(), Da_);
-}
-
-void AdapterRuntime::Query(int l, const float* x, float* out) const {
-  Mlp(a_.layers[size_t(l)].q_w1, a_.layers[size_t(l)].q_w2, x, out);
-}
-
-void AdapterRuntime::Key(int l, const float* x, float* out) const {
-  Mlp(a_.layers[size_t(l)].k_w1, a_.layers[size_t(l)].k_w2, x, out);
+  for (int o = 0; o < r_; ++o) out[o] = Dot(w.q_w2.data() + size_t(o) * Da_, hidden_.data(), Da_);
 }
 
 float AdapterRuntime::LengthBias(int l, int tokens) const {
@@ -57,13 +49,6 @@ float AdapterRuntime::LengthBias(int l, int tokens) const {
 float AdapterRuntime::DistanceBias(int l, int distance) const {
   const int B = a_.hp.distance_buckets;
   return B > 0 ? a_.layers[size_t(l)].distance_bias[size_t(ChunkDistanceBucket(distance, B))] : 0.0f;
-}
-
-float AdapterRuntime::BoundaryProbability(const float* h) const {
-  const ChunkAdapterWeights& c = a_.chunk;
-  const int Hc = std::max(a_.hp.chunk_hidden, 1);
-  for (int i = 0; i < Hc; ++i) hidden_[size_t(i)] = Dot(c.w1.data() + size_t(i) * chunk_in_, h, chunk_in_) + c.b1[size_t(i)];
-  return BoundaryFromPreActivation(hidden_.data());
 }
 
 float AdapterRuntime::BoundaryProbabilityFromParts(const float* parts) const {

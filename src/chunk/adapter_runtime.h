@@ -19,33 +19,29 @@ class AdapterRuntime {
   int n_layer() const { return int(a_.layers.size()); }
   const AdapterSet& adapters() const { return a_; }
 
-  // x: attn_norm(h_{l-1}) of one token (D floats) -> out (r floats).
+  // x: attn_norm(h_{l-1}) of one token (D floats) -> out (r floats): the Q-Adapter's query
+  // of a token that makes a selection. (Keys come from the forward graph: key_features.)
   void Query(int layer, const float* x, float* out) const;
-  void Key(int layer, const float* x, float* out) const;
   // The learned score bias of a candidate `distance` chunks back (chunk/chunk_distance.h);
   // 0 for adapters without one.
   float DistanceBias(int layer, int distance) const;
   // The learned score bias w_l * log(tokens) of a candidate chunk of `tokens` tokens; 0 for
   // adapters without the length bias.
   float LengthBias(int layer, int tokens) const;
-  // h: the layer-1 outputs of boundary_inputs consecutive tokens, oldest first
-  // (ChunkAdapterInputWidth floats) -> sigmoid of the Chunk Adapter.
-  float BoundaryProbability(const float* h) const;
-  // The same probability from the graph's boundary parts (ForwardGraph::boundary_parts) of the
-  // n = boundary_inputs tokens it reads: parts (n, n Hc), row j the parts of the j-th oldest
-  // token (a row of zeros before the sequence's first token). Block k of the oldest-but-k
-  // token's row is W1's block k times its h_1, so the first layer is their sum.
+  // The Chunk Adapter's probability (sigmoid) from the graph's boundary parts
+  // (ForwardGraph::boundary_parts) of the n = boundary_inputs consecutive tokens it reads:
+  // parts (n, n Hc), row j the parts of the j-th oldest token (a row of zeros before the
+  // sequence's first token). Block k of the k-th oldest token's row is W1's block k times its
+  // h_1, so W1 times the window's h_1 is the sum of those blocks.
   float BoundaryProbabilityFromParts(const float* parts) const;
   // The matrices for the forward graph (GraphTaps::adapters).
   const AdapterTensors& tensors() const { return *tensors_; }
 
  private:
-  void Mlp(const std::vector<float>& w1, const std::vector<float>& w2, const float* x, float* out) const;
   // The Chunk Adapter after its first layer: pre (Hc) = W1 h + b1 -> sigmoid of the output.
   float BoundaryFromPreActivation(const float* pre) const;
   AdapterSet a_;
   int D_, Da_, r_;
-  int chunk_in_;  // the Chunk Adapter's input width
   mutable std::vector<float> hidden_;
   std::unique_ptr<AdapterTensors> tensors_;
 };
