@@ -98,8 +98,8 @@
 #   stopped with SIGSTOP for builds and tests, so ~5,140 s of training, 477-529 tokens/s on a
 #   slower host day): val 4.316 at step 40 (as in session 16's lost run, exactly) -> 4.240,
 #   retrieval probe 44% -> 50%; vanilla 4K passkey, 20 a depth: 20 / 20 / 20 / 20 / 20 (stage 13:
-#   18 / 20 / 20 / 20 / 20). Committed as models/stage14-backbone.gguf; not bundled yet (its
-#   adapters, suite and bench are to redo).
+#   18 / 20 / 20 / 20 / 20); 8K from 50% depth only (22 of 40). Shipped in session 18
+#   (models/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
