@@ -34,6 +34,7 @@
 
 #include "chunk/adapter_runtime.h"
 #include "chunk/gathered_policy.h"
+#include "chunk/selection_defaults.h"
 
 namespace chunkllm {
 
@@ -41,19 +42,22 @@ class Model;
 
 struct ChunkPolicyOptions {
   std::string method = "chunkllm";  // chunkllm | chunk-fixed | novote | noicac | oracle
-  int topk = 8, local = 2, sink = 4;
+  int topk = selection_defaults::kTopk, local = selection_defaults::kLocal, sink = selection_defaults::kSink;
   // Ours: beyond the `local` latest chunks, keep more of the latest ones until they hold at least
   // this many tokens (0: off). A recent window in whole chunks, as InfLLM keeps a local window
   // beside its retrieved blocks: next-token prediction of prose leans on the last few hundred
   // tokens whatever their sentences (docs/benchmarks.md, session 16). 256: the recent window of
   // the streaming and SepLLM baselines (--window).
-  int local_tokens = 256;
+  int local_tokens = selection_defaults::kLocalTokens;
   int budget_tokens = 0;            // > 0: select chunks up to this many tokens instead of topk
-  int chunk_len = 24;               // chunk-fixed: tokens per chunk
-  std::string select_query = "last";  // last (the latest token's) | recent (mean since the latest chunk)
-  std::string first_selection = "dense-step";  // dense-step (ours) | prompt (its last token selects: the paper's)
-  int layer_topk = 4;                // with the vote: each layer's own top chunks added to the shared set
-                                     // (novote: nothing to add, each layer has its own top-k already)
+  int chunk_len = selection_defaults::kChunkLen;  // chunk-fixed: tokens per chunk
+  // last (the latest token's) | recent (mean since the latest chunk)
+  std::string select_query = selection_defaults::kSelectQuery;
+  // dense-step (ours) | prompt (its last token selects: the paper's)
+  std::string first_selection = selection_defaults::kFirstSelection;
+  // With the vote: each layer's own top chunks added to the shared set (novote: nothing to add,
+  // each layer has its own top-k already).
+  int layer_topk = selection_defaults::kLayerTopk;
   bool evict = false;
 };
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "chunk/selection_defaults.h"
 #include "model/attention_policy.h"
 
 namespace chunkllm {
@@ -15,23 +16,25 @@ class Model;
 struct AttentionOptions {
   std::string attn = "dense";  // dense|chunkllm|streaming|sepllm|fixllm|chunk-fixed|novote|noicac|oracle
   std::string adapters;        // --adapters FILE (chunkllm, chunk-fixed, novote, noicac)
-  int topk = 8;                // --topk: chunks selected per boundary
+  int topk = selection_defaults::kTopk;  // --topk: chunks selected per boundary
   int budget_tokens = 0;       // --budget-tokens: > 0 selects chunks up to this many tokens instead
-  std::string select_query = "last";  // --select-query last|recent (ChunkLLM methods)
-  std::string first_selection = "dense-step";  // --first-selection dense-step|prompt (ChunkLLM methods)
+  std::string select_query = selection_defaults::kSelectQuery;        // --select-query last|recent (ChunkLLM methods)
+  std::string first_selection = selection_defaults::kFirstSelection;  // --first-selection dense-step|prompt
   int layer_topk = -1;         // --layer-topk: each layer's own top chunks beside the voted set;
-                               // -1: 4, or 0 with --kv evict (which keeps one shared set)
-  int local = 2;               // --local: most recent chunks always kept
-  int local_tokens = 256;      // --local-tokens: ... and more of them until they hold this many tokens
-  int sink = 4;                // --sink: first tokens always kept
-  int window = 256;            // --window: recent tokens (streaming, sepllm, fixllm)
+                               // -1: kLayerTopk, or 0 with --kv evict (which keeps one shared set)
+  int local = selection_defaults::kLocal;               // --local: most recent chunks always kept
+  int local_tokens = selection_defaults::kLocalTokens;  // --local-tokens: ... and more until they hold this many tokens
+  int sink = selection_defaults::kSink;                 // --sink: first tokens always kept
+  int window = selection_defaults::kWindow;             // --window: recent tokens (streaming, sepllm, fixllm)
   std::string kv = "resident"; // --kv resident|evict
-  int chunk_len = 24;          // --chunk-len: tokens per chunk (chunk-fixed)
-  int stride = 8;              // --stride: every n-th token kept (fixllm)
+  int chunk_len = selection_defaults::kChunkLen;  // --chunk-len: tokens per chunk (chunk-fixed)
+  int stride = selection_defaults::kStride;       // --stride: every n-th token kept (fixllm)
 };
 
-// --layer-topk as the policies use it: -1 resolved to 4, or to 0 with --kv evict.
-inline int ResolvedLayerTopk(const AttentionOptions& o) { return o.layer_topk >= 0 ? o.layer_topk : o.kv == "evict" ? 0 : 4; }
+// --layer-topk as the policies use it: -1 resolved to kLayerTopk, or to 0 with --kv evict.
+inline int ResolvedLayerTopk(const AttentionOptions& o) {
+  return o.layer_topk >= 0 ? o.layer_topk : o.kv == "evict" ? 0 : selection_defaults::kLayerTopk;
+}
 
 // Every accepted --attn value, in display order.
 const std::vector<std::string>& AttentionMethodNames();

@@ -11,12 +11,13 @@
 #include <vector>
 
 #include "chunk/gathered_policy.h"
+#include "chunk/selection_defaults.h"
 
 namespace chunkllm {
 
 struct WindowPolicyOptions {
   std::string method = "streaming";  // streaming | sepllm | fixllm
-  int sink = 4, window = 256, stride = 8;
+  int sink = selection_defaults::kSink, window = selection_defaults::kWindow, stride = selection_defaults::kStride;
   bool evict = false;
   std::vector<uint8_t> is_separator;  // per token id (sepllm)
 };

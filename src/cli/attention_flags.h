@@ -3,6 +3,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+
 #include "chunk/policy_factory.h"
 
 namespace chunkllm::cli {
@@ -23,7 +25,8 @@ inline void AddAttentionFlags(CLI::App* c, AttentionOptions& o, bool many_method
       ->capture_default_str();
   c->add_option("--layer-topk", o.layer_topk,
                 "each layer also reads its own top chunks beside the voted set (0: the paper's shared set; "
-                "novote has its own already; -1: 4, or 0 with --kv evict)")
+                "novote has its own already; -1: " +
+                    std::to_string(selection_defaults::kLayerTopk) + ", or 0 with --kv evict)")
       ->capture_default_str();
   c->add_option("--local", o.local, "latest chunks always kept")->capture_default_str();
   c->add_option("--local-tokens", o.local_tokens,
