@@ -25,7 +25,8 @@ std::unique_ptr<AttentionPolicy> MakeAttentionPolicy(const AttentionOptions& o, 
   if (o.window <= 0) Fail("--window must be positive, got ", o.window);
   if (o.chunk_len <= 0) Fail("--chunk-len must be positive, got ", o.chunk_len);
   if (o.stride <= 0) Fail("--stride must be positive, got ", o.stride);
-  if (o.layer_topk < -1) Fail("--layer-topk must be >= 0 (or -1: 4, or 0 with --kv evict), got ", o.layer_topk);
+  if (o.layer_topk < -1)
+    Fail("--layer-topk must be >= 0 (or -1: ", selection_defaults::kLayerTopk, ", or 0 with --kv evict), got ", o.layer_topk);
   if (o.kv != "resident" && o.kv != "evict") Fail("--kv must be resident or evict, got '", o.kv, "'");
   const bool evict = o.kv == "evict";
   if (o.attn == "dense") {

@@ -17,6 +17,7 @@
 
 #include "chunk/adapter_set.h"
 #include "chunk/chunking.h"
+#include "chunk/selection_defaults.h"
 
 namespace chunkllm {
 
@@ -36,7 +37,8 @@ struct AdapterBatch {
 
 struct AdapterBatchOptions {
   int max_chunk = 64;
-  int local = 2, sink = 4;  // what inference always keeps is no candidate (adapter_trainer.h)
+  // What inference always keeps is no candidate (adapter_trainer.h).
+  int local = selection_defaults::kLocal, sink = selection_defaults::kSink;
   int n_threads = 2;
 };
 
@@ -76,7 +78,7 @@ AdapterValidation ValidateAdapters(const AdapterModelImpl& m, const std::vector<
 struct AdapterEvalOptions {
   int windows = 4;    // held-out windows, evenly spaced over the text
   int seq = 1024;     // tokens per window
-  int topk = 8;
+  int topk = selection_defaults::kTopk;
   AdapterBatchOptions batch;
 };
 

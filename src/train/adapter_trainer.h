@@ -33,11 +33,11 @@ struct AdapterTrainOptions {
   int warmup_steps = 20;
   double pos_weight = 2.0;           // BCE weight of the positive (boundary) class
   double bce_weight = 1.0;           // weight of the Chunk Adapter loss in the sum
-  int topk = 8;                      // k of the recall metric
+  int topk = selection_defaults::kTopk;  // k of the recall metric: inference's k
   // What inference always keeps (its --local chunks and --sink positions) is no candidate of
   // selection, so the teacher leaves it out too: the latest `local` completed chunks are no
   // candidates and the first `sink` positions count for no chunk (train/teacher.h).
-  int local = 2, sink = 4;
+  int local = selection_defaults::kLocal, sink = selection_defaults::kSink;
   int val_every = 50;                // steps between validations (and at the end)
   int val_windows = 4;               // held-out windows of `seq` tokens
   int n_threads = 2;
