@@ -12,7 +12,8 @@
 # score), SCORE_GROUPS (`chunkllm train --score-groups`; 1, the paper's single softmax),
 # CHUNK_KEY (the default mean keys a chunk by its tokens' mean feature: recall@8 85.3%
 # against 84.5% for boundary, the paper's, on the stage-11 backbone, docs/benchmarks.md),
-# SYNTHETIC_SAMPLES and THREADS override the defaults below. STEPS defaults to 1200
+# TEACHER_TEMPERATURE and TOPK_LOSS_WEIGHT (`chunkllm train --teacher-temperature /
+# --topk-loss-weight`; 1 and 0, the paper's KL alone), SYNTHETIC_SAMPLES and THREADS override the defaults below. STEPS defaults to 1200
 # (session 12, stage-11 backbone: recall@8 84.3% against 81.7% at 400 steps, ~14 min on two
 # threads). The result is
 # $STATE/demo-adapters.gguf (+ .report/ with report.json, loss.svg, recall.svg).
@@ -53,5 +54,6 @@ exec "$BIN" train -m "$MODEL" --data "${data[@]}" --val data/corpus/validation \
   --distance-buckets ${DISTANCE_BUCKETS:-16} --boundary-delay ${BOUNDARY_DELAY:-1} \
   --boundary-inputs ${BOUNDARY_INPUTS:-2} --query-target ${QUERY_TARGET:-token} --score-groups ${SCORE_GROUPS:-1} \
   --chunk-key ${CHUNK_KEY:-mean} \
+  --teacher-temperature ${TEACHER_TEMPERATURE:-1} --topk-loss-weight ${TOPK_LOSS_WEIGHT:-0} \
   --val-windows 4 --val-every 40 \
   --local 2 --sink 4 --seed 1 --checkpoint-minutes 5 -t ${THREADS:-2} $length $resume

@@ -48,7 +48,14 @@ void RegisterTrain(CLI::App& app) {
   c->add_option("--alpha", o->hp.alpha, "boundary threshold on the Chunk Adapter's sigmoid")->capture_default_str();
   c->add_option("--pos-weight", o->pos_weight, "BCE weight of boundary tokens")->capture_default_str();
   c->add_option("--bce-weight", o->bce_weight, "weight of the Chunk Adapter loss")->capture_default_str();
-  c->add_option("--topk", o->topk, "k of the validation recall")->check(kPositive)->capture_default_str();
+  c->add_option("--topk", o->topk, "k of the validation recall (and of --topk-loss-weight's set)")
+      ->check(kPositive)->capture_default_str();
+  c->add_option("--teacher-temperature", o->teacher_temperature,
+                "distil against teacher^(1/T), renormalised: < 1 sharpens it (ours; 1: the paper's)")
+      ->capture_default_str();
+  c->add_option("--topk-loss-weight", o->topk_loss_weight,
+                "add this weight times -log(student mass on the teacher's top-k chunks) to the KL (ours; 0: off)")
+      ->capture_default_str();
   c->add_option("--local", o->local, "latest chunks inference always keeps: no candidates in training")
       ->capture_default_str();
   c->add_option("--sink", o->sink, "first positions inference always keeps: in no chunk's teacher mass")

@@ -85,13 +85,14 @@ nlohmann::json AdapterSection(const std::string& dir, const nlohmann::json& a, s
   const auto& mass = a.at("mass");
   const auto& rrecall = a.at("recency_recall");
   const auto& rmass = a.at("recency_mass");
+  const auto& tmass = a.at("teacher_mass");
   auto num = [](const nlohmann::json& v) { return v.is_null() ? NAN : v.get<double>(); };
-  char line[256];
+  char line[512];  // the table header is ~250 characters
   std::snprintf(line, sizeof line,
                 "\nChunkLLM adapters on held-out text (%d windows of %d tokens; candidates and teacher as in "
-                "training):\n\n| layer | top-%d recall %% | mass in top %d %% | %d most recent: recall %% | mass %% |\n"
-                "| --- | ---: | ---: | ---: | ---: |\n",
-                a.value("windows", 0), a.value("seq", 0), k, k, k);
+                "training):\n\n| layer | top-%d recall %% | mass in top %d %% | %d most recent: recall %% | mass %% | "
+                "teacher's own top %d: mass %% |\n| --- | ---: | ---: | ---: | ---: | ---: |\n",
+                a.value("windows", 0), a.value("seq", 0), k, k, k, k);
   md += line;
   LinePlot plot;
   plot.title = "Top-" + std::to_string(k) + " recall of the teacher's chunks per layer (held-out)";
@@ -100,17 +101,18 @@ nlohmann::json AdapterSection(const std::string& dir, const nlohmann::json& a, s
   plot.markers = true;
   PlotSeries adapters{"adapters"}, recent{std::to_string(k) + " most recent chunks"};
   for (size_t l = 0; l < recall.size(); ++l) {
-    std::snprintf(line, sizeof line, "| %zu | %s | %s | %s | %s |\n", l, Pct(num(recall[l])).c_str(),
-                  Pct(num(mass[l])).c_str(), Pct(num(rrecall[l])).c_str(), Pct(num(rmass[l])).c_str());
+    std::snprintf(line, sizeof line, "| %zu | %s | %s | %s | %s | %s |\n", l, Pct(num(recall[l])).c_str(),
+                  Pct(num(mass[l])).c_str(), Pct(num(rrecall[l])).c_str(), Pct(num(rmass[l])).c_str(),
+                  Pct(num(tmass[l])).c_str());
     md += line;
     adapters.x.push_back(double(l)), adapters.y.push_back(num(recall[l]));
     recent.x.push_back(double(l)), recent.y.push_back(num(rrecall[l]));
   }
-  std::snprintf(line, sizeof line, "| mean | %s | %s | %s | %s |\n\nBoundaries (alpha threshold): precision %s %%, "
+  std::snprintf(line, sizeof line, "| mean | %s | %s | %s | %s | %s |\n\nBoundaries (alpha threshold): precision %s %%, "
                 "recall %s %%, F1 %s %%\n",
                 Pct(num(a.at("mean_recall"))).c_str(), Pct(num(a.at("mean_mass"))).c_str(),
                 Pct(num(a.at("mean_recency_recall"))).c_str(), Pct(num(a.at("mean_recency_mass"))).c_str(),
-                Pct(num(a.at("precision"))).c_str(), Pct(num(a.at("recall_boundary"))).c_str(),
+                Pct(num(a.at("mean_teacher_mass"))).c_str(), Pct(num(a.at("precision"))).c_str(), Pct(num(a.at("recall_boundary"))).c_str(),
                 Pct(num(a.at("f1"))).c_str());
   md += line;
   plot.series = {adapters, recent};

@@ -69,9 +69,10 @@ std::vector<AdapterBatch> HeldOutBatches(const Model& model, const AdapterCorpus
   return batches;
 }
 
-AdapterLosses AdapterForward(const AdapterModelImpl& m, const AdapterBatch& b, double pos_weight) {
+AdapterLosses AdapterForward(const AdapterModelImpl& m, const AdapterBatch& b, double pos_weight,
+                             const DistillObjective& objective) {
   AdapterLosses l;
-  const torch::Tensor keys = ChunkKeys(m.KeyFeatures(b.x), b.chunks, m.hp.chunk_key);
+  const torch::Tensor key_features = m.KeyFeatures(b.x);  // (L, T, r)
   torch::Tensor bias;  // (L, T | 1, C) or undefined
   if (m.dist_bias.defined()) bias = DistanceBias(m.dist_bias, DistanceBuckets(b.chunks, m.hp.distance_buckets));
   if (m.len_w.defined()) {
@@ -80,8 +81,18 @@ AdapterLosses AdapterForward(const AdapterModelImpl& m, const AdapterBatch& b, d
   }
   torch::Tensor query = m.QueryFeatures(b.x);  // (L, T, r)
   if (m.hp.query_target == "served") query = query.index_select(1, ServingRows(b.chunks, m.hp.boundary_delay));
-  l.logp = ChunkLogProbs(query, keys, b.cand, bias, m.hp.score_groups);
+  const int G = m.hp.score_groups;
+  l.logp = CandidateLogProbs(m.hp.chunk_key == "lse"
+                                 ? TokenPooledScores(query, key_features, b.chunks, G)
+                                 : GroupedChunkScores(query, ChunkKeys(key_features, b.chunks, m.hp.chunk_key), G),
+                             b.cand, bias);
   l.kl = ChunkKl(b.target, l.logp, b.cand);
+  l.distill = objective.teacher_temperature == 1.0
+                  ? l.kl
+                  : ChunkKl(SharpenTarget(b.target, objective.teacher_temperature), l.logp, b.cand);
+  if (objective.topk_weight != 0.0) {
+    l.distill = l.distill + objective.topk_weight * TopKSetLoss(b.target, l.logp, b.chunks, objective.topk);
+  }
   // With a delay d, token i's boundary is read from h_1 up to token i + d: the last d tokens of
   // the window have no decision yet (as at inference, where the next token has not come).
   const int64_t T = b.h1.size(0), d = m.hp.boundary_delay;
@@ -96,7 +107,7 @@ AdapterValidation ValidateAdapters(const AdapterModelImpl& m, const std::vector<
   torch::NoGradGuard ng;
   AdapterValidation v;
   v.step = step;
-  TopKStats student, recency;
+  TopKStats student, recency, teacher;
   PrecisionRecall bs;
   for (const AdapterBatch& b : windows) {
     const AdapterLosses l = AdapterForward(m, b, pos_weight);
@@ -104,10 +115,14 @@ AdapterValidation ValidateAdapters(const AdapterModelImpl& m, const std::vector<
     v.bce += l.bce.item<double>() / double(windows.size());
     student.Add(l.logp, b.target, b.chunks, topk);
     recency.Add(RecencyScores(b), b.target, b.chunks, topk);
+    teacher.Add(b.target, b.target, b.chunks, topk);  // the teacher ranks by its own mass
     bs += CountBoundaries(l.boundary_logits, l.boundary_labels, m.hp.alpha);
   }
   Summarise(student, v.recall, v.mass, v.mean_recall, v.mean_mass);
   Summarise(recency, v.recency_recall, v.recency_mass, v.mean_recency_recall, v.mean_recency_mass);
+  std::vector<double> teacher_recall;  // 1 up to ties
+  double mean_teacher_recall = 0;
+  Summarise(teacher, teacher_recall, v.teacher_mass, mean_teacher_recall, v.mean_teacher_mass);
   v.precision = bs.precision(), v.recall_boundary = bs.recall(), v.f1 = bs.f1();
   return v;
 }

@@ -51,15 +51,26 @@ AdapterBatch MakeAdapterBatch(const Model& model, const std::vector<int32_t>& to
 std::vector<AdapterBatch> HeldOutBatches(const Model& model, const AdapterCorpus& held_out, int n, int seq,
                                          const AdapterBatchOptions& options);
 
+// What the Q/K adapters are trained to minimise. The paper's is KL(teacher || student) alone
+// (temperature 1, top-k weight 0); ours adds knobs (adapter_losses.h): the KL against a
+// sharpened teacher, plus a weighted top-k set loss.
+struct DistillObjective {
+  double teacher_temperature = 1.0;
+  double topk_weight = 0.0;
+  int topk = selection_defaults::kTopk;
+};
+
 struct AdapterLosses {
   torch::Tensor kl;               // (L) KL(teacher || student) per layer
+  torch::Tensor distill;          // (L) the DistillObjective per layer (kl itself when the paper's)
   torch::Tensor bce;              // scalar boundary BCE
   torch::Tensor logp;             // (L, T, C) student chunk log-probabilities
   torch::Tensor boundary_logits;  // (T - boundary_delay): whether token i ends a chunk
   torch::Tensor boundary_labels;  // (T - boundary_delay): the labels they are scored against
 };
 
-AdapterLosses AdapterForward(const AdapterModelImpl& m, const AdapterBatch& b, double pos_weight);
+AdapterLosses AdapterForward(const AdapterModelImpl& m, const AdapterBatch& b, double pos_weight,
+                             const DistillObjective& objective = {});
 
 struct AdapterValidation {
   int64_t step = 0;
@@ -70,6 +81,10 @@ struct AdapterValidation {
   // The k most recent candidates, per layer (NaN when read from a record that lacks them).
   std::vector<double> recency_recall, recency_mass;
   double mean_recency_recall = 0, mean_recency_mass = 0;
+  // The mass the teacher's own top k hold, per layer: the most any k chunks could cover (NaN
+  // when read from a record that lacks it).
+  std::vector<double> teacher_mass;
+  double mean_teacher_mass = 0;
 };
 
 AdapterValidation ValidateAdapters(const AdapterModelImpl& m, const std::vector<AdapterBatch>& windows, int topk,

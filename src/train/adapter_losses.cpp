@@ -29,7 +29,8 @@ torch::Tensor ChunkKeys(const torch::Tensor& kf, const ChunkPartition& p, const 
     for (size_t c = 0; c < len.size(); ++c) len[c] = float(p.end[c] - p.begin[c]);
     return sum / torch::tensor(len).to(kf.dtype()).view({1, -1, 1});
   }
-  Fail("unknown chunk key mode '", mode, "' (", kChunkKeyValues, ")");
+  // "lse" keeps every token's feature: TokenPooledScores scores the chunk.
+  Fail("chunk keys: no per-chunk key in mode '", mode, "' (", kChunkKeyValues, ")");
 }
 
 torch::Tensor DistanceBuckets(const ChunkPartition& p, int n_buckets) {
@@ -65,13 +66,30 @@ torch::Tensor LengthBias(const torch::Tensor& w, const ChunkPartition& chunks) {
   return w.view({-1, 1, 1}) * torch::tensor(log_len, w.options()).view({1, 1, -1});
 }
 
-torch::Tensor ChunkLogProbs(const torch::Tensor& qf, const torch::Tensor& keys, const torch::Tensor& cand,
-                            const torch::Tensor& bias, int groups) {
+torch::Tensor GroupedChunkScores(const torch::Tensor& qf, const torch::Tensor& keys, int groups) {
   const int64_t L = qf.size(0), T = qf.size(1), C = keys.size(1), G = groups, rg = qf.size(2) / G;
-  if (G < 1 || rg * G != qf.size(2)) Fail("ChunkLogProbs: ", G, " score groups do not divide ", qf.size(2), " features");
+  if (G < 1 || rg * G != qf.size(2)) Fail("chunk scores: ", G, " score groups do not divide ", qf.size(2), " features");
   const torch::Tensor q = qf.view({L, T, G, rg}).permute({0, 2, 1, 3});    // (L, G, T, r/G)
   const torch::Tensor k = keys.view({L, C, G, rg}).permute({0, 2, 1, 3});  // (L, G, C, r/G)
-  torch::Tensor s = torch::matmul(q, k.transpose(2, 3)) * (1.0 / std::sqrt(double(rg)));  // (L, G, T, C)
+  return torch::matmul(q, k.transpose(2, 3)) * (1.0 / std::sqrt(double(rg)));  // (L, G, T, C)
+}
+
+torch::Tensor TokenPooledScores(const torch::Tensor& qf, const torch::Tensor& kf, const ChunkPartition& p, int groups) {
+  const torch::Tensor s = GroupedChunkScores(qf, kf, groups);  // (L, G, T, Tk): every token as a "chunk"
+  const int64_t C = p.n_chunks();
+  std::vector<int64_t> sizes = s.sizes().vec();
+  sizes.back() = C;
+  const torch::Tensor of = torch::tensor(p.chunk_of, torch::kLong).expand_as(s);  // key token -> its chunk
+  // log sum exp per chunk, shifted by the chunk's own max so that no chunk underflows (the
+  // shift is a constant of the gradient: detached).
+  const torch::Tensor mx = torch::full(sizes, -INFINITY, s.options())
+                               .scatter_reduce(3, of, s.detach(), "amax", /*include_self=*/true);  // (L, G, T, C)
+  const torch::Tensor e = (s - mx.gather(3, of)).exp();
+  return torch::zeros(sizes, s.options()).scatter_add(3, of, e).log() + mx;
+}
+
+torch::Tensor CandidateLogProbs(torch::Tensor s, const torch::Tensor& cand, const torch::Tensor& bias) {
+  const int64_t T = s.size(2), C = s.size(3);
   if (bias.defined()) s = s + bias.unsqueeze(1);
   const torch::Tensor not_cand = cand.logical_not().view({1, 1, T, C});
   s = s.masked_fill(not_cand, -INFINITY);
@@ -81,8 +99,14 @@ torch::Tensor ChunkLogProbs(const torch::Tensor& qf, const torch::Tensor& keys, 
   // -inf off the candidates is set to 0 before the mixture: logsumexp of all -inf would give
   // NaN gradients.
   torch::Tensor logp = torch::log_softmax(s, 3).masked_fill(not_cand, 0.0);  // (L, G, T, C)
+  const int64_t G = s.size(1);
   logp = G == 1 ? logp.squeeze(1) : torch::logsumexp(logp, 1) - std::log(double(G));
   return logp.masked_fill(not_cand.squeeze(0), 0.0);
+}
+
+torch::Tensor ChunkLogProbs(const torch::Tensor& qf, const torch::Tensor& keys, const torch::Tensor& cand,
+                            const torch::Tensor& bias, int groups) {
+  return CandidateLogProbs(GroupedChunkScores(qf, keys, groups), cand, bias);
 }
 
 torch::Tensor ChunkKl(const torch::Tensor& target, const torch::Tensor& logp, const torch::Tensor& cand) {
@@ -92,17 +116,42 @@ torch::Tensor ChunkKl(const torch::Tensor& target, const torch::Tensor& logp, co
   return (per_row * rows).sum(1) / rows.sum().clamp_min(1.0);
 }
 
+torch::Tensor SharpenTarget(const torch::Tensor& target, double temperature) {
+  if (temperature == 1.0) return target;
+  const torch::Tensor p = target.pow(1.0 / temperature);  // 0 stays 0 (temperature > 0)
+  const torch::Tensor sum = p.sum(2, true);
+  // Rows without candidates sum to 0 and stay 0 (a clamp to a tiny sum would round to 0 in float).
+  return torch::where(sum > 0, p / sum, torch::zeros_like(p));
+}
+
+namespace {
+// Rows of the partition with more than k candidates (where the top k is a choice).
+std::vector<int64_t> RowsWithMoreCandidates(const ChunkPartition& p, int k) {
+  std::vector<int64_t> rows;
+  for (int64_t t = 0; t < int64_t(p.chunk_of.size()); ++t)
+    if (p.n_candidates(int(t)) > k) rows.push_back(t);
+  return rows;
+}
+}  // namespace
+
+torch::Tensor TopKSetLoss(const torch::Tensor& target, const torch::Tensor& logp, const ChunkPartition& p, int k) {
+  const std::vector<int64_t> rows_v = RowsWithMoreCandidates(p, k);
+  if (rows_v.empty()) return torch::zeros({logp.size(0)}, logp.options());
+  const torch::Tensor rows = torch::tensor(rows_v, torch::kLong);
+  const torch::Tensor cand = CandidateMask(p).index_select(0, rows).unsqueeze(0);                       // (1, R, C)
+  const torch::Tensor t_top = std::get<1>(target.index_select(1, rows).masked_fill(cand.logical_not(), -1.0).topk(k, 2));
+  return -torch::logsumexp(logp.index_select(1, rows).gather(2, t_top), 2).mean(1);  // (L)
+}
+
 torch::Tensor BoundaryBce(const torch::Tensor& logits, const torch::Tensor& labels, double pos_weight) {
   return torch::binary_cross_entropy_with_logits(logits, labels, {},
                                                  torch::full({1}, pos_weight, logits.options()));
 }
 
 void TopKStats::Add(const torch::Tensor& logp, const torch::Tensor& target, const ChunkPartition& p, int k) {
-  const int64_t L = logp.size(0), T = logp.size(1);
+  const int64_t L = logp.size(0);
   if (recall_sum.empty()) recall_sum.assign(size_t(L), 0.0), mass_sum.assign(size_t(L), 0.0);
-  std::vector<int64_t> rows_v;
-  for (int64_t t = 0; t < T; ++t)
-    if (p.n_candidates(int(t)) > k) rows_v.push_back(t);
+  const std::vector<int64_t> rows_v = RowsWithMoreCandidates(p, k);
   if (rows_v.empty()) return;
   const torch::Tensor rows_t = torch::tensor(rows_v, torch::kLong);
   const torch::Tensor cand = CandidateMask(p).index_select(0, rows_t).unsqueeze(0);

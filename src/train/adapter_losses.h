@@ -19,7 +19,7 @@ namespace chunkllm {
 torch::Tensor CandidateMask(const ChunkPartition& chunks);
 
 // Chunk keys (L, C, r) from key features (L, T, r): the boundary token's feature ("boundary",
-// the paper) or the mean over the chunk's tokens ("mean").
+// the paper) or the mean over the chunk's tokens ("mean"); "lse" has none (TokenPooledScores).
 torch::Tensor ChunkKeys(const torch::Tensor& key_features, const ChunkPartition& chunks, const std::string& mode);
 
 // (T, C) long: the distance bucket of chunk c for a query at t (chunk/chunk_distance.h),
@@ -41,16 +41,39 @@ torch::Tensor LengthBias(const torch::Tensor& layer_weight, const ChunkPartition
 // this with delay 1; sentences of prose rarely reach max_chunk.)
 torch::Tensor ServingRows(const ChunkPartition& chunks, int delay);
 
-// Student chunk log-probabilities (L, T, C): log softmax over candidates of
-// q . k / sqrt(r) (+ bias (L, T | 1, C) when defined); with G score groups (adapter_set.h)
-// the log of the mean of G such softmaxes, group g scoring with features [g r/G, (g+1) r/G)
-// and 1/sqrt(r/G). 0 outside the candidates (and on rows without any), so they add nothing
-// to sums.
+// Raw chunk scores (L, G, T, C) of G score groups (adapter_set.h): group g scores with
+// features [g r/G, (g+1) r/G) of queries (L, T, r) and chunk keys (L, C, r), q . k / sqrt(r/G).
+torch::Tensor GroupedChunkScores(const torch::Tensor& query_features, const torch::Tensor& chunk_keys, int groups);
+
+// The same for the "lse" chunk key (adapter_set.h), from every token's key feature (L, T, r):
+// chunk c scores log sum_{j in c} exp(q . k_j / sqrt(r/G)). Scores of chunks after the query's
+// own are computed too; CandidateLogProbs masks them.
+torch::Tensor TokenPooledScores(const torch::Tensor& query_features, const torch::Tensor& key_features,
+                                const ChunkPartition& chunks, int groups);
+
+// Student chunk log-probabilities (L, T, C) from scores (L, G, T, C) (+ bias (L, T | 1, C)
+// when defined): log softmax over candidates; with G > 1 groups the log of the mean of the G
+// softmaxes. 0 outside the candidates (and on rows without any), so they add nothing to sums.
+torch::Tensor CandidateLogProbs(torch::Tensor scores, const torch::Tensor& candidates, const torch::Tensor& bias = {});
+
+// CandidateLogProbs of GroupedChunkScores.
 torch::Tensor ChunkLogProbs(const torch::Tensor& query_features, const torch::Tensor& chunk_keys,
                             const torch::Tensor& candidates, const torch::Tensor& bias = {}, int groups = 1);
 
 // Per-layer KL(teacher || student) (L): sum over candidates, mean over rows with a candidate.
 torch::Tensor ChunkKl(const torch::Tensor& target, const torch::Tensor& log_probs, const torch::Tensor& candidates);
+
+// The teacher sharpened (temperature < 1) or flattened (> 1): target^(1 / temperature),
+// renormalised over each row's candidates (rows without any stay 0). Top-k order is unchanged;
+// a sharper target makes KL spend the student's scores on the teacher's leading chunks rather
+// than on the tail, which is what top-k selection reads (ours; 1 is the paper's KL).
+torch::Tensor SharpenTarget(const torch::Tensor& target, double temperature);
+
+// Per-layer top-k set loss (L): -log of the student's probability on the teacher's k leading
+// candidates, mean over rows with more than k candidates (0 when there is none). It rewards
+// exactly what recall@k counts, the set, and is indifferent to the order within it and to the
+// tail (ours).
+torch::Tensor TopKSetLoss(const torch::Tensor& target, const torch::Tensor& log_probs, const ChunkPartition& chunks, int k);
 
 // Mean binary cross-entropy of boundary logits (T) against labels (T, 0/1), positives
 // weighted by pos_weight.

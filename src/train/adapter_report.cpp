@@ -13,7 +13,8 @@ nlohmann::json ToJson(const AdapterValidation& v) {
           {"mean_recall", v.mean_recall}, {"mean_mass", v.mean_mass}, {"precision", v.precision},
           {"recall_boundary", v.recall_boundary}, {"f1", v.f1}, {"recency_recall", v.recency_recall},
           {"recency_mass", v.recency_mass}, {"mean_recency_recall", v.mean_recency_recall},
-          {"mean_recency_mass", v.mean_recency_mass}};
+          {"mean_recency_mass", v.mean_recency_mass}, {"teacher_mass", v.teacher_mass},
+          {"mean_teacher_mass", v.mean_teacher_mass}};
 }
 
 namespace {
@@ -41,6 +42,10 @@ AdapterValidation ValidationFromJson(const nlohmann::json& j) {
     v.mean_recency_mass = Number(j.at("mean_recency_mass"));
   } else {
     v.mean_recency_recall = v.mean_recency_mass = NAN;
+  }
+  v.mean_teacher_mass = NAN;  // (and records from before session 19 lack the teacher's own mass)
+  if (j.contains("teacher_mass")) {
+    v.teacher_mass = Numbers(j.at("teacher_mass")), v.mean_teacher_mass = Number(j.at("mean_teacher_mass"));
   }
   return v;
 }

@@ -38,6 +38,8 @@ nlohmann::json RunIdentity(const AdapterTrainOptions& o, const BaseModelInfo& ba
   if (h.query_target != "token") id["query_target"] = h.query_target;
   if (h.length_bias) id["length_bias"] = true;
   if (h.score_groups != 1) id["score_groups"] = h.score_groups;
+  if (o.teacher_temperature != 1.0) id["teacher_temperature"] = o.teacher_temperature;
+  if (o.topk_loss_weight != 0.0) id["topk_loss_weight"] = o.topk_loss_weight, id["topk"] = o.topk;
   return id;
 }
 
@@ -56,6 +58,8 @@ void CheckOptions(const AdapterTrainOptions& o, const ModelConfig& c) {
     Fail("--score-groups must divide --rank ", o.hp.rank, ", got ", o.hp.score_groups);
   }
   if (o.topk <= 0) Fail("--topk must be positive, got ", o.topk);
+  if (!(o.teacher_temperature > 0)) Fail("--teacher-temperature must be positive, got ", o.teacher_temperature);
+  if (!(o.topk_loss_weight >= 0)) Fail("--topk-loss-weight must be >= 0, got ", o.topk_loss_weight);
   if (o.local < 0 || o.sink < 0) Fail("--local and --sink must be >= 0");
   if (o.hp.distance_buckets < 0 || o.hp.distance_buckets > kMaxDistanceBuckets) {
     Fail("--distance-buckets must be in [0, ", kMaxDistanceBuckets, "], got ", o.hp.distance_buckets);
@@ -111,6 +115,7 @@ AdapterTrainResult RunAdapterTraining(const AdapterTrainOptions& opts) {
   bo.max_chunk = o.hp.max_chunk, bo.local = o.local, bo.sink = o.sink, bo.n_threads = o.n_threads;
   const std::vector<AdapterBatch> val = HeldOutBatches(*model, held_out, o.val_windows, o.seq, bo);
 
+  const DistillObjective objective{o.teacher_temperature, o.topk_loss_weight, o.topk};
   ProgressBar bar(o.steps, "train", o.show_progress);
   double last_ckpt = NowSeconds();
   const double run_start = NowSeconds(), seconds_before = hist.train_seconds;
@@ -124,8 +129,8 @@ AdapterTrainResult RunAdapterTraining(const AdapterTrainOptions& opts) {
     const double lr = CosineLearningRate(step, o.steps, o.warmup_steps, o.lr, o.min_lr);
     static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[0].options()).lr(lr);
     opt.zero_grad();
-    const AdapterLosses l = AdapterForward(*m, b, o.pos_weight);
-    const torch::Tensor loss = l.kl.mean() + o.bce_weight * l.bce;
+    const AdapterLosses l = AdapterForward(*m, b, o.pos_weight, objective);
+    const torch::Tensor loss = l.distill.mean() + o.bce_weight * l.bce;
     loss.backward();
     torch::nn::utils::clip_grad_norm_(m->parameters(), o.grad_clip);
     opt.step();

@@ -144,7 +144,7 @@ TEST(EvalCli, ReportsTheAdaptersHeldOutMetrics) {
   EXPECT_EQ(a.at("windows"), 2);
   EXPECT_EQ(a.at("seq"), 192);
   EXPECT_EQ(a.at("topk"), 2);
-  for (const char* k : {"recall", "mass", "recency_recall", "recency_mass"}) {
+  for (const char* k : {"recall", "mass", "recency_recall", "recency_mass", "teacher_mass"}) {
     ASSERT_EQ(a.at(k).size(), 2u) << k;  // one per layer
     for (const auto& v : a.at(k)) {
       EXPECT_GE(v.get<double>(), 0.0) << k;
@@ -152,7 +152,10 @@ TEST(EvalCli, ReportsTheAdaptersHeldOutMetrics) {
     }
   }
   EXPECT_TRUE(a.contains("f1"));
-  EXPECT_NE(ReadTextFile(out + "/summary.md").find("ChunkLLM adapters on held-out text"), std::string::npos);
+  const std::string md = ReadTextFile(out + "/summary.md");
+  EXPECT_NE(md.find("ChunkLLM adapters on held-out text"), std::string::npos);
+  EXPECT_NE(md.find("teacher's own top 2: mass % |\n| --- |"), std::string::npos) << "the header, whole";
+  EXPECT_NE(md.find("\n| 0 | "), std::string::npos) << "layer 0's row, on its own line";
   EXPECT_EQ(ReadTextFile(out + "/adapter-recall.svg").rfind("<svg", 0), 0u);
 
   r = test::RunCli({"eval", "-m", model, "--task", "passkey", "--lengths", "256", "--depths", "0.5", "--attn",

@@ -87,7 +87,7 @@ TEST(AdapterTrainer, HeldOutLossesFallBelowTheUninformedPredictors) {
   // The "k most recent candidates" reference, counted naively: per layer, the share of the
   // teacher's top k among candidates [n - k, n), pooled over rows with more than k candidates.
   const int n_layer = model->config().n_layer;
-  std::vector<double> recent_hits(size_t(n_layer), 0.0);
+  std::vector<double> recent_hits(size_t(n_layer), 0.0), best_mass(size_t(n_layer), 0.0);
   int64_t recent_rows = 0;
   for (int i = 0; i < o.val_windows; ++i) {
     std::vector<int32_t> tokens;
@@ -112,6 +112,7 @@ TEST(AdapterTrainer, HeldOutLossesFallBelowTheUninformedPredictors) {
         const float* row = t.target[size_t(l)].data() + t_pos * t.C;
         std::sort(order.begin(), order.end(), [&](int a, int b) { return row[a] > row[b]; });
         for (int j = 0; j < o.topk; ++j) recent_hits[size_t(l)] += order[size_t(j)] >= n - o.topk ? 1.0 / o.topk : 0.0;
+        for (int j = 0; j < o.topk; ++j) best_mass[size_t(l)] += row[order[size_t(j)]];
       }
     }
     uniform_kl += ChunkKl(target, ChunkLogProbs(zeros, ChunkKeys(zeros, chunks, "boundary"), cand), cand).mean().item<double>() / o.val_windows;
@@ -128,6 +129,12 @@ TEST(AdapterTrainer, HeldOutLossesFallBelowTheUninformedPredictors) {
   ASSERT_GT(recent_rows, 0);
   ASSERT_EQ(v.recency_recall.size(), size_t(n_layer));
   for (int l = 0; l < n_layer; ++l) EXPECT_NEAR(v.recency_recall[size_t(l)], recent_hits[size_t(l)] / double(recent_rows), 1e-12);
+  // The teacher's own top k hold the most mass any k chunks can; the adapters' k hold no more.
+  ASSERT_EQ(v.teacher_mass.size(), size_t(n_layer));
+  for (int l = 0; l < n_layer; ++l) {
+    EXPECT_NEAR(v.teacher_mass[size_t(l)], best_mass[size_t(l)] / double(recent_rows), 1e-6) << "layer " << l;
+    EXPECT_LE(v.mass[size_t(l)], v.teacher_mass[size_t(l)] + 1e-6) << "layer " << l;
+  }
   // Evaluating the written file on the same held-out windows (as `chunkllm eval` does) gives
   // back the trainer's last validation: same teacher, candidates, chunks and weights.
   AdapterEvalOptions eo;
