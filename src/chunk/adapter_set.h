@@ -33,10 +33,7 @@ struct AdapterHyperParams {
   int max_chunk = 64;    // forced boundary after this many tokens without one
   // "boundary" (the paper's): a chunk's key is its boundary token's K-Adapter feature; "mean"
   // (ours): the mean of its tokens' features, so the key describes the whole chunk, not its
-  // last token (inference then runs the K-Adapter on every token, not only at boundaries);
-  // "lse" (ours): every token keeps its feature and the chunk scores log sum_j exp(q . k_j /
-  // sqrt(r)) over its tokens, a soft max-pool, the form of the teacher's own chunk mass (a sum
-  // of exp(q . k) over the chunk's keys), so one matching token can carry its chunk.
+  // last token (inference then runs the K-Adapter on every token, not only at boundaries).
   std::string chunk_key = "boundary";
   int distance_buckets = 0;  // B of the per-layer chunk-distance bias; 0 = none (the paper's score)
   // Tokens of lookahead of the Chunk Adapter (ours, an ablation): whether token i ends a chunk
@@ -81,9 +78,9 @@ inline int ChunkAdapterInputWidth(const BaseModelInfo& b, const AdapterHyperPara
 
 // The values the string hyper-parameters may take; the trainer's flags and the adapter file's
 // metadata are both checked against these, and both errors name the allowed values from here.
-constexpr const char* kChunkKeyValues = "boundary, mean or lse";
+constexpr const char* kChunkKeyValues = "boundary or mean";
 constexpr const char* kQueryTargetValues = "token or served";
-inline bool IsChunkKey(const std::string& s) { return s == "boundary" || s == "mean" || s == "lse"; }
+inline bool IsChunkKey(const std::string& s) { return s == "boundary" || s == "mean"; }
 inline bool IsQueryTarget(const std::string& s) { return s == "token" || s == "served"; }
 
 // The largest boundary delay the inference policy implements (it keeps one token back).

@@ -23,9 +23,6 @@ ChunkLlmPolicy::ChunkLlmPolicy(const Model& model, std::shared_ptr<const Adapter
   if (o.evict && oracle_) Fail("--attn oracle scores every cached position; it cannot run with --kv evict");
   if (fixed_ && o.chunk_len <= 0) Fail("--chunk-len must be positive, got ", o.chunk_len);
   mean_key_ = adapters_->adapters().hp.chunk_key == "mean";
-  if (adapters_->adapters().hp.chunk_key == "lse") {
-    Fail("adapters with chunk key 'lse' are a training ablation: inference scores boundary or mean keys only");
-  }
   // The oracle reads the true attention of the latest token, and noicac selects at every token
   // with its own query: the served target (adapter_set.h) changes only ICAC's adapter queries.
   served_query_ = !oracle_ && icac_ && adapters_->adapters().hp.query_target == "served";

@@ -72,7 +72,7 @@ std::vector<AdapterBatch> HeldOutBatches(const Model& model, const AdapterCorpus
 AdapterLosses AdapterForward(const AdapterModelImpl& m, const AdapterBatch& b, double pos_weight,
                              const DistillObjective& objective) {
   AdapterLosses l;
-  const torch::Tensor key_features = m.KeyFeatures(b.x);  // (L, T, r)
+  const torch::Tensor keys = ChunkKeys(m.KeyFeatures(b.x), b.chunks, m.hp.chunk_key);
   torch::Tensor bias;  // (L, T | 1, C) or undefined
   if (m.dist_bias.defined()) bias = DistanceBias(m.dist_bias, DistanceBuckets(b.chunks, m.hp.distance_buckets));
   if (m.len_w.defined()) {
@@ -81,11 +81,7 @@ AdapterLosses AdapterForward(const AdapterModelImpl& m, const AdapterBatch& b, d
   }
   torch::Tensor query = m.QueryFeatures(b.x);  // (L, T, r)
   if (m.hp.query_target == "served") query = query.index_select(1, ServingRows(b.chunks, m.hp.boundary_delay));
-  const int G = m.hp.score_groups;
-  l.logp = CandidateLogProbs(m.hp.chunk_key == "lse"
-                                 ? TokenPooledScores(query, key_features, b.chunks, G)
-                                 : GroupedChunkScores(query, ChunkKeys(key_features, b.chunks, m.hp.chunk_key), G),
-                             b.cand, bias);
+  l.logp = ChunkLogProbs(query, keys, b.cand, bias, m.hp.score_groups);
   l.kl = ChunkKl(b.target, l.logp, b.cand);
   l.distill = objective.teacher_temperature == 1.0
                   ? l.kl

@@ -29,8 +29,7 @@ torch::Tensor ChunkKeys(const torch::Tensor& kf, const ChunkPartition& p, const 
     for (size_t c = 0; c < len.size(); ++c) len[c] = float(p.end[c] - p.begin[c]);
     return sum / torch::tensor(len).to(kf.dtype()).view({1, -1, 1});
   }
-  // "lse" keeps every token's feature: TokenPooledScores scores the chunk.
-  Fail("chunk keys: no per-chunk key in mode '", mode, "' (", kChunkKeyValues, ")");
+  Fail("unknown chunk key mode '", mode, "' (", kChunkKeyValues, ")");
 }
 
 torch::Tensor DistanceBuckets(const ChunkPartition& p, int n_buckets) {
@@ -66,30 +65,13 @@ torch::Tensor LengthBias(const torch::Tensor& w, const ChunkPartition& chunks) {
   return w.view({-1, 1, 1}) * torch::tensor(log_len, w.options()).view({1, 1, -1});
 }
 
-torch::Tensor GroupedChunkScores(const torch::Tensor& qf, const torch::Tensor& keys, int groups) {
+torch::Tensor ChunkLogProbs(const torch::Tensor& qf, const torch::Tensor& keys, const torch::Tensor& cand,
+                            const torch::Tensor& bias, int groups) {
   const int64_t L = qf.size(0), T = qf.size(1), C = keys.size(1), G = groups, rg = qf.size(2) / G;
-  if (G < 1 || rg * G != qf.size(2)) Fail("chunk scores: ", G, " score groups do not divide ", qf.size(2), " features");
+  if (G < 1 || rg * G != qf.size(2)) Fail("ChunkLogProbs: ", G, " score groups do not divide ", qf.size(2), " features");
   const torch::Tensor q = qf.view({L, T, G, rg}).permute({0, 2, 1, 3});    // (L, G, T, r/G)
   const torch::Tensor k = keys.view({L, C, G, rg}).permute({0, 2, 1, 3});  // (L, G, C, r/G)
-  return torch::matmul(q, k.transpose(2, 3)) * (1.0 / std::sqrt(double(rg)));  // (L, G, T, C)
-}
-
-torch::Tensor TokenPooledScores(const torch::Tensor& qf, const torch::Tensor& kf, const ChunkPartition& p, int groups) {
-  const torch::Tensor s = GroupedChunkScores(qf, kf, groups);  // (L, G, T, Tk): every token as a "chunk"
-  const int64_t C = p.n_chunks();
-  std::vector<int64_t> sizes = s.sizes().vec();
-  sizes.back() = C;
-  const torch::Tensor of = torch::tensor(p.chunk_of, torch::kLong).expand_as(s);  // key token -> its chunk
-  // log sum exp per chunk, shifted by the chunk's own max so that no chunk underflows (the
-  // shift is a constant of the gradient: detached).
-  const torch::Tensor mx = torch::full(sizes, -INFINITY, s.options())
-                               .scatter_reduce(3, of, s.detach(), "amax", /*include_self=*/true);  // (L, G, T, C)
-  const torch::Tensor e = (s - mx.gather(3, of)).exp();
-  return torch::zeros(sizes, s.options()).scatter_add(3, of, e).log() + mx;
-}
-
-torch::Tensor CandidateLogProbs(torch::Tensor s, const torch::Tensor& cand, const torch::Tensor& bias) {
-  const int64_t T = s.size(2), C = s.size(3);
+  torch::Tensor s = torch::matmul(q, k.transpose(2, 3)) * (1.0 / std::sqrt(double(rg)));  // (L, G, T, C)
   if (bias.defined()) s = s + bias.unsqueeze(1);
   const torch::Tensor not_cand = cand.logical_not().view({1, 1, T, C});
   s = s.masked_fill(not_cand, -INFINITY);
@@ -99,14 +81,8 @@ torch::Tensor CandidateLogProbs(torch::Tensor s, const torch::Tensor& cand, cons
   // -inf off the candidates is set to 0 before the mixture: logsumexp of all -inf would give
   // NaN gradients.
   torch::Tensor logp = torch::log_softmax(s, 3).masked_fill(not_cand, 0.0);  // (L, G, T, C)
-  const int64_t G = s.size(1);
   logp = G == 1 ? logp.squeeze(1) : torch::logsumexp(logp, 1) - std::log(double(G));
   return logp.masked_fill(not_cand.squeeze(0), 0.0);
-}
-
-torch::Tensor ChunkLogProbs(const torch::Tensor& qf, const torch::Tensor& keys, const torch::Tensor& cand,
-                            const torch::Tensor& bias, int groups) {
-  return CandidateLogProbs(GroupedChunkScores(qf, keys, groups), cand, bias);
 }
 
 torch::Tensor ChunkKl(const torch::Tensor& target, const torch::Tensor& logp, const torch::Tensor& cand) {

@@ -19,7 +19,7 @@ namespace chunkllm {
 torch::Tensor CandidateMask(const ChunkPartition& chunks);
 
 // Chunk keys (L, C, r) from key features (L, T, r): the boundary token's feature ("boundary",
-// the paper) or the mean over the chunk's tokens ("mean"); "lse" has none (TokenPooledScores).
+// the paper) or the mean over the chunk's tokens ("mean").
 torch::Tensor ChunkKeys(const torch::Tensor& key_features, const ChunkPartition& chunks, const std::string& mode);
 
 // (T, C) long: the distance bucket of chunk c for a query at t (chunk/chunk_distance.h),
@@ -41,22 +41,11 @@ torch::Tensor LengthBias(const torch::Tensor& layer_weight, const ChunkPartition
 // this with delay 1; sentences of prose rarely reach max_chunk.)
 torch::Tensor ServingRows(const ChunkPartition& chunks, int delay);
 
-// Raw chunk scores (L, G, T, C) of G score groups (adapter_set.h): group g scores with
-// features [g r/G, (g+1) r/G) of queries (L, T, r) and chunk keys (L, C, r), q . k / sqrt(r/G).
-torch::Tensor GroupedChunkScores(const torch::Tensor& query_features, const torch::Tensor& chunk_keys, int groups);
-
-// The same for the "lse" chunk key (adapter_set.h), from every token's key feature (L, T, r):
-// chunk c scores log sum_{j in c} exp(q . k_j / sqrt(r/G)). Scores of chunks after the query's
-// own are computed too; CandidateLogProbs masks them.
-torch::Tensor TokenPooledScores(const torch::Tensor& query_features, const torch::Tensor& key_features,
-                                const ChunkPartition& chunks, int groups);
-
-// Student chunk log-probabilities (L, T, C) from scores (L, G, T, C) (+ bias (L, T | 1, C)
-// when defined): log softmax over candidates; with G > 1 groups the log of the mean of the G
-// softmaxes. 0 outside the candidates (and on rows without any), so they add nothing to sums.
-torch::Tensor CandidateLogProbs(torch::Tensor scores, const torch::Tensor& candidates, const torch::Tensor& bias = {});
-
-// CandidateLogProbs of GroupedChunkScores.
+// Student chunk log-probabilities (L, T, C): log softmax over candidates of
+// q . k / sqrt(r) (+ bias (L, T | 1, C) when defined); with G score groups (adapter_set.h)
+// the log of the mean of G such softmaxes, group g scoring with features [g r/G, (g+1) r/G)
+// and 1/sqrt(r/G). 0 outside the candidates (and on rows without any), so they add nothing
+// to sums.
 torch::Tensor ChunkLogProbs(const torch::Tensor& query_features, const torch::Tensor& chunk_keys,
                             const torch::Tensor& candidates, const torch::Tensor& bias = {}, int groups = 1);
 
