@@ -13,7 +13,9 @@
 # CHUNK_KEY (the default mean keys a chunk by its tokens' mean feature: recall@8 85.3%
 # against 84.5% for boundary, the paper's, on the stage-11 backbone, docs/benchmarks.md),
 # TEACHER_TEMPERATURE and TOPK_LOSS_WEIGHT (`chunkllm train --teacher-temperature /
-# --topk-loss-weight`; 1 and 0, the paper's KL alone), SYNTHETIC_SAMPLES and THREADS override the defaults below. STEPS defaults to 1200
+# --topk-loss-weight`; 1 and 0, the paper's KL alone: 0.5, 2 and a weight of 0.5 did no better
+# on the stage-14 backbone, docs/benchmarks.md), SYNTHETIC_SAMPLES and THREADS override the
+# defaults below. STEPS defaults to 1200
 # (session 12, stage-11 backbone: recall@8 84.3% against 81.7% at 400 steps, ~14 min on two
 # threads). The result is
 # $STATE/demo-adapters.gguf (+ .report/ with report.json, loss.svg, recall.svg).

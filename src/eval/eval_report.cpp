@@ -112,8 +112,8 @@ nlohmann::json AdapterSection(const std::string& dir, const nlohmann::json& a, s
                 "recall %s %%, F1 %s %%\n",
                 Pct(num(a.at("mean_recall"))).c_str(), Pct(num(a.at("mean_mass"))).c_str(),
                 Pct(num(a.at("mean_recency_recall"))).c_str(), Pct(num(a.at("mean_recency_mass"))).c_str(),
-                Pct(num(a.at("mean_teacher_mass"))).c_str(), Pct(num(a.at("precision"))).c_str(), Pct(num(a.at("recall_boundary"))).c_str(),
-                Pct(num(a.at("f1"))).c_str());
+                Pct(num(a.at("mean_teacher_mass"))).c_str(), Pct(num(a.at("precision"))).c_str(),
+                Pct(num(a.at("recall_boundary"))).c_str(), Pct(num(a.at("f1"))).c_str());
   md += line;
   plot.series = {adapters, recent};
   WriteSvg(dir + "/adapter-recall.svg", plot.ToSvg());
