@@ -50,6 +50,7 @@ resume=""
 [ -f "$STATE/demo-adapters.gguf.ckpt" ] && resume="--resume"
 length=""
 [ "${LENGTH_BIAS:-1}" = 1 ] && length="--length-bias"
+[ "${QUERY_DISTANCE:-0}" = 1 ] && length="$length --query-distance"
 exec "$BIN" train -m "$MODEL" --data "${data[@]}" --val data/corpus/validation \
   -o "$STATE/demo-adapters.gguf" --seq ${SEQ:-1024} --steps ${STEPS:-1200} --lr 2e-3 --min-lr 2e-4 --warmup 20 \
   --rank ${RANK:-64} --d-adapter ${D_ADAPTER:-192} --chunk-hidden ${CHUNK_HIDDEN:-256} --pos-weight ${POS_WEIGHT:-1} \

@@ -35,6 +35,7 @@ std::vector<TensorSpec> Specs(const BaseModelInfo& b, const AdapterHyperParams& 
     s.push_back({p + "k_adapter.w2", {Da, r}});
     if (hp.distance_buckets > 0) s.push_back({p + "distance_bias", {hp.distance_buckets}});
     if (hp.length_bias) s.push_back({p + "length_weight", {1}});
+    if (hp.query_distance) s.push_back({p + "distance_query", {r, hp.distance_buckets}});
   }
   s.push_back({"chunk_adapter.w1", {ChunkAdapterInputWidth(b, hp), Hc}});
   s.push_back({"chunk_adapter.b1", {Hc}});
@@ -52,6 +53,7 @@ std::vector<std::vector<float>*> Slots(AdapterSet& a) {
     s.insert(s.end(), {&l.q_w1, &l.q_w2, &l.k_w1, &l.k_w2});
     if (a.hp.distance_buckets > 0) s.push_back(&l.distance_bias);
     if (a.hp.length_bias) s.push_back(&l.length_weight);
+    if (a.hp.query_distance) s.push_back(&l.distance_query);
   }
   s.insert(s.end(), {&a.chunk.w1, &a.chunk.b1});
   if (a.hp.chunk_hidden > 0) s.insert(s.end(), {&a.chunk.w2, &a.chunk.b2});
@@ -100,6 +102,7 @@ void SaveAdapters(const AdapterSet& a, const std::string& path) {
     gguf_set_val_str(g, "chunkllm.query_target", a.hp.query_target.c_str());
     gguf_set_val_u32(g, "chunkllm.length_bias", a.hp.length_bias ? 1 : 0);
     gguf_set_val_u32(g, "chunkllm.score_groups", uint32_t(a.hp.score_groups));
+    gguf_set_val_u32(g, "chunkllm.query_distance", a.hp.query_distance ? 1 : 0);
     gguf_set_val_str(g, "chunkllm.training", a.training.dump().c_str());
     for (size_t i = 0; i < specs.size(); ++i) {
       const int64_t n = Count(specs[i].ne);
@@ -195,6 +198,14 @@ AdapterSet LoadAdapters(const std::string& path) {
       Fail(path, ": metadata key 'chunkllm.score_groups' must divide the rank ", a.hp.rank, ", got ", g);
     }
     a.hp.score_groups = int(g);
+  }
+  if (version >= 8) {  // versions 1-7 had no query-dependent distance score (the paper's)
+    const int64_t q = f.GetInt("chunkllm.query_distance");
+    if (q != 0 && q != 1) Fail(path, ": metadata key 'chunkllm.query_distance' must be 0 or 1, got ", q);
+    if (q == 1 && a.hp.distance_buckets == 0) {
+      Fail(path, ": metadata key 'chunkllm.query_distance' is 1 but 'chunkllm.distance_buckets' is 0");
+    }
+    a.hp.query_distance = q == 1;
   }
   try {
     a.training = nlohmann::json::parse(f.GetString("chunkllm.training"));

@@ -51,6 +51,12 @@ float AdapterRuntime::DistanceBias(int l, int distance) const {
   return B > 0 ? a_.layers[size_t(l)].distance_bias[size_t(ChunkDistanceBucket(distance, B))] : 0.0f;
 }
 
+float AdapterRuntime::QueryDistanceScore(int l, int distance, const float* q) const {
+  if (!a_.hp.query_distance) return 0.0f;
+  const int bucket = ChunkDistanceBucket(distance, a_.hp.distance_buckets);
+  return Dot(a_.layers[size_t(l)].distance_query.data() + size_t(bucket) * size_t(r_), q, r_) / std::sqrt(float(r_));
+}
+
 float AdapterRuntime::BoundaryProbabilityFromParts(const float* parts) const {
   const int n = a_.hp.boundary_inputs, Hc = std::max(a_.hp.chunk_hidden, 1);
   for (int i = 0; i < Hc; ++i) {

@@ -25,6 +25,9 @@ class AdapterRuntime {
   // The learned score bias of a candidate `distance` chunks back (chunk/chunk_distance.h);
   // 0 for adapters without one.
   float DistanceBias(int layer, int distance) const;
+  // The query-dependent distance score q . E[bucket(distance)] / sqrt(r) of a candidate
+  // `distance` chunks back, for the query q (r floats); 0 for adapters without it.
+  float QueryDistanceScore(int layer, int distance, const float* query) const;
   // The learned score bias w_l * log(tokens) of a candidate chunk of `tokens` tokens; 0 for
   // adapters without the length bias.
   float LengthBias(int layer, int tokens) const;

@@ -69,6 +69,12 @@ struct AdapterHyperParams {
   // with its own softmax; a single softmax (G = 1, the paper's) must fit that mixture with one
   // ranking, so heads that read different chunks compete. Requires r % G == 0.
   int score_groups = 1;
+  // A query-dependent distance score (ours; needs distance buckets): each layer also learns a
+  // (B, r) distance embedding E, and a candidate d chunks back adds q . E[bucket(d)] / sqrt(r)
+  // to its score. The distance bias alone prefers the same distances for every query; the
+  // teacher's heads look back by amounts that depend on the token (the chunk just before, the
+  // sentence's subject a few chunks back, ...). Off: the paper's score.
+  bool query_distance = false;
 };
 
 // The Chunk Adapter's input width: n_embd floats for each token it reads.
@@ -93,6 +99,7 @@ struct LayerAdapters {
   std::vector<float> k_w1, k_w2;  // (Da, D), (r, Da)
   std::vector<float> distance_bias;  // (B), empty when B = 0
   std::vector<float> length_weight;  // (1), empty without the length bias
+  std::vector<float> distance_query;  // (B, r), empty without the query-dependent distance score
 };
 
 struct ChunkAdapterWeights {
@@ -104,8 +111,9 @@ struct ChunkAdapterWeights {
 
 struct AdapterSet {
   // 2 added the distance bias, 3 the boundary delay, 4 the boundary inputs, 5 the query
-  // target, 6 the length bias, 7 the score groups (older files, which lack them, are still read).
-  static constexpr int kFormatVersion = 7;
+  // target, 6 the length bias, 7 the score groups, 8 the query-dependent distance score (older
+  // files, which lack them, are still read).
+  static constexpr int kFormatVersion = 8;
   BaseModelInfo base;
   AdapterHyperParams hp;
   std::vector<LayerAdapters> layers;  // n_layer entries

@@ -267,7 +267,8 @@ void ChunkLlmPolicy::ArmFirstSelection() {
   select_after_step_ = dense_step_;
 }
 
-// [layer][candidate] scores: the adapters' q . k / sqrt(r) + distance and length biases, or
+// [layer][candidate] scores: the adapters' q . k / sqrt(r) + distance and length biases (+ the
+// query-dependent distance score q . E[bucket] / sqrt(r)), or
 // with G score groups the log of the mean of the groups' softmaxes over the candidates
 // (adapter_set.h); or (oracle) the chunk's share of the query's true attention, averaged over
 // heads. With several queries (select_query recent), the mean of their q . k.
@@ -281,10 +282,16 @@ std::vector<std::vector<float>> ChunkLlmPolicy::Scores(const std::vector<int>& c
     // lie local + 1 or more chunks back, as they do from a token's own chunk in training.
     const int open_chunk = n_chunks();
     std::vector<float> logits(cand.size() * size_t(G));  // (G, candidates)
+    std::vector<float> mean_query(static_cast<size_t>(r_));  // the queries' mean, for the distance score
     for (int l = 0; l < n_layer(); ++l) {
+      std::fill(mean_query.begin(), mean_query.end(), 0.0f);
+      for (size_t iq = 0; iq < n_q; ++iq)
+        for (int e = 0; e < r_; ++e) mean_query[size_t(e)] += query_[size_t(l)][iq * size_t(r_) + size_t(e)] / float(n_q);
       for (size_t i = 0; i < cand.size(); ++i) {
         const float* k = keys_[size_t(l)].data() + size_t(cand[i]) * r_;
-        const float bias = adapters_->DistanceBias(l, open_chunk - cand[i]) +
+        const int distance = open_chunk - cand[i];
+        const float bias = adapters_->DistanceBias(l, distance) +
+                           adapters_->QueryDistanceScore(l, distance, mean_query.data()) +
                            adapters_->LengthBias(l, chunk_end(cand[i]) - chunk_begin(cand[i]));
         for (int g = 0; g < G; ++g) {
           float d = 0;

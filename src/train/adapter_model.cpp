@@ -37,6 +37,9 @@ AdapterModelImpl::AdapterModelImpl(int L, int D, const AdapterHyperParams& h, ui
   // Zero: training starts from the paper's position-free score.
   if (hp.distance_buckets > 0) dist_bias = register_parameter("dist_bias", torch::zeros({L, hp.distance_buckets}));
   // One: a chunk scores as the log-sum of its tokens, each scoring like its key (adapter_set.h).
+  if (hp.distance_buckets > 0 && hp.query_distance) {
+    dist_emb = register_parameter("dist_emb", torch::zeros({L, hp.distance_buckets, hp.rank}));
+  }
   if (hp.length_bias) len_w = register_parameter("len_w", torch::ones({L}));
 }
 
@@ -66,6 +69,7 @@ void AdapterModelImpl::ExportTo(AdapterSet& a) const {
     la.k_w1 = ToVector(k_w1[l]), la.k_w2 = ToVector(k_w2[l]);
     if (dist_bias.defined()) la.distance_bias = ToVector(dist_bias[l]);
     if (len_w.defined()) la.length_weight = ToVector(len_w.slice(0, l, l + 1));
+    if (dist_emb.defined()) la.distance_query = ToVector(dist_emb[l]);
   }
   a.chunk = ChunkAdapterWeights{};
   a.chunk.w1 = ToVector(c_w1), a.chunk.b1 = ToVector(c_b1);
@@ -82,6 +86,7 @@ void AdapterModelImpl::ImportFrom(const AdapterSet& a) {
     t = k_w2[l], FromVector(t, la.k_w2);
     if (dist_bias.defined()) t = dist_bias[l], FromVector(t, la.distance_bias);
     if (len_w.defined()) t = len_w.slice(0, l, l + 1), FromVector(t, la.length_weight);
+    if (dist_emb.defined()) t = dist_emb[l], FromVector(t, la.distance_query);
   }
   FromVector(c_w1, a.chunk.w1);
   FromVector(c_b1, a.chunk.b1);

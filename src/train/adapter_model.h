@@ -29,6 +29,7 @@ class AdapterModelImpl : public torch::nn::Module {
   torch::Tensor q_w1, q_w2, k_w1, k_w2;  // (L, Da, D), (L, r, Da)
   torch::Tensor c_w1, c_b1, c_w2, c_b2;  // (Hc | 1, n D), (Hc | 1); hidden only: (Hc), (1)
   torch::Tensor dist_bias;               // (L, B) chunk-distance score bias; undefined when B = 0
+  torch::Tensor dist_emb;                // (L, B, r) distance embedding; undefined without query_distance
   torch::Tensor len_w;                   // (L) weight of log(chunk length); undefined without length_bias
 
  private:

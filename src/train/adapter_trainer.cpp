@@ -38,6 +38,7 @@ nlohmann::json RunIdentity(const AdapterTrainOptions& o, const BaseModelInfo& ba
   if (h.query_target != "token") id["query_target"] = h.query_target;
   if (h.length_bias) id["length_bias"] = true;
   if (h.score_groups != 1) id["score_groups"] = h.score_groups;
+  if (h.query_distance) id["query_distance"] = true;
   if (o.teacher_temperature != 1.0) id["teacher_temperature"] = o.teacher_temperature;
   if (o.topk_loss_weight != 0.0) id["topk_loss_weight"] = o.topk_loss_weight, id["topk"] = o.topk;
   return id;
@@ -64,6 +65,7 @@ void CheckOptions(const AdapterTrainOptions& o, const ModelConfig& c) {
   if (o.hp.distance_buckets < 0 || o.hp.distance_buckets > kMaxDistanceBuckets) {
     Fail("--distance-buckets must be in [0, ", kMaxDistanceBuckets, "], got ", o.hp.distance_buckets);
   }
+  if (o.hp.query_distance && o.hp.distance_buckets == 0) Fail("--query-distance needs --distance-buckets > 0");
   if (o.hp.boundary_delay < 0 || o.hp.boundary_delay > kMaxBoundaryDelay) {
     Fail("--boundary-delay must be in [0, ", kMaxBoundaryDelay, "], got ", o.hp.boundary_delay);
   }

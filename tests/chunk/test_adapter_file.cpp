@@ -30,9 +30,11 @@ BaseModelInfo Base() {
 }
 
 AdapterSet Sample(int hidden, int distance_buckets = 0, int boundary_delay = 0, int boundary_inputs = 1,
-                  const std::string& query_target = "token", bool length_bias = false, int score_groups = 1) {
+                  const std::string& query_target = "token", bool length_bias = false, int score_groups = 1,
+                  bool query_distance = false) {
   AdapterHyperParams hp;
   hp.query_target = query_target, hp.length_bias = length_bias, hp.score_groups = score_groups;
+  hp.query_distance = query_distance;
   hp.d_adapter = 8, hp.rank = 4, hp.chunk_hidden = hidden, hp.max_chunk = 40, hp.alpha = 0.4f, hp.chunk_key = "mean";
   hp.distance_buckets = distance_buckets, hp.boundary_delay = boundary_delay, hp.boundary_inputs = boundary_inputs;
   AdapterSet a = RandomAdapters(Base(), hp, 3);
@@ -64,10 +66,11 @@ void Rewrite(const std::string& from, const std::string& to, const std::function
 
 TEST(AdapterFile, RoundTripIsExact) {
   test::TempDir dir;
-  for (auto [hidden, buckets, delay, inputs, target, length, groups] :
-       {std::tuple{0, 0, 0, 1, "token", false, 1}, std::tuple{5, 0, 1, 1, "served", true, 2},
-        std::tuple{0, 6, 1, 2, "token", true, 4}, std::tuple{5, 0, 0, 3, "served", false, 1}}) {
-    const AdapterSet a = Sample(hidden, buckets, delay, inputs, target, length, groups);
+  for (auto [hidden, buckets, delay, inputs, target, length, groups, qdist] :
+       {std::tuple{0, 0, 0, 1, "token", false, 1, false}, std::tuple{5, 0, 1, 1, "served", true, 2, false},
+        std::tuple{0, 6, 1, 2, "token", true, 4, false}, std::tuple{5, 0, 0, 3, "served", false, 1, false},
+        std::tuple{0, 6, 1, 2, "token", true, 1, true}}) {
+    const AdapterSet a = Sample(hidden, buckets, delay, inputs, target, length, groups, qdist);
     SaveAdapters(a, dir.File("a.gguf"));
     const AdapterSet b = LoadAdapters(dir.File("a.gguf"));
     EXPECT_EQ(b.base.arch, a.base.arch);
@@ -84,6 +87,7 @@ TEST(AdapterFile, RoundTripIsExact) {
     EXPECT_EQ(b.hp.query_target, target);
     EXPECT_EQ(b.hp.length_bias, length);
     EXPECT_EQ(b.hp.score_groups, groups);
+    EXPECT_EQ(b.hp.query_distance, qdist);
     EXPECT_EQ(b.chunk.w1.size(), size_t(32 * inputs * std::max(1, hidden)));  // (Hc | 1, n D)
     EXPECT_EQ(b.training, a.training);
     ASSERT_EQ(b.layers.size(), 2u);
@@ -96,6 +100,8 @@ TEST(AdapterFile, RoundTripIsExact) {
       EXPECT_EQ(b.layers[l].distance_bias.size(), size_t(buckets));
       EXPECT_EQ(b.layers[l].length_weight, a.layers[l].length_weight);
       EXPECT_EQ(b.layers[l].length_weight.size(), length ? 1u : 0u);
+      EXPECT_EQ(b.layers[l].distance_query, a.layers[l].distance_query);
+      EXPECT_EQ(b.layers[l].distance_query.size(), qdist ? size_t(buckets * 4) : 0u);  // (B, r)
     }
     EXPECT_EQ(b.chunk.w1, a.chunk.w1);
     EXPECT_EQ(b.chunk.b1, a.chunk.b1);
@@ -150,6 +156,12 @@ TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
   ExpectRefused(dir.File("groups.gguf"), "'chunkllm.score_groups' must divide the rank 4, got 3");
   Rewrite(good, dir.File("nogroups.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.score_groups"); });
   ExpectRefused(dir.File("nogroups.gguf"), "chunkllm.score_groups");
+  Rewrite(good, dir.File("qdist.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.query_distance", 2); });
+  ExpectRefused(dir.File("qdist.gguf"), "'chunkllm.query_distance' must be 0 or 1, got 2");
+  Rewrite(good, dir.File("qdist0.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.query_distance", 1); });
+  ExpectRefused(dir.File("qdist0.gguf"), "'chunkllm.query_distance' is 1 but 'chunkllm.distance_buckets' is 0");
+  Rewrite(good, dir.File("noqdist.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.query_distance"); });
+  ExpectRefused(dir.File("noqdist.gguf"), "chunkllm.query_distance");
   Rewrite(good, dir.File("key.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.rank"); });
   ExpectRefused(dir.File("key.gguf"), "chunkllm.rank");
   Rewrite(good, dir.File("type.gguf"), [](gguf_context* g) { gguf_set_val_str(g, "chunkllm.d_adapter", "eight"); });
@@ -173,7 +185,12 @@ TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
 TEST(AdapterFile, OlderVersionsWithoutDistanceBiasOrBoundaryDelayOrInputsOrQueryTargetOrLengthBiasAreStillRead) {
   test::TempDir dir;
   const AdapterSet a = Sample(0, 0, 0, 1, "served", false, 2);
-  SaveAdapters(a, dir.File("v7.gguf"));
+  SaveAdapters(a, dir.File("v8.gguf"));
+  Rewrite(dir.File("v8.gguf"), dir.File("v7.gguf"), [](gguf_context* g) {
+    gguf_set_val_u32(g, "chunkllm.format_version", 7);
+    gguf_remove_key(g, "chunkllm.query_distance");
+  });
+  EXPECT_FALSE(LoadAdapters(dir.File("v7.gguf")).hp.query_distance) << "version 7: the paper's score";
   Rewrite(dir.File("v7.gguf"), dir.File("v6.gguf"), [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 6);
     gguf_remove_key(g, "chunkllm.score_groups");

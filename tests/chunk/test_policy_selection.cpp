@@ -291,6 +291,48 @@ TEST(ChunkPolicy, LengthBiasRanksLongerChunksFirst) {
   EXPECT_GE(without_fails, 1);
 }
 
+// The query-dependent distance term at inference: with E_l[bucket(3)] = 1000 v and
+// E_l[bucket(5)] = -1000 v, the candidates 3 and 5 chunks back from the open chunk score
+// +-1000 (q . v) / sqrt(r) apart from the rest: whatever the query, each layer (novote: its own
+// top 4 of 14) selects exactly one of the two. Without the term the same prompt does not give
+// that in every layer (the term is what decides it). Chunks end at max_chunk (24 tokens): 16
+// complete ones after the 400-token prompt.
+TEST(ChunkPolicy, QueryDistanceScoreSelectsOneOfTwoOpposedDistances) {
+  const Fixture f = MakeFixture();
+  auto layers_with_exactly_one = [&](bool on) {
+    AdapterSet set = AdaptersWithMaxLengthChunks(f);
+    const int B = 8, r = set.hp.rank;
+    set.hp.distance_buckets = B, set.hp.query_distance = on;
+    std::mt19937 rng(3);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> v(static_cast<size_t>(r));
+    for (float& x : v) x = normal(rng);
+    for (LayerAdapters& l : set.layers) {
+      l.distance_bias.assign(size_t(B), 0.0f);
+      l.distance_query.assign(on ? size_t(B * r) : 0u, 0.0f);
+      for (int e = 0; on && e < r; ++e) {
+        l.distance_query[size_t(2 * r + e)] = 1000.0f * v[size_t(e)];   // bucket 2: distance 3
+        l.distance_query[size_t(4 * r + e)] = -1000.0f * v[size_t(e)];  // bucket 4: distance 5
+      }
+    }
+    ChunkLlmPolicy policy(*f.model, std::make_shared<const AdapterRuntime>(std::move(set)), Options("novote", 4));
+    Session s(*f.model, Params(), &policy);
+    s.Prefill(f.prompt);
+    s.Decode(f.continuation[0]);  // selects before the step, with the prompt's last query
+    const int C = policy.n_chunks();
+    EXPECT_EQ(C, 16);
+    int layers = 0;
+    for (const std::vector<int>& chunks : policy.selected()) {
+      const bool near = std::find(chunks.begin(), chunks.end(), C - 3) != chunks.end();
+      const bool far = std::find(chunks.begin(), chunks.end(), C - 5) != chunks.end();
+      layers += near != far;
+    }
+    return layers;
+  };
+  EXPECT_EQ(layers_with_exactly_one(true), 3);
+  EXPECT_LT(layers_with_exactly_one(false), 3) << "without the term the two chunks are not opposed";
+}
+
 // --first-selection dense-step: the first decode step after a prompt reads every cached
 // position and selects after it, with its own query: the same chunks that the paper's rule
 // picks for the prompt with that token appended (its last token then selects). The step

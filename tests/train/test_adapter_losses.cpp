@@ -72,17 +72,19 @@ TEST(AdapterLosses, AdapterWeightsGradientThroughTheWholeLoss) {
   // length bias, score groups): linear and hidden Chunk Adapter, with and without the distance
   // bias (3 buckets, so that distances 3 and 4 share the last one), a Chunk Adapter reading two
   // tokens, one of them ahead, the served query target, the length bias alone and with the
-  // distance bias, and a mixture of 3 score groups (one feature each) with both biases. The
-  // loss is AdapterForward's, on a hand-made batch.
-  for (auto [hidden, buckets, delay, inputs, target, length, groups] :
-       {std::tuple{0, 0, 0, 1, "token", false, 1}, std::tuple{3, 3, 0, 1, "token", false, 1},
-        std::tuple{3, 0, 1, 2, "token", false, 1}, std::tuple{0, 3, 1, 1, "served", false, 1},
-        std::tuple{0, 0, 0, 1, "token", true, 1}, std::tuple{3, 3, 1, 2, "token", true, 1},
-        std::tuple{0, 3, 0, 1, "token", true, 3}}) {
+  // distance bias, a mixture of 3 score groups (one feature each) with both biases, and the
+  // query-dependent distance score (alone, served, and with groups). The loss is
+  // AdapterForward's, on a hand-made batch.
+  for (auto [hidden, buckets, delay, inputs, target, length, groups, qdist] :
+       {std::tuple{0, 0, 0, 1, "token", false, 1, false}, std::tuple{3, 3, 0, 1, "token", false, 1, false},
+        std::tuple{3, 0, 1, 2, "token", false, 1, false}, std::tuple{0, 3, 1, 1, "served", false, 1, false},
+        std::tuple{0, 0, 0, 1, "token", true, 1, false}, std::tuple{3, 3, 1, 2, "token", true, 1, false},
+        std::tuple{0, 3, 0, 1, "token", true, 3, false}, std::tuple{0, 3, 0, 1, "token", false, 1, true},
+        std::tuple{0, 3, 1, 1, "served", true, 3, true}}) {
     AdapterHyperParams hp;
     hp.d_adapter = 4, hp.rank = int(c.r), hp.chunk_hidden = hidden, hp.distance_buckets = buckets;
     hp.boundary_delay = delay, hp.boundary_inputs = inputs, hp.query_target = target, hp.length_bias = length;
-    hp.score_groups = groups;
+    hp.score_groups = groups, hp.query_distance = qdist;
     AdapterModel m(int(c.L), 6, hp, 9);
     m->to(torch::kDouble);
     torch::manual_seed(3);
@@ -93,6 +95,10 @@ TEST(AdapterLosses, AdapterWeightsGradientThroughTheWholeLoss) {
     if (length) {
       torch::NoGradGuard ng;  // weights of their own per layer
       m->len_w.normal_(1.0, 0.5);
+    }
+    if (qdist) {
+      torch::NoGradGuard ng;  // away from the zero start
+      m->dist_emb.normal_(0, 1.0);
     }
     AdapterBatch b;
     b.chunks = c.chunks, b.target = c.target, b.cand = c.cand;
@@ -109,10 +115,11 @@ TEST(AdapterLosses, AdapterWeightsGradientThroughTheWholeLoss) {
       CheckGradient(p.value(), loss, p.key() + ", hidden " + std::to_string(hidden));
       ++checked;
     }
-    EXPECT_EQ(checked, size_t(6 + (hidden > 0 ? 2 : 0) + (buckets > 0 ? 1 : 0) + (length ? 1 : 0)));
+    EXPECT_EQ(checked, size_t(6 + (hidden > 0 ? 2 : 0) + (buckets > 0 ? 1 : 0) + (length ? 1 : 0) + (qdist ? 1 : 0)));
     // The biases must reach the loss (a bias left out would pass the check with zero gradients).
     if (buckets > 0) EXPECT_GT(m->dist_bias.grad().abs().sum().item<double>(), 1e-3);
     if (length) EXPECT_GT(m->len_w.grad().abs().min().item<double>(), 1e-4);
+    if (qdist) EXPECT_GT(m->dist_emb.grad().abs().sum().item<double>(), 1e-3);
   }
 }
 

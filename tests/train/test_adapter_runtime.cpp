@@ -14,6 +14,7 @@
 #include "chunk/adapter_runtime.h"
 #include "chunk/chunk_distance.h"
 #include "chunk/chunking.h"
+#include "train/adapter_evaluation.h"
 #include "train/adapter_losses.h"
 #include "train/adapter_model.h"
 
@@ -55,6 +56,57 @@ TEST(AdapterRuntime, QueryFeaturesMatchTorchInDouble) {
       }
     }
   }
+}
+
+// The query-dependent distance score: AdapterForward adds q_t . E[l, bucket(chunk_of[t] - c)]
+// / sqrt(r) to every candidate's score; the runtime's QueryDistanceScore for the same query and
+// distance gives it, for distances across the buckets (1-8 exact, then shared), within f32
+// rounding of an r-term dot product. The check reads the difference of training's log-probs
+// with and without the embedding, so the term is checked where training uses it.
+TEST(AdapterRuntime, QueryDistanceScoreIsTrainingsDistanceTerm) {
+  const int L = 2, D = 16, T = 40, B = 11;
+  AdapterHyperParams hp;
+  hp.d_adapter = 8, hp.rank = 6, hp.distance_buckets = B, hp.query_distance = true;
+  AdapterModel model(L, D, hp, 7);
+  {
+    torch::NoGradGuard ng;
+    model->dist_emb.normal_(0, 1.0);
+  }
+  const AdapterRuntime rt = MakeRuntime(model, L, D);
+  std::vector<uint8_t> ends(T, 0);
+  for (int t = 1; t < T; t += 2) ends[size_t(t)] = 1;  // chunks of 2 tokens: distances up to 19
+  AdapterBatch b;
+  b.chunks = PartitionChunks(ends, 0);
+  b.cand = CandidateMask(b.chunks);
+  b.x = torch::randn({L, T, D});
+  b.h1 = b.x[0];
+  b.labels = torch::tensor(std::vector<float>(ends.begin(), ends.end()));
+  b.target = b.cand.to(torch::kFloat).unsqueeze(0).expand({L, -1, -1}).contiguous();
+  b.target = b.target / b.target.sum(2, true).clamp_min(1.0);
+  torch::NoGradGuard ng;
+  const torch::Tensor with = AdapterForward(*model, b, 1.0).logp;
+  AdapterHyperParams plain = hp;
+  plain.query_distance = false;
+  AdapterModel without(L, D, plain, 7);  // the same seed: the same adapters, no embedding
+  const torch::Tensor base = AdapterForward(*without, b, 1.0).logp;
+  const torch::Tensor q = model->QueryFeatures(b.x);  // (L, T, r)
+  int checked = 0;
+  for (int l = 0; l < L; ++l)
+    for (int t = T - 1; t >= T - 3; --t) {
+      const int n = b.chunks.n_candidates(t);
+      // Log-probs differ by the term up to the row's normaliser: compare differences to chunk 0.
+      const float q0 = rt.QueryDistanceScore(l, b.chunks.chunk_of[size_t(t)], q[l][t].contiguous().data_ptr<float>());
+      for (int c = 1; c < n; ++c) {
+        const double got = rt.QueryDistanceScore(l, b.chunks.chunk_of[size_t(t)] - c, q[l][t].contiguous().data_ptr<float>()) - q0;
+        const double want = (with[l][t][c] - with[l][t][0] - base[l][t][c] + base[l][t][0]).item<double>();
+        // f32: each log-prob errs by ~C u |score| (scores O(10), C 20: ~1e-5); four of them.
+        ASSERT_NEAR(got, want, 1e-4) << "layer " << l << " row " << t << " chunk " << c;
+        ++checked;
+      }
+    }
+  EXPECT_GE(checked, 6 * 17);
+  EXPECT_EQ(ChunkDistanceBucket(16, B), B - 1) << "distances 16 to 19 share the last bucket";
+  EXPECT_EQ(ChunkDistanceBucket(19, B), B - 1);
 }
 
 // A Chunk Adapter reading n tokens with a delay d: token i's input is h_1 of tokens
