@@ -285,8 +285,10 @@ std::vector<std::vector<float>> ChunkLlmPolicy::Scores(const std::vector<int>& c
     std::vector<float> mean_query(static_cast<size_t>(r_));  // the queries' mean, for the distance score
     for (int l = 0; l < n_layer(); ++l) {
       std::fill(mean_query.begin(), mean_query.end(), 0.0f);
-      for (size_t iq = 0; iq < n_q; ++iq)
-        for (int e = 0; e < r_; ++e) mean_query[size_t(e)] += query_[size_t(l)][iq * size_t(r_) + size_t(e)] / float(n_q);
+      for (size_t iq = 0; iq < n_q; ++iq) {
+        const float* q = query_[size_t(l)].data() + iq * size_t(r_);
+        for (int e = 0; e < r_; ++e) mean_query[size_t(e)] += q[e] / float(n_q);
+      }
       for (size_t i = 0; i < cand.size(); ++i) {
         const float* k = keys_[size_t(l)].data() + size_t(cand[i]) * r_;
         const int distance = open_chunk - cand[i];

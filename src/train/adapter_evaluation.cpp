@@ -83,7 +83,8 @@ AdapterLosses AdapterForward(const AdapterModelImpl& m, const AdapterBatch& b, d
   if (m.hp.query_target == "served") query = query.index_select(1, ServingRows(b.chunks, m.hp.boundary_delay));
   if (m.dist_emb.defined()) {  // the query-dependent distance score q_t . E[l, bucket(t, c)] / sqrt(r)
     const torch::Tensor buckets = DistanceBuckets(b.chunks, m.hp.distance_buckets);  // (T, C)
-    const torch::Tensor qe = torch::matmul(query, m.dist_emb.transpose(1, 2)) * (1.0 / std::sqrt(double(query.size(2))));
+    const torch::Tensor qe =
+        torch::matmul(query, m.dist_emb.transpose(1, 2)) * (1.0 / std::sqrt(double(query.size(2))));  // (L, T, B)
     const torch::Tensor extra = qe.gather(2, buckets.unsqueeze(0).expand({qe.size(0), -1, -1}));  // (L, T, C)
     bias = bias.defined() ? bias + extra : extra;
   }

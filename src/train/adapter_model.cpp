@@ -36,10 +36,11 @@ AdapterModelImpl::AdapterModelImpl(int L, int D, const AdapterHyperParams& h, ui
   }
   // Zero: training starts from the paper's position-free score.
   if (hp.distance_buckets > 0) dist_bias = register_parameter("dist_bias", torch::zeros({L, hp.distance_buckets}));
-  // One: a chunk scores as the log-sum of its tokens, each scoring like its key (adapter_set.h).
+  // Zero: no query's preference for a distance to start with.
   if (hp.distance_buckets > 0 && hp.query_distance) {
     dist_emb = register_parameter("dist_emb", torch::zeros({L, hp.distance_buckets, hp.rank}));
   }
+  // One: a chunk scores as the log-sum of its tokens, each scoring like its key (adapter_set.h).
   if (hp.length_bias) len_w = register_parameter("len_w", torch::ones({L}));
 }
 
