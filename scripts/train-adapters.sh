@@ -54,6 +54,8 @@ length=""
 [ "${LENGTH_BIAS:-1}" = 1 ] && length="--length-bias"
 qdist=""
 [ "${QUERY_DISTANCE:-1}" = 1 ] && qdist="--query-distance"
+qfeat=""
+[ "${QUERY_FEATURES:-0}" = 1 ] && qfeat="--query-features"
 exec "$BIN" train -m "$MODEL" --data "${data[@]}" --val data/corpus/validation \
   -o "$STATE/demo-adapters.gguf" --seq ${SEQ:-1024} --steps ${STEPS:-1200} --lr 2e-3 --min-lr 2e-4 --warmup 20 \
   --rank ${RANK:-64} --d-adapter ${D_ADAPTER:-192} --chunk-hidden ${CHUNK_HIDDEN:-256} --pos-weight ${POS_WEIGHT:-1} \
@@ -62,4 +64,4 @@ exec "$BIN" train -m "$MODEL" --data "${data[@]}" --val data/corpus/validation \
   --chunk-key ${CHUNK_KEY:-mean} \
   --teacher-temperature ${TEACHER_TEMPERATURE:-1} --topk-loss-weight ${TOPK_LOSS_WEIGHT:-0} \
   --val-windows 4 --val-every 40 \
-  --local 2 --sink 4 --seed 1 --checkpoint-minutes 5 -t ${THREADS:-2} $length $qdist $resume
+  --local 2 --sink 4 --seed 1 --checkpoint-minutes 5 -t ${THREADS:-2} $length $qdist $qfeat $resume

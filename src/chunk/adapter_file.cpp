@@ -36,6 +36,10 @@ std::vector<TensorSpec> Specs(const BaseModelInfo& b, const AdapterHyperParams& 
     if (hp.distance_buckets > 0) s.push_back({p + "distance_bias", {hp.distance_buckets}});
     if (hp.length_bias) s.push_back({p + "length_weight", {1}});
     if (hp.query_distance) s.push_back({p + "distance_query", {r, hp.distance_buckets}});
+    if (hp.query_features) {
+      s.push_back({p + "feature_query", {r, 2}});
+      s.push_back({p + "distance_weight", {1}});
+    }
   }
   s.push_back({"chunk_adapter.w1", {ChunkAdapterInputWidth(b, hp), Hc}});
   s.push_back({"chunk_adapter.b1", {Hc}});
@@ -54,6 +58,7 @@ std::vector<std::vector<float>*> Slots(AdapterSet& a) {
     if (a.hp.distance_buckets > 0) s.push_back(&l.distance_bias);
     if (a.hp.length_bias) s.push_back(&l.length_weight);
     if (a.hp.query_distance) s.push_back(&l.distance_query);
+    if (a.hp.query_features) s.insert(s.end(), {&l.feature_query, &l.distance_weight});
   }
   s.insert(s.end(), {&a.chunk.w1, &a.chunk.b1});
   if (a.hp.chunk_hidden > 0) s.insert(s.end(), {&a.chunk.w2, &a.chunk.b2});
@@ -103,6 +108,7 @@ void SaveAdapters(const AdapterSet& a, const std::string& path) {
     gguf_set_val_u32(g, "chunkllm.length_bias", a.hp.length_bias ? 1 : 0);
     gguf_set_val_u32(g, "chunkllm.score_groups", uint32_t(a.hp.score_groups));
     gguf_set_val_u32(g, "chunkllm.query_distance", a.hp.query_distance ? 1 : 0);
+    gguf_set_val_u32(g, "chunkllm.query_features", a.hp.query_features ? 1 : 0);
     gguf_set_val_str(g, "chunkllm.training", a.training.dump().c_str());
     for (size_t i = 0; i < specs.size(); ++i) {
       const int64_t n = Count(specs[i].ne);
@@ -140,6 +146,11 @@ AdapterSet LoadAdapters(const std::string& path) {
     const int64_t v = f.GetInt(key);
     if (v <= 0 || v > (1 << 24)) Fail(path, ": metadata key '", key, "' must be positive and sane, got ", v);
     return int(v);
+  };
+  auto flag = [&](const char* key) {  // a u32 switch
+    const int64_t v = f.GetInt(key);
+    if (v != 0 && v != 1) Fail(path, ": metadata key '", key, "' must be 0 or 1, got ", v);
+    return v == 1;
   };
   a.base.arch = f.GetString("chunkllm.base.arch");
   a.base.n_layer = positive("chunkllm.base.n_layer");
@@ -187,11 +198,7 @@ AdapterSet LoadAdapters(const std::string& path) {
       Fail(path, ": metadata key 'chunkllm.query_target' must be ", kQueryTargetValues, ", got '", a.hp.query_target, "'");
     }
   }
-  if (version >= 6) {  // versions 1-5 had no length bias (the paper's score)
-    const int64_t b = f.GetInt("chunkllm.length_bias");
-    if (b != 0 && b != 1) Fail(path, ": metadata key 'chunkllm.length_bias' must be 0 or 1, got ", b);
-    a.hp.length_bias = b == 1;
-  }
+  if (version >= 6) a.hp.length_bias = flag("chunkllm.length_bias");  // versions 1-5: none (the paper's score)
   if (version >= 7) {  // versions 1-6 scored with one softmax (the paper's)
     const int64_t g = f.GetInt("chunkllm.score_groups");
     if (g < 1 || g > a.hp.rank || a.hp.rank % g != 0) {
@@ -200,13 +207,12 @@ AdapterSet LoadAdapters(const std::string& path) {
     a.hp.score_groups = int(g);
   }
   if (version >= 8) {  // versions 1-7 had no query-dependent distance score (the paper's)
-    const int64_t q = f.GetInt("chunkllm.query_distance");
-    if (q != 0 && q != 1) Fail(path, ": metadata key 'chunkllm.query_distance' must be 0 or 1, got ", q);
-    if (q == 1 && a.hp.distance_buckets == 0) {
+    a.hp.query_distance = flag("chunkllm.query_distance");
+    if (a.hp.query_distance && a.hp.distance_buckets == 0) {
       Fail(path, ": metadata key 'chunkllm.query_distance' is 1 but 'chunkllm.distance_buckets' is 0");
     }
-    a.hp.query_distance = q == 1;
   }
+  if (version >= 9) a.hp.query_features = flag("chunkllm.query_features");  // versions 1-8: none (the paper's)
   try {
     a.training = nlohmann::json::parse(f.GetString("chunkllm.training"));
   } catch (const nlohmann::json::exception& e) {

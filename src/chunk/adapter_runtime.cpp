@@ -57,6 +57,15 @@ float AdapterRuntime::QueryDistanceScore(int l, int distance, const float* q) co
   return Dot(a_.layers[size_t(l)].distance_query.data() + size_t(bucket) * size_t(r_), q, r_) / std::sqrt(float(r_));
 }
 
+float AdapterRuntime::LogFeatureScore(int l, int tokens, int token_distance, const float* q) const {
+  if (!a_.hp.query_features) return 0.0f;
+  const LayerAdapters& w = a_.layers[size_t(l)];
+  const float inv_sqrt_r = 1.0f / std::sqrt(float(r_));
+  const float len_coef = Dot(w.feature_query.data(), q, r_) * inv_sqrt_r;
+  const float dist_coef = w.distance_weight[0] + Dot(w.feature_query.data() + r_, q, r_) * inv_sqrt_r;
+  return len_coef * std::log(float(tokens)) + dist_coef * std::log(float(std::max(token_distance, 1)));
+}
+
 float AdapterRuntime::BoundaryProbabilityFromParts(const float* parts) const {
   const int n = a_.hp.boundary_inputs, Hc = std::max(a_.hp.chunk_hidden, 1);
   for (int i = 0; i < Hc; ++i) {

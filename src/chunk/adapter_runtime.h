@@ -28,6 +28,11 @@ class AdapterRuntime {
   // The query-dependent distance score q . E[bucket(distance)] / sqrt(r) of a candidate
   // `distance` chunks back, for the query q (r floats); 0 for adapters without it.
   float QueryDistanceScore(int layer, int distance, const float* query) const;
+  // The query-dependent log features' score (adapter_set.h query_features) of a candidate of
+  // `tokens` tokens whose last token lies `token_distance` positions before the query q (r
+  // floats): (q . u / sqrt(r)) log(tokens) + (w + q . v / sqrt(r)) log(token_distance); 0 for
+  // adapters without them. A distance below 1 (no query yet) counts as 1.
+  float LogFeatureScore(int layer, int tokens, int token_distance, const float* query) const;
   // The learned score bias w_l * log(tokens) of a candidate chunk of `tokens` tokens; 0 for
   // adapters without the length bias.
   float LengthBias(int layer, int tokens) const;

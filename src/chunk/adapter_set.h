@@ -75,6 +75,13 @@ struct AdapterHyperParams {
   // teacher's heads look back by amounts that depend on the token (the chunk just before, the
   // sentence's subject a few chunks back, ...). Off: the paper's score.
   bool query_distance = false;
+  // Query-dependent log features of a candidate (ours): with x_c = log(tokens in chunk c) and
+  // y_tc = log(t - last token of c), the score of c for the query q at t gains
+  //   (q . u_l / sqrt(r)) x_c + (w_l + q . v_l / sqrt(r)) y_tc,
+  // u_l, v_l (r) and w_l learned per layer, all starting at 0. The length weight of
+  // --length-bias is the same for every query, and chunk distance buckets count chunks, not the
+  // tokens that RoPE's decay sees. Off: the paper's score.
+  bool query_features = false;
 };
 
 // The Chunk Adapter's input width: n_embd floats for each token it reads.
@@ -100,6 +107,8 @@ struct LayerAdapters {
   std::vector<float> distance_bias;  // (B), empty when B = 0
   std::vector<float> length_weight;  // (1), empty without the length bias
   std::vector<float> distance_query;  // (B, r), empty without the query-dependent distance score
+  std::vector<float> feature_query;   // (2, r): u, v of the log features; empty without query_features
+  std::vector<float> distance_weight;  // (1): w of log(token distance); empty without query_features
 };
 
 struct ChunkAdapterWeights {
@@ -113,7 +122,7 @@ struct AdapterSet {
   // 2 added the distance bias, 3 the boundary delay, 4 the boundary inputs, 5 the query
   // target, 6 the length bias, 7 the score groups, 8 the query-dependent distance score (older
   // files, which lack them, are still read).
-  static constexpr int kFormatVersion = 8;
+  static constexpr int kFormatVersion = 9;
   BaseModelInfo base;
   AdapterHyperParams hp;
   std::vector<LayerAdapters> layers;  // n_layer entries

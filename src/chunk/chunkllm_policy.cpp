@@ -168,7 +168,8 @@ void ChunkLlmPolicy::ReadQuery(const ForwardGraph& g, int row, int l, float* out
   }
 }
 
-void ChunkLlmPolicy::RememberQuery(const ForwardGraph& g, int row) {
+void ChunkLlmPolicy::RememberQuery(const ForwardGraph& g, int row, int pos) {
+  query_pos_ = pos;
   for (int l = 0; l < n_layer(); ++l) {
     query_[size_t(l)].resize(size_t(query_width_));
     ReadQuery(g, row, l, query_[size_t(l)].data());
@@ -186,6 +187,7 @@ void ChunkLlmPolicy::RememberRecentQueries(const ForwardGraph& g, int pos0, int 
   for (auto& q : query_) q.erase(q.begin(), q.begin() + long(drop * W));
   for (int pos = std::max(from, pos0); pos < pos0 + n; ++pos) {
     recent_pos_.push_back(pos);
+    query_pos_ = pos;
     for (int l = 0; l < n_layer(); ++l) {
       std::vector<float>& q = query_[size_t(l)];
       q.resize(q.size() + W);
@@ -218,13 +220,13 @@ void ChunkLlmPolicy::OnEndBatch(const ForwardGraph& g, int pos0, int n) {
   if (recent_query_) {
     RememberRecentQueries(g, pos0, n);
   } else if (n > 1 && served_query_) {
-    if (last_closing >= 0) RememberQuery(g, last_closing);
+    if (last_closing >= 0) RememberQuery(g, last_closing, pos0 + last_closing);
   } else if (n > 1 || boundary || !icac_ || first_step) {
-    RememberQuery(g, n - 1);
+    RememberQuery(g, n - 1, pos0 + n - 1);
   }
   if (n > 1) {
     ArmFirstSelection();
-    prompt_end_ = {pos0 + n,   chunk_end_.size(), query_,        recent_pos_,
+    prompt_end_ = {pos0 + n,   chunk_end_.size(), query_,        query_pos_,     recent_pos_,
                    prev_keys_, boundary_parts_,   open_key_sum_, open_key_count_};
   } else if (boundary || !icac_ || first_step) {
     select_after_step_ = false;
@@ -239,6 +241,7 @@ void ChunkLlmPolicy::OnTruncate(int n) {
     select_before_decode_ = select_after_step_ = false;
     prompt_end_ = {};
     recent_pos_.clear();
+    query_pos_ = -1;
     for (auto& q : query_) q.clear();
     prev_keys_.clear();
     std::fill(boundary_parts_.begin(), boundary_parts_.end(), 0.0f);
@@ -252,6 +255,7 @@ void ChunkLlmPolicy::OnTruncate(int n) {
   evicted_.assign(chunk_end_.size(), 0);
   for (auto& k : keys_) k.resize(prompt_end_.n_chunks * size_t(r_));
   query_ = prompt_end_.query;
+  query_pos_ = prompt_end_.query_pos;
   recent_pos_ = prompt_end_.recent_pos;
   prev_keys_ = prompt_end_.prev_keys;
   boundary_parts_ = prompt_end_.boundary_parts;
@@ -268,7 +272,8 @@ void ChunkLlmPolicy::ArmFirstSelection() {
 }
 
 // [layer][candidate] scores: the adapters' q . k / sqrt(r) + distance and length biases (+ the
-// query-dependent distance score q . E[bucket] / sqrt(r)), or
+// query-dependent distance score q . E[bucket] / sqrt(r) and log features, whose token
+// distance counts from the latest query's position), or
 // with G score groups the log of the mean of the groups' softmaxes over the candidates
 // (adapter_set.h); or (oracle) the chunk's share of the query's true attention, averaged over
 // heads. With several queries (select_query recent), the mean of their q . k.
@@ -292,9 +297,12 @@ std::vector<std::vector<float>> ChunkLlmPolicy::Scores(const std::vector<int>& c
       for (size_t i = 0; i < cand.size(); ++i) {
         const float* k = keys_[size_t(l)].data() + size_t(cand[i]) * r_;
         const int distance = open_chunk - cand[i];
+        const int tokens = chunk_end(cand[i]) - chunk_begin(cand[i]);
         const float bias = adapters_->DistanceBias(l, distance) +
                            adapters_->QueryDistanceScore(l, distance, mean_query.data()) +
-                           adapters_->LengthBias(l, chunk_end(cand[i]) - chunk_begin(cand[i]));
+                           adapters_->LengthBias(l, tokens) +
+                           adapters_->LogFeatureScore(l, tokens, query_pos_ - (chunk_end(cand[i]) - 1),
+                                                      mean_query.data());
         for (int g = 0; g < G; ++g) {
           float d = 0;
           for (size_t iq = 0; iq < n_q; ++iq) {

@@ -110,7 +110,7 @@ class ChunkLlmPolicy final : public GatheredPolicy {
   void AccumulateKey(int row);
   // Row `row`'s query in layer l into out: W floats, r (adapters) or H*Dh (oracle).
   void ReadQuery(const ForwardGraph& g, int row, int l, float* out);
-  void RememberQuery(const ForwardGraph& g, int row);
+  void RememberQuery(const ForwardGraph& g, int row, int pos);  // pos: the row's position
   // select_query recent: keeps the queries of positions from the latest completed chunk's
   // start through the batch's last token, and makes them the selection's queries.
   void RememberRecentQueries(const ForwardGraph& g, int pos0, int n);
@@ -131,6 +131,7 @@ class ChunkLlmPolicy final : public GatheredPolicy {
   std::vector<std::vector<float>> keys_;     // per layer: (C, r) chunk keys
   std::vector<uint8_t> evicted_;             // per chunk
   std::vector<std::vector<float>> query_;    // per layer: (n_q, W) the selection's queries
+  int query_pos_ = -1;                       // position of query_'s latest row
   std::vector<int> recent_pos_;              // select_query recent: positions of query_'s rows
   std::vector<std::vector<int>> selected_;   // per layer: chunks of the last selection
   bool dense_step_;                          // first_selection dense-step
@@ -140,6 +141,7 @@ class ChunkLlmPolicy final : public GatheredPolicy {
     int n_past = -1;
     size_t n_chunks = 0;
     std::vector<std::vector<float>> query;
+    int query_pos = -1;
     std::vector<int> recent_pos;
     std::vector<float> prev_keys;
     std::vector<float> boundary_parts;

@@ -47,6 +47,9 @@ void RegisterTrain(CLI::App& app) {
   c->add_flag("--query-distance", o->hp.query_distance,
               "add q . E[distance bucket] to the chunk score, a learned per-layer distance embedding E, so the "
               "preferred distance depends on the query (ours; needs --distance-buckets; off: the paper's)");
+  c->add_flag("--query-features", o->hp.query_features,
+              "add query-dependent log(chunk length) and log(token distance) terms to the chunk score (ours; "
+              "off: the paper's)");
   c->add_option("--max-chunk", o->hp.max_chunk, "forced boundary after this many tokens")->capture_default_str();
   c->add_option("--alpha", o->hp.alpha, "boundary threshold on the Chunk Adapter's sigmoid")->capture_default_str();
   c->add_option("--pos-weight", o->pos_weight, "BCE weight of boundary tokens")->capture_default_str();

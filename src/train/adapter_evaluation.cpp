@@ -24,18 +24,6 @@ torch::Tensor RecencyScores(const AdapterBatch& b) {
   return torch::arange(C, torch::kFloat32).view({1, 1, C}).expand({L, T, C}).contiguous();
 }
 
-void Summarise(const TopKStats& s, std::vector<double>& recall, std::vector<double>& mass, double& mean_recall,
-               double& mean_mass) {
-  recall.clear(), mass.clear();
-  mean_mass = 0;
-  for (size_t l = 0; l < s.recall_sum.size(); ++l) {
-    recall.push_back(s.recall(l));
-    mass.push_back(s.mass(l));
-    mean_mass += s.mass(l) / double(s.recall_sum.size());
-  }
-  mean_recall = s.mean_recall();
-}
-
 }  // namespace
 
 AdapterBatch MakeAdapterBatch(const Model& model, const std::vector<int32_t>& tokens,
@@ -88,6 +76,10 @@ AdapterLosses AdapterForward(const AdapterModelImpl& m, const AdapterBatch& b, d
     const torch::Tensor extra = qe.gather(2, buckets.unsqueeze(0).expand({qe.size(0), -1, -1}));  // (L, T, C)
     bias = bias.defined() ? bias + extra : extra;
   }
+  if (m.feat_emb.defined()) {
+    const torch::Tensor extra = LogFeatureScore(query, m.feat_emb, m.tokdist_w, LogFeatures(b.chunks));
+    bias = bias.defined() ? bias + extra : extra;
+  }
   l.logp = ChunkLogProbs(query, keys, b.cand, bias, m.hp.score_groups);
   l.kl = ChunkKl(b.target, l.logp, b.cand);
   l.distill = objective.teacher_temperature == 1.0
@@ -121,11 +113,11 @@ AdapterValidation ValidateAdapters(const AdapterModelImpl& m, const std::vector<
     teacher.Add(b.target, b.target, b.chunks, topk);  // the teacher ranks by its own mass
     bs += CountBoundaries(l.boundary_logits, l.boundary_labels, m.hp.alpha);
   }
-  Summarise(student, v.recall, v.mass, v.mean_recall, v.mean_mass);
-  Summarise(recency, v.recency_recall, v.recency_mass, v.mean_recency_recall, v.mean_recency_mass);
-  std::vector<double> teacher_recall;  // 1 up to ties
-  double mean_teacher_recall = 0;
-  Summarise(teacher, teacher_recall, v.teacher_mass, mean_teacher_recall, v.mean_teacher_mass);
+  v.recall = student.recalls(), v.mass = student.masses();
+  v.mean_recall = student.mean_recall(), v.mean_mass = student.mean_mass();
+  v.recency_recall = recency.recalls(), v.recency_mass = recency.masses();
+  v.mean_recency_recall = recency.mean_recall(), v.mean_recency_mass = recency.mean_mass();
+  v.teacher_mass = teacher.masses(), v.mean_teacher_mass = teacher.mean_mass();  // (its recall: 1 up to ties)
   v.precision = bs.precision(), v.recall_boundary = bs.recall(), v.f1 = bs.f1();
   return v;
 }

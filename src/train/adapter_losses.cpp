@@ -65,6 +65,27 @@ torch::Tensor LengthBias(const torch::Tensor& w, const ChunkPartition& chunks) {
   return w.view({-1, 1, 1}) * torch::tensor(log_len, w.options()).view({1, 1, -1});
 }
 
+torch::Tensor LogFeatures(const ChunkPartition& p) {
+  const int64_t T = int64_t(p.chunk_of.size()), C = p.n_chunks();
+  std::vector<float> f(size_t(T * C * 2), 0.0f);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t c = 0; c < p.n_candidates(int(t)); ++c) {
+      f[size_t((t * C + c) * 2)] = std::log(float(p.end[size_t(c)] - p.begin[size_t(c)]));
+      f[size_t((t * C + c) * 2 + 1)] = std::log(float(t - (p.end[size_t(c)] - 1)));
+    }
+  return torch::tensor(f).view({T, C, 2});
+}
+
+torch::Tensor LogFeatureScore(const torch::Tensor& query, const torch::Tensor& emb, const torch::Tensor& w,
+                              const torch::Tensor& f) {
+  const double scale = 1.0 / std::sqrt(double(query.size(2)));
+  const torch::Tensor qe = torch::matmul(query, emb.transpose(1, 2)) * scale;  // (L, T, 2)
+  const torch::Tensor len_coef = qe.select(2, 0).unsqueeze(2);                     // (L, T, 1)
+  const torch::Tensor dist_coef = (qe.select(2, 1) + w.view({-1, 1})).unsqueeze(2);  // (L, T, 1)
+  const torch::Tensor fo = f.to(query.dtype());
+  return len_coef * fo.select(2, 0).unsqueeze(0) + dist_coef * fo.select(2, 1).unsqueeze(0);
+}
+
 torch::Tensor ChunkLogProbs(const torch::Tensor& qf, const torch::Tensor& keys, const torch::Tensor& cand,
                             const torch::Tensor& bias, int groups) {
   const int64_t L = qf.size(0), T = qf.size(1), C = keys.size(1), G = groups, rg = qf.size(2) / G;
@@ -151,6 +172,24 @@ double TopKStats::mean_recall() const {
   double s = 0;
   for (size_t l = 0; l < recall_sum.size(); ++l) s += recall(l);
   return recall_sum.empty() ? NAN : s / double(recall_sum.size());
+}
+
+double TopKStats::mean_mass() const {
+  double s = 0;
+  for (size_t l = 0; l < mass_sum.size(); ++l) s += mass(l);
+  return mass_sum.empty() ? NAN : s / double(mass_sum.size());
+}
+
+std::vector<double> TopKStats::recalls() const {
+  std::vector<double> v;
+  for (size_t l = 0; l < recall_sum.size(); ++l) v.push_back(recall(l));
+  return v;
+}
+
+std::vector<double> TopKStats::masses() const {
+  std::vector<double> v;
+  for (size_t l = 0; l < mass_sum.size(); ++l) v.push_back(mass(l));
+  return v;
 }
 
 PrecisionRecall CountBoundaries(const torch::Tensor& logits, const torch::Tensor& labels, double alpha) {

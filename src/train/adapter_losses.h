@@ -32,6 +32,15 @@ torch::Tensor DistanceBias(const torch::Tensor& layer_bias, const torch::Tensor&
 // (L, 1, C) score bias w_l * log(tokens in chunk c), from per-layer weights (L).
 torch::Tensor LengthBias(const torch::Tensor& layer_weight, const ChunkPartition& chunks);
 
+// (T, C, 2): the log features of chunk c for a query at t (AdapterHyperParams::query_features):
+// log(tokens in c) and log(t - last token of c); 0 where c is no candidate.
+torch::Tensor LogFeatures(const ChunkPartition& chunks);
+
+// (L, T, C) score term of the log features f (T, C, 2) for queries (L, T, r), embeddings
+// (L, 2, r) and the per-layer distance weight w (L): (q . u / sqrt(r)) f0 + (w + q . v / sqrt(r)) f1.
+torch::Tensor LogFeatureScore(const torch::Tensor& query, const torch::Tensor& embeddings,
+                              const torch::Tensor& distance_weight, const torch::Tensor& features);
+
 // (T) long: the row whose query scores row t's chunks. With ICAC a selection is made when a
 // chunk ends, at its boundary token + delay (the Chunk Adapter's lookahead: the boundary is
 // known only then), and serves every later token until the next one: row t is served by the
@@ -77,6 +86,9 @@ struct TopKStats {
   double recall(size_t l) const { return rows ? recall_sum[l] / double(rows) : NAN; }
   double mass(size_t l) const { return rows ? mass_sum[l] / double(rows) : NAN; }
   double mean_recall() const;
+  double mean_mass() const;
+  std::vector<double> recalls() const;  // per layer
+  std::vector<double> masses() const;
 };
 
 // The Chunk Adapter's boundary decisions (sigmoid(logits) > alpha) against the labels (> 0.5).

@@ -40,6 +40,11 @@ AdapterModelImpl::AdapterModelImpl(int L, int D, const AdapterHyperParams& h, ui
   if (hp.distance_buckets > 0 && hp.query_distance) {
     dist_emb = register_parameter("dist_emb", torch::zeros({L, hp.distance_buckets, hp.rank}));
   }
+  // Zero: the log features start out of the score.
+  if (hp.query_features) {
+    feat_emb = register_parameter("feat_emb", torch::zeros({L, 2, hp.rank}));
+    tokdist_w = register_parameter("tokdist_w", torch::zeros({L}));
+  }
   // One: a chunk scores as the log-sum of its tokens, each scoring like its key (adapter_set.h).
   if (hp.length_bias) len_w = register_parameter("len_w", torch::ones({L}));
 }
@@ -71,6 +76,10 @@ void AdapterModelImpl::ExportTo(AdapterSet& a) const {
     if (dist_bias.defined()) la.distance_bias = ToVector(dist_bias[l]);
     if (len_w.defined()) la.length_weight = ToVector(len_w.slice(0, l, l + 1));
     if (dist_emb.defined()) la.distance_query = ToVector(dist_emb[l]);
+    if (feat_emb.defined()) {
+      la.feature_query = ToVector(feat_emb[l]);
+      la.distance_weight = ToVector(tokdist_w.slice(0, l, l + 1));
+    }
   }
   a.chunk = ChunkAdapterWeights{};
   a.chunk.w1 = ToVector(c_w1), a.chunk.b1 = ToVector(c_b1);
@@ -88,6 +97,10 @@ void AdapterModelImpl::ImportFrom(const AdapterSet& a) {
     if (dist_bias.defined()) t = dist_bias[l], FromVector(t, la.distance_bias);
     if (len_w.defined()) t = len_w.slice(0, l, l + 1), FromVector(t, la.length_weight);
     if (dist_emb.defined()) t = dist_emb[l], FromVector(t, la.distance_query);
+    if (feat_emb.defined()) {
+      t = feat_emb[l], FromVector(t, la.feature_query);
+      t = tokdist_w.slice(0, l, l + 1), FromVector(t, la.distance_weight);
+    }
   }
   FromVector(c_w1, a.chunk.w1);
   FromVector(c_b1, a.chunk.b1);

@@ -30,6 +30,9 @@ class AdapterModelImpl : public torch::nn::Module {
   torch::Tensor c_w1, c_b1, c_w2, c_b2;  // (Hc | 1, n D), (Hc | 1); hidden only: (Hc), (1)
   torch::Tensor dist_bias;               // (L, B) chunk-distance score bias; undefined when B = 0
   torch::Tensor dist_emb;                // (L, B, r) distance embedding; undefined without query_distance
+  // Undefined without query_features: (L, 2, r) query embeddings u, v of the log features and
+  // (L) the weight w of log(token distance).
+  torch::Tensor feat_emb, tokdist_w;
   torch::Tensor len_w;                   // (L) weight of log(chunk length); undefined without length_bias
 
  private:

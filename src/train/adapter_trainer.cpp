@@ -39,6 +39,7 @@ nlohmann::json RunIdentity(const AdapterTrainOptions& o, const BaseModelInfo& ba
   if (h.length_bias) id["length_bias"] = true;
   if (h.score_groups != 1) id["score_groups"] = h.score_groups;
   if (h.query_distance) id["query_distance"] = true;
+  if (h.query_features) id["query_features"] = true;
   if (o.teacher_temperature != 1.0) id["teacher_temperature"] = o.teacher_temperature;
   if (o.topk_loss_weight != 0.0) id["topk_loss_weight"] = o.topk_loss_weight, id["topk"] = o.topk;
   return id;

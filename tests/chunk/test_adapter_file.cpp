@@ -29,14 +29,14 @@ BaseModelInfo Base() {
   return b;
 }
 
-AdapterSet Sample(int hidden, int distance_buckets = 0, int boundary_delay = 0, int boundary_inputs = 1,
-                  const std::string& query_target = "token", bool length_bias = false, int score_groups = 1,
-                  bool query_distance = false) {
+// Small hyper-parameters: Da 8, r 4, a linear Chunk Adapter (chunk_hidden 0), the paper's rest.
+AdapterHyperParams SmallHp() {
   AdapterHyperParams hp;
-  hp.query_target = query_target, hp.length_bias = length_bias, hp.score_groups = score_groups;
-  hp.query_distance = query_distance;
-  hp.d_adapter = 8, hp.rank = 4, hp.chunk_hidden = hidden, hp.max_chunk = 40, hp.alpha = 0.4f, hp.chunk_key = "mean";
-  hp.distance_buckets = distance_buckets, hp.boundary_delay = boundary_delay, hp.boundary_inputs = boundary_inputs;
+  hp.d_adapter = 8, hp.rank = 4, hp.chunk_hidden = 0, hp.max_chunk = 40, hp.alpha = 0.4f, hp.chunk_key = "mean";
+  return hp;
+}
+
+AdapterSet Sample(const AdapterHyperParams& hp = SmallHp()) {
   AdapterSet a = RandomAdapters(Base(), hp, 3);
   a.training = {{"steps", 12}, {"note", "round trip"}};
   return a;
@@ -66,11 +66,16 @@ void Rewrite(const std::string& from, const std::string& to, const std::function
 
 TEST(AdapterFile, RoundTripIsExact) {
   test::TempDir dir;
-  for (auto [hidden, buckets, delay, inputs, target, length, groups, qdist] :
-       {std::tuple{0, 0, 0, 1, "token", false, 1, false}, std::tuple{5, 0, 1, 1, "served", true, 2, false},
-        std::tuple{0, 6, 1, 2, "token", true, 4, false}, std::tuple{5, 0, 0, 3, "served", false, 1, false},
-        std::tuple{0, 6, 1, 2, "token", true, 1, true}}) {
-    const AdapterSet a = Sample(hidden, buckets, delay, inputs, target, length, groups, qdist);
+  using Knobs = std::tuple<int, int, int, int, const char*, bool, int, bool, bool>;
+  for (auto [hidden, buckets, delay, inputs, target, length, groups, qdist, feats] :
+       {Knobs{0, 0, 0, 1, "token", false, 1, false, false}, Knobs{5, 0, 1, 1, "served", true, 2, false, false},
+        Knobs{0, 6, 1, 2, "token", true, 4, false, false}, Knobs{5, 0, 0, 3, "served", false, 1, false, false},
+        Knobs{0, 6, 1, 2, "token", true, 1, true, false}, Knobs{0, 6, 1, 2, "token", true, 1, true, true}}) {
+    AdapterHyperParams hp = SmallHp();
+    hp.chunk_hidden = hidden, hp.distance_buckets = buckets, hp.boundary_delay = delay, hp.boundary_inputs = inputs;
+    hp.query_target = target, hp.length_bias = length, hp.score_groups = groups, hp.query_distance = qdist;
+    hp.query_features = feats;
+    const AdapterSet a = Sample(hp);
     SaveAdapters(a, dir.File("a.gguf"));
     const AdapterSet b = LoadAdapters(dir.File("a.gguf"));
     EXPECT_EQ(b.base.arch, a.base.arch);
@@ -88,6 +93,7 @@ TEST(AdapterFile, RoundTripIsExact) {
     EXPECT_EQ(b.hp.length_bias, length);
     EXPECT_EQ(b.hp.score_groups, groups);
     EXPECT_EQ(b.hp.query_distance, qdist);
+    EXPECT_EQ(b.hp.query_features, feats);
     EXPECT_EQ(b.chunk.w1.size(), size_t(32 * inputs * std::max(1, hidden)));  // (Hc | 1, n D)
     EXPECT_EQ(b.training, a.training);
     ASSERT_EQ(b.layers.size(), 2u);
@@ -102,6 +108,10 @@ TEST(AdapterFile, RoundTripIsExact) {
       EXPECT_EQ(b.layers[l].length_weight.size(), length ? 1u : 0u);
       EXPECT_EQ(b.layers[l].distance_query, a.layers[l].distance_query);
       EXPECT_EQ(b.layers[l].distance_query.size(), qdist ? size_t(buckets * 4) : 0u);  // (B, r)
+      EXPECT_EQ(b.layers[l].feature_query, a.layers[l].feature_query);
+      EXPECT_EQ(b.layers[l].feature_query.size(), feats ? 8u : 0u);  // (2, r)
+      EXPECT_EQ(b.layers[l].distance_weight, a.layers[l].distance_weight);
+      EXPECT_EQ(b.layers[l].distance_weight.size(), feats ? 1u : 0u);
     }
     EXPECT_EQ(b.chunk.w1, a.chunk.w1);
     EXPECT_EQ(b.chunk.b1, a.chunk.b1);
@@ -115,7 +125,7 @@ TEST(AdapterFile, RoundTripIsExact) {
 TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
   test::TempDir dir;
   const std::string good = dir.File("good.gguf");
-  SaveAdapters(Sample(0), good);
+  SaveAdapters(Sample(), good);
   const std::string bytes = ReadTextFile(good);
 
   WriteTextFile(dir.File("trunc.gguf"), bytes.substr(0, bytes.size() - 100));
@@ -124,52 +134,59 @@ TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
   ExpectRefused(dir.File("magic.gguf"), "not a GGUF file");
   ExpectRefused(dir.File("missing.gguf"), "no such file");
 
-  Rewrite(good, dir.File("arch.gguf"), [](gguf_context* g) { gguf_set_val_str(g, "general.architecture", "llama"); });
-  ExpectRefused(dir.File("arch.gguf"), "not a ChunkLLM adapter file");
-  Rewrite(good, dir.File("ver.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.format_version", 99); });
-  ExpectRefused(dir.File("ver.gguf"), "format version 99");
-  Rewrite(good, dir.File("buckets.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.distance_buckets"); });
-  ExpectRefused(dir.File("buckets.gguf"), "chunkllm.distance_buckets");
-  Rewrite(good, dir.File("bias.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.distance_buckets", 3); });
-  ExpectRefused(dir.File("bias.gguf"), "has 10 tensors, expected 12");
-  Rewrite(good, dir.File("delay.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.boundary_delay", 2); });
-  ExpectRefused(dir.File("delay.gguf"), "'chunkllm.boundary_delay' must be in [0, 1], got 2");
-  Rewrite(good, dir.File("nodelay.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.boundary_delay"); });
-  ExpectRefused(dir.File("nodelay.gguf"), "chunkllm.boundary_delay");
-  Rewrite(good, dir.File("inputs.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.boundary_inputs", 0); });
-  ExpectRefused(dir.File("inputs.gguf"), "'chunkllm.boundary_inputs' must be in [1, 4], got 0");
-  Rewrite(good, dir.File("wide.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.boundary_inputs", 2); });
-  ExpectRefused(dir.File("wide.gguf"), "chunk_adapter.w1");  // its shape is for 1 input
-  Rewrite(good, dir.File("noinputs.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.boundary_inputs"); });
-  ExpectRefused(dir.File("noinputs.gguf"), "chunkllm.boundary_inputs");
-  Rewrite(good, dir.File("target.gguf"), [](gguf_context* g) { gguf_set_val_str(g, "chunkllm.query_target", "next"); });
-  ExpectRefused(dir.File("target.gguf"), "'chunkllm.query_target' must be token or served, got 'next'");
-  Rewrite(good, dir.File("notarget.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.query_target"); });
-  ExpectRefused(dir.File("notarget.gguf"), "chunkllm.query_target");
-  Rewrite(good, dir.File("length.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.length_bias", 2); });
-  ExpectRefused(dir.File("length.gguf"), "'chunkllm.length_bias' must be 0 or 1, got 2");
-  Rewrite(good, dir.File("nolength.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.length_bias"); });
-  ExpectRefused(dir.File("nolength.gguf"), "chunkllm.length_bias");
-  Rewrite(good, dir.File("lengthw.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.length_bias", 1); });
-  ExpectRefused(dir.File("lengthw.gguf"), "has 10 tensors, expected 12");
-  Rewrite(good, dir.File("groups.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.score_groups", 3); });
-  ExpectRefused(dir.File("groups.gguf"), "'chunkllm.score_groups' must divide the rank 4, got 3");
-  Rewrite(good, dir.File("nogroups.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.score_groups"); });
-  ExpectRefused(dir.File("nogroups.gguf"), "chunkllm.score_groups");
-  Rewrite(good, dir.File("qdist.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.query_distance", 2); });
-  ExpectRefused(dir.File("qdist.gguf"), "'chunkllm.query_distance' must be 0 or 1, got 2");
-  Rewrite(good, dir.File("qdist0.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.query_distance", 1); });
-  ExpectRefused(dir.File("qdist0.gguf"), "'chunkllm.query_distance' is 1 but 'chunkllm.distance_buckets' is 0");
-  Rewrite(good, dir.File("noqdist.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.query_distance"); });
-  ExpectRefused(dir.File("noqdist.gguf"), "chunkllm.query_distance");
-  Rewrite(good, dir.File("key.gguf"), [](gguf_context* g) { gguf_remove_key(g, "chunkllm.rank"); });
-  ExpectRefused(dir.File("key.gguf"), "chunkllm.rank");
-  Rewrite(good, dir.File("type.gguf"), [](gguf_context* g) { gguf_set_val_str(g, "chunkllm.d_adapter", "eight"); });
-  ExpectRefused(dir.File("type.gguf"), "chunkllm.d_adapter");
-  Rewrite(good, dir.File("shape.gguf"), [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.rank", 5); });
-  ExpectRefused(dir.File("shape.gguf"), "q_adapter.w2");
-  Rewrite(good, dir.File("json.gguf"), [](gguf_context* g) { gguf_set_val_str(g, "chunkllm.training", "{oops"); });
-  ExpectRefused(dir.File("json.gguf"), "chunkllm.training");
+  // One metadata edit each: {file, edit, what the refusal must name}.
+  const std::tuple<const char*, std::function<void(gguf_context*)>, const char*> edits[] = {
+      {"arch.gguf", [](gguf_context* g) { gguf_set_val_str(g, "general.architecture", "llama"); },
+       "not a ChunkLLM adapter file"},
+      {"ver.gguf", [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.format_version", 99); }, "format version 99"},
+      {"buckets.gguf", [](gguf_context* g) { gguf_remove_key(g, "chunkllm.distance_buckets"); },
+       "chunkllm.distance_buckets"},
+      {"bias.gguf", [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.distance_buckets", 3); },
+       "has 10 tensors, expected 12"},
+      {"delay.gguf", [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.boundary_delay", 2); },
+       "'chunkllm.boundary_delay' must be in [0, 1], got 2"},
+      {"nodelay.gguf", [](gguf_context* g) { gguf_remove_key(g, "chunkllm.boundary_delay"); },
+       "chunkllm.boundary_delay"},
+      {"inputs.gguf", [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.boundary_inputs", 0); },
+       "'chunkllm.boundary_inputs' must be in [1, 4], got 0"},
+      // its shape is for 1 input
+      {"wide.gguf", [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.boundary_inputs", 2); },
+       "chunk_adapter.w1"},
+      {"noinputs.gguf", [](gguf_context* g) { gguf_remove_key(g, "chunkllm.boundary_inputs"); },
+       "chunkllm.boundary_inputs"},
+      {"target.gguf", [](gguf_context* g) { gguf_set_val_str(g, "chunkllm.query_target", "next"); },
+       "'chunkllm.query_target' must be token or served, got 'next'"},
+      {"notarget.gguf", [](gguf_context* g) { gguf_remove_key(g, "chunkllm.query_target"); }, "chunkllm.query_target"},
+      {"length.gguf", [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.length_bias", 2); },
+       "'chunkllm.length_bias' must be 0 or 1, got 2"},
+      {"nolength.gguf", [](gguf_context* g) { gguf_remove_key(g, "chunkllm.length_bias"); }, "chunkllm.length_bias"},
+      {"lengthw.gguf", [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.length_bias", 1); },
+       "has 10 tensors, expected 12"},
+      {"groups.gguf", [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.score_groups", 3); },
+       "'chunkllm.score_groups' must divide the rank 4, got 3"},
+      {"nogroups.gguf", [](gguf_context* g) { gguf_remove_key(g, "chunkllm.score_groups"); }, "chunkllm.score_groups"},
+      {"qdist.gguf", [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.query_distance", 2); },
+       "'chunkllm.query_distance' must be 0 or 1, got 2"},
+      {"qdist0.gguf", [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.query_distance", 1); },
+       "'chunkllm.query_distance' is 1 but 'chunkllm.distance_buckets' is 0"},
+      {"noqdist.gguf", [](gguf_context* g) { gguf_remove_key(g, "chunkllm.query_distance"); },
+       "chunkllm.query_distance"},
+      {"key.gguf", [](gguf_context* g) { gguf_remove_key(g, "chunkllm.rank"); }, "chunkllm.rank"},
+      {"type.gguf", [](gguf_context* g) { gguf_set_val_str(g, "chunkllm.d_adapter", "eight"); }, "chunkllm.d_adapter"},
+      {"shape.gguf", [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.rank", 5); }, "q_adapter.w2"},
+      {"json.gguf", [](gguf_context* g) { gguf_set_val_str(g, "chunkllm.training", "{oops"); }, "chunkllm.training"},
+      {"qfeat.gguf", [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.query_features", 2); },
+       "'chunkllm.query_features' must be 0 or 1, got 2"},
+      {"qfeatw.gguf", [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.query_features", 1); },
+       "has 10 tensors, expected 14"},
+      {"noqfeat.gguf", [](gguf_context* g) { gguf_remove_key(g, "chunkllm.query_features"); },
+       "chunkllm.query_features"},
+  };
+  for (const auto& [file, edit, needle] : edits) {
+    SCOPED_TRACE(file);
+    Rewrite(good, dir.File(file), edit);
+    ExpectRefused(dir.File(file), needle);
+  }
 
   // A NaN in a tensor: patch the float at the start of blk.1.k_adapter.w1's data.
   const GgufFile f = GgufFile::Open(good);
@@ -182,10 +199,17 @@ TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
   ExpectRefused(dir.File("nan.gguf"), "non-finite value at element 2");
 }
 
-TEST(AdapterFile, OlderVersionsWithoutDistanceBiasOrBoundaryDelayOrInputsOrQueryTargetOrLengthBiasAreStillRead) {
+TEST(AdapterFile, OlderVersionsAreReadWithThePapersDefaultsForLaterKnobs) {
   test::TempDir dir;
-  const AdapterSet a = Sample(0, 0, 0, 1, "served", false, 2);
-  SaveAdapters(a, dir.File("v8.gguf"));
+  AdapterHyperParams hp = SmallHp();
+  hp.query_target = "served", hp.score_groups = 2;
+  const AdapterSet a = Sample(hp);
+  SaveAdapters(a, dir.File("v9.gguf"));
+  Rewrite(dir.File("v9.gguf"), dir.File("v8.gguf"), [](gguf_context* g) {
+    gguf_set_val_u32(g, "chunkllm.format_version", 8);
+    gguf_remove_key(g, "chunkllm.query_features");
+  });
+  EXPECT_FALSE(LoadAdapters(dir.File("v8.gguf")).hp.query_features) << "version 8: the paper's score";
   Rewrite(dir.File("v8.gguf"), dir.File("v7.gguf"), [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 7);
     gguf_remove_key(g, "chunkllm.query_distance");
@@ -222,7 +246,9 @@ TEST(AdapterFile, OlderVersionsWithoutDistanceBiasOrBoundaryDelayOrInputsOrQuery
   EXPECT_EQ(b.hp.boundary_inputs, 1);
   EXPECT_EQ(b.layers[1].k_w2, a.layers[1].k_w2);
   // Version 2 had the distance bias but no delay key: read as the paper's delay 0.
-  const AdapterSet c = Sample(0, 6, 1);
+  hp = SmallHp();
+  hp.distance_buckets = 6, hp.boundary_delay = 1;
+  const AdapterSet c = Sample(hp);
   SaveAdapters(c, dir.File("c4.gguf"));
   Rewrite(dir.File("c4.gguf"), dir.File("v2.gguf"), [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 2);

@@ -1,10 +1,11 @@
 // How a ChunkLLM selection ranks chunks: the learned distance and length biases, a token
 // budget instead of k, --local-tokens, the served query target, --select-query recent, --first-selection
-// dense-step and --layer-topk.
+// dense-step, --layer-topk and the query-dependent log features.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <set>
 #include <string>
 
@@ -331,6 +332,68 @@ TEST(ChunkPolicy, QueryDistanceScoreSelectsOneOfTwoOpposedDistances) {
   };
   EXPECT_EQ(layers_with_exactly_one(true), 3);
   EXPECT_LT(layers_with_exactly_one(false), 3) << "without the term the two chunks are not opposed";
+}
+
+// The query-dependent log features at inference: the selection made with the prompt's last
+// query (position cut - 1) is the top-k of q . k / sqrt(r) + the biases + LogFeatureScore(the
+// chunk's length, cut - 1 - its last token), recomputed here from the policy's keys and query
+// over prompts whose chunks have several lengths (the Chunk Adapter's bias at -1). The weights
+// are large enough to reorder candidates: without the term some selection differs.
+TEST(ChunkPolicy, LogFeatureScoreReadsTheChunksLengthAndTheQuerysTokenDistance) {
+  const Fixture f = MakeFixture();
+  AdapterSet set = f.adapters->adapters();
+  set.chunk.b1[0] = -1.0f;
+  AdapterSet plain = set;
+  const int r = set.hp.rank;
+  set.hp.query_features = true;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (LayerAdapters& l : set.layers) {
+    l.feature_query.resize(size_t(2 * r));
+    for (float& x : l.feature_query) x = 3.0f * normal(rng);
+    l.distance_weight = {2.0f * normal(rng)};
+  }
+  auto a = std::make_shared<const AdapterRuntime>(std::move(set));
+  auto without = std::make_shared<const AdapterRuntime>(std::move(plain));
+  std::set<int> lengths;
+  int compared = 0, differs_without = 0;
+  for (int cut = 100; cut < 400; cut += 13) {
+    const std::vector<int32_t> prompt(f.prompt.begin(), f.prompt.begin() + cut);
+    ChunkLlmPolicy policy(*f.model, a, Options("chunkllm", 3));
+    Session s(*f.model, Params(), &policy);
+    s.Prefill(prompt);
+    const int C = policy.n_chunks();
+    s.Decode(f.prompt[size_t(cut)]);
+    if (policy.n_chunks() != C || C < 6) continue;  // that token closed a chunk and selected again
+    std::vector<int> cand, tokens;
+    for (int c = 0; c < C - 2; ++c) cand.push_back(c), tokens.push_back(policy.chunk_end(c) - policy.chunk_begin(c));
+    lengths.insert(tokens.begin(), tokens.end());
+    std::vector<std::vector<float>> scores(size_t(f.model->config().n_layer), std::vector<float>(cand.size()));
+    for (int l = 0; l < int(scores.size()); ++l) {
+      const std::vector<float>& q = policy.selection_queries(l);
+      ASSERT_EQ(q.size(), size_t(r));
+      for (size_t i = 0; i < cand.size(); ++i) {
+        double d = 0;
+        for (int e = 0; e < r; ++e) d += double(q[size_t(e)]) * policy.chunk_keys(l)[size_t(cand[i] * r + e)];
+        scores[size_t(l)][i] = float(d / std::sqrt(double(r))) + a->DistanceBias(l, C - cand[i]) +
+                               a->QueryDistanceScore(l, C - cand[i], q.data()) + a->LengthBias(l, tokens[i]) +
+                               a->LogFeatureScore(l, tokens[i], cut - policy.chunk_end(cand[i]), q.data());
+      }
+    }
+    const auto picked = SelectChunks(scores, tokens, SelectionBudget{3, 0}, true);
+    for (size_t l = 0; l < scores.size(); ++l) {
+      std::vector<int> want;
+      for (int i : picked[l]) want.push_back(cand[size_t(i)]);
+      want.push_back(C - 2), want.push_back(C - 1);
+      EXPECT_EQ(policy.selected()[l], want) << "layer " << l << ", prompt of " << cut;
+    }
+    if (SelectionAfter(f, without, prompt, f.prompt[size_t(cut)]) != SelectionAfter(f, a, prompt, f.prompt[size_t(cut)]))
+      ++differs_without;
+    ++compared;
+  }
+  EXPECT_GE(compared, 4);
+  EXPECT_GE(lengths.size(), 3u);
+  EXPECT_GE(differs_without, 1) << "the term changes nothing";
 }
 
 // --first-selection dense-step: the first decode step after a prompt reads every cached

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <string>
+#include <tuple>
 
 #include "chunk/adapter_runtime.h"
 #include "chunk/chunk_distance.h"
@@ -69,22 +70,25 @@ TEST(AdapterLosses, BceGradientAndValue) {
 TEST(AdapterLosses, AdapterWeightsGradientThroughTheWholeLoss) {
   Case c;
   // (Chunk Adapter hidden width, distance buckets, boundary delay and inputs, query target,
-  // length bias, score groups): linear and hidden Chunk Adapter, with and without the distance
-  // bias (3 buckets, so that distances 3 and 4 share the last one), a Chunk Adapter reading two
-  // tokens, one of them ahead, the served query target, the length bias alone and with the
-  // distance bias, a mixture of 3 score groups (one feature each) with both biases, and the
-  // query-dependent distance score (alone, served, and with groups). The loss is
+  // length bias, score groups, query distance, query features): linear and hidden Chunk Adapter,
+  // with and without the distance bias (3 buckets, so that distances 3 and 4 share the last
+  // one), a Chunk Adapter reading two tokens, one of them ahead, the served query target, the
+  // length bias alone and with the distance bias, a mixture of 3 score groups (one feature each)
+  // with both biases, the query-dependent distance score (alone, served, and with groups), and
+  // the query-dependent log features (alone, and served with every other term). The loss is
   // AdapterForward's, on a hand-made batch.
-  for (auto [hidden, buckets, delay, inputs, target, length, groups, qdist] :
-       {std::tuple{0, 0, 0, 1, "token", false, 1, false}, std::tuple{3, 3, 0, 1, "token", false, 1, false},
-        std::tuple{3, 0, 1, 2, "token", false, 1, false}, std::tuple{0, 3, 1, 1, "served", false, 1, false},
-        std::tuple{0, 0, 0, 1, "token", true, 1, false}, std::tuple{3, 3, 1, 2, "token", true, 1, false},
-        std::tuple{0, 3, 0, 1, "token", true, 3, false}, std::tuple{0, 3, 0, 1, "token", false, 1, true},
-        std::tuple{0, 3, 1, 1, "served", true, 3, true}}) {
+  using Knobs = std::tuple<int, int, int, int, const char*, bool, int, bool, bool>;
+  for (auto [hidden, buckets, delay, inputs, target, length, groups, qdist, feats] :
+       {Knobs{0, 0, 0, 1, "token", false, 1, false, false}, Knobs{3, 3, 0, 1, "token", false, 1, false, false},
+        Knobs{3, 0, 1, 2, "token", false, 1, false, false}, Knobs{0, 3, 1, 1, "served", false, 1, false, false},
+        Knobs{0, 0, 0, 1, "token", true, 1, false, false}, Knobs{3, 3, 1, 2, "token", true, 1, false, false},
+        Knobs{0, 3, 0, 1, "token", true, 3, false, false}, Knobs{0, 3, 0, 1, "token", false, 1, true, false},
+        Knobs{0, 3, 1, 1, "served", true, 3, true, false}, Knobs{0, 0, 0, 1, "token", false, 1, false, true},
+        Knobs{0, 3, 1, 1, "served", true, 3, true, true}}) {
     AdapterHyperParams hp;
     hp.d_adapter = 4, hp.rank = int(c.r), hp.chunk_hidden = hidden, hp.distance_buckets = buckets;
     hp.boundary_delay = delay, hp.boundary_inputs = inputs, hp.query_target = target, hp.length_bias = length;
-    hp.score_groups = groups, hp.query_distance = qdist;
+    hp.score_groups = groups, hp.query_distance = qdist, hp.query_features = feats;
     AdapterModel m(int(c.L), 6, hp, 9);
     m->to(torch::kDouble);
     torch::manual_seed(3);
@@ -99,6 +103,11 @@ TEST(AdapterLosses, AdapterWeightsGradientThroughTheWholeLoss) {
     if (qdist) {
       torch::NoGradGuard ng;  // away from the zero start
       m->dist_emb.normal_(0, 1.0);
+    }
+    if (feats) {
+      torch::NoGradGuard ng;  // away from the zero start
+      m->feat_emb.normal_(0, 1.0);
+      m->tokdist_w.normal_(0, 1.0);
     }
     AdapterBatch b;
     b.chunks = c.chunks, b.target = c.target, b.cand = c.cand;
@@ -115,11 +124,14 @@ TEST(AdapterLosses, AdapterWeightsGradientThroughTheWholeLoss) {
       CheckGradient(p.value(), loss, p.key() + ", hidden " + std::to_string(hidden));
       ++checked;
     }
-    EXPECT_EQ(checked, size_t(6 + (hidden > 0 ? 2 : 0) + (buckets > 0 ? 1 : 0) + (length ? 1 : 0) + (qdist ? 1 : 0)));
+    EXPECT_EQ(checked, size_t(6 + (hidden > 0 ? 2 : 0) + (buckets > 0 ? 1 : 0) + (length ? 1 : 0) + (qdist ? 1 : 0) +
+                              (feats ? 2 : 0)));
     // The biases must reach the loss (a bias left out would pass the check with zero gradients).
     if (buckets > 0) EXPECT_GT(m->dist_bias.grad().abs().sum().item<double>(), 1e-3);
     if (length) EXPECT_GT(m->len_w.grad().abs().min().item<double>(), 1e-4);
     if (qdist) EXPECT_GT(m->dist_emb.grad().abs().sum().item<double>(), 1e-3);
+    if (feats) EXPECT_GT(m->feat_emb.grad().abs().sum().item<double>(), 1e-3);
+    if (feats) EXPECT_GT(m->tokdist_w.grad().abs().min().item<double>(), 1e-4);
   }
 }
 

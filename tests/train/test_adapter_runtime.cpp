@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "chunk/adapter_runtime.h"
 #include "chunk/chunk_distance.h"
@@ -58,23 +59,24 @@ TEST(AdapterRuntime, QueryFeaturesMatchTorchInDouble) {
   }
 }
 
-// The query-dependent distance score: AdapterForward adds q_t . E[l, bucket(chunk_of[t] - c)]
-// / sqrt(r) to every candidate's score; the runtime's QueryDistanceScore for the same query and
-// distance gives it, for distances across the buckets (1-8 exact, then shared), within f32
-// rounding of an r-term dot product. The check reads the difference of training's log-probs
-// with and without the embedding, so the term is checked where training uses it.
-TEST(AdapterRuntime, QueryDistanceScoreIsTrainingsDistanceTerm) {
-  const int L = 2, D = 16, T = 40, B = 11;
-  AdapterHyperParams hp;
-  hp.d_adapter = 8, hp.rank = 6, hp.distance_buckets = B, hp.query_distance = true;
-  AdapterModel model(L, D, hp, 7);
+// A score term that AdapterForward adds to every candidate (hp_on has it, hp_off not) against
+// the runtime's term(rt, layer, row t, chunk c, query): the runtime gives the difference of
+// training's log-probs with and without it, up to the row's normaliser (compared as differences
+// to chunk 0), within f32 rounding of r-term dot products. Chunks alternate 1, 2 and 3 tokens
+// over 60 tokens (lengths vary; 30 chunks, distances up to 29). `randomise` moves the term's
+// weights away from their zero start. Returns the number of (layer, row, chunk) checked.
+using RuntimeTerm = std::function<float(const AdapterRuntime&, const ChunkPartition&, int, int, int, const float*)>;
+int ExpectRuntimeTermIsTrainings(const AdapterHyperParams& hp_on, const AdapterHyperParams& hp_off,
+                                 const std::function<void(AdapterModel&)>& randomise, const RuntimeTerm& term) {
+  const int L = 2, D = 16, T = 60;
+  AdapterModel model(L, D, hp_on, 7);
   {
     torch::NoGradGuard ng;
-    model->dist_emb.normal_(0, 1.0);
+    randomise(model);
   }
   const AdapterRuntime rt = MakeRuntime(model, L, D);
   std::vector<uint8_t> ends(T, 0);
-  for (int t = 1; t < T; t += 2) ends[size_t(t)] = 1;  // chunks of 2 tokens: distances up to 19
+  for (int t = 0, len = 1; t + len <= T; t += len, len = len % 3 + 1) ends[size_t(t + len - 1)] = 1;
   AdapterBatch b;
   b.chunks = PartitionChunks(ends, 0);
   b.cand = CandidateMask(b.chunks);
@@ -85,28 +87,63 @@ TEST(AdapterRuntime, QueryDistanceScoreIsTrainingsDistanceTerm) {
   b.target = b.target / b.target.sum(2, true).clamp_min(1.0);
   torch::NoGradGuard ng;
   const torch::Tensor with = AdapterForward(*model, b, 1.0).logp;
-  AdapterHyperParams plain = hp;
-  plain.query_distance = false;
-  AdapterModel without(L, D, plain, 7);  // the same seed: the same adapters, no embedding
+  AdapterModel without(L, D, hp_off, 7);  // the same seed: the same adapters, without the term
   const torch::Tensor base = AdapterForward(*without, b, 1.0).logp;
   const torch::Tensor q = model->QueryFeatures(b.x);  // (L, T, r)
   int checked = 0;
   for (int l = 0; l < L; ++l)
-    for (int t = T - 1; t >= T - 3; --t) {
-      const int n = b.chunks.n_candidates(t);
-      // Log-probs differ by the term up to the row's normaliser: compare differences to chunk 0.
-      const float q0 = rt.QueryDistanceScore(l, b.chunks.chunk_of[size_t(t)], q[l][t].contiguous().data_ptr<float>());
-      for (int c = 1; c < n; ++c) {
-        const double got = rt.QueryDistanceScore(l, b.chunks.chunk_of[size_t(t)] - c, q[l][t].contiguous().data_ptr<float>()) - q0;
+    for (int t = T - 1; t >= T - 4; --t) {
+      const torch::Tensor qt = q[l][t].contiguous();
+      const float* qp = qt.data_ptr<float>();
+      const float t0 = term(rt, b.chunks, l, t, 0, qp);
+      for (int c = 1; c < b.chunks.n_candidates(t); ++c) {
+        const double got = term(rt, b.chunks, l, t, c, qp) - t0;
         const double want = (with[l][t][c] - with[l][t][0] - base[l][t][c] + base[l][t][0]).item<double>();
-        // f32: each log-prob errs by ~C u |score| (scores O(10), C 20: ~1e-5); four of them.
-        ASSERT_NEAR(got, want, 1e-4) << "layer " << l << " row " << t << " chunk " << c;
+        // f32: each log-prob errs by ~C u |score| (scores O(10), C 30: ~2e-5); four of them.
+        EXPECT_NEAR(got, want, 1e-4) << "layer " << l << " row " << t << " chunk " << c;
         ++checked;
       }
     }
-  EXPECT_GE(checked, 6 * 17);
-  EXPECT_EQ(ChunkDistanceBucket(16, B), B - 1) << "distances 16 to 19 share the last bucket";
-  EXPECT_EQ(ChunkDistanceBucket(19, B), B - 1);
+  return checked;
+}
+
+// The query-dependent distance score: AdapterForward adds q_t . E[l, bucket(chunk_of[t] - c)]
+// / sqrt(r); the runtime's QueryDistanceScore for the same query and distance gives it, for
+// distances across the buckets (1-8 exact, then shared).
+TEST(AdapterRuntime, QueryDistanceScoreIsTrainingsDistanceTerm) {
+  const int B = 11;
+  AdapterHyperParams hp;
+  hp.d_adapter = 8, hp.rank = 6, hp.distance_buckets = B, hp.query_distance = true;
+  AdapterHyperParams plain = hp;
+  plain.query_distance = false;
+  const int checked = ExpectRuntimeTermIsTrainings(
+      hp, plain, [](AdapterModel& m) { m->dist_emb.normal_(0, 1.0); },
+      [](const AdapterRuntime& rt, const ChunkPartition& p, int l, int t, int c, const float* q) {
+        return rt.QueryDistanceScore(l, p.chunk_of[size_t(t)] - c, q);
+      });
+  EXPECT_GE(checked, 2 * 4 * 26);
+  EXPECT_EQ(ChunkDistanceBucket(16, B), B - 1) << "distances 16 to 29 share the last bucket";
+  EXPECT_EQ(ChunkDistanceBucket(29, B), B - 1);
+}
+
+// The query-dependent log features: AdapterForward adds (q . u / sqrt(r)) log|c| + (w + q . v /
+// sqrt(r)) log(t - last token of c); the runtime's LogFeatureScore for the chunk's length and
+// token distance gives it (chunks of 1, 2 and 3 tokens: the length term varies).
+TEST(AdapterRuntime, LogFeatureScoreIsTrainingsFeatureTerm) {
+  AdapterHyperParams hp;
+  hp.d_adapter = 8, hp.rank = 6, hp.query_features = true;
+  AdapterHyperParams plain = hp;
+  plain.query_features = false;
+  const int checked = ExpectRuntimeTermIsTrainings(
+      hp, plain,
+      [](AdapterModel& m) {
+        m->feat_emb.normal_(0, 1.0);
+        m->tokdist_w.normal_(0, 1.0);
+      },
+      [](const AdapterRuntime& rt, const ChunkPartition& p, int l, int t, int c, const float* q) {
+        return rt.LogFeatureScore(l, p.end[size_t(c)] - p.begin[size_t(c)], t - (p.end[size_t(c)] - 1), q);
+      });
+  EXPECT_GE(checked, 2 * 4 * 26);
 }
 
 // A Chunk Adapter reading n tokens with a delay d: token i's input is h_1 of tokens
