@@ -17,7 +17,12 @@
 # on the stage-14 backbone, docs/benchmarks.md), SYNTHETIC_SAMPLES and THREADS override the
 # defaults below; QUERY_DISTANCE (the default 1 adds `--query-distance`, a learned per-layer
 # distance embedding dotted with the query: recall@8 87.3% against 86.1% without it on the
-# stage-14 backbone, docs/benchmarks.md, session 19; 0 is the paper's score). STEPS defaults to 1200
+# stage-14 backbone, docs/benchmarks.md, session 19; 0 is the paper's score), QUERY_FEATURES
+# (the default 1 adds `--query-features`: query-dependent log length and log token distance
+# terms, +0.7 points of recall@8) and ROPE_DIMS / ROPE_BASE (`--adapter-rope-dims
+# --adapter-rope-base`; the default 32 rotates half of the 64 features by position, base 10000:
+# recall@8 90.5% against 88.0% with position-free features, session 20; 0 is the paper's
+# position-free score). STEPS defaults to 1200
 # (session 12, stage-11 backbone: recall@8 84.3% against 81.7% at 400 steps, ~14 min on two
 # threads). The result is
 # $STATE/demo-adapters.gguf (+ .report/ with report.json, loss.svg, recall.svg).
@@ -55,13 +60,14 @@ length=""
 qdist=""
 [ "${QUERY_DISTANCE:-1}" = 1 ] && qdist="--query-distance"
 qfeat=""
-[ "${QUERY_FEATURES:-0}" = 1 ] && qfeat="--query-features"
+[ "${QUERY_FEATURES:-1}" = 1 ] && qfeat="--query-features"
 exec "$BIN" train -m "$MODEL" --data "${data[@]}" --val data/corpus/validation \
   -o "$STATE/demo-adapters.gguf" --seq ${SEQ:-1024} --steps ${STEPS:-1200} --lr 2e-3 --min-lr 2e-4 --warmup 20 \
   --rank ${RANK:-64} --d-adapter ${D_ADAPTER:-192} --chunk-hidden ${CHUNK_HIDDEN:-256} --pos-weight ${POS_WEIGHT:-1} \
   --distance-buckets ${DISTANCE_BUCKETS:-16} --boundary-delay ${BOUNDARY_DELAY:-1} \
   --boundary-inputs ${BOUNDARY_INPUTS:-2} --query-target ${QUERY_TARGET:-token} --score-groups ${SCORE_GROUPS:-1} \
   --chunk-key ${CHUNK_KEY:-mean} \
+  --adapter-rope-dims ${ROPE_DIMS:-32} --adapter-rope-base ${ROPE_BASE:-10000} \
   --teacher-temperature ${TEACHER_TEMPERATURE:-1} --topk-loss-weight ${TOPK_LOSS_WEIGHT:-0} \
   --val-windows 4 --val-every 40 \
   --local 2 --sink 4 --seed 1 --checkpoint-minutes 5 -t ${THREADS:-2} $length $qdist $qfeat $resume

@@ -109,6 +109,8 @@ void SaveAdapters(const AdapterSet& a, const std::string& path) {
     gguf_set_val_u32(g, "chunkllm.score_groups", uint32_t(a.hp.score_groups));
     gguf_set_val_u32(g, "chunkllm.query_distance", a.hp.query_distance ? 1 : 0);
     gguf_set_val_u32(g, "chunkllm.query_features", a.hp.query_features ? 1 : 0);
+    gguf_set_val_u32(g, "chunkllm.rope_dims", uint32_t(a.hp.rope_dims));
+    gguf_set_val_f32(g, "chunkllm.rope_base", a.hp.rope_base);
     gguf_set_val_str(g, "chunkllm.training", a.training.dump().c_str());
     for (size_t i = 0; i < specs.size(); ++i) {
       const int64_t n = Count(specs[i].ne);
@@ -212,7 +214,18 @@ AdapterSet LoadAdapters(const std::string& path) {
       Fail(path, ": metadata key 'chunkllm.query_distance' is 1 but 'chunkllm.distance_buckets' is 0");
     }
   }
-  if (version >= 9) a.hp.query_features = flag("chunkllm.query_features");  // versions 1-8: none (the paper's)
+  if (version >= 9) {  // versions 1-8: no log features, position-free features (the paper's)
+    a.hp.query_features = flag("chunkllm.query_features");
+    const int64_t d = f.GetInt("chunkllm.rope_dims");
+    if (d < 0 || d > a.hp.rank || d % 2 != 0) {
+      Fail(path, ": metadata key 'chunkllm.rope_dims' must be even and in [0, the rank ", a.hp.rank, "], got ", d);
+    }
+    a.hp.rope_dims = int(d);
+    a.hp.rope_base = f.GetFloat("chunkllm.rope_base");
+    if (!(a.hp.rope_base > 1.0f) || !std::isfinite(a.hp.rope_base)) {
+      Fail(path, ": metadata key 'chunkllm.rope_base' must be a finite number > 1, got ", a.hp.rope_base);
+    }
+  }
   try {
     a.training = nlohmann::json::parse(f.GetString("chunkllm.training"));
   } catch (const nlohmann::json::exception& e) {

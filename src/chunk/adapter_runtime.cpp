@@ -42,6 +42,19 @@ void AdapterRuntime::Query(int l, const float* x, float* out) const {
   for (int o = 0; o < r_; ++o) out[o] = Dot(w.q_w2.data() + size_t(o) * Da_, hidden_.data(), Da_);
 }
 
+void AdapterRuntime::RotateQuery(int pos, float* q) const {
+  const int dims = a_.hp.rope_dims;
+  if (dims == 0) return;
+  const float scale = std::pow(a_.hp.rope_base, -2.0f / float(dims));
+  float theta = float(pos);
+  for (int i = 0; i < dims; i += 2) {
+    const float c = std::cos(theta), s = std::sin(theta), x0 = q[i], x1 = q[i + 1];
+    q[i] = x0 * c - x1 * s;
+    q[i + 1] = x0 * s + x1 * c;
+    theta *= scale;
+  }
+}
+
 float AdapterRuntime::LengthBias(int l, int tokens) const {
   return a_.hp.length_bias ? a_.layers[size_t(l)].length_weight[0] * std::log(float(tokens)) : 0.0f;
 }

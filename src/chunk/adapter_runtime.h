@@ -22,6 +22,10 @@ class AdapterRuntime {
   // x: attn_norm(h_{l-1}) of one token (D floats) -> out (r floats): the Q-Adapter's query
   // of a token that makes a selection. (Keys come from the forward graph: key_features.)
   void Query(int layer, const float* x, float* out) const;
+  // Rotates the first rope_dims features of a query (r floats) in place by position `pos`, as
+  // the forward graph rotates the key features (RoPE's normal mode, the same float recurrence
+  // for the angles as ggml's); nothing without rope_dims.
+  void RotateQuery(int pos, float* q) const;
   // The learned score bias of a candidate `distance` chunks back (chunk/chunk_distance.h);
   // 0 for adapters without one.
   float DistanceBias(int layer, int distance) const;

@@ -82,6 +82,13 @@ struct AdapterHyperParams {
   // --length-bias is the same for every query, and chunk distance buckets count chunks, not the
   // tokens that RoPE's decay sees. Off: the paper's score.
   bool query_features = false;
+  // Rotary positions in the adapter features (ours): the first rope_dims of the r features of
+  // every token's query and key are rotated in pairs (2i, 2i+1) by position * base^(-2i/rope_dims),
+  // as RoPE does (ggml's normal mode), before a chunk's keys are averaged, so q . k_c becomes
+  // the mean over the chunk's tokens j of q R(j - t) k_j: a score that sees how far back each
+  // token lies, in tokens. 0: position-free features (the paper's).
+  int rope_dims = 0;
+  float rope_base = 10000.0f;
 };
 
 // The Chunk Adapter's input width: n_embd floats for each token it reads.

@@ -273,7 +273,8 @@ void ChunkLlmPolicy::ArmFirstSelection() {
 
 // [layer][candidate] scores: the adapters' q . k / sqrt(r) + distance and length biases (+ the
 // query-dependent distance score q . E[bucket] / sqrt(r) and log features, whose token
-// distance counts from the latest query's position), or
+// distance counts from the latest query's position; with rope_dims each query is rotated by its
+// own position, the keys by theirs in the graph), or
 // with G score groups the log of the mean of the groups' softmaxes over the candidates
 // (adapter_set.h); or (oracle) the chunk's share of the query's true attention, averaged over
 // heads. With several queries (select_query recent), the mean of their q . k.
@@ -288,11 +289,14 @@ std::vector<std::vector<float>> ChunkLlmPolicy::Scores(const std::vector<int>& c
     const int open_chunk = n_chunks();
     std::vector<float> logits(cand.size() * size_t(G));  // (G, candidates)
     std::vector<float> mean_query(static_cast<size_t>(r_));  // the queries' mean, for the distance score
+    std::vector<float> rotated;  // (n_q, r) the queries rotated by their positions, for q . k
     for (int l = 0; l < n_layer(); ++l) {
       std::fill(mean_query.begin(), mean_query.end(), 0.0f);
+      rotated = query_[size_t(l)];
       for (size_t iq = 0; iq < n_q; ++iq) {
         const float* q = query_[size_t(l)].data() + iq * size_t(r_);
         for (int e = 0; e < r_; ++e) mean_query[size_t(e)] += q[e] / float(n_q);
+        adapters_->RotateQuery(recent_query_ ? recent_pos_[iq] : query_pos_, rotated.data() + iq * size_t(r_));
       }
       for (size_t i = 0; i < cand.size(); ++i) {
         const float* k = keys_[size_t(l)].data() + size_t(cand[i]) * r_;
@@ -306,7 +310,7 @@ std::vector<std::vector<float>> ChunkLlmPolicy::Scores(const std::vector<int>& c
         for (int g = 0; g < G; ++g) {
           float d = 0;
           for (size_t iq = 0; iq < n_q; ++iq) {
-            const float* q = query_[size_t(l)].data() + iq * size_t(r_);
+            const float* q = rotated.data() + iq * size_t(r_);
             for (int e = g * rg; e < (g + 1) * rg; ++e) d += q[e] * k[e];
           }
           logits[size_t(g) * cand.size() + i] = d * scale + bias;

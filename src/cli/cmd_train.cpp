@@ -50,6 +50,11 @@ void RegisterTrain(CLI::App& app) {
   c->add_flag("--query-features", o->hp.query_features,
               "add query-dependent log(chunk length) and log(token distance) terms to the chunk score (ours; "
               "off: the paper's)");
+  c->add_option("--adapter-rope-dims", o->hp.rope_dims,
+                "rotate this many of the adapter features by the token's position, as RoPE does (ours; even, <= "
+                "--rank; 0: position-free, the paper's)")
+      ->capture_default_str();
+  c->add_option("--adapter-rope-base", o->hp.rope_base, "frequency base of --adapter-rope-dims")->capture_default_str();
   c->add_option("--max-chunk", o->hp.max_chunk, "forced boundary after this many tokens")->capture_default_str();
   c->add_option("--alpha", o->hp.alpha, "boundary threshold on the Chunk Adapter's sigmoid")->capture_default_str();
   c->add_option("--pos-weight", o->pos_weight, "BCE weight of boundary tokens")->capture_default_str();

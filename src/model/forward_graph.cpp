@@ -136,7 +136,14 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache&
     if (taps.adapters) {  // (D, T) -> (Da, T) -> (r, T)
       const AdapterGraphWeights& a = *taps.adapters;
       ggml_tensor* hidden = ggml_silu(ctx, ggml_mul_mat(ctx, a.key_w1[size_t(il)], h));
-      fg.key_features.push_back(Tap(ggml_mul_mat(ctx, a.key_w2[size_t(il)], hidden)));
+      ggml_tensor* kf = ggml_mul_mat(ctx, a.key_w2[size_t(il)], hidden);
+      if (a.rope_dims > 0) {  // RoPE's normal mode on the first rope_dims features: (r, 1, T) per token
+        const int64_t r = kf->ne[0];
+        kf = ggml_rope_ext(ctx, ggml_reshape_3d(ctx, kf, r, 1, T), fg.inp_pos, nullptr, a.rope_dims,
+                           GGML_ROPE_TYPE_NORMAL, 0, a.rope_base, 1.0f, 0.0f, 1.0f, 0.0f, 0.0f);
+        kf = ggml_reshape_2d(ctx, kf, r, T);
+      }
+      fg.key_features.push_back(Tap(kf));
       ggml_build_forward_expand(fg.graph, fg.key_features.back());
     }
     ggml_tensor* attn = Attention(ctx, fg.graph, m, kv, il, h, fg, T, taps, gathered, write_kv);

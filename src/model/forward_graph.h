@@ -34,6 +34,9 @@ struct AdapterGraphWeights {
   // blocks (one per token it reads) stacked: (D, n*Hc), rows k*Hc .. k*Hc+Hc-1 are block k.
   // Multiplying every token's h_1 by it once gives each token's share of every window it is in.
   ggml_tensor* boundary_w1 = nullptr;
+  // The first rope_dims key features are rotated by the token's position (adapter_set.h).
+  int rope_dims = 0;
+  float rope_base = 10000.0f;
 };
 
 // Intermediate tensors that a policy or the adapter teacher reads back after a batch ran.
@@ -65,7 +68,8 @@ struct ForwardGraph {
   std::vector<ggml_tensor*> attn_in;   // n_layer x F32 (D, T)
   std::vector<ggml_tensor*> q_rope;    // n_layer x F32 (Dh, H, T)
   ggml_tensor* layer1_out = nullptr;   // F32 (D, T); (D, n_out) if the model has one layer
-  // With taps.adapters: per layer the K-Adapter features W2 silu(W1 attn_in)   n_layer x F32 (r, T),
+  // With taps.adapters: per layer the K-Adapter features W2 silu(W1 attn_in)   n_layer x F32 (r, T)
+  // (their first rope_dims rotated by the token's position),
   // and boundary_w1 times h_1 of every token                                  F32 (n*Hc, T).
   std::vector<ggml_tensor*> key_features;
   ggml_tensor* boundary_parts = nullptr;

@@ -65,6 +65,19 @@ torch::Tensor LengthBias(const torch::Tensor& w, const ChunkPartition& chunks) {
   return w.view({-1, 1, 1}) * torch::tensor(log_len, w.options()).view({1, 1, -1});
 }
 
+torch::Tensor RotateFeatures(const torch::Tensor& f, int dims, double base) {
+  if (dims == 0) return f;
+  const int64_t T = f.size(1), half = dims / 2;
+  const auto opt = torch::TensorOptions().dtype(torch::kDouble);
+  const torch::Tensor theta = torch::pow(base, -2.0 * torch::arange(half, opt) / double(dims));  // (half)
+  const torch::Tensor angle = (torch::arange(T, opt).unsqueeze(1) * theta.unsqueeze(0)).to(f.dtype());  // (T, half)
+  const torch::Tensor cos = angle.cos().unsqueeze(0), sin = angle.sin().unsqueeze(0);  // (1, T, half)
+  const torch::Tensor pairs = f.slice(2, 0, dims).view({f.size(0), T, half, 2});
+  const torch::Tensor x0 = pairs.select(3, 0), x1 = pairs.select(3, 1);
+  const torch::Tensor rotated = torch::stack({x0 * cos - x1 * sin, x0 * sin + x1 * cos}, 3).view({f.size(0), T, dims});
+  return dims == f.size(2) ? rotated : torch::cat({rotated, f.slice(2, dims)}, 2);
+}
+
 torch::Tensor LogFeatures(const ChunkPartition& p) {
   const int64_t T = int64_t(p.chunk_of.size()), C = p.n_chunks();
   std::vector<float> f(size_t(T * C * 2), 0.0f);

@@ -32,6 +32,10 @@ torch::Tensor DistanceBias(const torch::Tensor& layer_bias, const torch::Tensor&
 // (L, 1, C) score bias w_l * log(tokens in chunk c), from per-layer weights (L).
 torch::Tensor LengthBias(const torch::Tensor& layer_weight, const ChunkPartition& chunks);
 
+// Features (L, T, r) with the first `dims` rotated in pairs (2i, 2i+1) by angle
+// position(t) * base^(-2i/dims), position(t) = t (ggml_rope_ext's normal mode).
+torch::Tensor RotateFeatures(const torch::Tensor& features, int dims, double base);
+
 // (T, C, 2): the log features of chunk c for a query at t (AdapterHyperParams::query_features):
 // log(tokens in c) and log(t - last token of c); 0 where c is no candidate.
 torch::Tensor LogFeatures(const ChunkPartition& chunks);

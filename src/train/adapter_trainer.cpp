@@ -40,6 +40,7 @@ nlohmann::json RunIdentity(const AdapterTrainOptions& o, const BaseModelInfo& ba
   if (h.score_groups != 1) id["score_groups"] = h.score_groups;
   if (h.query_distance) id["query_distance"] = true;
   if (h.query_features) id["query_features"] = true;
+  if (h.rope_dims != 0) id["rope_dims"] = h.rope_dims, id["rope_base"] = h.rope_base;
   if (o.teacher_temperature != 1.0) id["teacher_temperature"] = o.teacher_temperature;
   if (o.topk_loss_weight != 0.0) id["topk_loss_weight"] = o.topk_loss_weight, id["topk"] = o.topk;
   return id;
@@ -66,6 +67,10 @@ void CheckOptions(const AdapterTrainOptions& o, const ModelConfig& c) {
   if (o.hp.distance_buckets < 0 || o.hp.distance_buckets > kMaxDistanceBuckets) {
     Fail("--distance-buckets must be in [0, ", kMaxDistanceBuckets, "], got ", o.hp.distance_buckets);
   }
+  if (o.hp.rope_dims < 0 || o.hp.rope_dims > o.hp.rank || o.hp.rope_dims % 2 != 0) {
+    Fail("--adapter-rope-dims must be even and in [0, --rank ", o.hp.rank, "], got ", o.hp.rope_dims);
+  }
+  if (!(o.hp.rope_base > 1.0f)) Fail("--adapter-rope-base must be > 1, got ", o.hp.rope_base);
   if (o.hp.query_distance && o.hp.distance_buckets == 0) Fail("--query-distance needs --distance-buckets > 0");
   if (o.hp.boundary_delay < 0 || o.hp.boundary_delay > kMaxBoundaryDelay) {
     Fail("--boundary-delay must be in [0, ", kMaxBoundaryDelay, "], got ", o.hp.boundary_delay);

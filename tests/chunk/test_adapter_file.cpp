@@ -66,15 +66,16 @@ void Rewrite(const std::string& from, const std::string& to, const std::function
 
 TEST(AdapterFile, RoundTripIsExact) {
   test::TempDir dir;
-  using Knobs = std::tuple<int, int, int, int, const char*, bool, int, bool, bool>;
-  for (auto [hidden, buckets, delay, inputs, target, length, groups, qdist, feats] :
-       {Knobs{0, 0, 0, 1, "token", false, 1, false, false}, Knobs{5, 0, 1, 1, "served", true, 2, false, false},
-        Knobs{0, 6, 1, 2, "token", true, 4, false, false}, Knobs{5, 0, 0, 3, "served", false, 1, false, false},
-        Knobs{0, 6, 1, 2, "token", true, 1, true, false}, Knobs{0, 6, 1, 2, "token", true, 1, true, true}}) {
+  using Knobs = std::tuple<int, int, int, int, const char*, bool, int, bool, bool, int>;
+  for (auto [hidden, buckets, delay, inputs, target, length, groups, qdist, feats, rope] :
+       {Knobs{0, 0, 0, 1, "token", false, 1, false, false, 0}, Knobs{5, 0, 1, 1, "served", true, 2, false, false, 0},
+        Knobs{0, 6, 1, 2, "token", true, 4, false, false, 0}, Knobs{5, 0, 0, 3, "served", false, 1, false, false, 0},
+        Knobs{0, 6, 1, 2, "token", true, 1, true, false, 0}, Knobs{0, 6, 1, 2, "token", true, 1, true, true, 2},
+        Knobs{0, 0, 0, 1, "token", false, 1, false, false, 4}}) {
     AdapterHyperParams hp = SmallHp();
     hp.chunk_hidden = hidden, hp.distance_buckets = buckets, hp.boundary_delay = delay, hp.boundary_inputs = inputs;
     hp.query_target = target, hp.length_bias = length, hp.score_groups = groups, hp.query_distance = qdist;
-    hp.query_features = feats;
+    hp.query_features = feats, hp.rope_dims = rope, hp.rope_base = rope > 2 ? 500.0f : 10000.0f;
     const AdapterSet a = Sample(hp);
     SaveAdapters(a, dir.File("a.gguf"));
     const AdapterSet b = LoadAdapters(dir.File("a.gguf"));
@@ -94,6 +95,8 @@ TEST(AdapterFile, RoundTripIsExact) {
     EXPECT_EQ(b.hp.score_groups, groups);
     EXPECT_EQ(b.hp.query_distance, qdist);
     EXPECT_EQ(b.hp.query_features, feats);
+    EXPECT_EQ(b.hp.rope_dims, rope);
+    EXPECT_EQ(b.hp.rope_base, a.hp.rope_base);
     EXPECT_EQ(b.chunk.w1.size(), size_t(32 * inputs * std::max(1, hidden)));  // (Hc | 1, n D)
     EXPECT_EQ(b.training, a.training);
     ASSERT_EQ(b.layers.size(), 2u);
@@ -181,6 +184,13 @@ TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
        "has 10 tensors, expected 14"},
       {"noqfeat.gguf", [](gguf_context* g) { gguf_remove_key(g, "chunkllm.query_features"); },
        "chunkllm.query_features"},
+      {"rope.gguf", [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.rope_dims", 3); },
+       "'chunkllm.rope_dims' must be even and in [0, the rank 4], got 3"},
+      {"ropewide.gguf", [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.rope_dims", 6); },
+       "'chunkllm.rope_dims' must be even and in [0, the rank 4], got 6"},
+      {"norope.gguf", [](gguf_context* g) { gguf_remove_key(g, "chunkllm.rope_dims"); }, "chunkllm.rope_dims"},
+      {"ropebase.gguf", [](gguf_context* g) { gguf_set_val_f32(g, "chunkllm.rope_base", 0.5f); },
+       "'chunkllm.rope_base' must be a finite number > 1, got 0.5"},
   };
   for (const auto& [file, edit, needle] : edits) {
     SCOPED_TRACE(file);
@@ -208,8 +218,11 @@ TEST(AdapterFile, OlderVersionsAreReadWithThePapersDefaultsForLaterKnobs) {
   Rewrite(dir.File("v9.gguf"), dir.File("v8.gguf"), [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 8);
     gguf_remove_key(g, "chunkllm.query_features");
+    gguf_remove_key(g, "chunkllm.rope_dims");
+    gguf_remove_key(g, "chunkllm.rope_base");
   });
   EXPECT_FALSE(LoadAdapters(dir.File("v8.gguf")).hp.query_features) << "version 8: the paper's score";
+  EXPECT_EQ(LoadAdapters(dir.File("v8.gguf")).hp.rope_dims, 0) << "version 8: position-free features";
   Rewrite(dir.File("v8.gguf"), dir.File("v7.gguf"), [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 7);
     gguf_remove_key(g, "chunkllm.query_distance");

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "chunk/adapter_file.h"
 #include "chunk/chunkllm_policy.h"
@@ -320,43 +321,48 @@ TEST(ChunkPolicy, ChunkKeysAreTheTrainingPathsKeys) {
   const int T = int(f.prompt.size());
   AdapterBatchOptions bo;
   const AdapterBatch batch = MakeAdapterBatch(*f.model, f.prompt, std::vector<uint8_t>(size_t(T), 0), bo);
-  for (const char* mode : {"boundary", "mean"})
-    for (int delay : {0, 1}) {
-      SCOPED_TRACE(std::string(mode) + " keys, boundary delay " + std::to_string(delay));
-      AdapterSet a = f.adapters->adapters();
-      a.hp.chunk_key = mode, a.hp.boundary_delay = delay;
-      a.chunk.b1[0] -= 2.0f;  // chunks of a few tokens rather than one
-      AdapterModelImpl m(c.n_layer, c.n_embd, a.hp, 0);
-      m.ImportFrom(a);
-      const torch::Tensor features = m.KeyFeatures(batch.x).detach();  // (L, T, r)
-      auto runtime = std::make_shared<const AdapterRuntime>(a);
-      for (int ubatch : {0, 64}) {  // 0: token by token, every chunk selected (dense-exact steps)
-        ChunkLlmPolicy policy(*f.model, runtime, Options("chunkllm", ubatch > 0 ? 4 : 10000));
-        Session s(*f.model, Params(2, ubatch > 0 ? ubatch : 64), &policy);
-        if (ubatch > 0) {
-          s.Prefill(f.prompt);
-        } else {
-          for (int32_t t : f.prompt) s.Decode(t);
-        }
-        std::vector<uint8_t> labels(size_t(T), 0);
-        int longest = 0;
-        for (int ch = 0; ch < policy.n_chunks(); ++ch) {
-          labels[size_t(policy.chunk_end(ch) - 1)] = 1;
-          longest = std::max(longest, policy.chunk_end(ch) - policy.chunk_begin(ch));
-        }
-        ASSERT_GT(policy.n_chunks(), 20);
-        ASSERT_GE(longest, 3) << "mean and boundary keys must differ somewhere";
-        ChunkPartition p = PartitionChunks(labels, 0);
-        const torch::Tensor want = ChunkKeys(features, p, mode);  // (L, C', r), C' >= n_chunks (open chunk)
-        for (int l = 0; l < c.n_layer; ++l) {
-          const std::vector<float>& got = policy.chunk_keys(l);
-          ASSERT_EQ(got.size(), size_t(policy.n_chunks()) * size_t(a.hp.rank));
-          const torch::Tensor w = want[l].slice(0, 0, policy.n_chunks()).contiguous();
-          EXPECT_TRUE(KeysAgreeToF16Rounding(w.data_ptr<float>(), got.data(), got.size(), l))
-              << "layer " << l << ", ubatch " << ubatch;
-        }
+  // (key mode, boundary delay, rotated features): with rope_dims the graph rotates each token's
+  // features by its position (ggml_rope_ext) and training by RotateFeatures (torch, angles in
+  // double): the angles' f32 rounding at positions < 400 is far below the f16 tolerance.
+  for (auto [mode, delay, rope] : {std::tuple{"boundary", 0, 0}, std::tuple{"boundary", 1, 0}, std::tuple{"mean", 0, 0},
+                                   std::tuple{"mean", 1, 0}, std::tuple{"mean", 1, 8}, std::tuple{"boundary", 0, 6}}) {
+    SCOPED_TRACE(std::string(mode) + " keys, boundary delay " + std::to_string(delay) + ", rope dims " +
+                 std::to_string(rope));
+    AdapterSet a = f.adapters->adapters();
+    a.hp.chunk_key = mode, a.hp.boundary_delay = delay, a.hp.rope_dims = rope, a.hp.rope_base = 100.0f;
+    a.chunk.b1[0] -= 2.0f;  // chunks of a few tokens rather than one
+    AdapterModelImpl m(c.n_layer, c.n_embd, a.hp, 0);
+    m.ImportFrom(a);
+    const torch::Tensor features =
+        RotateFeatures(m.KeyFeatures(batch.x), rope, a.hp.rope_base).detach();  // (L, T, r)
+    auto runtime = std::make_shared<const AdapterRuntime>(a);
+    for (int ubatch : {0, 64}) {  // 0: token by token, every chunk selected (dense-exact steps)
+      ChunkLlmPolicy policy(*f.model, runtime, Options("chunkllm", ubatch > 0 ? 4 : 10000));
+      Session s(*f.model, Params(2, ubatch > 0 ? ubatch : 64), &policy);
+      if (ubatch > 0) {
+        s.Prefill(f.prompt);
+      } else {
+        for (int32_t t : f.prompt) s.Decode(t);
+      }
+      std::vector<uint8_t> labels(size_t(T), 0);
+      int longest = 0;
+      for (int ch = 0; ch < policy.n_chunks(); ++ch) {
+        labels[size_t(policy.chunk_end(ch) - 1)] = 1;
+        longest = std::max(longest, policy.chunk_end(ch) - policy.chunk_begin(ch));
+      }
+      ASSERT_GT(policy.n_chunks(), 20);
+      ASSERT_GE(longest, 3) << "mean and boundary keys must differ somewhere";
+      ChunkPartition p = PartitionChunks(labels, 0);
+      const torch::Tensor want = ChunkKeys(features, p, mode);  // (L, C', r), C' >= n_chunks (open chunk)
+      for (int l = 0; l < c.n_layer; ++l) {
+        const std::vector<float>& got = policy.chunk_keys(l);
+        ASSERT_EQ(got.size(), size_t(policy.n_chunks()) * size_t(a.hp.rank));
+        const torch::Tensor w = want[l].slice(0, 0, policy.n_chunks()).contiguous();
+        EXPECT_TRUE(KeysAgreeToF16Rounding(w.data_ptr<float>(), got.data(), got.size(), l))
+            << "layer " << l << ", ubatch " << ubatch;
       }
     }
+  }
 }
 
 TEST(WindowPolicy, StreamingReadsSinkAndWindowSepllmAddsSeparators) {

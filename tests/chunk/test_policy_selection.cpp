@@ -334,21 +334,25 @@ TEST(ChunkPolicy, QueryDistanceScoreSelectsOneOfTwoOpposedDistances) {
   EXPECT_LT(layers_with_exactly_one(false), 3) << "without the term the two chunks are not opposed";
 }
 
-// The query-dependent log features at inference: the selection made with the prompt's last
-// query (position cut - 1) is the top-k of q . k / sqrt(r) + the biases + LogFeatureScore(the
-// chunk's length, cut - 1 - its last token), recomputed here from the policy's keys and query
-// over prompts whose chunks have several lengths (the Chunk Adapter's bias at -1). The weights
-// are large enough to reorder candidates: without the term some selection differs.
-TEST(ChunkPolicy, LogFeatureScoreReadsTheChunksLengthAndTheQuerysTokenDistance) {
+// The query position's terms at inference: the query-dependent log features and rotated
+// features. The selection made with the prompt's last query (position cut - 1) is the top-k of
+// R(cut - 1) q . k / sqrt(r) + the biases + LogFeatureScore(the chunk's length, cut - 1 - its
+// last token), recomputed here from the policy's keys (rotated by the graph: checked against
+// training in ChunkKeysAreTheTrainingPathsKeys) and its query, rotated here in double, over
+// prompts whose chunks have several lengths (the Chunk Adapter's bias at -1). The weights are
+// large enough to reorder candidates: without the terms some selection differs.
+void ExpectSelectionFromTheQuerysPosition(bool log_features, int rope_dims) {
   const Fixture f = MakeFixture();
   AdapterSet set = f.adapters->adapters();
   set.chunk.b1[0] = -1.0f;
   AdapterSet plain = set;
   const int r = set.hp.rank;
-  set.hp.query_features = true;
+  const float base = 50.0f;
+  set.hp.query_features = log_features, set.hp.rope_dims = rope_dims, set.hp.rope_base = base;
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (LayerAdapters& l : set.layers) {
+    if (!log_features) break;
     l.feature_query.resize(size_t(2 * r));
     for (float& x : l.feature_query) x = 3.0f * normal(rng);
     l.distance_weight = {2.0f * normal(rng)};
@@ -372,9 +376,15 @@ TEST(ChunkPolicy, LogFeatureScoreReadsTheChunksLengthAndTheQuerysTokenDistance) 
     for (int l = 0; l < int(scores.size()); ++l) {
       const std::vector<float>& q = policy.selection_queries(l);
       ASSERT_EQ(q.size(), size_t(r));
+      std::vector<double> rq(q.begin(), q.end());  // R(cut - 1) q: pairs (2i, 2i+1) by (cut - 1) base^(-2i/dims)
+      for (int e = 0; e < rope_dims; e += 2) {
+        const double angle = double(cut - 1) * std::pow(double(base), -double(e) / rope_dims);
+        rq[size_t(e)] = q[size_t(e)] * std::cos(angle) - q[size_t(e + 1)] * std::sin(angle);
+        rq[size_t(e + 1)] = q[size_t(e)] * std::sin(angle) + q[size_t(e + 1)] * std::cos(angle);
+      }
       for (size_t i = 0; i < cand.size(); ++i) {
         double d = 0;
-        for (int e = 0; e < r; ++e) d += double(q[size_t(e)]) * policy.chunk_keys(l)[size_t(cand[i] * r + e)];
+        for (int e = 0; e < r; ++e) d += rq[size_t(e)] * policy.chunk_keys(l)[size_t(cand[i] * r + e)];
         scores[size_t(l)][i] = float(d / std::sqrt(double(r))) + a->DistanceBias(l, C - cand[i]) +
                                a->QueryDistanceScore(l, C - cand[i], q.data()) + a->LengthBias(l, tokens[i]) +
                                a->LogFeatureScore(l, tokens[i], cut - policy.chunk_end(cand[i]), q.data());
@@ -393,7 +403,16 @@ TEST(ChunkPolicy, LogFeatureScoreReadsTheChunksLengthAndTheQuerysTokenDistance) 
   }
   EXPECT_GE(compared, 4);
   EXPECT_GE(lengths.size(), 3u);
-  EXPECT_GE(differs_without, 1) << "the term changes nothing";
+  EXPECT_GE(differs_without, 1) << "the terms change nothing";
+}
+
+TEST(ChunkPolicy, LogFeatureScoreReadsTheChunksLengthAndTheQuerysTokenDistance) {
+  ExpectSelectionFromTheQuerysPosition(true, 0);
+}
+
+TEST(ChunkPolicy, RotatedFeaturesScoreWithTheQueryRotatedByItsPosition) {
+  ExpectSelectionFromTheQuerysPosition(false, 8);
+  ExpectSelectionFromTheQuerysPosition(true, 16);
 }
 
 // --first-selection dense-step: the first decode step after a prompt reads every cached

@@ -75,20 +75,23 @@ TEST(AdapterLosses, AdapterWeightsGradientThroughTheWholeLoss) {
   // one), a Chunk Adapter reading two tokens, one of them ahead, the served query target, the
   // length bias alone and with the distance bias, a mixture of 3 score groups (one feature each)
   // with both biases, the query-dependent distance score (alone, served, and with groups), and
-  // the query-dependent log features (alone, and served with every other term). The loss is
+  // the query-dependent log features (alone, and served with every other term), and rotated
+  // features (2 of the 3, alone, and served with every other term). The loss is
   // AdapterForward's, on a hand-made batch.
-  using Knobs = std::tuple<int, int, int, int, const char*, bool, int, bool, bool>;
-  for (auto [hidden, buckets, delay, inputs, target, length, groups, qdist, feats] :
-       {Knobs{0, 0, 0, 1, "token", false, 1, false, false}, Knobs{3, 3, 0, 1, "token", false, 1, false, false},
-        Knobs{3, 0, 1, 2, "token", false, 1, false, false}, Knobs{0, 3, 1, 1, "served", false, 1, false, false},
-        Knobs{0, 0, 0, 1, "token", true, 1, false, false}, Knobs{3, 3, 1, 2, "token", true, 1, false, false},
-        Knobs{0, 3, 0, 1, "token", true, 3, false, false}, Knobs{0, 3, 0, 1, "token", false, 1, true, false},
-        Knobs{0, 3, 1, 1, "served", true, 3, true, false}, Knobs{0, 0, 0, 1, "token", false, 1, false, true},
-        Knobs{0, 3, 1, 1, "served", true, 3, true, true}}) {
+  using Knobs = std::tuple<int, int, int, int, const char*, bool, int, bool, bool, int>;
+  for (auto [hidden, buckets, delay, inputs, target, length, groups, qdist, feats, rope] :
+       {Knobs{0, 0, 0, 1, "token", false, 1, false, false, 0}, Knobs{3, 3, 0, 1, "token", false, 1, false, false, 0},
+        Knobs{3, 0, 1, 2, "token", false, 1, false, false, 0}, Knobs{0, 3, 1, 1, "served", false, 1, false, false, 0},
+        Knobs{0, 0, 0, 1, "token", true, 1, false, false, 0}, Knobs{3, 3, 1, 2, "token", true, 1, false, false, 0},
+        Knobs{0, 3, 0, 1, "token", true, 3, false, false, 0}, Knobs{0, 3, 0, 1, "token", false, 1, true, false, 0},
+        Knobs{0, 3, 1, 1, "served", true, 3, true, false, 0}, Knobs{0, 0, 0, 1, "token", false, 1, false, true, 0},
+        Knobs{0, 3, 1, 1, "served", true, 3, true, true, 0}, Knobs{0, 0, 0, 1, "token", false, 1, false, false, 2},
+        Knobs{0, 3, 1, 1, "served", true, 3, true, true, 2}}) {
     AdapterHyperParams hp;
     hp.d_adapter = 4, hp.rank = int(c.r), hp.chunk_hidden = hidden, hp.distance_buckets = buckets;
     hp.boundary_delay = delay, hp.boundary_inputs = inputs, hp.query_target = target, hp.length_bias = length;
     hp.score_groups = groups, hp.query_distance = qdist, hp.query_features = feats;
+    hp.rope_dims = rope, hp.rope_base = 3.0f;  // angles of 1/3 radian per token and more in the first pair
     AdapterModel m(int(c.L), 6, hp, 9);
     m->to(torch::kDouble);
     torch::manual_seed(3);
