@@ -11,7 +11,8 @@ LLAMA_COMMIT_PREFIX="de3ff81"
 DEST="third_party/llama.cpp"
 
 APT_PACKAGES=(g++ cmake ninja-build git ca-certificates libcli11-dev nlohmann-json3-dev
-              libcpp-httplib-dev libgtest-dev libgmock-dev libtorch-dev libopenblas0-pthread)
+              libcpp-httplib-dev libgtest-dev libgmock-dev libtorch-dev libopenblas0-pthread
+              librsvg2-bin)  # rsvg-convert: the plot tests render every plot kind
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
