@@ -54,6 +54,7 @@ nlohmann::json FidelitySection(const std::string& dir, const std::vector<Fidelit
   plot.x_label = "attended fraction of the KV cache";
   plot.y_label = "KL(vanilla || method), nats/token";
   plot.lines = false, plot.markers = true;
+  plot.x_min = 0.0, plot.x_max = 1.0;  // a fraction; KL keeps the data's range
   for (const std::string& m : methods) {
     PlotSeries series{m};
     for (int L : lengths) {
@@ -97,8 +98,9 @@ nlohmann::json AdapterSection(const std::string& dir, const nlohmann::json& a, s
   LinePlot plot;
   plot.title = "Top-" + std::to_string(k) + " recall of the teacher's chunks per layer (held-out)";
   plot.x_label = "layer";
-  plot.y_label = "recall";
+  plot.y_label = "recall (%)";
   plot.markers = true;
+  plot.y_min = 0.0, plot.y_max = 1.0, plot.y_percent = true;  // a rate: the whole 0-100%
   PlotSeries adapters{"adapters"}, recent{std::to_string(k) + " most recent chunks"};
   for (size_t l = 0; l < recall.size(); ++l) {
     std::snprintf(line, sizeof line, "| %zu | %s | %s | %s | %s | %s |\n", l, Pct(num(recall[l])).c_str(),
@@ -209,8 +211,10 @@ nlohmann::json WriteEvalReport(const std::string& dir, const std::vector<SampleR
   LinePlot acc;
   acc.title = "Accuracy against attended KV fraction";
   acc.x_label = "attended fraction of the KV cache";
-  acc.y_label = "score";
+  acc.y_label = "score (%)";
   acc.lines = false, acc.markers = true;
+  // A fraction and a score over their whole range (all scores 1.0 sit at the top of 0-100%).
+  acc.x_min = 0.0, acc.x_max = 1.0, acc.y_min = 0.0, acc.y_max = 1.0, acc.y_percent = true;
   for (const std::string& m : methods) {
     PlotSeries s{m}, a{m};
     for (int L : lengths) {

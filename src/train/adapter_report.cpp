@@ -87,8 +87,9 @@ void WriteAdapterPlots(const std::string& dir, const AdapterTrainResult& r, int 
   LinePlot recall;
   recall.title = "Held-out top-" + std::to_string(topk) + " recall per layer, and boundary F1";
   recall.x_label = "step";
-  recall.y_label = "recall / F1";
+  recall.y_label = "recall / F1 (%)";
   recall.markers = true;
+  recall.y_min = 0.0, recall.y_max = 1.0, recall.y_percent = true;  // rates: the whole 0-100%
   const size_t L = r.val.empty() ? 0 : r.val.back().recall.size();
   for (size_t l = 0; l < L; ++l) {
     PlotSeries s{"layer " + std::to_string(l)};
