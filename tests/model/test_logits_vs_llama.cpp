@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "eval/llama_reference.h"
 #include "model/session.h"
@@ -32,6 +33,7 @@ struct Case {
   std::string rope_scaling = "none";
   int n_ff = 0;  // 0: the default; k-quants need multiples of 256
   ggml_type kv = GGML_TYPE_F16;
+  bool bit_equal = true;  // false: only the dtype's tolerance (header) is asserted
 };
 
 std::ostream& operator<<(std::ostream& os, const Case& c) { return os << c.name; }
@@ -63,10 +65,7 @@ double UnitRoundoff(ggml_type weight_type, ggml_type kv_type) {
   return std::max(weights, kv);
 }
 
-class LogitsVsLlama : public ::testing::TestWithParam<Case> {};
-
-TEST_P(LogitsVsLlama, PrefillDecodeAndGreedyMatch) {
-  const Case& c = GetParam();
+RandomModelSpec SpecFor(const Case& c) {
   RandomModelSpec spec;
   spec.arch = c.arch;
   spec.vocab_path = test::VocabPath(c.vocab);
@@ -78,74 +77,124 @@ TEST_P(LogitsVsLlama, PrefillDecodeAndGreedyMatch) {
   spec.rope_scaling_factor = c.rope_scaling == "none" ? 1.0f : 4.0f;
   spec.n_ctx_train = 512;  // with scaling on, positions past 512 exercise the scaled range
   spec.init_std = 0.05f;   // peakier logits than 0.02, so greedy choices are well separated
-  const std::string path = test::FixtureModel(c.name, spec);
+  return spec;
+}
 
-  auto model = Model::Load(path);
-  auto tok = Tokenizer::Load(path);
-  const int L = model->config().n_layer;
-  const double rel = (5.0 * L + 2.0) * UnitRoundoff(c.type, c.kv);
+// How far our engine (on ours_path) and libllama (on ref_path: the same file, or for a negative
+// control one that differs in a single metadata value) are apart: prefill logits at every
+// position of a ~700-token prompt (two of our micro-batches of 512), then 40 decode steps
+// teacher-forced with the reference's greedy token so both see the same inputs, then a
+// 64-token greedy continuation, each engine on its own choices.
+struct Agreement {
+  double worst_nmse = 0, worst_rel = 0;  // rel: max|diff| / max|logit| of the same row
+  std::string worst_at;                  // where worst_rel was seen
+  bool bit_equal = true;                 // every logit of prefill and decode identical
+  std::vector<int32_t> ours_greedy, ref_greedy;
+};
 
-  // ~700 tokens: two prefill micro-batches of 512 in our engine.
+Agreement RunBoth(const std::string& ours_path, const std::string& ref_path, ggml_type kv) {
+  auto model = Model::Load(ours_path);
+  auto tok = Tokenizer::Load(ours_path);
   std::string text;
   for (int i = 0; i < 40; ++i) {
     text += "The quick brown fox jumps over the lazy dog " + std::to_string(i) + " times. ";
   }
   const std::vector<int32_t> prompt = tok->Tokenize(text, true);
-  ASSERT_GT(prompt.size(), 520u);
+  EXPECT_GT(prompt.size(), 520u);
   const int n_decode = 40, n_greedy = 64;
   const int n_ctx = int(prompt.size()) + n_decode + n_greedy + 8;
-
   SessionParams sp;
-  sp.n_ctx = n_ctx;
-  sp.n_threads = 2;
-  sp.kv_type = c.kv;
+  sp.n_ctx = n_ctx, sp.n_threads = 2, sp.kv_type = kv;
   Session ours(*model, sp);
   ReferenceParams rp;
-  rp.n_ctx = n_ctx;
-  rp.n_threads = 2;
-  rp.kv_type = c.kv;
-  auto ref = LlamaReference::Load(path, rp);
+  rp.n_ctx = n_ctx, rp.n_threads = 2, rp.kv_type = kv;
+  auto ref = LlamaReference::Load(ref_path, rp);
   const size_t V = size_t(model->config().n_vocab);
 
-  double worst_nmse = 0, worst_rel = 0;
-  auto track = [&](const Diff& d) {
-    worst_nmse = std::max(worst_nmse, d.nmse);
-    worst_rel = std::max(worst_rel, d.max_abs / d.ref_max);
+  Agreement a;
+  auto track = [&](const float* x, const float* y, const std::string& where) {
+    const Diff d = Compare(x, y, V);
+    a.bit_equal = a.bit_equal && std::memcmp(x, y, V * sizeof(float)) == 0;
+    a.worst_nmse = std::max(a.worst_nmse, d.nmse);
+    if (d.max_abs / d.ref_max > a.worst_rel) a.worst_rel = d.max_abs / d.ref_max, a.worst_at = where;
   };
-  // Prefill: every position's logits.
   std::vector<float> ours_all, ref_all;
   ours.Prefill(prompt, &ours_all);
   ref->Prefill(prompt, &ref_all);
-  ASSERT_EQ(ours_all.size(), ref_all.size());
-  for (size_t t = 0; t < prompt.size(); ++t) {
-    const Diff d = Compare(ours_all.data() + t * V, ref_all.data() + t * V, V);
-    track(d);
-    ASSERT_LE(d.nmse, rel * rel) << "prefill position " << t;
-    ASSERT_LE(d.max_abs, rel * d.ref_max) << "prefill position " << t;
+  EXPECT_EQ(ours_all.size(), ref_all.size());
+  for (size_t t = 0; t < prompt.size() && (t + 1) * V <= std::min(ours_all.size(), ref_all.size()); ++t) {
+    track(ours_all.data() + t * V, ref_all.data() + t * V, "prefill position " + std::to_string(t));
   }
-
-  // Decode, teacher-forced with the reference's greedy token so both see the same inputs.
   for (int s = 0; s < n_decode; ++s) {
     const int32_t next = ArgMax(ref->last_logits());
-    const Diff d = Compare(ours.Decode(next).data(), ref->Decode(next).data(), V);
-    track(d);
-    ASSERT_LE(d.nmse, rel * rel) << "decode step " << s;
-    ASSERT_LE(d.max_abs, rel * d.ref_max) << "decode step " << s;
+    const std::vector<float> o = ours.Decode(next);
+    track(o.data(), ref->Decode(next).data(), "decode step " + std::to_string(s));
   }
-
-  RecordProperty("worst_nmse", std::to_string(worst_nmse));
-  std::printf("  worst NMSE %.3g (bound %.3g), worst max|diff|/max|logit| %.3g (bound %.3g)\n", worst_nmse,
-              rel * rel, worst_rel, rel);
-
-  // Greedy continuation, each engine on its own choices: the same 64 tokens.
-  std::vector<int32_t> ours_gen, ref_gen;
   for (int s = 0; s < n_greedy; ++s) {
-    ours_gen.push_back(ArgMax(ours.last_logits()));
-    ref_gen.push_back(ArgMax(ref->last_logits()));
-    ours.Decode(ours_gen.back());
-    ref->Decode(ref_gen.back());
+    a.ours_greedy.push_back(ArgMax(ours.last_logits()));
+    a.ref_greedy.push_back(ArgMax(ref->last_logits()));
+    ours.Decode(a.ours_greedy.back());
+    ref->Decode(a.ref_greedy.back());
   }
-  EXPECT_EQ(ours_gen, ref_gen);
+  return a;
+}
+
+// The check a case asserts: bit equality where it holds (both engines build the same ggml graph,
+// ours and libllama's, with the same ops in the same order, the same KV padding and threads, so
+// the same kernels run on the same inputs), otherwise the dtype's tolerance (header).
+::testing::AssertionResult Agrees(const Case& c, const Agreement& a) {
+  const double rel = (5.0 * SpecFor(c).n_layer + 2.0) * UnitRoundoff(c.type, c.kv);
+  std::printf("  %s: bit-equal %s; worst NMSE %.3g (bound %.3g), worst max|diff|/max|logit| %.3g (bound %.3g) at %s\n",
+              c.name.c_str(), a.bit_equal ? "yes" : "no", a.worst_nmse, rel * rel, a.worst_rel, rel,
+              a.worst_at.c_str());
+  if (c.bit_equal && !a.bit_equal) {
+    return ::testing::AssertionFailure() << "not bit-equal: worst max|diff|/max|logit| " << a.worst_rel << " at "
+                                         << a.worst_at;
+  }
+  if (a.worst_nmse > rel * rel || a.worst_rel > rel) {
+    return ::testing::AssertionFailure() << "NMSE " << a.worst_nmse << " (bound " << rel * rel
+                                         << "), max|diff|/max|logit| " << a.worst_rel << " (bound " << rel << ") at "
+                                         << a.worst_at;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+class LogitsVsLlama : public ::testing::TestWithParam<Case> {};
+
+TEST_P(LogitsVsLlama, PrefillDecodeAndGreedyMatch) {
+  const Case& c = GetParam();
+  const std::string path = test::FixtureModel(c.name, SpecFor(c));
+  const Agreement a = RunBoth(path, path, c.kv);
+  EXPECT_TRUE(Agrees(c, a));
+  EXPECT_EQ(a.ours_greedy, a.ref_greedy);
+}
+
+// Negative controls: the check above must fail when one engine reads a slightly wrong RoPE. Our
+// engine runs the case's file, libllama a copy whose only difference is the RoPE base (+0.5%) or
+// the YaRN factor (4 -> 4.2, which also moves YaRN's attention factor 0.1 ln(s) + 1 by 1%).
+TEST(LogitsVsLlamaControls, ASlightlyWrongRopeBaseOrYarnFactorFailsTheCheck) {
+  struct Control {
+    Case c;
+    const char* what;
+    void (*perturb)(RandomModelSpec&);
+  };
+  auto base = [](RandomModelSpec& s) { s.rope_freq_base *= 1.005f; };
+  auto factor = [](RandomModelSpec& s) { s.rope_scaling_factor *= 1.05f; };
+  const Control controls[] = {
+      {{"llama_spm_f16", Arch::kLlama, "llama-spm"}, "RoPE base", base},
+      {{"qwen2_f16_yarn", Arch::kQwen2, "qwen2", GGML_TYPE_F16, false, "yarn"}, "YaRN factor", factor},
+      {{"qwen2_q8_0_yarn", Arch::kQwen2, "qwen2", GGML_TYPE_Q8_0, false, "yarn"}, "YaRN factor", factor},
+      {{"llama_spm_q4_0_tied", Arch::kLlama, "llama-spm", GGML_TYPE_Q4_0, true}, "RoPE base", base},
+  };
+  for (const Control& k : controls) {
+    SCOPED_TRACE(k.c.name + std::string(" with a wrong ") + k.what);
+    RandomModelSpec wrong = SpecFor(k.c);
+    k.perturb(wrong);
+    const std::string path = test::FixtureModel(k.c.name, SpecFor(k.c));
+    const std::string wrong_path = test::FixtureModel(k.c.name + "-wrong-" + k.what, wrong);
+    const Agreement a = RunBoth(path, wrong_path, k.c.kv);
+    EXPECT_FALSE(Agrees(k.c, a)) << "the check passed a libllama that read another " << k.what;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -156,6 +205,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"qwen3_f16", Arch::kQwen3, "qwen2"},
                       Case{"llama_spm_f32_linear_rope", Arch::kLlama, "llama-spm", GGML_TYPE_F32, false, "linear"},
                       Case{"qwen2_q8_0_yarn", Arch::kQwen2, "qwen2", GGML_TYPE_Q8_0, false, "yarn"},
+                      Case{"qwen2_f16_yarn", Arch::kQwen2, "qwen2", GGML_TYPE_F16, false, "yarn"},
+                      Case{"llama_spm_f32_yarn", Arch::kLlama, "llama-spm", GGML_TYPE_F32, false, "yarn"},
                       Case{"llama_spm_q4_0_tied", Arch::kLlama, "llama-spm", GGML_TYPE_Q4_0, true},
                       Case{"llama_spm_kv_q8_0", Arch::kLlama, "llama-spm", GGML_TYPE_F16, false, "none", 0,
                            GGML_TYPE_Q8_0},

@@ -1,12 +1,17 @@
 // The teacher's chunk-aggregated attention against a naive dense computation in double:
 // softmax over every causal key, summed per chunk and over heads, renormalised over the
 // completed chunks before the query's own (optionally without the latest chunks and the sink
-// positions, which inference always keeps).
+// positions, which inference always keeps). The naive side's q and k are recomputed from the
+// teacher's attn_in by Qwen3's definition (projection, QK-norm, NEOX RoPE), not read from the
+// teacher's own q/k taps.
 #include <gtest/gtest.h>
 
 #include <cfloat>
 #include <cmath>
+#include <cstdio>
 #include <random>
+
+#include "ggml-backend.h"
 
 #include "model/model.h"
 #include "test_util.h"
@@ -25,6 +30,66 @@ std::string PeakyModel() {
   spec.weight_type = GGML_TYPE_F32;
   spec.init_std = 0.15f;  // far from uniform attention, so aggregation errors would show
   return test::FixtureModel("teacher-qwen3-peaky", spec);
+}
+
+std::vector<float> Values(const ggml_tensor* t) {  // an F32 weight
+  std::vector<float> v(size_t(ggml_nelements(t)));
+  ggml_backend_tensor_get(t, v.data(), 0, ggml_nbytes(t));
+  return v;
+}
+
+// The teacher's post-RoPE q (or k) taps of layer l recomputed in double from its attn_in tap,
+// as Qwen3 defines them, without the engine's graph: y = W x (T, n_head, Dh), each head
+// RMS-normalised and scaled by its norm weight, then RoPE in NEOX pairs (e, e + Dh/2) at angle
+// t base^(-2e/Dh). Returns them as (T, n_head, Dh) and checks the taps against them: the f32
+// path differs by its product's gamma_D |W| |x| (carried through the norm's 1/rms, plus the
+// norm's own Dh u) and by RoPE's f32 angle ((5 e + 2) u relative, as ggml builds theta_scale^e)
+// and cos/sin/products (8 u), all doubled. A NORMAL pairing or a missing norm is of order 1.
+std::vector<double> CheckProjection(const std::vector<float>& x, const std::vector<float>& tap, const ggml_tensor* w,
+                                    const ggml_tensor* norm, int T, int D, int n_head, int Dh, float eps, float base) {
+  const std::vector<float> W = Values(w), nw = Values(norm);
+  const double u = std::ldexp(1.0, -24), gamma = D * u / (1 - D * u);
+  std::vector<double> out(size_t(T) * n_head * Dh);
+  double worst = 0;
+  for (int t = 0; t < T; ++t)
+    for (int h = 0; h < n_head; ++h) {
+      std::vector<double> y(Dh, 0.0), a(Dh, 0.0);  // W x and |W| |x|
+      double ss = 0, max_a = 0;
+      for (int e = 0; e < Dh; ++e) {
+        const float* row = W.data() + size_t(h * Dh + e) * D;
+        for (int i = 0; i < D; ++i) {
+          y[size_t(e)] += double(row[i]) * x[size_t(t) * D + i];
+          a[size_t(e)] += std::fabs(double(row[i]) * x[size_t(t) * D + i]);
+        }
+        ss += y[size_t(e)] * y[size_t(e)], max_a = std::max(max_a, a[size_t(e)]);
+      }
+      const double inv_rms = 1.0 / std::sqrt(ss / Dh + eps);
+      double max_n = 0, max_nw = 0;
+      for (int e = 0; e < Dh; ++e) {
+        y[size_t(e)] *= inv_rms * nw[size_t(e)];
+        max_n = std::max(max_n, std::fabs(y[size_t(e)])), max_nw = std::max(max_nw, std::fabs(double(nw[size_t(e)])));
+      }
+      const double normed_err = 2 * gamma * max_a * inv_rms * max_nw + (Dh + 4) * u * max_n;
+      for (int e = 0; e < Dh / 2; ++e) {
+        const double angle = t * std::pow(double(base), -2.0 * e / Dh);
+        const double y0 = y[size_t(e)], y1 = y[size_t(e + Dh / 2)];
+        const double r0 = y0 * std::cos(angle) - y1 * std::sin(angle), r1 = y0 * std::sin(angle) + y1 * std::cos(angle);
+        const double bound = 2 * (2 * normed_err + ((5 * e + 2) * u * angle + 8 * u) * (std::fabs(y0) + std::fabs(y1)));
+        const size_t at = (size_t(t) * n_head + h) * Dh;
+        out[at + e] = r0, out[at + e + Dh / 2] = r1;
+        for (int half : {0, Dh / 2}) {
+          const double diff = std::fabs(tap[at + e + half] - out[at + e + half]);
+          worst = std::max(worst, diff / bound);
+          if (diff > bound) {
+            ADD_FAILURE() << "tap at position " << t << ", head " << h << ", dim " << e + half << ": "
+                          << tap[at + e + half] << " against " << out[at + e + half] << " (bound " << bound << ")";
+            return out;
+          }
+        }
+      }
+    }
+  std::printf("  taps within %.3g of their bound\n", worst);
+  return out;
 }
 
 // skip_local latest chunks are no candidates; the first `sink` keys count for no chunk.
@@ -51,9 +116,15 @@ void CheckAgainstNaive(int skip_local, int sink) {
 
   double max_err = 0, max_score = 0;
   int rows_checked = 0;
+  ASSERT_EQ(c.rope_scaling, RopeScaling::kNone);
   for (int l = 0; l < c.n_layer; ++l) {
-    const auto& q = out.q[size_t(l)];
-    const auto& k = out.k[size_t(l)];
+    // q and k from the teacher's attn_in by Qwen3's definition, not from its own q/k taps.
+    const LayerWeights& lw = model->weights().layers[size_t(l)];
+    const auto& x = out.attn_in[size_t(l)];
+    const std::vector<double> q = CheckProjection(x, out.q[size_t(l)], lw.wq, lw.q_norm, T, c.n_embd, H, Dh,
+                                                  c.rms_eps, c.rope_freq_base);
+    const std::vector<double> k = CheckProjection(x, out.k[size_t(l)], lw.wk, lw.k_norm, T, c.n_embd, Hkv, Dh,
+                                                  c.rms_eps, c.rope_freq_base);
     for (int t = 0; t < T; ++t) {
       std::vector<double> mass(size_t(C), 0.0);
       for (int h = 0; h < H; ++h) {
@@ -62,7 +133,7 @@ void CheckAgainstNaive(int skip_local, int sink) {
         double mx = -DBL_MAX;
         for (int j = 0; j <= t; ++j) {
           double d = 0;
-          for (int e = 0; e < Dh; ++e) d += double(q[(size_t(t) * H + h) * Dh + e]) * k[(size_t(j) * Hkv + hk) * Dh + e];
+          for (int e = 0; e < Dh; ++e) d += q[(size_t(t) * H + h) * Dh + e] * k[(size_t(j) * Hkv + hk) * Dh + e];
           s[size_t(j)] = d / std::sqrt(double(Dh));
           mx = std::max(mx, s[size_t(j)]);
           max_score = std::max(max_score, std::fabs(s[size_t(j)]));
