@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chunk/adapter_file.h"
+#include "core/error.h"
 #include "core/file_util.h"
 #include "model/gguf_file.h"
 #include "model/model.h"
@@ -25,6 +26,9 @@ TEST(Scoring, StringMatchAllOnHandMadeCases) {
   EXPECT_EQ(StringMatchAll("", {"1"}), 0.0);
   EXPECT_EQ(StringMatchAll("1234", {"12345"}), 0.0);  // a prefix of the answer is not the answer
   EXPECT_EQ(StringMatchAll("anything", {}), 0.0);
+  // "" is in every prediction: scoring it would give any output full marks.
+  EXPECT_THROW(StringMatchAll("anything", {""}), Error);
+  EXPECT_THROW(StringMatchAll("12345", {"12345", ""}), Error);
 }
 
 std::string TinyModel() {
@@ -121,6 +125,16 @@ TEST(EvalCli, DumpThenTasksRoundTripAndBadJsonl) {
   r = test::RunCli({"eval", "-m", TinyModel(), "--tasks", dir.File("bad2.jsonl"), "-o", dir.File("o")});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("bad2.jsonl:1: not JSON"), std::string::npos) << r.err;
+  // An empty answer would match every prediction: refused by line and field, before any sample.
+  nlohmann::json empty = tasks[1];
+  empty["answers"] = nlohmann::json::array({""});
+  WriteTextFile(dir.File("empty.jsonl"), tasks[0].dump() + "\n" + empty.dump() + "\n");
+  // (No fidelity windows: they would need the default haystack folder, and this run must fail
+  // for its answer alone.)
+  r = test::RunCli({"eval", "-m", TinyModel(), "--tasks", dir.File("empty.jsonl"), "--fidelity-docs", "0", "-o",
+                    dir.File("o")});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("empty.jsonl:2: field 'answers' holds an empty string"), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir.File("o/results.jsonl")));
 }
 
