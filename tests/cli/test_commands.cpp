@@ -69,20 +69,40 @@ TEST(Commands, ChatUsesTheModelsTemplate) {
   EXPECT_NE(no_tmpl.err.find("no chat template"), std::string::npos) << no_tmpl.err;
 }
 
+// The rows are the requested tests (llama-bench's convention: a pp row has n_gen 0, a tg row
+// n_prompt 0), each the mean of its -r samples, and our row's ratio is the quotient of the
+// two engines' speeds on the same test.
 TEST(Commands, BenchJsonRowsCarryTheFields) {
   const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
-  const auto r = test::RunCli({"bench", "-m", model, "-p", "32", "-n", "4", "-d", "0,16", "-r", "1", "--ref", "-o", "json"});
+  const auto r = test::RunCli({"bench", "-m", model, "-p", "32", "-n", "4", "-d", "0,16", "-r", "2", "--ref", "-o", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto rows = nlohmann::json::parse(r.out);
   ASSERT_EQ(rows.size(), 8u);  // {pp, tg} x {d0, d16} x {chunkllm, llama.cpp}
-  for (const auto& row : rows) {
-    for (const char* key : {"test", "n_prompt", "n_gen", "depth", "engine", "tokens_per_s"}) {
-      EXPECT_TRUE(row.contains(key)) << key;
+  size_t i = 0;
+  for (int depth : {0, 16}) {
+    for (const char* test : {"pp", "tg"}) {
+      const auto& ours = rows[i], &ref = rows[i + 1];
+      i += 2;
+      EXPECT_EQ(ours["engine"], "chunkllm");
+      EXPECT_EQ(ref["engine"], "llama.cpp");
+      for (const auto* row : {&ours, &ref}) {
+        const auto& j = *row;
+        EXPECT_EQ(j["test"], test) << j;
+        EXPECT_EQ(j["n_prompt"], std::string(test) == "pp" ? 32 : 0) << j;
+        EXPECT_EQ(j["n_gen"], std::string(test) == "tg" ? 4 : 0) << j;
+        EXPECT_EQ(j["depth"], depth) << j;
+        EXPECT_GT(j["tokens_per_s"].get<double>(), 0.0);
+        const auto samples = j["samples"].get<std::vector<double>>();
+        ASSERT_EQ(samples.size(), 2u) << j;
+        EXPECT_NEAR(j["tokens_per_s"].get<double>(), (samples[0] + samples[1]) / 2, 1e-9 * samples[0]) << j;
+      }
+      // The JSON carries doubles exactly (shortest round trip): the same division gives the same bits.
+      EXPECT_DOUBLE_EQ(ours["ratio_to_llama_cpp"].get<double>(),
+                       ours["tokens_per_s"].get<double>() / ref["tokens_per_s"].get<double>())
+          << ours << ref;
+      EXPECT_FALSE(ref.contains("ratio_to_llama_cpp"));
+      EXPECT_FALSE(ours.contains("ratio_to_dense"));  // dense is not compared with itself
     }
-    EXPECT_TRUE(row["test"] == "pp" || row["test"] == "tg");
-    EXPECT_TRUE(row["engine"] == "chunkllm" || row["engine"] == "llama.cpp");
-    EXPECT_GT(row["tokens_per_s"].get<double>(), 0.0);
-    if (row["engine"] == "chunkllm") EXPECT_TRUE(row.contains("ratio_to_llama_cpp"));
   }
 }
 
@@ -106,10 +126,25 @@ TEST(Commands, BenchTimesPrefillForEveryMethod) {
   std::set<std::string> methods;
   for (const auto& row : rows) {
     EXPECT_EQ(row["test"], "pp");
+    EXPECT_EQ(row["n_prompt"], 32);
     methods.insert(row["method"].get<std::string>());
     EXPECT_GT(row["tokens_per_s"].get<double>(), 0.0);
   }
   EXPECT_EQ(methods, (std::set<std::string>{"dense", "streaming", "chunkllm"}));
+  // Per depth, every method's ratio to dense is its speed over dense's on the same test.
+  for (size_t d = 0; d < 2; ++d) {
+    const auto& dense = rows[3 * d];
+    ASSERT_EQ(dense["method"], "dense");
+    EXPECT_EQ(dense["depth"], d == 0 ? 0 : 64);
+    EXPECT_FALSE(dense.contains("ratio_to_dense"));
+    for (size_t k = 1; k < 3; ++k) {
+      const auto& row = rows[3 * d + k];
+      EXPECT_EQ(row["depth"], dense["depth"]);
+      EXPECT_DOUBLE_EQ(row["ratio_to_dense"].get<double>(),
+                       row["tokens_per_s"].get<double>() / dense["tokens_per_s"].get<double>())
+          << row << dense;
+    }
+  }
 }
 
 // Evicting policies can be benchmarked (each timed run starts again from the prefix), and the
