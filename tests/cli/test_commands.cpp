@@ -1,8 +1,11 @@
 // The subcommands end to end through the real binary, on small random-weight fixtures:
-// `run` from a file and with a chat template, `bench -o json` fields, `inspect --json`,
+// `run` from a file (its text against the library's greedy decode), seeded sampling and the
+// temperature, with a chat template, `bench -o json` rows and ratios, `inspect --json`,
 // `mkmodel` shapes read back by the loader, and `chunks` against the engine's own chunk index.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <set>
 
@@ -17,6 +20,7 @@
 #include "model/session.h"
 #include "test_util.h"
 #include "text/llama_log.h"
+#include "text/sampler.h"
 #include "text/sentence_splitter.h"
 #include "text/token_spans.h"
 #include "text/tokenizer.h"
@@ -32,13 +36,40 @@ RandomModelSpec Small(Arch arch, const std::string& vocab) {
   return s;
 }
 
+// The greedy continuation of `prompt` through the library (a Session with the CLI's default
+// parameters, ArgMax, one piece per token) instead of the CLI's sampler chain. margins gets,
+// per step, the gap between the two largest logits.
+std::string GreedyContinuation(const std::string& model_path, const std::string& prompt, int n,
+                               std::vector<float>* margins = nullptr) {
+  InitLlamaBackend();
+  auto model = Model::Load(model_path);
+  auto tok = Tokenizer::Load(model_path);
+  Session s(*model, SessionParams{});
+  s.Prefill(tok->Tokenize(prompt, true));
+  std::string text;
+  for (int i = 0; i < n; ++i) {
+    std::vector<float> l = s.last_logits();
+    const int32_t t = ArgMax(l);
+    EXPECT_FALSE(tok->IsEndOfGeneration(t)) << "greedy step " << i << " ends the text";
+    if (margins) {
+      const float top = l[size_t(t)];
+      l[size_t(t)] = -INFINITY;
+      margins->push_back(top - *std::max_element(l.begin(), l.end()));
+    }
+    text += tok->TokenToPiece(t);
+    s.Decode(t);
+  }
+  return text;
+}
+
 TEST(Commands, RunReadsThePromptFromAFile) {
   const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
   test::TempDir dir;
   WriteTextFile(dir.File("prompt.txt"), "Once upon a time");
   const test::CliResult r = test::RunCli({"run", "-m", model, "-f", dir.File("prompt.txt"), "-n", "5", "--temp", "0"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out.rfind("Once upon a time", 0), 0u) << r.out;  // the prompt is echoed, then the text
+  // The prompt is echoed, then the 5 greedy tokens, then a newline.
+  EXPECT_EQ(r.out, "Once upon a time" + GreedyContinuation(model, "Once upon a time", 5) + "\n");
   EXPECT_NE(r.err.find("prompt: 5 tokens"), std::string::npos) << r.err;  // BOS + 4 pieces
   EXPECT_NE(r.err.find("generation: 5 tokens"), std::string::npos) << r.err;
 }
@@ -49,6 +80,32 @@ TEST(Commands, SeededSamplingRepeats) {
   const auto b = test::RunCli({"run", "-m", model, "-p", "Hello", "-n", "12", "--temp", "0.9", "--seed", "7"});
   ASSERT_EQ(a.exit_code, 0) << a.err;
   EXPECT_EQ(a.out, b.out);
+}
+
+// The seed and the temperature reach the draw. A random-weight model's next-token
+// distribution is nearly flat (after "Hello" its 40 largest logits lie within 0.16 of each
+// other: at --temp 0.9 the top token has p = 0.028, and two independent draws agree with
+// probability sum p^2 = 0.025), so two seeds give the same 12 tokens with probability ~1e-19
+// and a sampled text is not the greedy one; any seeds would do, and the outputs are a
+// deterministic function of (model, prompt, seed), so the test cannot flicker.
+TEST(Commands, SamplingFollowsTheSeedAndTheTemperature) {
+  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  auto run = [&](const char* temp, const char* seed) {
+    const auto r = test::RunCli({"run", "-m", model, "-p", "Hello", "-n", "12", "--temp", temp, "--seed", seed});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  };
+  std::vector<float> margins;
+  const std::string greedy = "Hello" + GreedyContinuation(model, "Hello", 12, &margins) + "\n";
+  EXPECT_EQ(run("0", "7"), greedy);
+  const std::string seed7 = run("0.9", "7");
+  EXPECT_NE(seed7, run("0.9", "8")) << "two seeds drew the same text";
+  EXPECT_NE(seed7, greedy) << "--temp 0.9 drew the greedy text";
+  // At temperature 1e-6 each other token weighs exp(-margin / 1e-6) against the greedy one:
+  // nothing, for margins well above 1e-6 (checked; the smallest here is 0.0055), so the draw
+  // is the greedy text whatever the seed, unless the temperature is ignored.
+  for (float m : margins) ASSERT_GT(m, 1e-4f) << "a near tie: a tiny temperature need not be greedy";
+  EXPECT_EQ(run("1e-6", "7"), greedy) << "the temperature did not scale the logits";
 }
 
 TEST(Commands, ChatUsesTheModelsTemplate) {
