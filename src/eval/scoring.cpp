@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/error.h"
+
 namespace chunkllm {
 namespace {
 
@@ -15,6 +17,10 @@ std::string Lower(std::string s) {
 
 double StringMatchAll(const std::string& prediction, const std::vector<std::string>& answers) {
   if (answers.empty()) return 0.0;
+  // "" is a substring of every prediction: it would score any output 1.
+  for (const std::string& a : answers) {
+    if (a.empty()) Fail("string_match_all: an expected answer is empty (it would match every prediction)");
+  }
   const std::string p = Lower(prediction);
   int found = 0;
   for (const std::string& a : answers) found += p.find(Lower(a)) != std::string::npos;

@@ -38,6 +38,10 @@ TaskRecord TaskRecordFromJson(const nlohmann::json& j, const std::string& where)
   if (!answers.is_array() || answers.empty()) Fail(where, ": field 'answers' must be a non-empty array of strings");
   for (const auto& a : answers) {
     if (!a.is_string()) Fail(where, ": field 'answers' must hold strings");
+    // string_match_all finds "" in every prediction: such a record would score any output 1.
+    if (a.get_ref<const std::string&>().empty()) {
+      Fail(where, ": field 'answers' holds an empty string (it would match every prediction)");
+    }
     r.answers.push_back(a.get<std::string>());
   }
   const auto& mnt = field("max_new_tokens");

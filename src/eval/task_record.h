@@ -23,7 +23,8 @@ struct TaskRecord {
 };
 
 nlohmann::json ToJson(const TaskRecord& r);
-// Throws Error naming the field when a required one is missing or has the wrong type.
+// Throws Error naming the field when a required one is missing or has the wrong type, or an
+// answer is empty.
 TaskRecord TaskRecordFromJson(const nlohmann::json& j, const std::string& where);
 
 }  // namespace chunkllm

@@ -1,8 +1,11 @@
 // The subcommands end to end through the real binary, on small random-weight fixtures:
-// `run` from a file and with a chat template, `bench -o json` fields, `inspect --json`,
+// `run` from a file (its text against the library's greedy decode), seeded sampling and the
+// temperature, with a chat template, `bench -o json` rows and ratios, `inspect --json`,
 // `mkmodel` shapes read back by the loader, and `chunks` against the engine's own chunk index.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <set>
 
@@ -17,6 +20,7 @@
 #include "model/session.h"
 #include "test_util.h"
 #include "text/llama_log.h"
+#include "text/sampler.h"
 #include "text/sentence_splitter.h"
 #include "text/token_spans.h"
 #include "text/tokenizer.h"
@@ -32,13 +36,40 @@ RandomModelSpec Small(Arch arch, const std::string& vocab) {
   return s;
 }
 
+// The greedy continuation of `prompt` through the library (a Session with the CLI's default
+// parameters, ArgMax, one piece per token) instead of the CLI's sampler chain. margins gets,
+// per step, the gap between the two largest logits.
+std::string GreedyContinuation(const std::string& model_path, const std::string& prompt, int n,
+                               std::vector<float>* margins = nullptr) {
+  InitLlamaBackend();
+  auto model = Model::Load(model_path);
+  auto tok = Tokenizer::Load(model_path);
+  Session s(*model, SessionParams{});
+  s.Prefill(tok->Tokenize(prompt, true));
+  std::string text;
+  for (int i = 0; i < n; ++i) {
+    std::vector<float> l = s.last_logits();
+    const int32_t t = ArgMax(l);
+    EXPECT_FALSE(tok->IsEndOfGeneration(t)) << "greedy step " << i << " ends the text";
+    if (margins) {
+      const float top = l[size_t(t)];
+      l[size_t(t)] = -INFINITY;
+      margins->push_back(top - *std::max_element(l.begin(), l.end()));
+    }
+    text += tok->TokenToPiece(t);
+    s.Decode(t);
+  }
+  return text;
+}
+
 TEST(Commands, RunReadsThePromptFromAFile) {
   const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
   test::TempDir dir;
   WriteTextFile(dir.File("prompt.txt"), "Once upon a time");
   const test::CliResult r = test::RunCli({"run", "-m", model, "-f", dir.File("prompt.txt"), "-n", "5", "--temp", "0"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out.rfind("Once upon a time", 0), 0u) << r.out;  // the prompt is echoed, then the text
+  // The prompt is echoed, then the 5 greedy tokens, then a newline.
+  EXPECT_EQ(r.out, "Once upon a time" + GreedyContinuation(model, "Once upon a time", 5) + "\n");
   EXPECT_NE(r.err.find("prompt: 5 tokens"), std::string::npos) << r.err;  // BOS + 4 pieces
   EXPECT_NE(r.err.find("generation: 5 tokens"), std::string::npos) << r.err;
 }
@@ -49,6 +80,32 @@ TEST(Commands, SeededSamplingRepeats) {
   const auto b = test::RunCli({"run", "-m", model, "-p", "Hello", "-n", "12", "--temp", "0.9", "--seed", "7"});
   ASSERT_EQ(a.exit_code, 0) << a.err;
   EXPECT_EQ(a.out, b.out);
+}
+
+// The seed and the temperature reach the draw. A random-weight model's next-token
+// distribution is nearly flat (after "Hello" its 40 largest logits lie within 0.16 of each
+// other: at --temp 0.9 the top token has p = 0.028, and two independent draws agree with
+// probability sum p^2 = 0.025), so two seeds give the same 12 tokens with probability ~1e-19
+// and a sampled text is not the greedy one; any seeds would do, and the outputs are a
+// deterministic function of (model, prompt, seed), so the test cannot flicker.
+TEST(Commands, SamplingFollowsTheSeedAndTheTemperature) {
+  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  auto run = [&](const char* temp, const char* seed) {
+    const auto r = test::RunCli({"run", "-m", model, "-p", "Hello", "-n", "12", "--temp", temp, "--seed", seed});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  };
+  std::vector<float> margins;
+  const std::string greedy = "Hello" + GreedyContinuation(model, "Hello", 12, &margins) + "\n";
+  EXPECT_EQ(run("0", "7"), greedy);
+  const std::string seed7 = run("0.9", "7");
+  EXPECT_NE(seed7, run("0.9", "8")) << "two seeds drew the same text";
+  EXPECT_NE(seed7, greedy) << "--temp 0.9 drew the greedy text";
+  // At temperature 1e-6 each other token weighs exp(-margin / 1e-6) against the greedy one:
+  // nothing, for margins well above 1e-6 (checked; the smallest here is 0.0055), so the draw
+  // is the greedy text whatever the seed, unless the temperature is ignored.
+  for (float m : margins) ASSERT_GT(m, 1e-4f) << "a near tie: a tiny temperature need not be greedy";
+  EXPECT_EQ(run("1e-6", "7"), greedy) << "the temperature did not scale the logits";
 }
 
 TEST(Commands, ChatUsesTheModelsTemplate) {
@@ -69,20 +126,40 @@ TEST(Commands, ChatUsesTheModelsTemplate) {
   EXPECT_NE(no_tmpl.err.find("no chat template"), std::string::npos) << no_tmpl.err;
 }
 
+// The rows are the requested tests (llama-bench's convention: a pp row has n_gen 0, a tg row
+// n_prompt 0), each the mean of its -r samples, and our row's ratio is the quotient of the
+// two engines' speeds on the same test.
 TEST(Commands, BenchJsonRowsCarryTheFields) {
   const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
-  const auto r = test::RunCli({"bench", "-m", model, "-p", "32", "-n", "4", "-d", "0,16", "-r", "1", "--ref", "-o", "json"});
+  const auto r = test::RunCli({"bench", "-m", model, "-p", "32", "-n", "4", "-d", "0,16", "-r", "2", "--ref", "-o", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto rows = nlohmann::json::parse(r.out);
   ASSERT_EQ(rows.size(), 8u);  // {pp, tg} x {d0, d16} x {chunkllm, llama.cpp}
-  for (const auto& row : rows) {
-    for (const char* key : {"test", "n_prompt", "n_gen", "depth", "engine", "tokens_per_s"}) {
-      EXPECT_TRUE(row.contains(key)) << key;
+  size_t i = 0;
+  for (int depth : {0, 16}) {
+    for (const char* test : {"pp", "tg"}) {
+      const auto& ours = rows[i], &ref = rows[i + 1];
+      i += 2;
+      EXPECT_EQ(ours["engine"], "chunkllm");
+      EXPECT_EQ(ref["engine"], "llama.cpp");
+      for (const auto* row : {&ours, &ref}) {
+        const auto& j = *row;
+        EXPECT_EQ(j["test"], test) << j;
+        EXPECT_EQ(j["n_prompt"], std::string(test) == "pp" ? 32 : 0) << j;
+        EXPECT_EQ(j["n_gen"], std::string(test) == "tg" ? 4 : 0) << j;
+        EXPECT_EQ(j["depth"], depth) << j;
+        EXPECT_GT(j["tokens_per_s"].get<double>(), 0.0);
+        const auto samples = j["samples"].get<std::vector<double>>();
+        ASSERT_EQ(samples.size(), 2u) << j;
+        EXPECT_NEAR(j["tokens_per_s"].get<double>(), (samples[0] + samples[1]) / 2, 1e-9 * samples[0]) << j;
+      }
+      // The JSON carries doubles exactly (shortest round trip): the same division gives the same bits.
+      EXPECT_DOUBLE_EQ(ours["ratio_to_llama_cpp"].get<double>(),
+                       ours["tokens_per_s"].get<double>() / ref["tokens_per_s"].get<double>())
+          << ours << ref;
+      EXPECT_FALSE(ref.contains("ratio_to_llama_cpp"));
+      EXPECT_FALSE(ours.contains("ratio_to_dense"));  // dense is not compared with itself
     }
-    EXPECT_TRUE(row["test"] == "pp" || row["test"] == "tg");
-    EXPECT_TRUE(row["engine"] == "chunkllm" || row["engine"] == "llama.cpp");
-    EXPECT_GT(row["tokens_per_s"].get<double>(), 0.0);
-    if (row["engine"] == "chunkllm") EXPECT_TRUE(row.contains("ratio_to_llama_cpp"));
   }
 }
 
@@ -106,10 +183,25 @@ TEST(Commands, BenchTimesPrefillForEveryMethod) {
   std::set<std::string> methods;
   for (const auto& row : rows) {
     EXPECT_EQ(row["test"], "pp");
+    EXPECT_EQ(row["n_prompt"], 32);
     methods.insert(row["method"].get<std::string>());
     EXPECT_GT(row["tokens_per_s"].get<double>(), 0.0);
   }
   EXPECT_EQ(methods, (std::set<std::string>{"dense", "streaming", "chunkllm"}));
+  // Per depth, every method's ratio to dense is its speed over dense's on the same test.
+  for (size_t d = 0; d < 2; ++d) {
+    const auto& dense = rows[3 * d];
+    ASSERT_EQ(dense["method"], "dense");
+    EXPECT_EQ(dense["depth"], d == 0 ? 0 : 64);
+    EXPECT_FALSE(dense.contains("ratio_to_dense"));
+    for (size_t k = 1; k < 3; ++k) {
+      const auto& row = rows[3 * d + k];
+      EXPECT_EQ(row["depth"], dense["depth"]);
+      EXPECT_DOUBLE_EQ(row["ratio_to_dense"].get<double>(),
+                       row["tokens_per_s"].get<double>() / dense["tokens_per_s"].get<double>())
+          << row << dense;
+    }
+  }
 }
 
 // Evicting policies can be benchmarked (each timed run starts again from the prefix), and the

@@ -1,19 +1,22 @@
 // `chunkllm eval`: the scorer on hand-made cases, an end-to-end run on a tiny random-weight
-// model whose report files carry their fields, the adapters' metrics section, the --dump /
-// --tasks round trip, bad JSONL.
+// model whose report files carry their fields and whose rows are scored from the generated
+// text alone, the adapters' metrics section, the --dump / --tasks round trip, bad JSONL.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "chunk/adapter_file.h"
+#include "core/error.h"
 #include "core/file_util.h"
 #include "model/gguf_file.h"
 #include "model/model.h"
 #include "eval/scoring.h"
 #include "test_util.h"
 #include "text/llama_log.h"
+#include "text/tokenizer.h"
 
 namespace chunkllm {
 namespace {
@@ -25,6 +28,9 @@ TEST(Scoring, StringMatchAllOnHandMadeCases) {
   EXPECT_EQ(StringMatchAll("", {"1"}), 0.0);
   EXPECT_EQ(StringMatchAll("1234", {"12345"}), 0.0);  // a prefix of the answer is not the answer
   EXPECT_EQ(StringMatchAll("anything", {}), 0.0);
+  // "" is in every prediction: scoring it would give any output full marks.
+  EXPECT_THROW(StringMatchAll("anything", {""}), Error);
+  EXPECT_THROW(StringMatchAll("12345", {"12345", ""}), Error);
 }
 
 std::string TinyModel() {
@@ -54,14 +60,27 @@ std::vector<nlohmann::json> ReadJsonl(const std::string& path) {
   return rows;
 }
 
+// Each row's score is string_match_all of its own prediction, and the prediction is the
+// generated text only: at most max_new_tokens pieces, none of the prompt in it. A random-weight
+// model cannot find a 5- or 7-digit number in its context, so every row scores 0 (an eval that
+// scored the prompt, or a scorer that gave full marks, would score 1).
 TEST(EvalCli, EndToEndReportHasItsFields) {
   test::TempDir dir;
-  const std::string out = dir.File("report");
-  const auto r = test::RunCli({"eval", "-m", TinyModel(), "--task", "passkey,niah_single", "--lengths", "256,512",
-                               "--depths", "0,1", "--attn", "dense,streaming", "--window", "64", "-o", out,
-                               "--fidelity-docs", "2", "--fidelity-tokens", "32",
-                               "--haystack", Haystack(dir)},
-                              600);
+  const std::string out = dir.File("report"), hay = Haystack(dir);
+  const std::vector<std::string> gen = {"-m", TinyModel(), "--task", "passkey,niah_single", "--lengths", "256,512",
+                                        "--depths", "0,1", "--haystack", hay};
+  // The same tasks written out (generation is seeded): the records the rows belong to.
+  std::vector<std::string> dump = {"eval"};
+  dump.insert(dump.end(), gen.begin(), gen.end());
+  dump.insert(dump.end(), {"--dump", dir.File("tasks.jsonl")});
+  ASSERT_EQ(test::RunCli(dump).exit_code, 0);
+  const auto records = ReadJsonl(dir.File("tasks.jsonl"));
+  ASSERT_EQ(records.size(), 2u * 2 * 2);  // tasks x lengths x depths
+  std::vector<std::string> args = {"eval"};
+  args.insert(args.end(), gen.begin(), gen.end());
+  args.insert(args.end(), {"--attn", "dense,streaming", "--window", "64", "-o", out, "--fidelity-docs", "2",
+                           "--fidelity-tokens", "32"});
+  const auto r = test::RunCli(args, 600);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json config = nlohmann::json::parse(ReadTextFile(out + "/config.json"));
   for (const char* k : {"model", "tasks", "lengths", "depths", "methods", "seed", "attention", "n_ctx"}) {
@@ -76,6 +95,30 @@ TEST(EvalCli, EndToEndReportHasItsFields) {
     }
     if (row["method"] == "streaming") EXPECT_LT(row["attended_fraction"].get<double>(), 1.0);
     if (row["method"] == "dense") EXPECT_EQ(row["attended_fraction"].get<double>(), 1.0);
+  }
+  // A prediction of n tokens is at most n times the longest piece of the vocabulary.
+  auto tok = Tokenizer::Load(TinyModel());
+  size_t longest_piece = 0;
+  for (int32_t t = 0; t < tok->n_vocab(); ++t) longest_piece = std::max(longest_piece, tok->TokenToPiece(t).size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& row = rows[i];
+    const auto& rec = records[i % records.size()];  // every method runs the tasks in their order
+    ASSERT_EQ(row["task"], rec["task"]) << i;
+    ASSERT_EQ(row["length"], rec["length"]) << i;
+    ASSERT_EQ(row["depth"], rec["depth"]) << i;
+    ASSERT_EQ(row["answers"], rec["answers"]) << i;
+    const std::string pred = row["prediction"], context = rec["context"], question = rec["question"];
+    const std::string prompt = context + question + rec["answer_prefix"].get<std::string>();
+    EXPECT_EQ(row["prompt_tokens"].get<size_t>(), tok->Tokenize(prompt, true).size()) << i;
+    EXPECT_EQ(row["score"].get<double>(), StringMatchAll(pred, row["answers"].get<std::vector<std::string>>()))
+        << i << ": " << pred;
+    EXPECT_EQ(row["score"].get<double>(), 0.0) << i << ": a random-weight model found " << row["answers"] << " in "
+                                               << pred;
+    EXPECT_LE(pred.size(), rec["max_new_tokens"].get<size_t>() * longest_piece) << i << ": " << pred;
+    // Neither end of the context nor the question is in the generated text.
+    for (const std::string& part : {context.substr(0, 40), context.substr(context.size() - 40), question.substr(1)}) {
+      EXPECT_EQ(pred.find(part), std::string::npos) << i << ": '" << part << "' in " << pred;
+    }
   }
   const nlohmann::json summary = nlohmann::json::parse(ReadTextFile(out + "/summary.json"));
   ASSERT_EQ(summary["methods"].size(), 2u);
@@ -121,6 +164,16 @@ TEST(EvalCli, DumpThenTasksRoundTripAndBadJsonl) {
   r = test::RunCli({"eval", "-m", TinyModel(), "--tasks", dir.File("bad2.jsonl"), "-o", dir.File("o")});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("bad2.jsonl:1: not JSON"), std::string::npos) << r.err;
+  // An empty answer would match every prediction: refused by line and field, before any sample.
+  nlohmann::json empty = tasks[1];
+  empty["answers"] = nlohmann::json::array({""});
+  WriteTextFile(dir.File("empty.jsonl"), tasks[0].dump() + "\n" + empty.dump() + "\n");
+  // (No fidelity windows: they would need the default haystack folder, and this run must fail
+  // for its answer alone.)
+  r = test::RunCli({"eval", "-m", TinyModel(), "--tasks", dir.File("empty.jsonl"), "--fidelity-docs", "0", "-o",
+                    dir.File("o")});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("empty.jsonl:2: field 'answers' holds an empty string"), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir.File("o/results.jsonl")));
 }
 

@@ -114,6 +114,16 @@ TEST_F(Generators, RecordsRoundTripThroughJsonAndBadRecordsAreNamed) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("tasks.jsonl:3: missing field 'answers'"), std::string::npos) << e.what();
   }
+  // "" is a substring of every prediction: a record with it would score any output 1.
+  bad = ToJson(r);
+  bad["answers"] = nlohmann::json::array({r.answers[0], ""});
+  try {
+    TaskRecordFromJson(bad, "tasks.jsonl:4");
+    FAIL() << "accepted an empty answer";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tasks.jsonl:4: field 'answers' holds an empty string"), std::string::npos)
+        << e.what();
+  }
   bad = ToJson(r);
   bad["max_new_tokens"] = "many";
   EXPECT_THROW(TaskRecordFromJson(bad, "x"), Error);
