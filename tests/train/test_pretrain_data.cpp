@@ -125,6 +125,31 @@ TEST(PretrainData, PackedSyntheticRowsHoldWholeDocuments) {
   EXPECT_GE(docs, 12u) << "rows are not packed";
 }
 
+// A packed row ends when the room left is below the minimum length, or when a document drawn
+// at the whole room left does not fit: a draw of fewer tokens than its task's shortest document
+// (with its question and answer, ~100-190) is no reason to stop. Documents of every task fit
+// 256 tokens (checked first, on rows of one document), so no packed row ends with 256 tokens of
+// prose or more, and none of 1025 tokens is all prose.
+TEST(PretrainData, PackedSyntheticRowsAreFull) {
+  DataFixture f;
+  const PretrainDataOptions packed = f.Options(128);
+  for (const std::string& task : packed.synthetic_tasks) {
+    PretrainDataOptions one = f.Options(0);
+    one.synthetic_tasks = {task};
+    const PretrainData data(*f.tok, one);
+    for (int row = 0; row < 8; ++row) {
+      EXPECT_EQ(ExpectPackedRow(data.Row(0, row, 255), f, task + " row " + std::to_string(row)).docs.size(), 1u);
+    }
+  }
+  const PretrainData data(*f.tok, packed);
+  for (int row = 0; row < 40; ++row) {
+    const std::vector<int32_t> r = data.Row(7, row, 1024);
+    const WalkedRow w = ExpectPackedRow(r, f, "row " + std::to_string(row));
+    EXPECT_LT(r.size() - w.tail, 256u) << "row " << row << ": " << w.docs.size() << " documents, then "
+                                       << r.size() - w.tail << " tokens of prose";
+  }
+}
+
 TEST(PretrainData, UnpackedSyntheticRowsHoldOneDocument) {
   DataFixture f;
   const PretrainData data(*f.tok, f.Options(0));
