@@ -151,8 +151,15 @@ std::vector<int32_t> PretrainData::Synthetic(uint64_t seed, int T, std::vector<u
     const bool copy = std::uniform_real_distribution<double>(0.0, 1.0)(rng) < opt_.copy_share;
     const int budget = std::clamp(len, min_len, room);
     size_t answer_begin = 0;
-    const std::vector<int32_t> doc =
-        copy ? CopyDocument(rng(), budget, opt_.copy_items) : SyntheticDocument(rng(), budget, &answer_begin);
+    auto draw = [&](int max_tokens) {
+      return copy ? CopyDocument(rng(), max_tokens, opt_.copy_items) : SyntheticDocument(rng(), max_tokens, &answer_begin);
+    };
+    std::vector<int32_t> doc = draw(budget);
+    // A drawn length can be below the task's shortest document (with its question and answer,
+    // ~100-190 tokens), which is no reason to end the row: that kind is drawn again at the whole
+    // room left, and the row ends only if that does not fit either. (Rows where every document
+    // fits its draw are unchanged.)
+    if (doc.empty() && budget < room) doc = draw(room);
     if (doc.empty()) break;
     if (answer_mask) {
       answer_mask->resize(ids.size() + doc.size(), 0);
@@ -161,7 +168,8 @@ std::vector<int32_t> PretrainData::Synthetic(uint64_t seed, int T, std::vector<u
     }
     ids.insert(ids.end(), doc.begin(), doc.end());
   }
-  // (If not even one document fits, which only happens for rows under ~100 tokens, the row is prose.)
+  // (If not even one document fits the whole row, which only happens for rows under ~100-190
+  // tokens, the row is prose.)
   const std::vector<int32_t> pad = ProseWindow(rng() % train_.size(), T + 1 - int(ids.size()));
   ids.insert(ids.end(), pad.begin(), pad.end());
   if (answer_mask) answer_mask->resize(ids.size(), 0);

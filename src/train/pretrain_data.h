@@ -22,7 +22,8 @@ struct PretrainDataOptions {
   std::vector<std::string> val_paths;
   double synthetic_share = 0.25;         // share of rows that are synthetic retrieval documents
   // A synthetic row packs documents of lengths drawn log-uniformly in [min, T] until it is
-  // full (0: one document per row). Short documents give many retrieval examples per token.
+  // full (0: one document per row); a drawn length too short for its document is drawn again
+  // at the whole room left. Short documents give many retrieval examples per token.
   // With several values each synthetic row draws its min uniformly from them, so one run can
   // mix short-range and long-range retrieval (a single value draws nothing: rows stay as
   // they were before the list).

@@ -1,12 +1,14 @@
 // `chunkllm train` on a tiny random-weight model: the held-out losses fall below the best
 // uninformed predictors (a uniform chunk distribution; a constant boundary probability), the
 // recency reference matches a naive count, evaluating the written file reproduces the
-// trainer's validation, a
-// resumed run repeats the uninterrupted one exactly, and a checkpoint of other options is refused.
+// trainer's validation, a resumed run repeats the uninterrupted one exactly and continues from
+// the checkpoint (its steps not run again, its weights used), and a checkpoint of other options
+// is refused.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <numeric>
 
 #include "chunk/adapter_file.h"
@@ -19,7 +21,9 @@
 #include "train/adapter_data.h"
 #include "train/adapter_evaluation.h"
 #include "train/adapter_losses.h"
+#include "train/adapter_model.h"
 #include "train/adapter_trainer.h"
+#include "train/checkpoint_edit.h"
 #include "train/teacher.h"
 
 namespace chunkllm {
@@ -159,6 +163,26 @@ TEST(AdapterTrainer, HeldOutLossesFallBelowTheUninformedPredictors) {
   EXPECT_EQ(ReadTextFile(o.output_path + ".report/loss.svg").rfind("<svg", 0), 0u);
 }
 
+// The adapters and their optimiser as RunAdapterTraining builds them (one AdamW over all the
+// parameters), to edit a checkpoint of the run o.
+void EditAdapterCheckpoint(
+    const AdapterTrainOptions& o,
+    const std::function<void(torch::OrderedDict<std::string, torch::Tensor>&, nlohmann::json&)>& edit) {
+  const ModelConfig c = Model::Load(o.model_path)->config();
+  AdapterHyperParams hp = o.hp;
+  if (hp.d_adapter <= 0) hp.d_adapter = std::max(1, c.n_embd / 4);
+  AdapterModel m(c.n_layer, c.n_embd, hp, o.seed);
+  torch::optim::AdamW opt(m->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  test::EditCheckpoint(o.checkpoint_path, m->named_parameters(), opt, edit);
+}
+
+// A resume continues the checkpointed run: from its step, its weights and its optimiser state.
+// Three resumes from one checkpoint (step 3 of 6): as written, it repeats the uninterrupted run
+// bit for bit; with the recorded KL of steps 0-2 marked (negative, as no KL is), the marks come
+// back, so those steps did not run again, and the later ones still repeat the run; with the
+// weights scaled by 0.9, the losses after the checkpoint move. A resume that ignored the
+// checkpoint and started over would pass the first check alone; one that replayed the steps
+// before the checkpoint from scratch, keeping their records, the first two.
 TEST(AdapterTrainer, ResumeReproducesTheUninterruptedRun) {
   InitLlamaBackend();
   test::TempDir a_dir, b_dir;
@@ -166,10 +190,27 @@ TEST(AdapterTrainer, ResumeReproducesTheUninterruptedRun) {
   a.steps = b.steps = 6;
   a.val_every = b.val_every = 3;
   const AdapterTrainResult full = RunAdapterTraining(a);
+  ASSERT_EQ(full.steps.size(), 6u);
   b.stop_after_steps = 3;
   RunAdapterTraining(b);
   b.stop_after_steps = -1;
   b.resume = true;
+  // Copies of the checkpoint, each resumed into its own outputs.
+  auto copy = [&](const std::string& name) {
+    AdapterTrainOptions c = b;
+    c.output_path = b_dir.File(name + ".gguf");
+    c.checkpoint_path = b_dir.File(name + ".ckpt");
+    std::filesystem::copy_file(b.output_path + ".ckpt", c.checkpoint_path);
+    return c;
+  };
+  const AdapterTrainOptions marked = copy("marked"), scaled = copy("scaled");
+  EditAdapterCheckpoint(marked, [](auto&, nlohmann::json& meta) {
+    for (auto& s : meta.at("history").at("steps")) s[1] = -1.0 - s[0].get<double>();
+  });
+  EditAdapterCheckpoint(scaled, [](auto& params, nlohmann::json&) {
+    for (auto& p : params) p.value().mul_(0.9);
+  });
+
   const AdapterTrainResult resumed = RunAdapterTraining(b);
   ASSERT_EQ(full.steps.size(), resumed.steps.size());
   for (size_t i = 0; i < full.steps.size(); ++i) {
@@ -183,6 +224,21 @@ TEST(AdapterTrainer, ResumeReproducesTheUninterruptedRun) {
   ASSERT_EQ(x.layers[1].length_weight.size(), 1u);
   EXPECT_EQ(x.layers[1].length_weight, y.layers[1].length_weight);
   EXPECT_EQ(x.chunk.w1, y.chunk.w1);
+
+  const AdapterTrainResult from_marked = RunAdapterTraining(marked);
+  ASSERT_EQ(from_marked.steps.size(), full.steps.size());
+  for (size_t i = 0; i < full.steps.size(); ++i) {
+    EXPECT_EQ(from_marked.steps[i].step, int64_t(i));
+    EXPECT_EQ(from_marked.steps[i].kl, i < 3 ? -1.0 - double(i) : full.steps[i].kl)
+        << "step " << i << (i < 3 ? ": ran again after the checkpoint" : "");
+    EXPECT_EQ(from_marked.steps[i].bce, full.steps[i].bce) << "step " << i;
+  }
+
+  const AdapterTrainResult from_scaled = RunAdapterTraining(scaled);
+  ASSERT_EQ(from_scaled.steps.size(), full.steps.size());
+  EXPECT_EQ(from_scaled.steps[2].kl, full.steps[2].kl) << "the history is the checkpoint's";
+  EXPECT_NE(from_scaled.steps[3].kl, full.steps[3].kl) << "the resumed run did not start from the checkpoint's weights";
+  EXPECT_NE(from_scaled.steps[3].bce, full.steps[3].bce) << "the resumed run did not start from the checkpoint's weights";
 }
 
 TEST(AdapterTrainer, RefusesACheckpointOfOtherOptions) {

@@ -1,5 +1,6 @@
 // Pretraining data and warm starts: packed synthetic rows are deterministic, full, made of
-// whole documents (each BOS ... EOS, the answer never cut), copy documents repeat their list; a GGUF imported into TorchLlama
+// whole documents (each BOS ... EOS, the answer never cut) and then one window of the training
+// text, walked token by token; copy documents repeat their list; a GGUF imported into TorchLlama
 // gives back the exported weights (to f16 rounding) and a GGUF of another shape is refused;
 // the retrieval and copy probes score an untrained model at zero.
 #include <gtest/gtest.h>
@@ -29,8 +30,9 @@ const char* kProse =
 struct DataFixture {
   test::TempDir dir;
   std::unique_ptr<Tokenizer> tok = Tokenizer::Load(test::VocabPath("llama-spm"));
+  std::string text;  // the one training document
   PretrainDataOptions Options(int min_len) {
-    std::string text;
+    text.clear();
     for (int i = 0; i < 30; ++i) text += kProse;
     WriteTextFile(dir.File("train.txt"), text);
     PretrainDataOptions o;
@@ -39,39 +41,124 @@ struct DataFixture {
     o.synthetic_min_lengths = {min_len};
     return o;
   }
+  // The training token stream, BOS text EOS, that prose is cut from (cyclically).
+  std::vector<int32_t> Stream() const {
+    std::vector<int32_t> s = {tok->bos()};
+    const std::vector<int32_t> ids = tok->Tokenize(text, false);
+    s.insert(s.end(), ids.begin(), ids.end());
+    s.push_back(tok->eos());
+    return s;
+  }
 };
 
 int Count(const std::vector<int32_t>& row, int32_t id) { return int(std::count(row.begin(), row.end(), id)); }
+
+// A synthetic row walked from its start: documents [begin, end], each with BOS at begin, EOS at
+// end and neither between, then the prose tail from `tail` on. The walk stops at the first BOS
+// that is not closed by an EOS before the next BOS: that, or anything not BOS, starts the tail.
+struct WalkedRow {
+  std::vector<std::pair<size_t, size_t>> docs;
+  size_t tail = 0;
+};
+
+WalkedRow Walk(const std::vector<int32_t>& r, const Tokenizer& tok) {
+  WalkedRow w;
+  size_t b = 0;
+  while (b < r.size() && r[b] == tok.bos()) {
+    size_t e = b + 1;
+    while (e < r.size() && r[e] != tok.eos() && r[e] != tok.bos()) ++e;
+    if (e == r.size() || r[e] != tok.eos()) break;
+    w.docs.push_back({b, e});
+    b = e + 1;
+  }
+  w.tail = b;
+  return w;
+}
+
+// Whether r[begin, end) is a window of the stream taken cyclically (as prose padding is).
+bool IsStreamWindow(const std::vector<int32_t>& r, size_t begin, const std::vector<int32_t>& stream) {
+  for (size_t o = 0; o < stream.size(); ++o) {
+    size_t i = begin;
+    while (i < r.size() && r[i] == stream[(o + i - begin) % stream.size()]) ++i;
+    if (i == r.size()) return true;
+  }
+  return false;
+}
+
+// The packing rule, checked exactly on one synthetic row: whole documents (BOS ... answer. EOS)
+// from the row's start, then one prose window of the training stream to fill the row. That
+// window is the only cut text of a row; it may hold one training-document boundary (EOS BOS),
+// whose tokens are then the only BOS/EOS outside the documents. Returns the documents.
+WalkedRow ExpectPackedRow(const std::vector<int32_t>& r, const DataFixture& f, const std::string& where) {
+  const WalkedRow w = Walk(r, *f.tok);
+  EXPECT_GE(w.docs.size(), 1u) << where << ": the row does not start with a whole document";
+  for (const auto& [b, e] : w.docs) {
+    // Every document ends with its answer's full stop: its end was not cut.
+    const std::string text = f.tok->Detokenize({r.begin() + long(b), r.begin() + long(e)});
+    EXPECT_TRUE(!text.empty() && text.back() == '.') << where << ": document at " << b << " ends '"
+                                                     << text.substr(text.size() - std::min<size_t>(text.size(), 40)) << "'";
+  }
+  EXPECT_TRUE(IsStreamWindow(r, w.tail, f.Stream()))
+      << where << ": the " << r.size() - w.tail << " tokens after the " << w.docs.size()
+      << " documents are not a window of the training text (a cut document?)";
+  const std::vector<int32_t> tail(r.begin() + long(w.tail), r.end());
+  EXPECT_EQ(Count(r, f.tok->bos()), int(w.docs.size()) + Count(tail, f.tok->bos())) << where;
+  EXPECT_EQ(Count(r, f.tok->eos()), int(w.docs.size()) + Count(tail, f.tok->eos())) << where;
+  return w;
+}
 
 TEST(PretrainData, PackedSyntheticRowsHoldWholeDocuments) {
   DataFixture f;
   const PretrainData data(*f.tok, f.Options(128));
   const int T = 1024;
-  int docs = 0;
+  // The training document is longer than a row, so a prose window holds at most one of its
+  // boundaries (EOS BOS) and never a whole BOS ... EOS: the walk cannot take it for a document.
+  ASSERT_GT(f.Stream().size(), size_t(T + 1));
+  size_t docs = 0;
   for (int row = 0; row < 6; ++row) {
     const std::vector<int32_t> r = data.Row(3, row, T);
     ASSERT_EQ(r.size(), size_t(T + 1));
     EXPECT_EQ(r, data.Row(3, row, T)) << "rows are a pure function of (seed, step, row, T)";
-    ASSERT_EQ(r.front(), f.tok->bos());
-    // Every document is BOS ... EOS: a cut one would leave a BOS without its EOS. The prose
-    // padding after the documents is one training document's tail, with at most one EOS.
-    const int bos = Count(r, f.tok->bos()), eos = Count(r, f.tok->eos());
-    EXPECT_GE(eos, bos - 1);
-    docs += bos;
+    docs += ExpectPackedRow(r, f, "row " + std::to_string(row)).docs.size();
   }
   // Documents of 128..1024 tokens, log-uniform: about three per row, never one per row.
-  EXPECT_GE(docs, 12) << "rows are not packed";
+  EXPECT_GE(docs, 12u) << "rows are not packed";
+}
+
+// A packed row ends when the room left is below the minimum length, or when a document drawn
+// at the whole room left does not fit: a draw of fewer tokens than its task's shortest document
+// (with its question and answer, ~100-190) is no reason to stop. Documents of every task fit
+// 256 tokens (checked first, on rows of one document), so no packed row ends with 256 tokens of
+// prose or more, and none of 1025 tokens is all prose.
+TEST(PretrainData, PackedSyntheticRowsAreFull) {
+  DataFixture f;
+  const PretrainDataOptions packed = f.Options(128);
+  for (const std::string& task : packed.synthetic_tasks) {
+    PretrainDataOptions one = f.Options(0);
+    one.synthetic_tasks = {task};
+    const PretrainData data(*f.tok, one);
+    for (int row = 0; row < 8; ++row) {
+      EXPECT_EQ(ExpectPackedRow(data.Row(0, row, 255), f, task + " row " + std::to_string(row)).docs.size(), 1u);
+    }
+  }
+  const PretrainData data(*f.tok, packed);
+  for (int row = 0; row < 40; ++row) {
+    const std::vector<int32_t> r = data.Row(7, row, 1024);
+    const WalkedRow w = ExpectPackedRow(r, f, "row " + std::to_string(row));
+    EXPECT_LT(r.size() - w.tail, 256u) << "row " << row << ": " << w.docs.size() << " documents, then "
+                                       << r.size() - w.tail << " tokens of prose";
+  }
 }
 
 TEST(PretrainData, UnpackedSyntheticRowsHoldOneDocument) {
   DataFixture f;
   const PretrainData data(*f.tok, f.Options(0));
+  ASSERT_GT(f.Stream().size(), 513u);
   for (int row = 0; row < 4; ++row) {
     const std::vector<int32_t> r = data.Row(1, row, 512);
     ASSERT_EQ(r.size(), 513u);
-    // One synthetic document; the prose padding may hold one more document boundary.
-    EXPECT_LE(Count(r, f.tok->bos()), 2);
-    EXPECT_GE(Count(r, f.tok->eos()), 1);
+    // One synthetic document, then prose.
+    EXPECT_EQ(ExpectPackedRow(r, f, "row " + std::to_string(row)).docs.size(), 1u);
   }
 }
 
@@ -210,40 +297,44 @@ TEST(PretrainData, CopyDocumentsDrawFromTheCopyVocabulary) {
 }
 
 // The answer mask (what --answer-weight weighs) covers exactly each passkey document's answer
-// and its full stop: after " The pass key is", before the EOS, one span per document.
+// and its full stop: after " The pass key is", before the EOS, one span per document, none in
+// the prose tail.
 TEST(PretrainData, AnswerMaskCoversExactlyTheAnswers) {
   DataFixture f;
   PretrainDataOptions o = f.Options(128);
   o.synthetic_tasks = {"passkey"};
   const PretrainData data(*f.tok, o);
-  int spans = 0, docs = 0;
+  size_t docs = 0;
   for (int row = 0; row < 4; ++row) {
     std::vector<uint8_t> mask;
     const std::vector<int32_t> r = data.Row(2, row, 1024, &mask);
     ASSERT_EQ(mask.size(), r.size());
     EXPECT_EQ(r, data.Row(2, row, 1024)) << "the mask does not change the row";
-    docs += Count(r, f.tok->bos());
-    for (size_t i = 0; i < r.size(); ++i) {
-      if (!mask[i] || (i > 0 && mask[i - 1])) continue;
-      size_t e = i;
-      while (e < r.size() && mask[e]) ++e;
+    const WalkedRow w = ExpectPackedRow(r, f, "row " + std::to_string(row));
+    docs += w.docs.size();
+    for (const auto& [b, e] : w.docs) {
+      // The document's one span ends at its EOS (exclusive): walk back from there.
+      size_t i = e;
+      while (i > b && mask[i - 1]) --i;
+      EXPECT_EQ(std::count(mask.begin() + long(b), mask.begin() + long(e) + 1, 1), long(e - i))
+          << "row " << row << ": document at " << b << " has mask outside the span before its EOS";
+      if (i == e) {
+        ADD_FAILURE() << "row " << row << ": document at " << b << " has no answer span";
+        continue;
+      }
       // The digits and the full stop (detokenizing a span drops its first piece's leading space).
       const std::string answer = f.tok->Detokenize({r.begin() + long(i), r.begin() + long(e)});
-      const std::string before = f.tok->Detokenize({r.begin() + long(std::max<size_t>(i, 12) - 12), r.begin() + long(i)});
+      const std::string before = f.tok->Detokenize({r.begin() + long(std::max(i, b + 12) - 12), r.begin() + long(i)});
       EXPECT_TRUE(answer.size() >= 2 && answer.back() == '.' &&
                   std::all_of(answer.begin(), answer.end() - 1, [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
           << "'" << answer << "'";
       ASSERT_GE(before.size(), 15u);
       EXPECT_EQ(before.substr(before.size() - 15), "The pass key is") << before;
-      ASSERT_LT(e, r.size());
-      EXPECT_EQ(r[e], f.tok->eos());
-      ++spans;
     }
+    EXPECT_TRUE(std::all_of(mask.begin() + long(w.tail), mask.end(), [](uint8_t m) { return m == 0; }))
+        << "row " << row << ": mask in the prose tail";
   }
-  // Every whole document has its span (the prose tail may start one more BOS, uncounted).
-  EXPECT_GE(spans, 8);
-  EXPECT_GE(spans, docs - 4);
-  EXPECT_LE(spans, docs);
+  EXPECT_GE(docs, 8u);
   // Prose rows have no answers.
   PretrainDataOptions prose = f.Options(128);
   prose.synthetic_share = 0.0;
