@@ -17,7 +17,7 @@
 #   256 tokens, batch 8 (2,048 tokens a step: about 2,400 optimiser steps for 5M tokens,
 #   against 300 in stage 2), at lr 1e-3.
 # Stage 4 (2026-12-02: stopped at step 2,020 of 3,516, probe 0%): as stage 3 with 8M tokens and
-#   a last phase at 4096, affordable since training runs ~4x faster (src/train/malloc_tuning.h).
+#   a last phase at 4096, affordable since training runs ~4x faster (src/trainkit/malloc_tuning.h).
 # Before a stage 5: the induction harness (tests/train/test_torch_llama_learns.cpp) shows that 8
 #   rows a step at lr 1e-3, as in stages 1-4, are too noisy for the copy circuit to form (lr
 #   2.5e-4 forms it), and that a 32K vocabulary slows it further; see docs/benchmarks.md.

@@ -4,7 +4,7 @@
 #include <filesystem>
 
 #include "core/file_util.h"
-#include "eval/svg_plot.h"
+#include "core/svg_plot.h"
 
 namespace chunkllm {
 

@@ -14,7 +14,7 @@
 #include "test_util.h"
 #include "text/tokenizer.h"
 #include "train/gradient_check.h"
-#include "train/pretrain.h"
+#include "pretrain/pretrain.h"
 
 namespace chunkllm {
 namespace {

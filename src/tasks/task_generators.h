@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "eval/task_record.h"
+#include "tasks/task_record.h"
 
 namespace chunkllm {
 

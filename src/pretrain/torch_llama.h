@@ -91,4 +91,4 @@ auto WithBf16Autocast(bool enabled, F&& f) -> decltype(f());
 
 }  // namespace chunkllm
 
-#include "train/torch_autocast.inl"
+#include "pretrain/torch_autocast.inl"
