@@ -1,4 +1,4 @@
-// ChunkLLM at inference (METHOD.md, design 6) and its ablations, as one policy with knobs:
+// ChunkLLM at inference (docs/method.md, "Selection") and its ablations, as one policy with knobs:
 //   chunkllm     boundaries from the Chunk Adapter, adapter scores, layer vote, ICAC
 //   chunk-fixed  fixed-length chunks instead of the Chunk Adapter
 //   novote       each layer keeps its own top-k

@@ -1,6 +1,6 @@
-// Chunk selection at a boundary (METHOD.md, design 6): each layer ranks the candidate chunks
-// by its score and votes for its best ones; the shared set is the best chunks by votes (ties:
-// higher mean score, then the later chunk). Without the vote each layer keeps its own best.
+// Chunk selection at a boundary (docs/method.md, "Selection"): each layer ranks the candidate
+// chunks by its score and votes for its best ones; the shared set is the best chunks by votes
+// (ties: higher mean score, then the later chunk). Without the vote each layer keeps its own best.
 //
 // How many is "best" is the budget: the paper's k chunks, or (ours, `--budget-tokens`) chunks
 // in rank order until they hold a number of tokens. A count of chunks reads very different

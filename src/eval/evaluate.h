@@ -1,5 +1,5 @@
 // `chunkllm eval`: long-context tasks run by every attention method on the same samples in one
-// run, scored with string_match_all, with a report folder (EVALUATION.md):
+// run, scored with string_match_all, with a report folder (docs/evaluation.md):
 //   config.json, results.jsonl (one row per sample and method), summary.json, summary.md,
 //   heatmap-<method>.svg (accuracy by length and depth), speed.svg (decode tokens/s against
 //   context length), accuracy-vs-attended.svg; with fidelity windows, fidelity.jsonl and
