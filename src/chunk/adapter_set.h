@@ -128,8 +128,9 @@ struct ChunkAdapterWeights {
 
 struct AdapterSet {
   // 2 added the distance bias, 3 the boundary delay, 4 the boundary inputs, 5 the query
-  // target, 6 the length bias, 7 the score groups, 8 the query-dependent distance score (older
-  // files, which lack them, are still read).
+  // target, 6 the length bias, 7 the score groups, 8 the query-dependent distance score, 9 the
+  // query-dependent log features and the rotated features (older files, which lack them, are
+  // still read; docs/formats.md).
   static constexpr int kFormatVersion = 9;
   BaseModelInfo base;
   AdapterHyperParams hp;

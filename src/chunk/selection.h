@@ -10,7 +10,7 @@
 // best M chunks that the shared set lacks. Retrieval is often the work of one layer's heads:
 // at the step that copies a needle, one layer of the demo backbone puts all its attention on
 // the needle's sentence while the other seven look elsewhere, so the needle gets one vote of
-// eight and loses (docs/benchmarks.md, session 13).
+// eight and loses (docs/benchmarks.md, "where niah_single was lost").
 #pragma once
 
 #include <vector>
