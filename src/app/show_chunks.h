@@ -1,8 +1,8 @@
 // `chunkllm chunks`: where the Chunk Adapter ends chunks in a text at inference, beside the
-// sentence ends of the rule-based splitter that trained it (METHOD.md, design 5), token by
-// token. It runs the real inference path (a prefill with the chunkllm policy), so what it
-// shows is what `run`, `bench` and `eval` chunk by; the boundary precision / recall / F1 it
-// prints are the training report's measurement on any text a user gives.
+// sentence ends of the rule-based splitter that trained it (docs/method.md, "Chunk boundaries"),
+// token by token. It runs the real inference path (a prefill with the chunkllm policy), so what it
+// shows is what `run`, `bench` and `eval` chunk by; the boundary precision / recall / F1 it prints
+// are the training report's measurement on any text a user gives.
 #pragma once
 
 #include <cstdint>

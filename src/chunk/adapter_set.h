@@ -1,4 +1,5 @@
-// AdapterSet: the trained ChunkLLM parts for one frozen backbone (METHOD.md, design 1-5).
+// AdapterSet: the trained ChunkLLM parts for one frozen backbone (docs/method.md, "Adapters" to
+// "Chunk boundaries").
 //
 // Per layer l, a Q-Adapter and a K-Adapter, each   y = W2 silu(W1 x),   x = attn_norm(h_{l-1}) (D),
 // W1: (Da, D), W2: (r, Da), no bias and no RoPE. One Chunk Adapter on layer-1 outputs: its input
@@ -48,7 +49,7 @@ struct AdapterHyperParams {
   // itself and the next one, which together can tell `?` + lowercase word from a sentence end:
   // on the stage-8 demo backbone, boundary F1 97.9 against 93.5 for the token alone.
   int boundary_inputs = 1;
-  // Which query a chunk score is trained for (ours; METHOD.md's "variant target for ICAC"):
+  // Which query a chunk score is trained for (ours; docs/method.md, "Teacher and distillation"):
   // "token" (the paper's): each token's own query scores the chunks that token attends to.
   // "served": with ICAC, one selection serves every token until the next one, so token t's
   // chunks are scored with the query of the token whose selection serves t (the latest
@@ -127,8 +128,9 @@ struct ChunkAdapterWeights {
 
 struct AdapterSet {
   // 2 added the distance bias, 3 the boundary delay, 4 the boundary inputs, 5 the query
-  // target, 6 the length bias, 7 the score groups, 8 the query-dependent distance score (older
-  // files, which lack them, are still read).
+  // target, 6 the length bias, 7 the score groups, 8 the query-dependent distance score, 9 the
+  // query-dependent log features and the rotated features (older files, which lack them, are
+  // still read; docs/formats.md).
   static constexpr int kFormatVersion = 9;
   BaseModelInfo base;
   AdapterHyperParams hp;

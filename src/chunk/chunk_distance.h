@@ -1,5 +1,5 @@
-// Chunk distance buckets for the adapters' learned recency term (our addition to METHOD.md,
-// design 3; `chunkllm train --distance-buckets B`, 0 = the paper's position-free score):
+// Chunk distance buckets for the adapters' learned recency term (our addition to the chunk score of
+// docs/method.md; `chunkllm train --distance-buckets B`, 0 = the paper's position-free score):
 //
 //   s_l(t, c) = softmax_c( q~_t . k~_c / sqrt(r) + b_l[bucket(chunk(t) - c)] )
 //

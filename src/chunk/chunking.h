@@ -1,5 +1,5 @@
-// Chunks: a partition of token positions [0, T) into consecutive runs, each ended by a
-// boundary token (METHOD.md, design 5). A chunk also ends after max_chunk tokens without a
+// Chunks: a partition of token positions [0, T) into consecutive runs, each ended by a boundary
+// token (docs/method.md, "Chunk boundaries"). A chunk also ends after max_chunk tokens without a
 // boundary, so code, tables and logs still get chunks.
 #pragma once
 

@@ -1,4 +1,4 @@
-// ChunkLLM at inference (METHOD.md, design 6) and its ablations, as one policy with knobs:
+// ChunkLLM at inference (docs/method.md, "Selection") and its ablations, as one policy with knobs:
 //   chunkllm     boundaries from the Chunk Adapter, adapter scores, layer vote, ICAC
 //   chunk-fixed  fixed-length chunks instead of the Chunk Adapter
 //   novote       each layer keeps its own top-k
@@ -21,7 +21,8 @@
 // question and the answer prefix, not only the prefix's last word): the adapters' logits, or
 // the oracle's attention masses.
 //
-// Two knobs of ours for the prompt -> answer hand-over (docs/benchmarks.md, session 13):
+// Two knobs of ours for the prompt -> answer hand-over (docs/method.md, "Selection"; measured in
+// docs/benchmarks.md, "where niah_single was lost"):
 // first_selection "dense-step" lets the first decode step after a prompt read the whole cache
 // and makes the first selection with its query instead of the prompt's last token's: on the
 // demo backbone the question's last word ("... is") does not attend to the needle, the step
@@ -46,8 +47,9 @@ struct ChunkPolicyOptions {
   // Ours: beyond the `local` latest chunks, keep more of the latest ones until they hold at least
   // this many tokens (0: off). A recent window in whole chunks, as InfLLM keeps a local window
   // beside its retrieved blocks: next-token prediction of prose leans on the last few hundred
-  // tokens whatever their sentences (docs/benchmarks.md, session 16). 256: the recent window of
-  // the streaming and SepLLM baselines (--window).
+  // tokens whatever their sentences (1K perplexity +0.30% against +2.24% with the paper's two
+  // local chunks: docs/benchmarks.md, "Short text"). 256: the recent window of the streaming
+  // and SepLLM baselines (--window).
   int local_tokens = selection_defaults::kLocalTokens;
   int budget_tokens = 0;            // > 0: select chunks up to this many tokens instead of topk
   int chunk_len = selection_defaults::kChunkLen;  // chunk-fixed: tokens per chunk

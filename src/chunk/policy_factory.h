@@ -1,5 +1,5 @@
 // MakeAttentionPolicy: the one place that turns `--attn NAME` and its knobs into a policy, so
-// run, bench and eval offer the same methods (METHOD.md, "Baselines").
+// run, bench and eval offer the same methods (docs/method.md, "Baselines").
 #pragma once
 
 #include <memory>

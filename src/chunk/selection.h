@@ -1,6 +1,6 @@
-// Chunk selection at a boundary (METHOD.md, design 6): each layer ranks the candidate chunks
-// by its score and votes for its best ones; the shared set is the best chunks by votes (ties:
-// higher mean score, then the later chunk). Without the vote each layer keeps its own best.
+// Chunk selection at a boundary (docs/method.md, "Selection"): each layer ranks the candidate
+// chunks by its score and votes for its best ones; the shared set is the best chunks by votes
+// (ties: higher mean score, then the later chunk). Without the vote each layer keeps its own best.
 //
 // How many is "best" is the budget: the paper's k chunks, or (ours, `--budget-tokens`) chunks
 // in rank order until they hold a number of tokens. A count of chunks reads very different
@@ -10,7 +10,7 @@
 // best M chunks that the shared set lacks. Retrieval is often the work of one layer's heads:
 // at the step that copies a needle, one layer of the demo backbone puts all its attention on
 // the needle's sentence while the other seven look elsewhere, so the needle gets one vote of
-// eight and loses (docs/benchmarks.md, session 13).
+// eight and loses (docs/benchmarks.md, "where niah_single was lost").
 #pragma once
 
 #include <vector>

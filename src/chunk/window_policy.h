@@ -1,4 +1,4 @@
-// The token-level baselines (METHOD.md, "Baselines"), as one policy with knobs:
+// The token-level baselines (docs/method.md, "Baselines"), as one policy with knobs:
 //   streaming  StreamingLLM: the `sink` first tokens + the last `window` tokens
 //   sepllm     SepLLM: + every separator token (. , ; : ? ! newline) before the window
 //   fixllm     FixLLM: + every `stride`-th token before the window

@@ -1,8 +1,33 @@
 #include "cli/attention_flags.h"
 #include "cli/commands.h"
 #include "eval/evaluate.h"
+#ifdef CHUNKLLM_WITH_TRAINING
+#include <nlohmann/json.hpp>
+
+#include "chunk/adapter_file.h"
+#include "train/adapter_data.h"
+#include "train/adapter_evaluation.h"
+#include "train/adapter_report.h"
+#endif
 
 namespace chunkllm::cli {
+namespace {
+
+#ifdef CHUNKLLM_WITH_TRAINING
+// eval's adapter metrics from the training layer: inputs checked now, measured when called.
+std::function<nlohmann::json()> PrepareAdapterMetrics(const Model& model, const Tokenizer& tok,
+                                                      const AdapterMetricsRequest& r) {
+  AdapterEvalOptions ao;
+  ao.windows = r.windows, ao.seq = r.seq, ao.topk = r.topk;
+  ao.batch.local = r.local, ao.batch.sink = r.sink, ao.batch.n_threads = r.n_threads;
+  CheckAdapterEvalOptions(model, ao);
+  auto set = std::make_shared<const AdapterSet>(LoadAdapters(r.adapters));
+  auto corpus = std::make_shared<const AdapterCorpus>(LoadAdapterCorpus(tok, {r.text}));
+  return [&model, set, corpus, ao] { return ToJson(EvaluateAdapters(model, *set, *corpus, ao)); };
+}
+#endif
+
+}  // namespace
 
 void RegisterEval(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
@@ -32,6 +57,9 @@ void RegisterEval(CLI::App& app) {
   c->add_option("--adapter-seq", o->adapter_seq, "tokens per adapter-metrics window")->capture_default_str();
   c->add_option("-o,--output", o->out_dir, "report folder");
   c->add_option("-t,--threads", o->n_threads, "threads")->check(kPositive)->capture_default_str();
+#ifdef CHUNKLLM_WITH_TRAINING
+  o->adapter_metrics = PrepareAdapterMetrics;
+#endif
   c->callback([o] { RunEval(*o); });
 }
 

@@ -1,5 +1,5 @@
 #include "cli/commands.h"
-#include "train/pretrain.h"
+#include "pretrain/pretrain.h"
 
 namespace chunkllm::cli {
 

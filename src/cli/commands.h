@@ -2,6 +2,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
+
+#include "core/error.h"
 
 namespace chunkllm::cli {
 
@@ -13,6 +16,17 @@ void RegisterPretrain(CLI::App& app);
 void RegisterTrain(CLI::App& app);
 void RegisterEval(CLI::App& app);
 void RegisterChunks(CLI::App& app);
+
+// A command of a build without training (CHUNKLLM_TRAINING=OFF): listed, and refused with a
+// message saying how to get it, whatever flags follow.
+inline void RegisterNotBuilt(CLI::App& app, const std::string& name, const std::string& what) {
+  CLI::App* c = app.add_subcommand(name, what + " (not in this build: needs CHUNKLLM_TRAINING=ON and libtorch)");
+  c->allow_extras()->prefix_command();
+  c->callback([name] {
+    Fail("'", name, "' is not in this build of chunkllm (configured with CHUNKLLM_TRAINING=OFF, without libtorch); ",
+         "rebuild with -DCHUNKLLM_TRAINING=ON to use it");
+  });
+}
 
 // Shared validators
 inline const auto kPositive = CLI::PositiveNumber;

@@ -15,8 +15,13 @@ int main(int argc, char** argv) {
     chunkllm::cli::RegisterBench(app);
     chunkllm::cli::RegisterMkModel(app);
     chunkllm::cli::RegisterInspect(app);
+#ifdef CHUNKLLM_WITH_TRAINING
     chunkllm::cli::RegisterPretrain(app);
     chunkllm::cli::RegisterTrain(app);
+#else
+    chunkllm::cli::RegisterNotBuilt(app, "pretrain", "train the demo backbone");
+    chunkllm::cli::RegisterNotBuilt(app, "train", "train ChunkLLM adapters");
+#endif
     chunkllm::cli::RegisterEval(app);
     chunkllm::cli::RegisterChunks(app);
     std::string known;

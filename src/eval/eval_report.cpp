@@ -6,7 +6,7 @@
 #include <set>
 
 #include "core/file_util.h"
-#include "eval/svg_plot.h"
+#include "core/svg_plot.h"
 
 namespace chunkllm {
 

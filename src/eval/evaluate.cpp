@@ -13,15 +13,12 @@
 #include "core/timer.h"
 #include "chunk/adapter_file.h"
 #include "eval/eval_report.h"
-#include "eval/scoring.h"
-#include "eval/task_generators.h"
+#include "tasks/scoring.h"
+#include "tasks/task_generators.h"
 #include "model/model.h"
 #include "model/session.h"
 #include "text/sampler.h"
 #include "text/tokenizer.h"
-#include "train/adapter_data.h"
-#include "train/adapter_evaluation.h"
-#include "train/adapter_report.h"
 
 namespace chunkllm {
 namespace {
@@ -126,17 +123,17 @@ void RunEval(const EvalOptions& o) {
     MakeAttentionPolicy(methods.back(), *model);  // every flag checked before the long run
   }
   // The adapters' held-out metrics: inputs read (and checked) now, measured after the tasks.
-  std::optional<AdapterCorpus> adapter_corpus;
-  std::optional<AdapterSet> adapter_set;
   const std::string adapter_text = o.fidelity.text_dir.empty() ? o.haystack_dir : o.fidelity.text_dir;
   if (o.adapter_windows < 0) Fail("--adapter-windows must be >= 0, got ", o.adapter_windows);
-  AdapterEvalOptions ao;
-  ao.windows = o.adapter_windows, ao.seq = o.adapter_seq, ao.topk = o.attention.topk;
-  ao.batch.local = o.attention.local, ao.batch.sink = o.attention.sink, ao.batch.n_threads = o.n_threads;
+  std::function<nlohmann::json()> measure_adapters;
   if (!o.attention.adapters.empty() && o.adapter_windows > 0) {
-    CheckAdapterEvalOptions(*model, ao);
-    adapter_set = LoadAdapters(o.attention.adapters);
-    adapter_corpus = LoadAdapterCorpus(*tok, {adapter_text});
+    if (o.adapter_metrics) {
+      AdapterMetricsRequest r{o.attention.adapters, adapter_text, o.adapter_windows, o.adapter_seq,
+                              o.attention.topk, o.attention.local, o.attention.sink, o.n_threads};
+      measure_adapters = o.adapter_metrics(*model, *tok, r);
+    } else {
+      std::fprintf(stderr, "eval: adapter metrics skipped: this chunkllm was built without training (libtorch)\n");
+    }
   }
   std::filesystem::create_directories(o.out_dir);
   nlohmann::json config = {{"model", o.model_path}, {"tasks_file", o.tasks_path}, {"tasks", o.tasks},
@@ -152,7 +149,7 @@ void RunEval(const EvalOptions& o) {
                                           {"sink", o.attention.sink},
                                           {"window", o.attention.window}, {"kv", o.attention.kv},
                                           {"chunk_len", o.attention.chunk_len}, {"stride", o.attention.stride}}},
-                           {"adapter_metrics", {{"windows", adapter_corpus ? o.adapter_windows : 0},
+                           {"adapter_metrics", {{"windows", measure_adapters ? o.adapter_windows : 0},
                                                 {"seq", o.adapter_seq}, {"text", adapter_text}}},
                            {"fidelity", {{"documents", o.fidelity.documents}, {"decode_tokens", o.fidelity.decode_tokens},
                                          {"lengths", o.fidelity.lengths.empty() ? o.lengths : o.fidelity.lengths}}}};
@@ -204,12 +201,12 @@ void RunEval(const EvalOptions& o) {
     WriteTextFile(o.out_dir + "/fidelity.jsonl", frows);
   }
   nlohmann::json adapter_metrics;
-  if (adapter_corpus) {
+  if (measure_adapters) {
     std::fprintf(stderr, "eval: adapter metrics on %d windows of %d tokens of %s\n", o.adapter_windows, o.adapter_seq,
                  adapter_text.c_str());
-    adapter_metrics = ToJson(EvaluateAdapters(*model, *adapter_set, *adapter_corpus, ao));
-    adapter_metrics["topk"] = ao.topk, adapter_metrics["windows"] = ao.windows, adapter_metrics["seq"] = ao.seq;
-    adapter_metrics["text"] = adapter_text;
+    adapter_metrics = measure_adapters();
+    adapter_metrics["topk"] = o.attention.topk, adapter_metrics["windows"] = o.adapter_windows;
+    adapter_metrics["seq"] = o.adapter_seq, adapter_metrics["text"] = adapter_text;
   }
   const nlohmann::json summary = WriteEvalReport(o.out_dir, results, o.methods, fidelity, adapter_metrics);
   std::fputs(ReadTextFile(o.out_dir + "/summary.md").c_str(), stdout);

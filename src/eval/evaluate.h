@@ -1,5 +1,5 @@
 // `chunkllm eval`: long-context tasks run by every attention method on the same samples in one
-// run, scored with string_match_all, with a report folder (EVALUATION.md):
+// run, scored with string_match_all, with a report folder (docs/evaluation.md):
 //   config.json, results.jsonl (one row per sample and method), summary.json, summary.md,
 //   heatmap-<method>.svg (accuracy by length and depth), speed.svg (decode tokens/s against
 //   context length), accuracy-vs-attended.svg; with fidelity windows, fidelity.jsonl and
@@ -12,6 +12,8 @@
 // once something was generated.
 #pragma once
 
+#include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,20 @@
 #include "eval/fidelity.h"
 
 namespace chunkllm {
+
+class Tokenizer;
+
+// The adapters' held-out metrics (recall against the teacher, boundary F1) are measured by the
+// training layer (train/adapter_evaluation.h, libtorch), which eval does not link: the caller
+// hands eval a function that reads and checks the inputs at once and returns the measurement to
+// run after the tasks. Without one (a build without training) they are skipped with a note.
+struct AdapterMetricsRequest {
+  std::string adapters, text;  // adapter GGUF; held-out text (file or folder)
+  int windows = 0, seq = 0;    // windows of seq tokens
+  int topk = 0, local = 0, sink = 0, n_threads = 2;
+};
+using AdapterMetricsFn =
+    std::function<std::function<nlohmann::json()>(const Model&, const Tokenizer&, const AdapterMetricsRequest&)>;
 
 struct EvalOptions {
   std::string model_path;
@@ -33,9 +49,10 @@ struct EvalOptions {
   std::vector<std::string> methods = {"dense"};
   AttentionOptions attention;             // knobs of the sparse methods
   FidelityOptions fidelity{{}, 2, 256, ""};  // lengths empty: the task lengths; text_dir empty: the haystack
-  // With --adapters: the adapters' held-out metrics (train/adapter_evaluation.h) on this many
-  // windows of adapter_seq tokens of the fidelity text (0: not measured).
+  // With --adapters: the adapters' held-out metrics on this many windows of adapter_seq tokens
+  // of the fidelity text (0: not measured), by adapter_metrics (null: not in this build).
   int adapter_windows = 4, adapter_seq = 1024;
+  AdapterMetricsFn adapter_metrics;
   std::string out_dir;                    // -o DIR
   int n_threads = 2;
   bool show_progress = true;

@@ -1,4 +1,4 @@
-// Fidelity to vanilla attention (EVALUATION.md, "Fidelity"): on held-out documents, every
+// Fidelity to vanilla attention (docs/evaluation.md, "Fidelity"): on held-out documents, every
 // method decodes the last `decode_tokens` tokens of a window with teacher forcing (the true
 // token is fed whatever the method predicted), after a dense prefill of the rest, so each
 // decode step attends the way the method does. At every decoded position:

@@ -12,8 +12,8 @@
 
 namespace chunkllm {
 
-// What a policy did over a run, for reports (METHOD.md, design 6). Decode steps only: prefill
-// is dense for every method.
+// What a policy did over a run, for reports (docs/method.md, "Gathered attention and KV
+// policies"). Decode steps only: prefill is dense for every method.
 struct AttentionStats {
   int64_t decode_steps = 0;
   double attended_sum = 0;  // sum over decode steps of KV positions read

@@ -3,7 +3,7 @@
 // Opening checks what ggml's reader would otherwise assert on or leave unsaid: the file
 // exists, the magic is "GGUF", the header parses, and every tensor's data lies inside the
 // file. Typed getters check the stored type, so a wrong-typed key is an Error naming the
-// key, never an abort. Tensor data is not read here (see model_loader.h).
+// key, never an abort. Tensor data is not read here (see model.h).
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,7 @@
-// Sentence splitter: a rule-based English sentence boundary detector in the spirit of pySBD.
-// Its only job in this project is to label the Chunk Adapter's training targets (METHOD.md, design 5):
-// the last token of each sentence is a positive example. It works on byte offsets, so the labels line up
-// with a tokenizer's piece offsets, and it never cuts inside a UTF-8 multibyte character.
+// Sentence splitter: a rule-based English sentence boundary detector in the spirit of pySBD. Its only job in
+// this project is to label the Chunk Adapter's training targets (docs/method.md, "Chunk boundaries"): the
+// last token of each sentence is a positive example. It works on byte offsets, so the labels line up with a
+// tokenizer's piece offsets, and it never cuts inside a UTF-8 multibyte character.
 //
 // Rules, in the order they are applied (the .cpp documents each heuristic where it is coded):
 //  * Line structure. A blank line always ends a sentence. A single newline does not, unless a line is a list

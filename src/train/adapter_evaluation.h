@@ -1,6 +1,7 @@
 // Measuring adapters against the teacher: the windows as tensors (teacher pass + labels), the
 // adapters' losses on a window, and the held-out metrics that training validates with and
-// `chunkllm eval` reports (METHOD.md, design 3-5; EVALUATION.md, method metrics):
+// `chunkllm eval` reports (docs/method.md, "Chunk score" to "Chunk boundaries";
+// docs/evaluation.md, "Adapter metrics"):
 //   per layer, top-k recall of the teacher's chunks and the teacher attention mass the
 //   student's top k cover; boundary precision, recall and F1 against the sentence splitter;
 //   and, as a reference point, the same recall and mass for "the k most recent candidate

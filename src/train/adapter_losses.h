@@ -1,5 +1,5 @@
-// Losses and metrics of adapter training (METHOD.md, design 2-5), as pure tensor functions so
-// each can be gradient-checked on its own.
+// Losses and metrics of adapter training (docs/method.md, "Chunk keys" to "Chunk boundaries"), as
+// pure tensor functions so each can be gradient-checked on its own.
 //
 // Shapes: L layers, T positions, r adapter width, C chunks. The candidates of a query at t are
 // the completed chunks before t's own: c < chunk_of[t] (chunk/chunking.h).

@@ -4,7 +4,7 @@
 #include <filesystem>
 
 #include "core/file_util.h"
-#include "eval/svg_plot.h"
+#include "core/svg_plot.h"
 
 namespace chunkllm {
 
@@ -43,7 +43,7 @@ AdapterValidation ValidationFromJson(const nlohmann::json& j) {
   } else {
     v.mean_recency_recall = v.mean_recency_mass = NAN;
   }
-  v.mean_teacher_mass = NAN;  // (and records from before session 19 lack the teacher's own mass)
+  v.mean_teacher_mass = NAN;  // (older records lack the teacher's own mass too)
   if (j.contains("teacher_mass")) {
     v.teacher_mass = Numbers(j.at("teacher_mass")), v.mean_teacher_mass = Number(j.at("mean_teacher_mass"));
   }

@@ -17,9 +17,9 @@
 #include "train/adapter_losses.h"
 #include "train/adapter_model.h"
 #include "train/adapter_report.h"
-#include "train/lr_schedule.h"
-#include "train/malloc_tuning.h"
-#include "train/torch_checkpoint.h"
+#include "trainkit/lr_schedule.h"
+#include "trainkit/malloc_tuning.h"
+#include "trainkit/torch_checkpoint.h"
 
 namespace chunkllm {
 namespace {

@@ -1,4 +1,5 @@
-// `chunkllm train`: ChunkLLM's adapters for a frozen backbone (METHOD.md, design 1-5).
+// `chunkllm train`: ChunkLLM's adapters for a frozen backbone (docs/method.md, "Adapters" to
+// "Chunk boundaries").
 //
 // Each step takes one window of training text, runs the teacher (train/teacher.h) and trains,
 // jointly, every layer's Q/K adapters by KL(teacher || chunk attention) and the Chunk Adapter

@@ -1,5 +1,5 @@
-// The teacher of attention distillation (METHOD.md, design 4): one dense pass of the frozen
-// backbone over a sequence gives, for every layer l and query position t,
+// The teacher of attention distillation (docs/method.md, "Teacher and distillation"): one dense
+// pass of the frozen backbone over a sequence gives, for every layer l and query position t,
 //   target_l(t, c) = sum_h sum_{j in c, j >= sink} A_l^h(t, j)  renormalised over the
 //                    candidate chunks c < chunks.n_candidates(t),
 // (the sink positions, which inference always reads, count for no chunk),

@@ -13,7 +13,7 @@
 #include "core/file_util.h"
 #include "model/gguf_file.h"
 #include "model/model.h"
-#include "eval/scoring.h"
+#include "tasks/scoring.h"
 #include "test_util.h"
 #include "text/llama_log.h"
 #include "text/tokenizer.h"

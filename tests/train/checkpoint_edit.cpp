@@ -1,6 +1,6 @@
 #include "train/checkpoint_edit.h"
 
-#include "train/torch_checkpoint.h"
+#include "trainkit/torch_checkpoint.h"
 
 namespace chunkllm::test {
 

@@ -1,10 +1,10 @@
-#include "train/blocked_attention.h"
+#include "pretrain/blocked_attention.h"
 
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include <cmath>
 
-#include "train/torch_autocast.inl"
+#include "pretrain/torch_autocast.inl"
 
 namespace chunkllm {
 namespace {

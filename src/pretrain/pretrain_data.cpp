@@ -1,4 +1,4 @@
-#include "train/pretrain_data.h"
+#include "pretrain/pretrain_data.h"
 
 #include <algorithm>
 #include <cctype>

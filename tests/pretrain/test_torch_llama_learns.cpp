@@ -14,8 +14,8 @@
 #include <cstdio>
 #include <random>
 
-#include "train/malloc_tuning.h"
-#include "train/torch_llama.h"
+#include "trainkit/malloc_tuning.h"
+#include "pretrain/torch_llama.h"
 
 namespace chunkllm {
 namespace {

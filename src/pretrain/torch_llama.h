@@ -23,7 +23,7 @@ struct TorchLlamaConfig {
   int n_vocab = 32000;                     // V: set from the tokenizer
   // Causal attention is computed in query blocks of at most this many tokens, each against the
   // keys up to its end only (half the T^2 work of the full square), with the backward pass
-  // recomputing each block's probabilities (src/train/blocked_attention.h).
+  // recomputing each block's probabilities (src/pretrain/blocked_attention.h).
   int attn_block = 512;
   // ... and of at most this many score elements (B x H x rows x keys), so that a block's f32
   // scores stay in the last-level cache: with (2, 6, 512, 2048) blocks (50 MB) training at T
@@ -31,7 +31,7 @@ struct TorchLlamaConfig {
   int64_t attn_block_elements = int64_t(6) << 20;
   // The loss runs through the output matrix in chunks of this many token rows, recomputing
   // their logits in the backward pass instead of keeping all (B x T, V) of them
-  // (src/train/chunked_cross_entropy.h).
+  // (src/pretrain/chunked_cross_entropy.h).
   int64_t loss_rows = 1024;
 };
 
@@ -91,4 +91,4 @@ auto WithBf16Autocast(bool enabled, F&& f) -> decltype(f());
 
 }  // namespace chunkllm
 
-#include "train/torch_autocast.inl"
+#include "pretrain/torch_autocast.inl"

@@ -7,9 +7,9 @@
 
 #include <cmath>
 
-#include "train/blocked_attention.h"
+#include "pretrain/blocked_attention.h"
 #include "train/gradient_check.h"
-#include "train/torch_autocast.inl"
+#include "pretrain/torch_autocast.inl"
 
 namespace chunkllm {
 namespace {

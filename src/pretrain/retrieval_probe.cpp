@@ -1,8 +1,8 @@
-#include "train/retrieval_probe.h"
+#include "pretrain/retrieval_probe.h"
 
 #include <cmath>
 
-#include "eval/task_generators.h"
+#include "tasks/task_generators.h"
 #include "text/tokenizer.h"
 
 namespace chunkllm {

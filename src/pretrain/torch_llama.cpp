@@ -1,4 +1,4 @@
-#include "train/torch_llama.h"
+#include "pretrain/torch_llama.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "core/error.h"
-#include "train/blocked_attention.h"
-#include "train/chunked_cross_entropy.h"
+#include "pretrain/blocked_attention.h"
+#include "pretrain/chunked_cross_entropy.h"
 #include "model/gguf_file.h"
 #include "model/model_writer.h"
 #include "model/tensor_names.h"

@@ -17,8 +17,8 @@
 #include "text/tokenizer.h"
 #include "train/checkpoint_edit.h"
 #include "train/gradient_check.h"
-#include "train/pretrain.h"
-#include "train/pretrain_data.h"
+#include "pretrain/pretrain.h"
+#include "pretrain/pretrain_data.h"
 
 namespace chunkllm {
 namespace {

@@ -1,4 +1,4 @@
-#include "eval/task_generators.h"
+#include "tasks/task_generators.h"
 
 #include <algorithm>
 #include <map>

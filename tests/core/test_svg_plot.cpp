@@ -17,7 +17,7 @@
 #include <set>
 #include <sstream>
 
-#include "eval/svg_plot.h"
+#include "core/svg_plot.h"
 
 namespace chunkllm {
 namespace {

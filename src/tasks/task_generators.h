@@ -1,4 +1,4 @@
-// Seeded generators for the long-context tasks of EVALUATION.md (passkey, RULER-style needles,
+// Seeded generators for the long-context tasks of docs/evaluation.md (passkey, RULER-style needles,
 // variable tracking, common/frequent word extraction). The same generators make the synthetic
 // retrieval documents that the demo backbone is pretrained on (from training prose) and the
 // evaluation samples (from held-out prose), so the two never share haystack text.
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "eval/task_record.h"
+#include "tasks/task_record.h"
 
 namespace chunkllm {
 

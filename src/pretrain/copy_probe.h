@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "train/torch_llama.h"
+#include "pretrain/torch_llama.h"
 
 namespace chunkllm {
 

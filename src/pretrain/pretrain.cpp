@@ -1,4 +1,4 @@
-#include "train/pretrain.h"
+#include "pretrain/pretrain.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,12 +14,12 @@
 #include "core/progress.h"
 #include "core/timer.h"
 #include "text/tokenizer.h"
-#include "eval/svg_plot.h"
-#include "train/lr_schedule.h"
-#include "train/malloc_tuning.h"
-#include "train/copy_probe.h"
-#include "train/retrieval_probe.h"
-#include "train/torch_checkpoint.h"
+#include "core/svg_plot.h"
+#include "trainkit/lr_schedule.h"
+#include "trainkit/malloc_tuning.h"
+#include "pretrain/copy_probe.h"
+#include "pretrain/retrieval_probe.h"
+#include "trainkit/torch_checkpoint.h"
 
 namespace chunkllm {
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "train/pretrain_data.h"
-#include "train/torch_llama.h"
+#include "pretrain/pretrain_data.h"
+#include "pretrain/torch_llama.h"
 
 namespace chunkllm {
 

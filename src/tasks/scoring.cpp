@@ -1,4 +1,4 @@
-#include "eval/scoring.h"
+#include "tasks/scoring.h"
 
 #include <algorithm>
 #include <cctype>

@@ -11,13 +11,13 @@
 
 #include "core/error.h"
 #include "core/file_util.h"
-#include "eval/task_generators.h"
+#include "tasks/task_generators.h"
 #include "test_util.h"
 #include "text/tokenizer.h"
-#include "train/copy_probe.h"
-#include "train/pretrain_data.h"
-#include "train/retrieval_probe.h"
-#include "train/torch_llama.h"
+#include "pretrain/copy_probe.h"
+#include "pretrain/pretrain_data.h"
+#include "pretrain/retrieval_probe.h"
+#include "pretrain/torch_llama.h"
 
 namespace chunkllm {
 namespace {

@@ -1,10 +1,10 @@
-#include "train/chunked_cross_entropy.h"
+#include "pretrain/chunked_cross_entropy.h"
 
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include <algorithm>
 
-#include "train/torch_autocast.inl"
+#include "pretrain/torch_autocast.inl"
 
 namespace chunkllm {
 namespace {

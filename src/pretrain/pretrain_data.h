@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "eval/task_generators.h"
+#include "tasks/task_generators.h"
 
 namespace chunkllm {
 

@@ -1,4 +1,4 @@
-#include "train/torch_checkpoint.h"
+#include "trainkit/torch_checkpoint.h"
 
 #include "core/error.h"
 #include "core/file_util.h"

@@ -1,4 +1,4 @@
-#include "eval/task_record.h"
+#include "tasks/task_record.h"
 
 #include <nlohmann/json.hpp>
 

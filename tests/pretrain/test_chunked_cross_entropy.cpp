@@ -5,9 +5,9 @@
 
 #include <cmath>
 
-#include "train/chunked_cross_entropy.h"
+#include "pretrain/chunked_cross_entropy.h"
 #include "train/gradient_check.h"
-#include "train/torch_autocast.inl"
+#include "pretrain/torch_autocast.inl"
 
 namespace chunkllm {
 namespace {

@@ -1,4 +1,4 @@
-#include "train/malloc_tuning.h"
+#include "trainkit/malloc_tuning.h"
 
 #include <malloc.h>
 

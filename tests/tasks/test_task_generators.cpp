@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "eval/task_generators.h"
+#include "tasks/task_generators.h"
 #include "test_util.h"
 #include "text/tokenizer.h"
 

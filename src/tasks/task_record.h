@@ -1,5 +1,5 @@
-// One record schema for every long-context task (EVALUATION.md): any method is scored the
-// same way, and `chunkllm eval --tasks FILE.jsonl` reads the same fields back.
+// One record schema for every long-context task (docs/evaluation.md, "Tasks"): any method is scored
+// the same way, and `chunkllm eval --tasks FILE.jsonl` reads the same fields back.
 #pragma once
 
 #include <cstdint>

@@ -1,8 +1,8 @@
-#include "train/copy_probe.h"
+#include "pretrain/copy_probe.h"
 
 #include <cmath>
 
-#include "train/pretrain_data.h"
+#include "pretrain/pretrain_data.h"
 
 namespace chunkllm {
 
