@@ -46,9 +46,9 @@ std::string FixtureModel(const std::string& key, const RandomModelSpec& spec) {
   return path;
 }
 
-CliResult RunCli(const std::vector<std::string>& args, int timeout_s) {
+CliResult RunCli(const std::vector<std::string>& args, int timeout_s, const std::string& program) {
   const char* env_bin = std::getenv("CHUNKLLM_BIN");
-  const std::string bin = env_bin && *env_bin ? env_bin : CHUNKLLM_BIN;
+  const std::string bin = !program.empty() ? program : env_bin && *env_bin ? env_bin : CHUNKLLM_BIN;
   TempDir io;
   const std::string out_path = io.File("out"), err_path = io.File("err");
   std::vector<std::string> argv_s = {bin};

@@ -33,7 +33,8 @@ struct CliResult {
   std::string out, err;
 };
 
-// Runs the chunkllm binary (CHUNKLLM_BIN env var, else the build's) with args; no shell.
-CliResult RunCli(const std::vector<std::string>& args, int timeout_s = 120);
+// Runs the chunkllm binary (CHUNKLLM_BIN env var, else the build's), or `program` when given,
+// with args; no shell.
+CliResult RunCli(const std::vector<std::string>& args, int timeout_s = 120, const std::string& program = "");
 
 }  // namespace chunkllm::test

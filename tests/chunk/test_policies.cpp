@@ -489,9 +489,9 @@ TEST(WindowPolicy, StreamingReadsSinkAndWindowSepllmAddsSeparators) {
       }
       for (int p : read) ASSERT_TRUE(p < n) << method << " read position " << p << " of " << n;
     });
-    // The random prompt holds separators (pieces with . , ; : ? ! or a newline): the check above
-    // saw kept positions for sepllm and fixllm, so it could tell them from streaming.
-    if (std::string(method) != "streaming") EXPECT_GT(kept_before_window, 1000) << method;
+    // The check above saw kept positions (the random prompt holds a few pieces with . , ; : ? !
+    // or a newline: 3 a step for sepllm; fixllm ~40), so it tells both from streaming.
+    if (std::string(method) != "streaming") EXPECT_GT(kept_before_window, 0) << method;
   }
 }
 
