@@ -50,6 +50,10 @@ PretrainData::PretrainData(const Tokenizer& tok, const PretrainDataOptions& o) :
     val_ = TokenizeDocuments(tok, ListTextFiles(o.val_paths), &val_texts);
     val_haystack_ = Haystack::FromTexts(val_texts);
   }
+  for (const std::string& t : o.synthetic_tasks) {
+    // The out-of-template wordings are a test set: no training mix may see them.
+    if (t.rfind("oot_", 0) == 0) Fail("synthetic task '", t, "' is held out for evaluation and cannot be trained on");
+  }
   if (!(o.answer_weight >= 0.0)) Fail("--answer-weight must be >= 0, got ", o.answer_weight);
   if (o.copy_share < 0.0 || o.copy_share > 1.0) Fail("--copy-share must be in [0, 1], got ", o.copy_share);
   if (o.copy_items != "words" && o.copy_items != "tokens") Fail("--copy-items must be words or tokens, got '", o.copy_items, "'");

@@ -263,6 +263,19 @@ TEST(PretrainData, RefusesAnUnknownCopyItemKind) {
   }
 }
 
+// The out-of-template tasks are the evaluation's held-out wordings: no training mix takes them.
+TEST(PretrainData, RefusesTheHeldOutTasks) {
+  DataFixture f;
+  PretrainDataOptions o = f.Options(64);
+  o.synthetic_tasks = {"passkey", "oot_passkey"};
+  try {
+    PretrainData data(*f.tok, o);
+    FAIL() << "accepted oot_passkey as a training task";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'oot_passkey' is held out"), std::string::npos) << e.what();
+  }
+}
+
 // --copy-vocab N draws the pieces from the N after the control and byte tokens, and the
 // document says where its repeat starts (what the copy probe scores).
 TEST(PretrainData, CopyDocumentsDrawFromTheCopyVocabulary) {

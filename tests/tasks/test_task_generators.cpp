@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -73,6 +75,49 @@ TEST_F(Generators, NeedleDepthOrdersThePassKey) {
   const size_t e = early.context.find(early.answers[0]), l = late.context.find(late.answers[0]);
   EXPECT_LT(double(e) / double(early.context.size()), 0.2);
   EXPECT_GT(double(l) / double(late.context.size()), 0.8);
+}
+
+// The out-of-template tasks vary what the classic ones fix. Over 60 seeds: several questions,
+// answer prefixes, needle wordings (seen as the text just before the value) and all three value
+// kinds (digits, two words, a code); the asked value occurs in the context exactly as often as
+// its wording repeats it (the prose never holds it), at the requested depth; multikey's question
+// names a label that its needle carries, among four.
+TEST_F(Generators, OutOfTemplateTasksVaryTheirWordingAndKeepTheAnswerUnique) {
+  for (const std::string task : {"oot_passkey", "oot_multikey"}) {
+    std::set<std::string> questions, prefixes, before, kinds;
+    for (uint64_t seed = 0; seed < 60; ++seed) {
+      const TaskRecord r = Make(task, 512, 0.5, seed);
+      ASSERT_EQ(r.answers.size(), 1u) << task;
+      const std::string& v = r.answers[0];
+      const size_t at = r.context.find(v);
+      ASSERT_NE(at, std::string::npos) << task << " seed " << seed;
+      size_t n = 0;
+      for (size_t p = at; p != std::string::npos; p = r.context.find(v, p + 1)) ++n;
+      // Only the classic wording ("The pass key is N. Remember it. N is the pass key.") says it twice.
+      EXPECT_TRUE(n == 1 || (n == 2 && r.context.find("Remember it. " + v) != std::string::npos)) << task << " " << v;
+      questions.insert(r.question), prefixes.insert(r.answer_prefix);
+      before.insert(r.context.substr(at >= 6 ? at - 6 : 0, std::min<size_t>(at, 6)));
+      const bool digits = std::all_of(v.begin(), v.end(), ::isdigit);
+      const bool code = v.size() == 7 && v[2] == '-' && std::isupper(static_cast<unsigned char>(v[0]));
+      kinds.insert(digits ? "digits" : code ? "code" : v.find(' ') != std::string::npos ? "words" : "other");
+      if (task == "oot_multikey") {
+        size_t labelled = 0;  // the labels of the four needles: capitalised names the question may ask for
+        for (const char* l : {"Orion", "Maple", "Nadia", "Kestrel", "Tobias", "Juniper", "Ravel", "Sienna", "Harlow",
+                              "Quentin", "Wren", "Ezra"}) {
+          if (r.context.find(l) != std::string::npos) ++labelled;
+          if (r.question.find(l) != std::string::npos) EXPECT_NE(r.context.find(l), std::string::npos) << l;
+        }
+        EXPECT_GE(labelled, 4u) << "seed " << seed;
+      }
+    }
+    EXPECT_GE(questions.size(), 3u) << task;
+    EXPECT_GE(prefixes.size(), 3u) << task;
+    EXPECT_GE(before.size(), 3u) << task;
+    EXPECT_EQ(kinds, (std::set<std::string>{"code", "digits", "words"})) << task;
+  }
+  const TaskRecord early = Make("oot_passkey", 1024, 0.0, 3), late = Make("oot_passkey", 1024, 1.0, 3);
+  EXPECT_LT(double(early.context.find(early.answers[0])) / double(early.context.size()), 0.2);
+  EXPECT_GT(double(late.context.find(late.answers[0])) / double(late.context.size()), 0.8);
 }
 
 TEST_F(Generators, ExtractionAnswersAreTheMostFrequentWords) {
