@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/error.h"
@@ -64,6 +65,26 @@ std::vector<std::string> ListTextFiles(const std::vector<std::string>& paths) {
   std::sort(files.begin(), files.end());
   if (files.empty()) Fail("no .txt documents in ", paths.empty() ? std::string("(no paths)") : paths.front());
   return files;
+}
+
+void RefuseHeldOutText(const std::vector<std::string>& paths, const std::string& use) {
+  for (const auto& p : paths) {
+    std::error_code ec;
+    const std::filesystem::path dir =
+        std::filesystem::is_directory(p, ec) ? std::filesystem::path(p) : std::filesystem::path(p).parent_path();
+    const std::filesystem::path manifest = (dir.empty() ? std::filesystem::path(".") : dir) / "manifest.json";
+    if (!std::filesystem::is_regular_file(manifest, ec)) continue;
+    std::string purpose;
+    try {
+      purpose = nlohmann::json::parse(ReadTextFile(manifest.string())).value("purpose", "");
+    } catch (const nlohmann::json::exception&) {
+      continue;  // not a manifest of ours
+    }
+    if (purpose.rfind("held-out", 0) == 0) {
+      Fail(p, ": held-out evaluation text (", manifest.string(), ": \"", purpose.substr(0, 60),
+           "...\"); a model must never ", use, " it");
+    }
+  }
 }
 
 uint64_t FileSize(const std::string& path) {

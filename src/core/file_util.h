@@ -31,6 +31,11 @@ std::string TextFromFlags(const std::string& text, const std::string& file, cons
 // that does not exist, or if there is no .txt file at all.
 std::vector<std::string> ListTextFiles(const std::vector<std::string>& paths);
 
+// Training must never read a test set: throws Error naming the path if a file or directory in
+// `paths` lies in a folder whose manifest.json declares it held out ("purpose" starting with
+// "held-out", as scripts/fetch-heldout-text.sh writes). `use` names what was refused ("train on").
+void RefuseHeldOutText(const std::vector<std::string>& paths, const std::string& use);
+
 // Size of a file in bytes; throws Error if it does not exist or is not a regular file.
 uint64_t FileSize(const std::string& path);
 

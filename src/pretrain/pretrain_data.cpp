@@ -41,6 +41,7 @@ std::mt19937_64 RowRng(uint64_t seed, int64_t step, int row, int T) {
 
 PretrainData::PretrainData(const Tokenizer& tok, const PretrainDataOptions& o) : tok_(tok), opt_(o) {
   if (o.synthetic_share < 0.0 || o.synthetic_share > 1.0) Fail("--synthetic must be in [0, 1], got ", o.synthetic_share);
+  RefuseHeldOutText(o.train_paths, "train on");
   const auto train_files = ListTextFiles(o.train_paths);
   std::vector<std::string> texts;
   train_ = TokenizeDocuments(tok, train_files, &texts);

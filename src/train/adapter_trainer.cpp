@@ -7,6 +7,7 @@
 #include "chunk/adapter_file.h"
 #include "chunk/chunk_distance.h"
 #include "core/error.h"
+#include "core/file_util.h"
 #include "core/progress.h"
 #include "core/timer.h"
 #include "model/gguf_file.h"
@@ -94,6 +95,7 @@ AdapterTrainResult RunAdapterTraining(const AdapterTrainOptions& opts) {
   CheckOptions(o, c);
   const BaseModelInfo base = BaseModelInfoOf(*model, GgufFile::Open(o.model_path));
   auto tok = Tokenizer::Load(o.model_path);
+  RefuseHeldOutText(o.data_paths, "train on");
   const AdapterCorpus train = LoadAdapterCorpus(*tok, o.data_paths);
   const AdapterCorpus held_out = LoadAdapterCorpus(*tok, o.val_paths);
   std::fprintf(stderr, "train: %zu documents (%zu tokens, %llu sentences; %zu skipped), %zu held-out documents\n",

@@ -276,6 +276,27 @@ TEST(PretrainData, RefusesTheHeldOutTasks) {
   }
 }
 
+// A folder whose manifest declares it held out (scripts/fetch-heldout-text.sh) is never training
+// data: pretraining refuses it, by folder and by file; the same folder without the declaration
+// trains.
+TEST(PretrainData, RefusesHeldOutText) {
+  DataFixture f;
+  PretrainDataOptions o = f.Options(64);
+  o.synthetic_share = 0.0;
+  WriteTextFile(f.dir.File("manifest.json"), R"({"purpose": "held-out haystack text; never train on it"})");
+  for (const std::string& path : {f.dir.path(), f.dir.File("train.txt")}) {
+    o.train_paths = {path};
+    try {
+      PretrainData data(*f.tok, o);
+      ADD_FAILURE() << "trained on held-out " << path;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("held-out evaluation text"), std::string::npos) << e.what();
+    }
+  }
+  WriteTextFile(f.dir.File("manifest.json"), R"({"purpose": "training prose"})");
+  EXPECT_NO_THROW(PretrainData(*f.tok, o));
+}
+
 // --copy-vocab N draws the pieces from the N after the control and byte tokens, and the
 // document says where its repeat starts (what the copy probe scores).
 TEST(PretrainData, CopyDocumentsDrawFromTheCopyVocabulary) {

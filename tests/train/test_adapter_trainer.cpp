@@ -259,5 +259,21 @@ TEST(AdapterTrainer, RefusesACheckpointOfOtherOptions) {
   }
 }
 
+// Held-out evaluation text (a folder whose manifest says so) is refused before any step runs,
+// and nothing is written.
+TEST(AdapterTrainer, RefusesHeldOutText) {
+  InitLlamaBackend();
+  test::TempDir dir;
+  AdapterTrainOptions o = TinyOptions(dir);
+  WriteTextFile(dir.File("train/manifest.json"), R"({"purpose": "held-out haystack text; never train on it"})");
+  try {
+    RunAdapterTraining(o);
+    FAIL() << "trained on held-out text";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("held-out evaluation text"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(o.output_path));
+}
+
 }  // namespace
 }  // namespace chunkllm
