@@ -34,6 +34,10 @@ void RegisterPretrain(CLI::App& app) {
   c->add_option("--synthetic-depth-power", o->data.synthetic_depth_power,
                 "needle depth of synthetic documents = u^P, u uniform (1: uniform; >1: more needles far from the question)")
       ->check(CLI::PositiveNumber)->capture_default_str();
+  auto tasks = std::make_shared<std::string>();
+  c->add_option("--synthetic-tasks", *tasks,
+                "synthetic tasks and integer weights NAME[:W],... (default: passkey and the niah_* and vt tasks, "
+                "weight 1 each)");
   c->add_option("--answer-weight", o->data.answer_weight,
                 "loss weight of the answer tokens of synthetic retrieval documents (others weigh 1)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
@@ -64,12 +68,13 @@ void RegisterPretrain(CLI::App& app) {
   c->add_option("--head-dim", o->model.shape.head_dim, "head dim")->capture_default_str();
   c->add_option("--n-ff", o->model.shape.n_ff, "FFN width")->capture_default_str();
   c->add_option("--ctx-train", o->model.shape.n_ctx_train, "context length recorded in the GGUF")->capture_default_str();
-  c->callback([o, schedule, no_bf16, plot_only] {
+  c->callback([o, schedule, no_bf16, plot_only, tasks] {
     if (*plot_only) {
       WritePretrainLossPlot(o->output_path + ".train.json", o->output_path + ".loss.svg");
       return;
     }
     o->phases = ParsePhases(*schedule);
+    if (!tasks->empty()) ParseSyntheticTasks(*tasks, o->data);
     o->bf16 = !*no_bf16;
     RunPretrain(*o);
   });

@@ -125,6 +125,14 @@ nlohmann::json RunIdentity(const PretrainOptions& o) {
   if (o.data.copy_vocab > 0) id["copy_vocab"] = o.data.copy_vocab;
   if (o.data.answer_weight != 1.0) id["answer_weight"] = o.data.answer_weight;
   if (o.data.synthetic_depth_power != 1.0) id["synthetic_depth_power"] = o.data.synthetic_depth_power;
+  if (!o.data.synthetic_task_weights.empty() || o.data.synthetic_tasks != PretrainDataOptions().synthetic_tasks) {
+    nlohmann::json tasks = nlohmann::json::array();
+    for (size_t i = 0; i < o.data.synthetic_tasks.size(); ++i) {
+      const int w = o.data.synthetic_task_weights.empty() ? 1 : o.data.synthetic_task_weights[i];
+      tasks.push_back({o.data.synthetic_tasks[i], w});
+    }
+    id["synthetic_tasks"] = tasks;
+  }
   return id;
 }
 
@@ -224,10 +232,15 @@ PretrainResult RunPretrain(const PretrainOptions& o) {
                (long long)plan.total_steps, double(o.total_tokens) / 1e6);
   // One probe per phase length, built once (the documents are fixed for the whole run).
   std::map<int, std::unique_ptr<RetrievalProbe>> probes;
+  // passkey and niah_single, and the varied-wording tasks when the mix trains them.
+  std::vector<std::string> probe_tasks = {"passkey", "niah_single"};
+  for (const std::string& t : o.data.synthetic_tasks) {
+    if (t.rfind("varied_", 0) == 0) probe_tasks.push_back(t);
+  }
   std::map<int, std::unique_ptr<CopyProbe>> copy_probes;
   auto probe_at = [&](int seq) -> RetrievalProbe& {
     auto& p = probes[seq];
-    if (!p) p = std::make_unique<RetrievalProbe>(*tok, data.validation_haystack(), seq, o.probe_docs, o.seed);
+    if (!p) p = std::make_unique<RetrievalProbe>(*tok, data.validation_haystack(), seq, o.probe_docs, o.seed, probe_tasks);
     return *p;
   };
   ProgressBar bar(plan.total_steps, "pretrain", o.show_progress);

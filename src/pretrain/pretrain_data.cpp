@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <numeric>
 #include <random>
 #include <set>
 
@@ -39,6 +40,34 @@ std::mt19937_64 RowRng(uint64_t seed, int64_t step, int row, int T) {
 
 }  // namespace
 
+void ParseSyntheticTasks(const std::string& spec, PretrainDataOptions& o) {
+  o.synthetic_tasks.clear();
+  o.synthetic_task_weights.clear();
+  const std::vector<std::string>& known = TaskNames();
+  size_t begin = 0;
+  while (begin <= spec.size()) {
+    const size_t end = std::min(spec.find(',', begin), spec.size());
+    const std::string item = spec.substr(begin, end - begin);
+    const size_t colon = item.find(':');
+    const std::string name = item.substr(0, colon);
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      Fail("--synthetic-tasks: unknown task '", name, "' in '", spec, "'");
+    }
+    int weight = 1;
+    if (colon != std::string::npos) {
+      const std::string w = item.substr(colon + 1);
+      if (w.empty() || w.size() > 6 || !std::all_of(w.begin(), w.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) ||
+          std::stoi(w) < 1) {
+        Fail("--synthetic-tasks: the weight of '", name, "' must be a positive integer, got '", w, "'");
+      }
+      weight = std::stoi(w);
+    }
+    o.synthetic_tasks.push_back(name);
+    o.synthetic_task_weights.push_back(weight);
+    begin = end + 1;
+  }
+}
+
 PretrainData::PretrainData(const Tokenizer& tok, const PretrainDataOptions& o) : tok_(tok), opt_(o) {
   if (o.synthetic_share < 0.0 || o.synthetic_share > 1.0) Fail("--synthetic must be in [0, 1], got ", o.synthetic_share);
   RefuseHeldOutText(o.train_paths, "train on");
@@ -54,6 +83,13 @@ PretrainData::PretrainData(const Tokenizer& tok, const PretrainDataOptions& o) :
   for (const std::string& t : o.synthetic_tasks) {
     // The out-of-template wordings are a test set: no training mix may see them.
     if (t.rfind("oot_", 0) == 0) Fail("synthetic task '", t, "' is held out for evaluation and cannot be trained on");
+  }
+  if (o.synthetic_share > 0.0 && o.synthetic_tasks.empty()) Fail("--synthetic-tasks lists no task");
+  if (!o.synthetic_task_weights.empty() && o.synthetic_task_weights.size() != o.synthetic_tasks.size()) {
+    Fail("--synthetic-tasks: ", o.synthetic_task_weights.size(), " weights for ", o.synthetic_tasks.size(), " tasks");
+  }
+  for (int w : o.synthetic_task_weights) {
+    if (w < 1) Fail("--synthetic-tasks: a weight must be a positive integer, got ", w);
   }
   if (!(o.answer_weight >= 0.0)) Fail("--answer-weight must be >= 0, got ", o.answer_weight);
   if (o.copy_share < 0.0 || o.copy_share > 1.0) Fail("--copy-share must be in [0, 1], got ", o.copy_share);
@@ -79,6 +115,15 @@ PretrainData::PretrainData(const Tokenizer& tok, const PretrainDataOptions& o) :
   }
 }
 
+size_t PretrainData::DrawTask(uint64_t r) const {
+  const std::vector<int>& w = opt_.synthetic_task_weights;
+  if (w.empty()) return r % opt_.synthetic_tasks.size();
+  uint64_t x = r % uint64_t(std::accumulate(w.begin(), w.end(), int64_t(0)));
+  size_t i = 0;
+  for (; x >= uint64_t(w[i]); ++i) x -= uint64_t(w[i]);
+  return i;
+}
+
 std::vector<int32_t> PretrainData::ProseWindow(uint64_t offset, int n) const {
   std::vector<int32_t> out(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) out[size_t(i)] = train_[(offset + uint64_t(i)) % train_.size()];
@@ -88,7 +133,7 @@ std::vector<int32_t> PretrainData::ProseWindow(uint64_t offset, int n) const {
 std::vector<int32_t> PretrainData::SyntheticDocument(uint64_t seed, int max_tokens, size_t* answer_begin) const {
   std::mt19937_64 rng(seed);
   TaskSpec spec;
-  spec.task = opt_.synthetic_tasks[rng() % opt_.synthetic_tasks.size()];
+  spec.task = opt_.synthetic_tasks[DrawTask(rng())];
   spec.depth = std::pow(std::uniform_real_distribution<double>(0.0, 1.0)(rng), opt_.synthetic_depth_power);
   spec.seed = rng();
   auto count = [&](const std::string& s) { return int(tok_.Tokenize(s, false).size()); };

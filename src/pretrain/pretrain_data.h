@@ -53,8 +53,15 @@ struct PretrainDataOptions {
   double synthetic_depth_power = 1.0;
   std::vector<std::string> synthetic_tasks = {"passkey", "niah_single", "niah_multikey", "niah_multivalue",
                                               "niah_multiquery", "vt"};
+  // Integer weight of each synthetic task (empty: all 1). A document draws task i with
+  // probability weight[i] / sum; with all weights 1 the draw is the one of before the weights.
+  std::vector<int> synthetic_task_weights;
   uint64_t seed = 1;
 };
+
+// Parses --synthetic-tasks "NAME[:WEIGHT],...": fills synthetic_tasks and synthetic_task_weights.
+// Throws Error naming an unknown or held-out task or a weight that is not a positive integer.
+void ParseSyntheticTasks(const std::string& spec, PretrainDataOptions& options);
 
 class PretrainData {
  public:
@@ -82,6 +89,8 @@ class PretrainData {
 
  private:
   std::vector<int32_t> ProseWindow(uint64_t offset, int n) const;
+  // Index of the synthetic task that the random number r draws (by the weights).
+  size_t DrawTask(uint64_t r) const;
   std::vector<int32_t> Synthetic(uint64_t seed, int T, std::vector<uint8_t>* answer_mask) const;
   // One retrieval document (BOS ... answer. EOS) of at most max_tokens tokens; empty if none
   // fits. *answer_begin: index of the answer's first token (its end is two before the end).

@@ -8,11 +8,11 @@
 namespace chunkllm {
 
 RetrievalProbe::RetrievalProbe(const Tokenizer& tok, const Haystack& haystack, int length, int n_per_task,
-                               uint64_t seed)
+                               uint64_t seed, const std::vector<std::string>& tasks)
     : length_(length) {
   if (haystack.sentences().size() < 16) return;
   auto count = [&](const std::string& s) { return int(tok.Tokenize(s, false).size()); };
-  for (const char* task : {"passkey", "niah_single"}) {
+  for (const std::string& task : tasks) {
     for (int i = 0; i < n_per_task; ++i) {
       TaskSpec spec;
       spec.task = task;

@@ -8,95 +8,15 @@
 
 #include "core/error.h"
 #include "core/file_util.h"
+#include "tasks/generator_parts.h"
+#include "tasks/out_of_template.h"
+#include "tasks/varied_retrieval.h"
 #include "text/sentence_splitter.h"
 
 namespace chunkllm {
 namespace {
 
-// Keys and extraction words: plain, distinct English words.
-const std::vector<std::string>& Words() {
-  static const std::vector<std::string> w = {
-      "apple", "river", "candle", "garden", "silver", "window", "forest", "harbor", "pencil", "mirror",
-      "thunder", "meadow", "lantern", "castle", "pepper", "ribbon", "marble", "saddle", "valley", "copper",
-      "feather", "anchor", "basket", "button", "carpet", "cherry", "cotton", "dragon", "falcon", "ginger",
-      "hammer", "island", "jacket", "kettle", "ladder", "magnet", "needle", "orange", "parrot", "pillow",
-      "rabbit", "rocket", "salmon", "tablet", "tunnel", "velvet", "wallet", "walnut", "zipper", "bridge",
-      "blanket", "compass", "diamond", "engine", "fountain", "glacier", "helmet", "insect", "jungle", "kitten",
-      "lemon", "monkey", "napkin", "oyster", "planet", "quartz", "rubber", "spider", "tomato", "violin",
-      "whistle", "yogurt", "bamboo", "cactus", "donkey", "eagle", "fabric", "guitar", "honey", "iris",
-      "jelly", "koala", "lizard", "mango", "nickel", "olive", "pirate", "quiver", "raven", "shadow",
-      "tiger", "umbrella", "vessel", "wizard", "badge", "cabin", "desert", "ember", "flute", "grape"};
-  return w;
-}
-
-// RULER's passkey filler: deliberately uninformative.
-const char* kNoise = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again.";
-
-std::string Digits(std::mt19937_64& rng, int n) {
-  std::string s;
-  s += char('1' + rng() % 9);
-  while (int(s.size()) < n) s += char('0' + rng() % 10);
-  return s;
-}
-
-std::string UpperName(std::mt19937_64& rng) {
-  std::string s;
-  for (int i = 0; i < 5; ++i) s += char('A' + rng() % 26);
-  return s;
-}
-
-// Picks `n` distinct words.
-std::vector<std::string> PickWords(std::mt19937_64& rng, size_t n) {
-  std::vector<std::string> all = Words();
-  std::shuffle(all.begin(), all.end(), rng);
-  all.resize(std::min(n, all.size()));
-  return all;
-}
-
-// A context being assembled: filler sentences plus inserted needles at token depths. Pieces
-// are counted on their own (a SentencePiece tokenizer adds the word-initial space itself, so
-// this is their count inside the joined text; BPE counts may differ by a token per piece).
-struct ContextBuilder {
-  const TokenCounter& count;
-  std::vector<std::string> pieces;
-  std::vector<int> piece_tokens;
-  int tokens = 0;
-
-  void Add(const std::string& s) {
-    pieces.push_back(s);
-    piece_tokens.push_back(count(s));
-    tokens += piece_tokens.back();
-  }
-  // Inserts `needle` at the piece boundary closest to depth * tokens.
-  void Insert(double depth, const std::string& needle) {
-    const int target = int(depth * tokens);
-    size_t at = 0;
-    for (int acc = 0; at < pieces.size() && acc + piece_tokens[at] / 2 < target; ++at) acc += piece_tokens[at];
-    pieces.insert(pieces.begin() + long(at), needle);
-    piece_tokens.insert(piece_tokens.begin() + long(at), count(needle));
-    tokens += piece_tokens[at];
-  }
-  std::string Text() const {
-    std::string s;
-    for (const auto& p : pieces) s += (s.empty() ? "" : " ") + p;
-    return s;
-  }
-};
-
-// Fills `b` with haystack sentences (from a random start, wrapping) up to `budget` tokens.
-void FillProse(ContextBuilder& b, const Haystack& h, std::mt19937_64& rng, int budget) {
-  const auto& s = h.sentences();
-  if (s.size() < 16) Fail("the haystack has only ", s.size(), " sentences; it needs real prose documents");
-  size_t i = rng() % s.size();
-  for (size_t n = 0; b.tokens < budget; ++n, i = (i + 1) % s.size()) {
-    if (n > s.size() * 4) Fail("the haystack cannot fill ", budget, " tokens");
-    b.Add(s[i]);
-  }
-}
-
-void FillNoise(ContextBuilder& b, int budget) {
-  while (b.tokens < budget) b.Add(kNoise);
-}
+using namespace task_parts;
 
 std::string MagicNeedle(const std::string& key, const std::string& value) {
   return "One of the special magic numbers for " + key + " is: " + value + ".";
@@ -247,114 +167,6 @@ TaskRecord WordExtraction(const TaskSpec& spec, std::mt19937_64& rng, const Toke
   return r;
 }
 
-// Out-of-template tasks (oot_passkey, oot_multikey): the needle, the question and the answer
-// prefix are drawn from several wordings, the value from several kinds, and the haystack is real
-// prose with numbers and names of its own, so a model that only learned one template's shape
-// fails them. These wordings are for evaluation only: keep them out of every training mix.
-std::string OotValue(std::mt19937_64& rng) {
-  switch (rng() % 3) {
-    case 0: return Digits(rng, 5 + int(rng() % 3));  // 5-7 digits
-    case 1: {
-      const auto w = PickWords(rng, 2);
-      return w[0] + " " + w[1];  // two words
-    }
-    default: {  // a code: two letters, a dash, four digits
-      std::string c;
-      for (int i = 0; i < 2; ++i) c += char('A' + rng() % 26);
-      return c + "-" + Digits(rng, 4);
-    }
-  }
-}
-
-std::string Fill(std::string t, const std::string& slot, const std::string& value) {
-  for (size_t at = t.find(slot); at != std::string::npos; at = t.find(slot, at + value.size())) {
-    t.replace(at, slot.size(), value);
-  }
-  return t;
-}
-
-std::string Capitalised(std::string s) {
-  if (!s.empty()) s[0] = char(std::toupper(static_cast<unsigned char>(s[0])));
-  return s;
-}
-
-template <size_t N>
-const char* Pick(std::mt19937_64& rng, const char* const (&options)[N]) {
-  return options[rng() % N];
-}
-
-TaskRecord OutOfTemplate(const TaskSpec& spec, std::mt19937_64& rng, const Haystack& h, const TokenCounter& count) {
-  static const char* const kWhat[] = {"pass key", "access code", "secret number", "password", "reference code",
-                                      "verification code"};
-  static const char* const kLabels[] = {"Orion", "Maple", "Nadia", "Kestrel", "Tobias", "Juniper", "Ravel", "Sienna",
-                                        "Harlow", "Quentin", "Wren", "Ezra"};
-  static const char* const kNeedle[] = {
-      "The {what} is {v}. Remember it. {v} is the {what}.",
-      "Please note: the {what} is {v}.",
-      "({What}: {v}.)",
-      "Write this down somewhere safe, because the {what} you will need later is {v}.",
-      "Somebody scribbled in the margin that the {what} was {v}.",
-      "{v}: that is the {what}, and it will be asked for at the end."};
-  static const char* const kQuestion[] = {"What is the {what}?", "Which {what} was mentioned in the text above?",
-                                          "Recall the {what} given in the document.",
-                                          "According to the text, what was the {what}?"};
-  static const char* const kPrefix[] = {" The {what} is", " Answer:", " It is"};
-  static const char* const kLabelled[] = {"The {what} for {label} is {v}.", "{label}'s {what} is {v}.",
-                                          "For {label}, use the {what} {v}.",
-                                          "The {what} assigned to {label} reads {v}."};
-  static const char* const kLabelledQuestion[] = {"What is the {what} for {label}?", "Which {what} belongs to {label}?",
-                                                  "Give the {what} of {label} from the text."};
-  static const char* const kLabelledPrefix[] = {" The {what} for {label} is", " Answer:", " {label}'s {what} is"};
-  const bool multi = spec.task == "oot_multikey";
-  const std::string what = Pick(rng, kWhat);
-  std::vector<std::string> labels(std::begin(kLabels), std::end(kLabels));
-  std::shuffle(labels.begin(), labels.end(), rng);
-  labels.resize(multi ? 4 : 1);
-  const std::string needle = multi ? Pick(rng, kLabelled) : Pick(rng, kNeedle);
-  auto fill = [&](const std::string& t, const std::string& label) {
-    return Fill(Fill(Fill(t, "{What}", Capitalised(what)), "{what}", what), "{label}", label);
-  };
-  TaskRecord r;
-  r.question = "\n" + fill(multi ? Pick(rng, kLabelledQuestion) : Pick(rng, kQuestion), labels[0]);
-  r.answer_prefix = fill(multi ? Pick(rng, kLabelledPrefix) : Pick(rng, kPrefix), labels[0]);
-  // values[i] goes into needles[i]; the first is the one asked for.
-  std::vector<std::string> values, needles;
-  auto draw = [&] {
-    values.clear(), needles.clear();
-    for (const std::string& label : labels) {
-      values.push_back(OotValue(rng));
-      needles.push_back(Fill(fill(needle, label), "{v}", values.back()));
-    }
-  };
-  draw();
-  int needle_tokens = 0;
-  for (const auto& n : needles) needle_tokens += count(n);
-  ContextBuilder b{count};
-  FillProse(b, h, rng, spec.length - needle_tokens);
-  // The answer must occur only where the needles put it: redraw values the prose (or another
-  // needle) already holds. The needles' token counts move by a few tokens at most.
-  const std::string prose = b.Text();
-  auto ambiguous = [&] {
-    for (size_t i = 0; i < values.size(); ++i) {
-      if (prose.find(values[i]) != std::string::npos) return true;
-      for (size_t k = 0; k < needles.size(); ++k)
-        if (k != i && needles[k].find(values[i]) != std::string::npos) return true;
-    }
-    return false;
-  };
-  for (int attempt = 0; ambiguous(); ++attempt) {
-    if (attempt == 16) Fail("task ", spec.task, " (seed ", spec.seed, "): no value found that the haystack lacks");
-    draw();
-  }
-  b.Insert(spec.depth, needles[0]);
-  std::uniform_real_distribution<double> uni(0.0, 1.0);
-  for (size_t i = 1; i < needles.size(); ++i) b.Insert(uni(rng), needles[i]);
-  r.context = b.Text();
-  r.answers = {values[0]};
-  r.max_new_tokens = 16;
-  return r;
-}
-
 }  // namespace
 
 Haystack Haystack::FromTexts(const std::vector<std::string>& texts) {
@@ -379,7 +191,7 @@ const std::vector<std::string>& TaskNames() {
   static const std::vector<std::string> names = {"passkey",         "niah_single",     "niah_multikey",
                                                  "niah_multivalue", "niah_multiquery", "vt",
                                                  "cwe",             "fwe",             "oot_passkey",
-                                                 "oot_multikey"};
+                                                 "oot_multikey",    "varied_single",   "varied_multikey"};
   return names;
 }
 
@@ -403,6 +215,8 @@ TaskRecord GenerateTask(const TaskSpec& spec, const Haystack& haystack, const To
     r = Needles(spec, rng, haystack, count_tokens);
   } else if (spec.task.rfind("oot_", 0) == 0) {
     r = OutOfTemplate(spec, rng, haystack, count_tokens);
+  } else if (spec.task.rfind("varied_", 0) == 0) {
+    r = VariedRetrieval(spec, rng, haystack, count_tokens);
   } else if (spec.task == "vt") {
     r = VariableTracking(spec, rng, count_tokens);
   } else {

@@ -1,7 +1,8 @@
 // Seeded generators for the long-context tasks of docs/evaluation.md (passkey, RULER-style needles,
-// variable tracking, common/frequent word extraction). The same generators make the synthetic
-// retrieval documents that the demo backbone is pretrained on (from training prose) and the
-// evaluation samples (from held-out prose), so the two never share haystack text.
+// variable tracking, common/frequent word extraction, the out-of-template test set oot_*, and
+// the varied-wording training mix varied_*). The same generators make the synthetic retrieval
+// documents that the demo backbone is pretrained on (from training prose) and the evaluation
+// samples (from held-out prose), so the two never share haystack text; oot_* is never trained on.
 #pragma once
 
 #include <cstdint>

@@ -277,6 +277,52 @@ TEST(PretrainData, RefusesTheHeldOutTasks) {
   EXPECT_TRUE(Refuses(f, o, "'oot_passkey' is held out"));
 }
 
+// --synthetic-tasks NAME[:W]: a document draws task i with probability w_i / sum. Rows of one
+// document each (min length 0) name their task by their text: passkey's holds "The pass key is",
+// varied_single's never does. At weights 1:3 over 400 rows the passkey count is binomial
+// (mean 100, sd 8.7): 60..140 is more than 4.5 sd either side. Weights all 1 draw the rows of
+// before the weights, token for token (earlier stages stay reproducible).
+TEST(PretrainData, SyntheticTaskWeightsSetTheMix) {
+  DataFixture f;
+  PretrainDataOptions o = f.Options(0);
+  ParseSyntheticTasks("passkey:1,varied_single:3", o);
+  ASSERT_EQ(o.synthetic_tasks, (std::vector<std::string>{"passkey", "varied_single"}));
+  ASSERT_EQ(o.synthetic_task_weights, (std::vector<int>{1, 3}));
+  const PretrainData weighted(*f.tok, o);
+  int passkey = 0;
+  const int rows = 400;
+  for (int row = 0; row < rows; ++row) {
+    const std::vector<int32_t> r = weighted.Row(1, row, 384);
+    passkey += f.tok->Detokenize({r.begin(), r.end()}).find("The pass key is") != std::string::npos;
+  }
+  EXPECT_GE(passkey, 60);
+  EXPECT_LE(passkey, 140);
+
+  PretrainDataOptions plain = f.Options(64);
+  plain.synthetic_tasks = {"passkey", "niah_single", "vt"};
+  PretrainDataOptions ones = plain;
+  ParseSyntheticTasks("passkey,niah_single:1,vt", ones);
+  ASSERT_EQ(ones.synthetic_task_weights, (std::vector<int>{1, 1, 1}));
+  const PretrainData a(*f.tok, plain), b(*f.tok, ones);
+  for (int row = 0; row < 6; ++row) EXPECT_EQ(a.Row(3, row, 512), b.Row(3, row, 512)) << "row " << row;
+}
+
+TEST(PretrainData, RefusesBadSyntheticTaskLists) {
+  PretrainDataOptions o;
+  for (const char* bad : {"passkey:0", "passkey:-1", "passkey:x", "passkey:", "nosuchtask", "passkey,,vt"}) {
+    try {
+      ParseSyntheticTasks(bad, o);
+      ADD_FAILURE() << "accepted --synthetic-tasks " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--synthetic-tasks"), std::string::npos) << e.what();
+    }
+  }
+  DataFixture f;
+  PretrainDataOptions held = f.Options(64);
+  ParseSyntheticTasks("varied_single:4,oot_multikey:1", held);
+  EXPECT_TRUE(Refuses(f, held, "'oot_multikey' is held out"));
+}
+
 // A folder whose manifest declares it held out (scripts/fetch-heldout-text.sh) is never training
 // data: pretraining refuses it, by folder and by file; the same folder without the declaration
 // trains.
