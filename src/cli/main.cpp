@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
 #endif
     chunkllm::cli::RegisterEval(app);
     chunkllm::cli::RegisterChunks(app);
+    chunkllm::cli::RegisterTrace(app);
     std::string known;
     bool found = false;
     for (const CLI::App* sub : app.get_subcommands({})) {

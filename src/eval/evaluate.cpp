@@ -22,25 +22,6 @@
 namespace chunkllm {
 namespace {
 
-std::vector<TaskRecord> ReadTasks(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) Fail(path, ": cannot open");
-  std::vector<TaskRecord> out;
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      Fail(path, ":", n, ": not JSON (", e.what(), ")");
-    }
-    out.push_back(TaskRecordFromJson(j, path + ":" + std::to_string(n)));
-  }
-  if (out.empty()) Fail(path, ": no task records");
-  return out;
-}
-
 std::vector<TaskRecord> GenerateTasks(const EvalOptions& o, const Tokenizer& tok) {
   const Haystack hay = Haystack::FromDirectory(o.haystack_dir);
   const TokenCounter count = [&](const std::string& s) { return int(tok.Tokenize(s, false).size()); };
@@ -100,7 +81,7 @@ void RunEval(const EvalOptions& o) {
   auto model = Model::Load(o.model_path);
   auto tok = Tokenizer::Load(o.model_path);
   for (double d : o.depths) if (d < 0 || d > 1) Fail("--depths must be in [0, 1] (fractions), got ", d);
-  const std::vector<TaskRecord> tasks = o.tasks_path.empty() ? GenerateTasks(o, *tok) : ReadTasks(o.tasks_path);
+  const std::vector<TaskRecord> tasks = o.tasks_path.empty() ? GenerateTasks(o, *tok) : ReadTaskRecords(o.tasks_path);
   if (!o.dump_path.empty()) {
     std::string text;
     for (const TaskRecord& r : tasks) text += ToJson(r).dump() + "\n";

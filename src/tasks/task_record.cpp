@@ -1,5 +1,7 @@
 #include "tasks/task_record.h"
 
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -62,6 +64,25 @@ TaskRecord TaskRecordFromJson(const nlohmann::json& j, const std::string& where)
     r.seed = j["seed"].get<uint64_t>();
   }
   return r;
+}
+
+std::vector<TaskRecord> ReadTaskRecords(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) Fail(path, ": cannot open");
+  std::vector<TaskRecord> out;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      Fail(path, ":", n, ": not JSON (", e.what(), ")");
+    }
+    out.push_back(TaskRecordFromJson(j, path + ":" + std::to_string(n)));
+  }
+  if (out.empty()) Fail(path, ": no task records");
+  return out;
 }
 
 }  // namespace chunkllm

@@ -26,5 +26,8 @@ nlohmann::json ToJson(const TaskRecord& r);
 // Throws Error naming the field when a required one is missing or has the wrong type, or an
 // answer is empty.
 TaskRecord TaskRecordFromJson(const nlohmann::json& j, const std::string& where);
+// Reads a JSONL file of records (blank lines skipped). Throws Error naming file:line and the
+// field at fault, or an empty file.
+std::vector<TaskRecord> ReadTaskRecords(const std::string& path);
 
 }  // namespace chunkllm
