@@ -171,14 +171,24 @@ TraceResult RunTrace(const TraceOptions& o) {
       const auto p = AttentionProbabilities(c, dense.kv_cache(), l, recorder.query(l), n);
       tl.read = double(std::count(read.begin(), read.end(), 1)) / double(n);
       tl.mass = 0, tl.worst_head = 1;
-      for (const auto& ph : p) {
+      for (size_t h = 0; h < p.size(); ++h) {
+        const std::vector<double>& ph = p[h];
         double m = 0, needle = 0;
         for (int j = 0; j < n; ++j) m += read[size_t(j)] ? ph[size_t(j)] : 0.0;
         for (int j = std::max(0, t.needle_begin); j < std::min(n, t.needle_end); ++j) needle += ph[size_t(j)];
         tl.mass += m / double(p.size());
-        tl.worst_head = std::min(tl.worst_head, m);
+        if (m < tl.worst_head) tl.worst_head = m, tl.worst = int(h);
         tl.needle_mass += needle / double(p.size());
         tl.needle_peak = std::max(tl.needle_peak, needle);
+      }
+      if (tl.worst >= 0 && tl.worst_head < 1.0) {
+        std::vector<std::pair<int, double>> unread;
+        for (int j = 0; j < n; ++j)
+          if (!read[size_t(j)]) unread.push_back({j, p[size_t(tl.worst)][size_t(j)]});
+        const size_t k = std::min<size_t>(3, unread.size());
+        std::partial_sort(unread.begin(), unread.begin() + long(k), unread.end(),
+                          [](const auto& a, const auto& b) { return a.second > b.second; });
+        tl.lost.assign(unread.begin(), unread.begin() + long(k));
       }
       if (t.needle_end > t.needle_begin) {
         int got = 0;
@@ -189,6 +199,18 @@ TraceResult RunTrace(const TraceOptions& o) {
     }
     t.steps.push_back(std::move(st));
   }
+  // The token at a position: the prompt's, then dense's continuation.
+  auto prompt_and_answer = [&](int pos) {
+    return pos < int(prompt.size()) ? prompt[size_t(pos)] : dense_tokens[size_t(pos) - prompt.size()];
+  };
+  for (TraceStep& s : t.steps) {
+    for (TraceLayer& l : s.layers) {
+      for (const auto& [pos, prob] : l.lost) {
+        l.lost_pieces.push_back(std::to_string(pos) + " '" + tok->TokenToPiece(prompt_and_answer(pos)) + "' " +
+                                std::to_string(int(100 * prob + 0.5)) + "%");
+      }
+    }
+  }
   if (!o.json_path.empty()) {
     nlohmann::json j = {{"method", t.method},           {"prompt_tokens", t.prompt_tokens},
                         {"needle", {t.needle_begin, t.needle_end}}, {"dense_text", t.dense_text},
@@ -196,8 +218,11 @@ TraceResult RunTrace(const TraceOptions& o) {
     for (const TraceStep& s : t.steps) {
       nlohmann::json layers = nlohmann::json::array();
       for (const TraceLayer& l : s.layers) {
-        layers.push_back({{"read", l.read}, {"mass", l.mass}, {"worst_head", l.worst_head},
-                          {"needle_mass", l.needle_mass}, {"needle_peak", l.needle_peak}, {"needle_read", l.needle_read}});
+        nlohmann::json lost = nlohmann::json::array();
+        for (const auto& [pos, prob] : l.lost) lost.push_back({{"pos", pos}, {"p", prob}, {"piece", tok->TokenToPiece(prompt_and_answer(pos))}});
+        layers.push_back({{"read", l.read}, {"mass", l.mass}, {"worst_head", l.worst_head}, {"worst", l.worst},
+                          {"needle_mass", l.needle_mass}, {"needle_peak", l.needle_peak}, {"needle_read", l.needle_read},
+                          {"lost", lost}});
       }
       j["steps"].push_back({{"pos", s.pos}, {"token", s.pieces[0]}, {"dense_next", s.pieces[1]},
                             {"method_next", s.pieces[2]}, {"kl", s.kl},
@@ -223,8 +248,11 @@ void PrintTrace(const TraceResult& t, FILE* out) {
                  s.method_dense ? "  (the method read everything)" : "");
     for (size_t l = 0; l < s.layers.size(); ++l) {
       const TraceLayer& L = s.layers[l];
-      std::fprintf(out, "   L%-2zu read %5.1f%%  mass %5.3f / %5.3f  needle %5.3f / %5.3f, read %3.0f%%\n", l,
-                   100.0 * L.read, L.mass, L.worst_head, L.needle_mass, L.needle_peak, 100.0 * L.needle_read);
+      std::string lost;
+      for (const std::string& x : L.lost_pieces) lost += (lost.empty() ? "" : ", ") + x;
+      std::fprintf(out, "   L%-2zu read %5.1f%%  mass %5.3f / %5.3f  needle %5.3f / %5.3f, read %3.0f%%%s%s\n", l,
+                   100.0 * L.read, L.mass, L.worst_head, L.needle_mass, L.needle_peak, 100.0 * L.needle_read,
+                   lost.empty() ? "" : "  head " , lost.empty() ? "" : (std::to_string(L.worst) + " missed " + lost).c_str());
     }
   }
 }
