@@ -4,7 +4,8 @@
 // a fresh policy per sequence (a policy holds one sequence's state: its chunk index, gathered
 // cache and statistics). run and chunks hold one spec; bench, eval and fidelity one per method;
 // a server holds one and asks it for a policy per slot. NewPolicy is const and the shared parts
-// immutable, so specs may be shared across threads.
+// immutable, so specs may be shared across threads. The model must outlive the spec and every
+// policy it made.
 #pragma once
 
 #include <memory>
