@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "chunk/policy_spec.h"
 #include "core/error.h"
 #include "core/file_util.h"
 #include "core/progress.h"
@@ -27,7 +28,7 @@ void RunGenerate(const GenerateOptions& o) {
          " (-c); raise -c or shorten the prompt");
   }
 
-  std::unique_ptr<AttentionPolicy> policy = MakeAttentionPolicy(o.attention, *model);
+  std::unique_ptr<AttentionPolicy> policy = PolicySpec(*model, o.attention).NewPolicy();
   Session session(*model, o.session, policy.get());
   Sampler sampler(o.sampler);
 

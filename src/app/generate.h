@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "chunk/policy_factory.h"
+#include "chunk/attention_options.h"
 #include "model/session.h"
 #include "text/sampler.h"
 

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chunk/chunkllm_policy.h"
-#include "chunk/policy_factory.h"
+#include "chunk/policy_spec.h"
 #include "core/error.h"
 #include "core/file_util.h"
 #include "model/model.h"
@@ -50,9 +50,9 @@ void RunShowChunks(const ShowChunksOptions& o) {
   std::vector<uint8_t> sentence_end = BoundaryLabels(text, spans);
 
   AttentionOptions attention;
-  attention.attn = "chunkllm", attention.adapters = o.adapters_path;
-  std::unique_ptr<AttentionPolicy> policy = MakeAttentionPolicy(attention, *model);
-  const auto& chunks = dynamic_cast<const ChunkLlmPolicy&>(*policy);
+  attention.method = AttentionMethod::kChunkLlm, attention.adapters = o.adapters_path;
+  std::unique_ptr<AttentionPolicy> policy = PolicySpec(*model, attention).NewPolicy();
+  const ChunkIndex& chunks = dynamic_cast<const ChunkLlmPolicy&>(*policy).index();
   SessionParams sp;
   sp.n_ctx = o.n_ctx, sp.n_threads = o.n_threads;
   {
@@ -61,7 +61,7 @@ void RunShowChunks(const ShowChunksOptions& o) {
     prompt.insert(prompt.end(), ids.begin(), ids.end());
     session.Prefill(prompt);
   }
-  const int max_chunk = chunks.adapters()->adapters().hp.max_chunk;
+  const int max_chunk = chunks.adapters().hp().max_chunk;
   const size_t n = ids.size();
   std::vector<uint8_t> adapter_end(n, 0), forced(n, 0);
   for (int c = 0; c < chunks.n_chunks(); ++c) {

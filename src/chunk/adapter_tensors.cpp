@@ -17,7 +17,6 @@ AdapterTensors::AdapterTensors(const AdapterSet& a) {
     w_.key_w2.push_back(ggml_new_tensor_2d(ctx_, GGML_TYPE_F32, Da, r));
   }
   w_.boundary_w1 = ggml_new_tensor_2d(ctx_, GGML_TYPE_F32, D, int64_t(n) * block_rows_);
-  w_.rope_dims = a.hp.rope_dims, w_.rope_base = a.hp.rope_base;
   buffer_ = ggml_backend_alloc_ctx_tensors_from_buft(ctx_, ggml_backend_cpu_buffer_type());
   if (!buffer_) Fail("cannot allocate memory for the adapters' tensors");
   ggml_backend_buffer_set_usage(buffer_, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);

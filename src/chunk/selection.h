@@ -15,12 +15,12 @@
 
 #include <vector>
 
-#include "chunk/selection_defaults.h"
 
 namespace chunkllm {
 
+// The budget's knobs as AttentionOptions holds them (topk, budget_tokens, layer_topk resolved).
 struct SelectionBudget {
-  int chunks = selection_defaults::kTopk;  // tokens == 0: the top `chunks` chunks (paper's top-k)
+  int chunks = 0;  // tokens == 0: the top `chunks` chunks (paper's top-k)
   int tokens = 0;  // > 0: chunks in rank order while the taken ones hold fewer than `tokens`
                    // tokens (the last one taken may pass it)
   int layer_chunks = 0;  // with the vote: each layer adds its own top `layer_chunks` (by count)

@@ -7,23 +7,25 @@
 
 namespace chunkllm {
 
-WindowPolicy::WindowPolicy(const ModelConfig& c, WindowPolicyOptions o)
-    : GatheredPolicy(c, o.evict), options_(std::move(o)), refresh_every_(std::max(1, options_.window / 8)) {
-  const std::string& m = options_.method;
-  if (m != "streaming" && m != "sepllm" && m != "fixllm") Fail("unknown window baseline '", m, "'");
-  if (options_.window <= 0) Fail("--window must be positive, got ", options_.window);
-  if (m == "fixllm" && options_.stride <= 0) Fail("--stride must be positive, got ", options_.stride);
-  if (m == "sepllm" && options_.is_separator.empty()) Fail("sepllm needs the tokenizer's separator tokens");
+WindowPolicy::WindowPolicy(const ModelConfig& c, const AttentionOptions& o,
+                           std::shared_ptr<const std::vector<uint8_t>> is_separator)
+    : GatheredPolicy(c, o.evict()), options_(o), is_separator_(std::move(is_separator)),
+      refresh_every_(std::max(1, options_.window / 8)) {
+  if (!IsWindowMethod(o.method)) Fail("WindowPolicy: '", Name(o.method), "' is not a window baseline");
+  if (o.method == AttentionMethod::kSepLlm && (!is_separator_ || is_separator_->empty())) {
+    Fail("sepllm needs the tokenizer's separator tokens");
+  }
 }
 
 void WindowPolicy::OnBeginBatch(int pos0, int n, const int32_t* tokens) {
   keep_.resize(size_t(pos0 + n), 0);
   for (int i = 0; i < n; ++i) {
     const int p = pos0 + i;
-    if (options_.method == "sepllm") {
+    if (options_.method == AttentionMethod::kSepLlm) {
+      const std::vector<uint8_t>& sep = *is_separator_;
       const int32_t t = tokens[i];
-      keep_[size_t(p)] = t >= 0 && size_t(t) < options_.is_separator.size() && options_.is_separator[size_t(t)];
-    } else if (options_.method == "fixllm") {
+      keep_[size_t(p)] = t >= 0 && size_t(t) < sep.size() && sep[size_t(t)];
+    } else if (options_.method == AttentionMethod::kFixLlm) {
       keep_[size_t(p)] = p % options_.stride == 0;
     }
   }

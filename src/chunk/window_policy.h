@@ -7,25 +7,21 @@
 // the measured attended fraction reports what was actually read.
 #pragma once
 
-#include <string>
+#include <memory>
 #include <vector>
 
+#include "chunk/attention_options.h"
 #include "chunk/gathered_policy.h"
-#include "chunk/selection_defaults.h"
 
 namespace chunkllm {
 
-struct WindowPolicyOptions {
-  std::string method = "streaming";  // streaming | sepllm | fixllm
-  int sink = selection_defaults::kSink, window = selection_defaults::kWindow, stride = selection_defaults::kStride;
-  bool evict = false;
-  std::vector<uint8_t> is_separator;  // per token id (sepllm)
-};
-
 class WindowPolicy final : public GatheredPolicy {
  public:
-  WindowPolicy(const ModelConfig& config, WindowPolicyOptions options);
-  const char* name() const override { return options_.method.c_str(); }
+  // options.method is streaming, sepllm or fixllm (IsWindowMethod), its knobs checked
+  // (CheckAttentionOptions); sepllm needs is_separator (per token id: SeparatorTokens).
+  WindowPolicy(const ModelConfig& config, const AttentionOptions& options,
+               std::shared_ptr<const std::vector<uint8_t>> is_separator = nullptr);
+  const char* name() const override { return Name(options_.method); }
 
  protected:
   void OnBeginBatch(int pos0, int n_tokens, const int32_t* tokens) override;
@@ -34,7 +30,8 @@ class WindowPolicy final : public GatheredPolicy {
 
  private:
   void Refresh();
-  WindowPolicyOptions options_;
+  AttentionOptions options_;
+  std::shared_ptr<const std::vector<uint8_t>> is_separator_;
   std::vector<uint8_t> keep_;  // per position: kept before the window (separator / stride)
   int refresh_every_;
   int since_refresh_ = 0;

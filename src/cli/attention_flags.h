@@ -1,32 +1,41 @@
-// The attention flags shared by run, bench and eval (one definition, the same help text).
+// The attention flags shared by run, bench, eval (one definition, the same help text). The
+// flags with names for values are parsed into AttentionOptions' enums as they are read
+// (chunk/attention_options.h: an unknown value is refused there, naming the flag); the numbers
+// and combinations are checked once, when the command makes its PolicySpec.
 #pragma once
 
 #include <CLI/CLI.hpp>
 
 #include <string>
+#include <vector>
 
-#include "chunk/policy_factory.h"
+#include "chunk/attention_options.h"
 
 namespace chunkllm::cli {
 
-inline void AddAttentionFlags(CLI::App* c, AttentionOptions& o, bool many_methods = false) {
+// methods: null for one method (--attn NAME into o.method); else --attn takes a comma-separated
+// list into *methods, described by methods_help.
+inline void AddAttentionFlags(CLI::App* c, AttentionOptions& o, std::vector<AttentionMethod>* methods = nullptr,
+                              const std::string& methods_help = "") {
   c->add_option("--adapters", o.adapters, "ChunkLLM adapters GGUF (from `chunkllm train`)")->check(CLI::ExistingFile);
   c->add_option("--topk", o.topk, "chunks selected at each boundary")->capture_default_str();
   c->add_option("--budget-tokens", o.budget_tokens,
                  "select chunks in rank order until they hold this many tokens, instead of --topk chunks (0: off)")
       ->capture_default_str();
-  c->add_option("--select-query", o.select_query,
-                "a selection scores with the latest token's query (last) or the mean over the tokens since the "
-                "latest chunk's start (recent)")
-      ->capture_default_str();
-  c->add_option("--first-selection", o.first_selection,
-                "the first selection after a prompt: by the first decode step, which reads the whole cache "
-                "(dense-step), or by the prompt's last token (prompt, the paper's)")
-      ->capture_default_str();
+  c->add_option_function<std::string>(
+       "--select-query", [&o](const std::string& s) { o.select_query = ParseSelectQuery(s); },
+       "a selection scores with the latest token's query (last) or the mean over the tokens since the "
+       "latest chunk's start (recent)")
+      ->default_str(Name(o.select_query));
+  c->add_option_function<std::string>(
+       "--first-selection", [&o](const std::string& s) { o.first_selection = ParseFirstSelection(s); },
+       "the first selection after a prompt: by the first decode step, which reads the whole cache "
+       "(dense-step), or by the prompt's last token (prompt, the paper's)")
+      ->default_str(Name(o.first_selection));
   c->add_option("--layer-topk", o.layer_topk,
                 "each layer also reads its own top chunks beside the voted set (0: the paper's shared set; "
                 "novote has its own already; -1: " +
-                    std::to_string(selection_defaults::kLayerTopk) + ", or 0 with --kv evict)")
+                    std::to_string(AttentionOptions::kDefaultLayerTopk) + ", or 0 with --kv evict)")
       ->capture_default_str();
   c->add_option("--local", o.local, "latest chunks always kept")->capture_default_str();
   c->add_option("--local-tokens", o.local_tokens,
@@ -35,13 +44,25 @@ inline void AddAttentionFlags(CLI::App* c, AttentionOptions& o, bool many_method
       ->capture_default_str();
   c->add_option("--sink", o.sink, "first tokens always kept")->capture_default_str();
   c->add_option("--window", o.window, "recent tokens kept by streaming, sepllm, fixllm")->capture_default_str();
-  c->add_option("--kv", o.kv, "KV policy: resident or evict")->capture_default_str();
+  c->add_option_function<std::string>(
+       "--kv", [&o](const std::string& s) { o.kv = ParseKvMode(s); }, "KV policy: resident or evict")
+      ->default_str(Name(o.kv));
   c->add_option("--chunk-len", o.chunk_len, "tokens per chunk for chunk-fixed")->capture_default_str();
   c->add_option("--stride", o.stride, "every n-th token kept by fixllm")->capture_default_str();
-  if (!many_methods) {
-    c->add_option("--attn", o.attn,
-                  "attention: dense|chunkllm|streaming|sepllm|fixllm|chunk-fixed|novote|noicac|oracle")
-        ->capture_default_str();
+  std::string names;
+  for (const auto& [name, method] : AttentionMethodNames()) names += (names.empty() ? "" : "|") + name;
+  if (!methods) {
+    c->add_option_function<std::string>(
+         "--attn", [&o](const std::string& s) { o.method = ParseAttentionMethod(s); }, "attention: " + names)
+        ->default_str(Name(o.method));
+  } else {
+    std::string shown;
+    for (AttentionMethod m : *methods) shown += (shown.empty() ? "" : ",") + std::string(Name(m));
+    c->add_option_function<std::vector<std::string>>(
+         "--attn", [methods](const std::vector<std::string>& v) { *methods = ParseAttentionMethods(v); },
+         methods_help + " (" + names + ")")
+        ->delimiter(',')
+        ->default_str(shown);
   }
 }
 

@@ -24,9 +24,7 @@ void RegisterBench(CLI::App& app) {
   c->add_option("-u,--ubatch-size", o->n_ubatch, "prefill micro-batch size")->check(kPositive)->capture_default_str();
   c->add_option("--cache-type", *kv, "KV cache type: f16, f32 or q8_0")->capture_default_str();
   c->add_option("-o,--output", *format, "output format: md or json")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
-  c->add_option("--attn", o->methods, "attention methods to compare, comma-separated (dense first)")
-      ->delimiter(',')->capture_default_str();
-  AddAttentionFlags(c, o->attention, /*many_methods=*/true);
+  AddAttentionFlags(c, o->attention, &o->methods, "attention methods to compare, comma-separated (dense first)");
   c->add_option("--out-file", *out_file, "also write the results to this file (JSON if it ends in .json, else md)");
   c->add_option("--text", o->text_dir, "context of held-out prose from this folder's .txt files instead of random tokens")
       ->check(CLI::ExistingDirectory);

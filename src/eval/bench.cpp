@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/progress.h"
+#include "chunk/policy_spec.h"
 #include "core/timer.h"
 #include "eval/llama_reference.h"
 #include "model/session.h"
@@ -179,10 +180,8 @@ BenchReport RunBench(const BenchParams& p) {
   sp.kv_type = p.kv_type;
   std::vector<std::unique_ptr<Engine>> engines;
   if (p.methods.empty()) Fail("--attn needs at least one method");
-  for (const std::string& m : p.methods) {
-    AttentionOptions ao = p.attention;
-    ao.attn = m;
-    engines.push_back(std::make_unique<OurEngine>(*model, sp, MakeAttentionPolicy(ao, *model)));
+  for (const PolicySpec& spec : MakePolicySpecs(*model, p.attention, p.methods)) {
+    engines.push_back(std::make_unique<OurEngine>(*model, sp, spec.NewPolicy()));
   }
   if (p.with_reference) {
     ReferenceParams rp;

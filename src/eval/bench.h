@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "chunk/policy_factory.h"
+#include "chunk/attention_options.h"
 #include "ggml.h"
 
 namespace chunkllm {
@@ -21,8 +21,8 @@ struct BenchParams {
   int n_ubatch = 512;
   ggml_type kv_type = GGML_TYPE_F16;
   bool with_reference = false;        // --ref: libllama in the same run
-  std::vector<std::string> methods = {"dense"};  // --attn a,b,c: one engine per method
-  AttentionOptions attention;         // knobs of the sparse methods
+  std::vector<AttentionMethod> methods = {AttentionMethod::kDense};  // --attn a,b,c: one engine per method
+  AttentionOptions attention;         // knobs of the sparse methods (its method: unused)
   // --text DIR: the context is held-out prose from DIR's .txt files (BOS, then the stream);
   // empty: random token ids, as llama-bench uses. Sentence-level chunking only shows on text.
   std::string text_dir;

@@ -10,7 +10,7 @@
 #include "core/file_util.h"
 #include "core/progress.h"
 #include "core/timer.h"
-#include "chunk/adapter_file.h"
+#include "chunk/policy_spec.h"
 #include "eval/eval_report.h"
 #include "tasks/scoring.h"
 #include "tasks/task_generators.h"
@@ -38,12 +38,12 @@ std::vector<TaskRecord> GenerateTasks(const EvalOptions& o, const Tokenizer& tok
 
 // One sample on one method, in a fresh session (an evicting policy cannot go back): prefill
 // the prompt, decode greedily, score.
-SampleResult RunSample(const Model& model, const SessionParams& sp, const AttentionOptions& ao, const Tokenizer& tok,
+SampleResult RunSample(const Model& model, const SessionParams& sp, const PolicySpec& spec, const Tokenizer& tok,
                        const TaskRecord& r) {
-  std::unique_ptr<AttentionPolicy> owned = MakeAttentionPolicy(ao, model);
+  std::unique_ptr<AttentionPolicy> owned = spec.NewPolicy();
   AttentionPolicy& policy = *owned;
   Session session(model, sp, owned.get());
-  const std::string& method = ao.attn;
+  const std::string method = spec.name();
   const std::vector<int32_t> prompt = tok.Tokenize(r.context + r.question + r.answer_prefix, /*add_special=*/true);
   if (int(prompt.size()) + r.max_new_tokens > session.n_ctx()) {
     Fail("a ", r.task, " sample needs ", prompt.size() + size_t(r.max_new_tokens), " positions; the context holds ",
@@ -96,12 +96,10 @@ void RunEval(const EvalOptions& o) {
   for (const TaskRecord& r : tasks) {
     n_ctx = std::max(n_ctx, int(tok->Tokenize(r.context + r.question + r.answer_prefix, true).size()) + r.max_new_tokens);
   }
-  std::vector<AttentionOptions> methods;
-  for (const std::string& m : o.methods) {
-    methods.push_back(o.attention);
-    methods.back().attn = m;
-    MakeAttentionPolicy(methods.back(), *model);  // every flag checked before the long run
-  }
+  // Every flag checked and the adapters loaded once, before the long run.
+  const std::vector<PolicySpec> methods = MakePolicySpecs(*model, o.attention, o.methods);
+  std::vector<std::string> method_names;
+  for (const PolicySpec& s : methods) method_names.push_back(s.name());
   // The adapters' held-out metrics: inputs read (and checked) now, measured after the tasks.
   const std::string adapter_text = o.fidelity.text_dir.empty() ? o.haystack_dir : o.fidelity.text_dir;
   if (o.adapter_windows < 0) Fail("--adapter-windows must be >= 0, got ", o.adapter_windows);
@@ -118,16 +116,16 @@ void RunEval(const EvalOptions& o) {
   std::filesystem::create_directories(o.out_dir);
   nlohmann::json config = {{"model", o.model_path}, {"tasks_file", o.tasks_path}, {"tasks", o.tasks},
                            {"lengths", o.lengths}, {"depths", o.depths}, {"samples", o.samples}, {"seed", o.seed},
-                           {"haystack", o.haystack_dir}, {"methods", o.methods}, {"threads", o.n_threads},
+                           {"haystack", o.haystack_dir}, {"methods", method_names}, {"threads", o.n_threads},
                            {"n_ctx", n_ctx}, {"n_samples", tasks.size()},
                            {"attention", {{"adapters", o.attention.adapters}, {"topk", o.attention.topk},
                                           {"budget_tokens", o.attention.budget_tokens},
-                                          {"select_query", o.attention.select_query},
-                                          {"first_selection", o.attention.first_selection},
-                                          {"layer_topk", ResolvedLayerTopk(o.attention)},
+                                          {"select_query", Name(o.attention.select_query)},
+                                          {"first_selection", Name(o.attention.first_selection)},
+                                          {"layer_topk", o.attention.layer_topk_or_default()},
                                           {"local", o.attention.local}, {"local_tokens", o.attention.local_tokens},
                                           {"sink", o.attention.sink},
-                                          {"window", o.attention.window}, {"kv", o.attention.kv},
+                                          {"window", o.attention.window}, {"kv", Name(o.attention.kv)},
                                           {"chunk_len", o.attention.chunk_len}, {"stride", o.attention.stride}}},
                            {"adapter_metrics", {{"windows", measure_adapters ? o.adapter_windows : 0},
                                                 {"seq", o.adapter_seq}, {"text", adapter_text}}},
@@ -149,7 +147,7 @@ void RunEval(const EvalOptions& o) {
       results.push_back(RunSample(*model, sp, methods[m], *tok, r));
       rows += ToJson(results.back()).dump() + "\n";
       ++done;
-      bar.Update(done, Str(o.methods[m], " ", r.task, " ", r.length));
+      bar.Update(done, Str(method_names[m], " ", r.task, " ", r.length));
       if (!bar.active() && (done % 10 == 0 || done == total)) {
         const double el = NowSeconds() - start;
         std::fprintf(stderr, "eval: %lld/%lld samples, %s elapsed, ETA %s\n", (long long)done, (long long)total,
@@ -188,7 +186,7 @@ void RunEval(const EvalOptions& o) {
     adapter_metrics["topk"] = o.attention.topk, adapter_metrics["windows"] = o.adapter_windows;
     adapter_metrics["seq"] = o.adapter_seq, adapter_metrics["text"] = adapter_text;
   }
-  const nlohmann::json summary = WriteEvalReport(o.out_dir, results, o.methods, fidelity, adapter_metrics);
+  const nlohmann::json summary = WriteEvalReport(o.out_dir, results, method_names, fidelity, adapter_metrics);
   std::fputs(ReadTextFile(o.out_dir + "/summary.md").c_str(), stdout);
 }
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "chunk/policy_factory.h"
+#include "chunk/attention_options.h"
 #include "eval/fidelity.h"
 
 namespace chunkllm {
@@ -46,8 +46,8 @@ struct EvalOptions {
   int samples = 1;                        // per (task, length, depth)
   uint64_t seed = 1;
   std::string haystack_dir = "data/corpus/test";
-  std::vector<std::string> methods = {"dense"};
-  AttentionOptions attention;             // knobs of the sparse methods
+  std::vector<AttentionMethod> methods = {AttentionMethod::kDense};
+  AttentionOptions attention;             // knobs of the sparse methods (its method: unused)
   FidelityOptions fidelity{{}, 2, 256, ""};  // lengths empty: the task lengths; text_dir empty: the haystack
   // With --adapters: the adapters' held-out metrics on this many windows of adapter_seq tokens
   // of the fidelity text (0: not measured), by adapter_metrics (null: not in this build).

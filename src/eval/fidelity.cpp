@@ -31,9 +31,9 @@ struct Decoded {
   AttentionStats stats;
 };
 
-Decoded DecodeWindow(const Model& model, const SessionParams& sp, const AttentionOptions& ao,
+Decoded DecodeWindow(const Model& model, const SessionParams& sp, const PolicySpec& spec,
                      const std::vector<int32_t>& w, int n_decode) {
-  std::unique_ptr<AttentionPolicy> policy = MakeAttentionPolicy(ao, model);
+  std::unique_ptr<AttentionPolicy> policy = spec.NewPolicy();
   Session s(model, sp, policy.get());
   const int L = int(w.size()) - 1, P = L - n_decode;  // prefill [0, P), decode [P, L), targets [P+1, L]
   s.Prefill(std::vector<int32_t>(w.begin(), w.begin() + P));
@@ -55,14 +55,13 @@ nlohmann::json ToJson(const FidelityResult& r) {
 }
 
 std::vector<FidelityResult> RunFidelity(const Model& model, const Tokenizer& tok, SessionParams sp,
-                                        const std::vector<AttentionOptions>& methods, const FidelityOptions& o,
+                                        const std::vector<PolicySpec>& methods, const FidelityOptions& o,
                                         const std::function<void(int, int)>& progress) {
   if (o.decode_tokens < 1) Fail("--fidelity-tokens must be positive, got ", o.decode_tokens);
   for (int L : o.lengths) {
     if (L < 2) Fail("fidelity windows need at least 2 tokens, got ", L);
   }
-  AttentionOptions vanilla;
-  vanilla.attn = "dense";
+  const PolicySpec vanilla(model, AttentionOptions{});  // dense
   std::vector<FidelityResult> results;
   const int total = int(o.lengths.size()) * o.documents * int(methods.size());
   int done = 0;
@@ -73,11 +72,11 @@ std::vector<FidelityResult> RunFidelity(const Model& model, const Tokenizer& tok
     for (size_t wi = 0; wi < windows.size(); ++wi) {
       const std::vector<int32_t>& w = windows[wi];
       const Decoded ref = DecodeWindow(model, sp, vanilla, w, n_decode);
-      for (const AttentionOptions& m : methods) {
+      for (const PolicySpec& m : methods) {
         // dense runs again rather than reusing ref: its KL of 0 then checks that decoding repeats.
         const Decoded d = DecodeWindow(model, sp, m, w, n_decode);
         FidelityResult r;
-        r.method = m.attn, r.length = L, r.document = int(wi), r.tokens = n_decode;
+        r.method = m.name(), r.length = L, r.document = int(wi), r.tokens = n_decode;
         const size_t P = w.size() - 1 - size_t(n_decode);
         for (size_t i = 0; i < d.logp.size(); ++i) {
           const auto& p = ref.logp[i];

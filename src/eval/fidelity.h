@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "chunk/policy_factory.h"
+#include "chunk/policy_spec.h"
 #include "model/session.h"
 
 namespace chunkllm {
@@ -38,10 +38,11 @@ struct FidelityResult {
 
 nlohmann::json ToJson(const FidelityResult& r);
 
-// Runs every method on every window. The session's n_ctx must hold the longest window;
-// progress(done, total) is called after each (window, method).
+// Runs every method on every window, each window in a fresh policy from the method's spec. The
+// session's n_ctx must hold the longest window; progress(done, total) is called after each
+// (window, method).
 std::vector<FidelityResult> RunFidelity(const Model& model, const Tokenizer& tok, SessionParams sp,
-                                        const std::vector<AttentionOptions>& methods, const FidelityOptions& o,
+                                        const std::vector<PolicySpec>& methods, const FidelityOptions& o,
                                         const std::function<void(int, int)>& progress = {});
 
 }  // namespace chunkllm

@@ -2,12 +2,16 @@
 //
 // model/ owns this interface and never includes chunk/. A session calls the policy before
 // each micro-batch. The dense policy reads every cached position under the causal mask;
-// the sparse policies of chunk/ extend this interface with the positions each layer reads.
+// the sparse policies of chunk/ extend this interface with the positions each layer reads, and
+// add their own nodes to the forward graph through the graph hook (NewGraph, model/graph_hook.h),
+// so the model runs ChunkLLM's adapters without knowing them.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "model/forward_graph.h"
+#include "model/graph_hook.h"
 #include "model/kv_cache.h"
 
 namespace chunkllm {
@@ -48,7 +52,11 @@ class AttentionPolicy {
 
   // Intermediate tensors the policy reads after each batch (fixed for a policy's lifetime).
   virtual GraphTaps taps() const { return {}; }
-  // Called after the batch's graph ran: the tapped tensors of `graph` hold this batch's values.
+  // The policy's nodes for a graph being built (null: none). The session asks again whenever it
+  // builds a new graph; the graph owns what it returns (ForwardGraph::policy).
+  virtual std::unique_ptr<PolicyGraph> NewGraph() const { return nullptr; }
+  // Called after the batch's graph ran: the tapped tensors of `graph` and its policy nodes hold
+  // this batch's values.
   virtual void EndBatch(const ForwardGraph& graph, int pos0, int n_tokens) {}
 
   // Gathered attention for decode steps (one token): a policy-owned cache whose rows

@@ -95,10 +95,13 @@ ggml_tensor* FeedForward(ggml_context* ctx, const LayerWeights& w, ggml_tensor* 
 }  // namespace
 
 ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache& kv, int n_kv, int T,
-                               int n_outputs, const GraphTaps& taps, const KvCache* gathered, bool write_kv) {
+                               int n_outputs, const GraphTaps& taps, std::unique_ptr<PolicyGraph> policy_graph,
+                               const KvCache* gathered, bool write_kv) {
   const ModelConfig& c = m.config();
   const ModelWeights& w = m.weights();
   ForwardGraph fg;
+  fg.policy = std::move(policy_graph);
+  PolicyGraph* hook = fg.policy.get();
   fg.graph = ggml_new_graph_custom(ctx, ForwardGraphMaxNodes(c.n_layer), false);
   fg.n_kv = n_kv;
 
@@ -133,19 +136,7 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache&
     const LayerWeights& lw = w.layers[il];
     ggml_tensor* h = RmsNorm(ctx, x, lw.attn_norm, c.rms_eps);
     if (taps.attn_in) fg.attn_in.push_back(Tap(h));
-    if (taps.adapters) {  // (D, T) -> (Da, T) -> (r, T)
-      const AdapterGraphWeights& a = *taps.adapters;
-      ggml_tensor* hidden = ggml_silu(ctx, ggml_mul_mat(ctx, a.key_w1[size_t(il)], h));
-      ggml_tensor* kf = ggml_mul_mat(ctx, a.key_w2[size_t(il)], hidden);
-      if (a.rope_dims > 0) {  // RoPE's normal mode on the first rope_dims features: (r, 1, T) per token
-        const int64_t r = kf->ne[0];
-        kf = ggml_rope_ext(ctx, ggml_reshape_3d(ctx, kf, r, 1, T), fg.inp_pos, nullptr, a.rope_dims,
-                           GGML_ROPE_TYPE_NORMAL, 0, a.rope_base, 1.0f, 0.0f, 1.0f, 0.0f, 0.0f);
-        kf = ggml_reshape_2d(ctx, kf, r, T);
-      }
-      fg.key_features.push_back(Tap(kf));
-      ggml_build_forward_expand(fg.graph, fg.key_features.back());
-    }
+    if (hook) hook->AtAttentionInput(ctx, fg.graph, il, h, fg.inp_pos);
     ggml_tensor* attn = Attention(ctx, fg.graph, m, kv, il, h, fg, T, taps, gathered, write_kv);
     if (il == c.n_layer - 1 && fg.inp_out_ids) {
       // Only the output rows go on: (D, n_out).
@@ -156,10 +147,7 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache&
     ggml_tensor* n = RmsNorm(ctx, x, lw.ffn_norm, c.rms_eps);
     x = ggml_add(ctx, x, FeedForward(ctx, lw, n));
     if (il == 0 && taps.layer1_out) fg.layer1_out = Tap(x);
-    if (il == 0 && taps.adapters && taps.adapters->boundary_w1) {
-      fg.boundary_parts = Tap(ggml_mul_mat(ctx, taps.adapters->boundary_w1, x));  // (n*Hc, T)
-      ggml_build_forward_expand(fg.graph, fg.boundary_parts);
-    }
+    if (il == 0 && hook) hook->AtLayer1Output(ctx, fg.graph, x);
   }
   x = RmsNorm(ctx, x, w.output_norm, c.rms_eps);
   fg.logits = ggml_mul_mat(ctx, w.output, x);  // (V, n_out)

@@ -12,9 +12,11 @@
 //   logits = Wout (rmsnorm(x) * output_norm)                       (V, n_out)
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "ggml.h"
+#include "model/graph_hook.h"
 
 namespace chunkllm {
 
@@ -23,32 +25,15 @@ class KvCache;
 
 inline constexpr int kKvPad = 256;
 
-// ChunkLLM's per-token adapter matrices as ggml tensors (chunk/adapter_tensors.h makes them),
-// so that the forward graph runs them over a batch's rows with ggml's matrix products rather
-// than the CPU running one matrix-vector product per token beside the graph. ggml shapes
-// (ne0, ne1), i.e. row-major [ne1][ne0] as the adapter file stores them.
-struct AdapterGraphWeights {
-  std::vector<ggml_tensor*> key_w1;  // per layer: K-Adapter W1 (D, Da)
-  std::vector<ggml_tensor*> key_w2;  // per layer: K-Adapter W2 (Da, r)
-  // The Chunk Adapter's first layer W1 (n*D -> Hc, Hc = max(hidden, 1)) cut into its n input
-  // blocks (one per token it reads) stacked: (D, n*Hc), rows k*Hc .. k*Hc+Hc-1 are block k.
-  // Multiplying every token's h_1 by it once gives each token's share of every window it is in.
-  ggml_tensor* boundary_w1 = nullptr;
-  // The first rope_dims key features are rotated by the token's position (adapter_set.h).
-  int rope_dims = 0;
-  float rope_base = 10000.0f;
-};
-
 // Intermediate tensors that a policy or the adapter teacher reads back after a batch ran.
 // Only the requested ones are kept alive (marked as outputs), so plain inference pays nothing.
 struct GraphTaps {
   bool attn_in = false;     // per layer l: attn_norm(h_{l-1}), the input of Wq/Wk   (D, T)
   bool q_rope = false;      // per layer l: queries after QK-norm and RoPE           (Dh, H, T)
   bool layer1_out = false;  // h_1, the residual stream after the first layer        (D, T)
-  // Not null: the adapters' per-token products in the graph (ForwardGraph::key_features, and
-  // boundary_parts when boundary_w1 is set).
-  const AdapterGraphWeights* adapters = nullptr;
-  bool any() const { return attn_in || q_rope || layer1_out || adapters; }
+  // The policy's graph hook reads every token's h_1 (PolicyGraph::AtLayer1Output), so a
+  // one-layer model keeps every row to its end (no output-row pruning).
+  bool hook_layer1 = false;
   bool operator==(const GraphTaps&) const = default;
 };
 
@@ -68,11 +53,8 @@ struct ForwardGraph {
   std::vector<ggml_tensor*> attn_in;   // n_layer x F32 (D, T)
   std::vector<ggml_tensor*> q_rope;    // n_layer x F32 (Dh, H, T)
   ggml_tensor* layer1_out = nullptr;   // F32 (D, T); (D, n_out) if the model has one layer
-  // With taps.adapters: per layer the K-Adapter features W2 silu(W1 attn_in)   n_layer x F32 (r, T)
-  // (their first rope_dims rotated by the token's position),
-  // and boundary_w1 times h_1 of every token                                  F32 (n*Hc, T).
-  std::vector<ggml_tensor*> key_features;
-  ggml_tensor* boundary_parts = nullptr;
+  // The policy's own nodes (AttentionPolicy::NewGraph), built into this graph; null for none.
+  std::unique_ptr<PolicyGraph> policy;
 };
 
 // T tokens attend to cache positions [0, n_kv) under inp_mask; their K/V are written into the
@@ -86,8 +68,12 @@ struct ForwardGraph {
 // second cache whose rows hold the positions each layer attends to, contiguously; the token's
 // K/V is appended to it at inp_gather_row[l], and also written to kv unless write_kv is false
 // (an evicting policy that no longer keeps the full cache).
+//
+// policy_graph (may be null) is called at its hook points as the graph is built and then kept in
+// the returned graph (ForwardGraph::policy).
 ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& model, const KvCache& kv, int n_kv,
                                int n_tokens, int n_outputs, const GraphTaps& taps = {},
+                               std::unique_ptr<PolicyGraph> policy_graph = nullptr,
                                const KvCache* gathered = nullptr, bool write_kv = true);
 
 // Node budget for BuildForwardGraph, for sizing the graph context.

@@ -54,7 +54,7 @@ void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_l
   // A one-layer model's layer-1 taps must cover every token: no output-row pruning then.
   const int n_wanted = n_outputs;
   const GraphTaps taps = policy_->taps();
-  const bool reads_layer1 = taps.layer1_out || (taps.adapters && taps.adapters->boundary_w1);
+  const bool reads_layer1 = taps.layer1_out || taps.hook_layer1;
   if (reads_layer1 && model_.config().n_layer == 1) n_outputs = T;
   const KvCache* gathered = T == 1 ? policy_->gathered_cache() : nullptr;
   const bool write_kv = !gathered || policy_->keeps_full_cache();
@@ -75,7 +75,8 @@ void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_l
     graph_key_ = GraphKey{};
     ggml_init_params ip = {graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
     graph_ctx_ = ggml_init(ip);
-    graph_ = BuildForwardGraph(graph_ctx_, model_, kv_, key.n_kv, T, n_outputs, taps, gathered, write_kv);
+    graph_ = BuildForwardGraph(graph_ctx_, model_, kv_, key.n_kv, T, n_outputs, taps, policy_->NewGraph(), gathered,
+                               write_kv);
     if (!ggml_gallocr_alloc_graph(galloc_, graph_.graph)) {
       Fail("cannot allocate compute memory for a batch of ", T, " tokens");
     }

@@ -7,6 +7,7 @@
 #include "train/adapter_data.h"
 #include "train/adapter_losses.h"
 #include "train/adapter_model.h"
+#include "train/chunk_score.h"
 #include "train/teacher.h"
 
 namespace chunkllm {
@@ -60,32 +61,7 @@ std::vector<AdapterBatch> HeldOutBatches(const Model& model, const AdapterCorpus
 AdapterLosses AdapterForward(const AdapterModelImpl& m, const AdapterBatch& b, double pos_weight,
                              const DistillObjective& objective) {
   AdapterLosses l;
-  const torch::Tensor keys =
-      ChunkKeys(RotateFeatures(m.KeyFeatures(b.x), m.hp.rope_dims, m.hp.rope_base), b.chunks, m.hp.chunk_key);
-  torch::Tensor bias;  // (L, T | 1, C) or undefined
-  if (m.dist_bias.defined()) bias = DistanceBias(m.dist_bias, DistanceBuckets(b.chunks, m.hp.distance_buckets));
-  if (m.len_w.defined()) {
-    const torch::Tensor len = LengthBias(m.len_w, b.chunks);
-    bias = bias.defined() ? bias + len : len;
-  }
-  torch::Tensor query = m.QueryFeatures(b.x);  // (L, T, r); the biases' terms read it position-free
-  torch::Tensor rotated = RotateFeatures(query, m.hp.rope_dims, m.hp.rope_base);  // q . k reads it rotated
-  if (m.hp.query_target == "served") {
-    const torch::Tensor rows = ServingRows(b.chunks, m.hp.boundary_delay);
-    query = query.index_select(1, rows), rotated = rotated.index_select(1, rows);
-  }
-  if (m.dist_emb.defined()) {  // the query-dependent distance score q_t . E[l, bucket(t, c)] / sqrt(r)
-    const torch::Tensor buckets = DistanceBuckets(b.chunks, m.hp.distance_buckets);  // (T, C)
-    const torch::Tensor qe =
-        torch::matmul(query, m.dist_emb.transpose(1, 2)) * (1.0 / std::sqrt(double(query.size(2))));  // (L, T, B)
-    const torch::Tensor extra = qe.gather(2, buckets.unsqueeze(0).expand({qe.size(0), -1, -1}));  // (L, T, C)
-    bias = bias.defined() ? bias + extra : extra;
-  }
-  if (m.feat_emb.defined()) {
-    const torch::Tensor extra = LogFeatureScore(query, m.feat_emb, m.tokdist_w, LogFeatures(b.chunks));
-    bias = bias.defined() ? bias + extra : extra;
-  }
-  l.logp = ChunkLogProbs(rotated, keys, b.cand, bias, m.hp.score_groups);
+  l.logp = ChunkScores(m, b.x, b.chunks, b.cand);
   l.kl = ChunkKl(b.target, l.logp, b.cand);
   l.distill = objective.teacher_temperature == 1.0
                   ? l.kl

@@ -18,7 +18,7 @@
 
 #include "chunk/adapter_set.h"
 #include "chunk/chunking.h"
-#include "chunk/selection_defaults.h"
+#include "chunk/attention_options.h"
 
 namespace chunkllm {
 
@@ -39,7 +39,7 @@ struct AdapterBatch {
 struct AdapterBatchOptions {
   int max_chunk = 64;
   // What inference always keeps is no candidate (adapter_trainer.h).
-  int local = selection_defaults::kLocal, sink = selection_defaults::kSink;
+  int local = AttentionOptions{}.local, sink = AttentionOptions{}.sink;
   int n_threads = 2;
 };
 
@@ -58,7 +58,7 @@ std::vector<AdapterBatch> HeldOutBatches(const Model& model, const AdapterCorpus
 struct DistillObjective {
   double teacher_temperature = 1.0;
   double topk_weight = 0.0;
-  int topk = selection_defaults::kTopk;
+  int topk = AttentionOptions{}.topk;
 };
 
 struct AdapterLosses {
@@ -94,7 +94,7 @@ AdapterValidation ValidateAdapters(const AdapterModelImpl& m, const std::vector<
 struct AdapterEvalOptions {
   int windows = 4;    // held-out windows, evenly spaced over the text
   int seq = 1024;     // tokens per window
-  int topk = selection_defaults::kTopk;
+  int topk = AttentionOptions{}.topk;
   AdapterBatchOptions batch;
 };
 

@@ -1,5 +1,6 @@
 // Losses and metrics of adapter training (docs/method.md, "Chunk keys" to "Chunk boundaries"), as
-// pure tensor functions so each can be gradient-checked on its own.
+// pure tensor functions so each can be gradient-checked on its own. The student's chunk score,
+// which the KL compares with the teacher's, is in train/chunk_score.h.
 //
 // Shapes: L layers, T positions, r adapter width, C chunks. The candidates of a query at t are
 // the completed chunks before t's own: c < chunk_of[t] (chunk/chunking.h).
@@ -22,29 +23,6 @@ torch::Tensor CandidateMask(const ChunkPartition& chunks);
 // the paper) or the mean over the chunk's tokens ("mean").
 torch::Tensor ChunkKeys(const torch::Tensor& key_features, const ChunkPartition& chunks, const std::string& mode);
 
-// (T, C) long: the distance bucket of chunk c for a query at t (chunk/chunk_distance.h),
-// bucket(chunk_of[t] - c); 0 where c is no candidate.
-torch::Tensor DistanceBuckets(const ChunkPartition& chunks, int n_buckets);
-
-// (L, T, C) score bias from per-layer bucket biases (L, B) and DistanceBuckets (T, C).
-torch::Tensor DistanceBias(const torch::Tensor& layer_bias, const torch::Tensor& buckets);
-
-// (L, 1, C) score bias w_l * log(tokens in chunk c), from per-layer weights (L).
-torch::Tensor LengthBias(const torch::Tensor& layer_weight, const ChunkPartition& chunks);
-
-// Features (L, T, r) with the first `dims` rotated in pairs (2i, 2i+1) by angle
-// position(t) * base^(-2i/dims), position(t) = t (ggml_rope_ext's normal mode).
-torch::Tensor RotateFeatures(const torch::Tensor& features, int dims, double base);
-
-// (T, C, 2): the log features of chunk c for a query at t (AdapterHyperParams::query_features):
-// log(tokens in c) and log(t - last token of c); 0 where c is no candidate.
-torch::Tensor LogFeatures(const ChunkPartition& chunks);
-
-// (L, T, C) score term of the log features f (T, C, 2) for queries (L, T, r), embeddings
-// (L, 2, r) and the per-layer distance weight w (L): (q . u / sqrt(r)) f0 + (w + q . v / sqrt(r)) f1.
-torch::Tensor LogFeatureScore(const torch::Tensor& query, const torch::Tensor& embeddings,
-                              const torch::Tensor& distance_weight, const torch::Tensor& features);
-
 // (T) long: the row whose query scores row t's chunks. With ICAC a selection is made when a
 // chunk ends, at its boundary token + delay (the Chunk Adapter's lookahead: the boundary is
 // known only then), and serves every later token until the next one: row t is served by the
@@ -53,14 +31,6 @@ torch::Tensor LogFeatureScore(const torch::Tensor& query, const torch::Tensor& e
 // (Inference closes a chunk that max_chunk forces at its own last token, one token earlier than
 // this with delay 1; sentences of prose rarely reach max_chunk.)
 torch::Tensor ServingRows(const ChunkPartition& chunks, int delay);
-
-// Student chunk log-probabilities (L, T, C): log softmax over candidates of
-// q . k / sqrt(r) (+ bias (L, T | 1, C) when defined); with G score groups (adapter_set.h)
-// the log of the mean of G such softmaxes, group g scoring with features [g r/G, (g+1) r/G)
-// and 1/sqrt(r/G). 0 outside the candidates (and on rows without any), so they add nothing
-// to sums.
-torch::Tensor ChunkLogProbs(const torch::Tensor& query_features, const torch::Tensor& chunk_keys,
-                            const torch::Tensor& candidates, const torch::Tensor& bias = {}, int groups = 1);
 
 // Per-layer KL(teacher || student) (L): sum over candidates, mean over rows with a candidate.
 torch::Tensor ChunkKl(const torch::Tensor& target, const torch::Tensor& log_probs, const torch::Tensor& candidates);

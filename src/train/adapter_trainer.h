@@ -34,14 +34,14 @@ struct AdapterTrainOptions {
   int warmup_steps = 20;
   double pos_weight = 2.0;           // BCE weight of the positive (boundary) class
   double bce_weight = 1.0;           // weight of the Chunk Adapter loss in the sum
-  int topk = selection_defaults::kTopk;  // k of the recall metric: inference's k
+  int topk = AttentionOptions{}.topk;  // k of the recall metric: inference's k
   // The Q/K adapters' objective beyond the paper's KL (DistillObjective, adapter_evaluation.h):
   // KL against the teacher at this temperature, plus this weight times the top-`topk` set loss.
   double teacher_temperature = 1.0, topk_loss_weight = 0.0;
   // What inference always keeps (its --local chunks and --sink positions) is no candidate of
   // selection, so the teacher leaves it out too: the latest `local` completed chunks are no
   // candidates and the first `sink` positions count for no chunk (train/teacher.h).
-  int local = selection_defaults::kLocal, sink = selection_defaults::kSink;
+  int local = AttentionOptions{}.local, sink = AttentionOptions{}.sink;
   int val_every = 50;                // steps between validations (and at the end)
   int val_windows = 4;               // held-out windows of `seq` tokens
   int n_threads = 2;

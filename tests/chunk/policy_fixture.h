@@ -74,10 +74,10 @@ inline AdapterSet AdaptersWithMaxLengthChunks(const Fixture& f) {
   return a;
 }
 
-inline ChunkPolicyOptions Options(const std::string& method, int topk) {
-  ChunkPolicyOptions o;
-  o.method = method, o.topk = topk, o.local = 2, o.sink = 4;
-  o.first_selection = "prompt", o.layer_topk = 0, o.local_tokens = 0;  // the paper's rules; tests of ours set them
+inline AttentionOptions Options(const std::string& method, int topk) {
+  AttentionOptions o;
+  o.method = ParseAttentionMethod(method), o.topk = topk, o.local = 2, o.sink = 4;
+  o.first_selection = FirstSelection::kPrompt, o.layer_topk = 0, o.local_tokens = 0;  // the paper's rules; tests of ours set them
   return o;
 }
 

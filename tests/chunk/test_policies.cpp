@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -17,11 +18,12 @@
 
 #include "chunk/adapter_file.h"
 #include "chunk/chunkllm_policy.h"
-#include "chunk/policy_factory.h"
+#include "chunk/policy_spec.h"
 #include "chunk/selection.h"
 #include "chunk/window_policy.h"
 #include "train/adapter_evaluation.h"
 #include "train/adapter_losses.h"
+#include "train/chunk_score.h"
 #include "train/adapter_model.h"
 #include "model/model.h"
 #include "model/session.h"
@@ -40,8 +42,9 @@ TEST(ChunkPolicy, SelectingEveryChunkReproducesDenseLogitsExactly) {
   const Fixture f = MakeFixture();
   const auto dense = RunSession(f, nullptr, Params());
   for (const char* method : {"chunkllm", "noicac", "novote", "chunk-fixed", "oracle", "chunkllm+dense-step"}) {
-    ChunkPolicyOptions o = Options(method, 10000);
-    if (o.method == "chunkllm+dense-step") o.method = "chunkllm", o.first_selection = "dense-step", o.layer_topk = 2;
+    const bool dense_step = std::string(method) == "chunkllm+dense-step";
+    AttentionOptions o = Options(dense_step ? "chunkllm" : method, 10000);
+    if (dense_step) o.first_selection = FirstSelection::kDenseStep, o.layer_topk = 2;
     ChunkLlmPolicy policy(*f.model, f.adapters, o);
     const auto sparse = RunSession(f, &policy, Params());
     ASSERT_EQ(sparse.size(), dense.size());
@@ -204,8 +207,8 @@ TEST(ChunkPolicy, ResultsAreIdenticalAcrossThreadCounts) {
 
 TEST(ChunkPolicy, EvictReleasesTheFullCacheAndOnlyReadsWhatItKept) {
   const Fixture f = MakeFixture();
-  ChunkPolicyOptions o = Options("chunkllm", 2);
-  o.evict = true;
+  AttentionOptions o = Options("chunkllm", 2);
+  o.kv = KvMode::kEvict;
   ChunkLlmPolicy policy(*f.model, f.adapters, o);
   ChunkLlmPolicy resident(*f.model, f.adapters, Options("chunkllm", 2));
   Session s(*f.model, Params(), &policy);
@@ -324,6 +327,7 @@ class RecordsAttnIn final : public AttentionPolicy {
     t.attn_in = true;
     return t;
   }
+  std::unique_ptr<PolicyGraph> NewGraph() const override { return inner_.NewGraph(); }
   void EndBatch(const ForwardGraph& g, int pos0, int n) override {
     for (size_t l = 0; l < x_.size(); ++l) {
       ASSERT_EQ(x_[l].size(), size_t(pos0) * size_t(D_)) << "batches out of order";
@@ -463,10 +467,11 @@ TEST(WindowPolicy, StreamingReadsSinkAndWindowSepllmAddsSeparators) {
   const Fixture f = MakeFixture();
   auto tok = Tokenizer::Load(f.model->path());
   for (const char* method : {"streaming", "sepllm", "fixllm"}) {
-    WindowPolicyOptions o;
-    o.method = method, o.sink = 4, o.window = 64, o.stride = 8;
-    if (std::string(method) == "sepllm") o.is_separator = SeparatorTokens(*tok);
-    WindowPolicy policy(f.model->config(), o);
+    AttentionOptions o;
+    o.method = ParseAttentionMethod(method), o.sink = 4, o.window = 64, o.stride = 8;
+    std::shared_ptr<const std::vector<uint8_t>> separators;
+    if (std::string(method) == "sepllm") separators = std::make_shared<const std::vector<uint8_t>>(SeparatorTokens(*tok));
+    WindowPolicy policy(f.model->config(), o, separators);
     std::vector<int32_t> all = f.prompt;
     int64_t kept_before_window = 0;  // over all steps
     RunSession(f, &policy, Params(), [&](int i) {
@@ -483,7 +488,7 @@ TEST(WindowPolicy, StreamingReadsSinkAndWindowSepllmAddsSeparators) {
       // read everything, fails here.
       for (int p = 4; p < n - 64 - 8; ++p) {
         const std::string m = method;
-        const bool kept = m == "fixllm" ? p % 8 == 0 : m == "sepllm" ? bool(o.is_separator[size_t(all[size_t(p)])]) : false;
+        const bool kept = m == "fixllm" ? p % 8 == 0 : m == "sepllm" ? bool((*separators)[size_t(all[size_t(p)])]) : false;
         ASSERT_EQ(has(p), kept) << method << " position " << p;
         kept_before_window += kept;
       }
@@ -499,22 +504,28 @@ TEST(PolicyFactory, RefusesBadFlagsWithClearMessages) {
   const Fixture f = MakeFixture();
   auto expect_error = [&](AttentionOptions o, const std::string& needle) {
     try {
-      MakeAttentionPolicy(o, *f.model);
+      PolicySpec(*f.model, o).NewPolicy();
       ADD_FAILURE() << "no error for " << needle;
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     }
   };
+  auto parse_error = [&](const std::function<void()>& parse, const std::string& needle) {
+    try {
+      parse();
+      ADD_FAILURE() << "no error for " << needle;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  parse_error([] { ParseAttentionMethod("bogus"); }, "unknown --attn method 'bogus'");
+  parse_error([] { ParseKvMode("sometimes"); }, "--kv must be resident or evict");
   AttentionOptions o;
-  o.attn = "bogus";
-  expect_error(o, "unknown --attn method 'bogus'");
-  o.attn = "chunkllm";
+  o.method = AttentionMethod::kChunkLlm;
   expect_error(o, "needs --adapters");
-  o.attn = "dense", o.kv = "evict";
+  o.method = AttentionMethod::kDense, o.kv = KvMode::kEvict;
   expect_error(o, "--kv evict needs a sparse");
-  o.attn = "streaming", o.kv = "sometimes";
-  expect_error(o, "--kv must be resident or evict");
-  o.kv = "resident", o.budget_tokens = -1;
+  o.method = AttentionMethod::kStreaming, o.kv = KvMode::kResident, o.budget_tokens = -1;
   expect_error(o, "--budget-tokens must be >= 0");
 }
 

@@ -11,6 +11,8 @@
 
 #include "chunk/adapter_file.h"
 #include "chunk/chunkllm_policy.h"
+#include "chunk/chunk_score.h"
+#include "chunk/policy_spec.h"
 #include "chunk/selection.h"
 #include "core/error.h"
 #include "model/model.h"
@@ -55,8 +57,8 @@ TEST(ChunkPolicy, SelectionFollowsTheLearnedDistanceBias) {
   // Content scores all 0; the distance bias favours the chunk 5 back from the query's own
   // chunk (bucket 4) in every layer.
   auto biased = std::make_shared<const AdapterRuntime>(BiasOnlyAdapters(f, 4, 10.0f));
-  ASSERT_EQ(biased->DistanceBias(0, 5), 10.0f);
-  ASSERT_EQ(biased->DistanceBias(0, 6), 0.0f);
+  ASSERT_EQ(DistanceBias(biased->adapters(), 0, 5), 10.0f);
+  ASSERT_EQ(DistanceBias(biased->adapters(), 0, 6), 0.0f);
   ChunkLlmPolicy policy(*f.model, biased, Options("chunkllm", 1));
   int checked = 0, chunks_before = -1;
   RunSession(f, &policy, Params(), [&](int) {
@@ -80,7 +82,7 @@ TEST(ChunkPolicy, TokenBudgetSelectsChunksUntilTheyHoldTheBudget) {
   const Fixture f = MakeFixture();
   const int budget = 40, max_chunk = f.adapters->adapters().hp.max_chunk;
   for (const char* method : {"chunkllm", "novote"}) {
-    ChunkPolicyOptions o = Options(method, 1);
+    AttentionOptions o = Options(method, 1);
     o.budget_tokens = budget;
     ChunkLlmPolicy policy(*f.model, f.adapters, o);
     int checked = 0;
@@ -107,7 +109,7 @@ TEST(ChunkPolicy, TokenBudgetSelectsChunksUntilTheyHoldTheBudget) {
 TEST(ChunkPolicy, LocalTokensKeepTheLatestChunksUntilTheyHoldTheTokens) {
   const Fixture f = MakeFixture();
   const int local_tokens = 60;
-  ChunkPolicyOptions o = Options("chunkllm", 1);
+  AttentionOptions o = Options("chunkllm", 1);
   o.local_tokens = local_tokens;
   ChunkLlmPolicy policy(*f.model, f.adapters, o);
   int checked = 0, widened = 0;
@@ -178,8 +180,8 @@ TEST(ChunkPolicy, RecentSelectQueryAveragesTheTokensSinceTheLatestChunk) {
   const int r = a->rank();
   for (const char* method : {"chunkllm", "oracle"}) {
     SCOPED_TRACE(method);
-    ChunkPolicyOptions o = Options(method, 3);
-    o.select_query = "recent";
+    AttentionOptions o = Options(method, 3);
+    o.select_query = SelectQuery::kRecent;
     int compared = 0, differs_from_last = 0;
     for (int cut = 130; cut < 400; cut += 45) {
       const std::vector<int32_t> prompt(f.prompt.begin(), f.prompt.begin() + cut);
@@ -226,7 +228,7 @@ TEST(ChunkPolicy, RecentSelectQueryAveragesTheTokensSinceTheLatestChunk) {
             for (size_t q = 0; q < n_q; ++q)
               for (int e = 0; e < r; ++e)
                 d += double(queries[l][q * size_t(r) + size_t(e)]) * recent.chunk_keys(int(l))[size_t(cand[i] * r + e)];
-            scores[l][i] = float(d / double(n_q) / std::sqrt(double(r))) + a->DistanceBias(int(l), C - cand[i]);
+            scores[l][i] = float(d / double(n_q) / std::sqrt(double(r))) + DistanceBias(a->adapters(), int(l), C - cand[i]);
           }
         const auto picked = SelectChunks(scores, tokens, SelectionBudget{3, 0}, true);
         for (size_t l = 0; l < queries.size(); ++l) {
@@ -386,9 +388,9 @@ void ExpectSelectionFromTheQuerysPosition(bool log_features, int rope_dims) {
       for (size_t i = 0; i < cand.size(); ++i) {
         double d = 0;
         for (int e = 0; e < r; ++e) d += rq[size_t(e)] * policy.chunk_keys(l)[size_t(cand[i] * r + e)];
-        scores[size_t(l)][i] = float(d / std::sqrt(double(r))) + a->DistanceBias(l, C - cand[i]) +
-                               a->QueryDistanceScore(l, C - cand[i], q.data()) + a->LengthBias(l, tokens[i]) +
-                               a->LogFeatureScore(l, tokens[i], cut - policy.chunk_end(cand[i]), q.data());
+        scores[size_t(l)][i] = float(d / std::sqrt(double(r))) + DistanceBias(a->adapters(), l, C - cand[i]) +
+                               QueryDistanceScore(a->adapters(), l, C - cand[i], q.data()) + LengthBias(a->adapters(), l, tokens[i]) +
+                               LogFeatureScore(a->adapters(), l, tokens[i], cut - policy.chunk_end(cand[i]), q.data());
       }
     }
     const auto picked = SelectChunks(scores, tokens, SelectionBudget{3, 0}, true);
@@ -428,8 +430,8 @@ TEST(ChunkPolicy, DenseStepSelectsAfterTheFirstDecodeStepWithItsQuery) {
   for (int cut = 130; cut < 400; cut += 37) {
     const std::vector<int32_t> prompt(f.prompt.begin(), f.prompt.begin() + cut);
     const int32_t next = f.prompt[size_t(cut)], after = f.prompt[size_t(cut + 1)];
-    ChunkPolicyOptions o = Options("chunkllm", 2);
-    o.first_selection = "dense-step";
+    AttentionOptions o = Options("chunkllm", 2);
+    o.first_selection = FirstSelection::kDenseStep;
     ChunkLlmPolicy step(*f.model, adapters, o);
     Session s(*f.model, Params(), &step);
     s.Prefill(prompt);
@@ -465,7 +467,7 @@ TEST(ChunkPolicy, LayerTopkAddsEachLayersOwnBestChunks) {
   AdapterSet a = BiasOnlyAdapters(f, 2, 10.0f);  // every layer: the chunk 3 back
   a.layers[1].distance_bias[6] = 20.0f;            // layer 1 alone: the chunk 7 back first
   auto biased = std::make_shared<const AdapterRuntime>(std::move(a));
-  ChunkPolicyOptions o = Options("chunkllm", 1);
+  AttentionOptions o = Options("chunkllm", 1);
   o.layer_topk = 1;
   ChunkLlmPolicy policy(*f.model, biased, o);
   int checked = 0, chunks_before = -1;
@@ -547,14 +549,13 @@ TEST(ChunkPolicy, ScoreGroupsRankByTheMeanOfTheGroupsSoftmaxes) {
 // A served-target adapter file selects with one query: recent is refused, as is an unknown value.
 TEST(ChunkPolicy, RefusesAnUnknownOrIncompatibleSelectQuery) {
   const Fixture f = MakeFixture();
-  ChunkPolicyOptions o = Options("chunkllm", 3);
-  o.select_query = "first";
-  EXPECT_THROW(ChunkLlmPolicy(*f.model, f.adapters, o), Error);
+  AttentionOptions o = Options("chunkllm", 3);
+  EXPECT_THROW(ParseSelectQuery("first"), Error);
   AdapterSet served = f.adapters->adapters();
   served.hp.query_target = "served";
-  o.select_query = "recent";
+  o.select_query = SelectQuery::kRecent;
   try {
-    ChunkLlmPolicy p(*f.model, std::make_shared<const AdapterRuntime>(std::move(served)), o);
+    PolicySpec spec(*f.model, o, std::make_shared<const AdapterRuntime>(std::move(served)));
     FAIL() << "recent accepted for served-target adapters";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("served"), std::string::npos) << e.what();
@@ -563,23 +564,21 @@ TEST(ChunkPolicy, RefusesAnUnknownOrIncompatibleSelectQuery) {
 
 TEST(ChunkPolicy, RefusesBadFirstSelectionAndLayerTopk) {
   const Fixture f = MakeFixture();
-  auto refused = [&](ChunkPolicyOptions o, const std::string& words) {
+  auto refused = [&](AttentionOptions o, const std::string& words) {
     try {
-      ChunkLlmPolicy p(*f.model, f.adapters, o);
+      PolicySpec spec(*f.model, o, f.adapters);
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
       return;
     }
     ADD_FAILURE() << "accepted, expected an error with '" << words << "'";
   };
-  ChunkPolicyOptions o = Options("chunkllm", 3);
-  o.first_selection = "first";
-  refused(o, "--first-selection");
-  o = Options("chunkllm", 3);
-  o.layer_topk = -1;
+  EXPECT_THROW(ParseFirstSelection("first"), Error);
+  AttentionOptions o = Options("chunkllm", 3);
+  o.layer_topk = -2;
   refused(o, "--layer-topk");
   o = Options("chunkllm", 3);
-  o.layer_topk = 1, o.evict = true;
+  o.layer_topk = 1, o.kv = KvMode::kEvict;
   refused(o, "--kv evict");
 }
 

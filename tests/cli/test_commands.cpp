@@ -305,7 +305,8 @@ TEST(Commands, ChunksShowsTheEnginesChunkIndexAgainstTheSplitter) {
   EXPECT_EQ(sentence_ends.size(), 36u);  // three sentences per repeat; "Mr." and "$3.50" end none
 
   auto loaded = Model::Load(model);
-  ChunkPolicyOptions po;
+  AttentionOptions po;
+  po.method = AttentionMethod::kChunkLlm;
   ChunkLlmPolicy policy(*loaded, std::make_shared<const AdapterRuntime>(a), po);
   SessionParams sp;
   sp.n_ctx = 4096;

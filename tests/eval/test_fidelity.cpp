@@ -37,12 +37,12 @@ struct FidelityFixture {
   }
 };
 
-AttentionOptions Method(const std::string& name, int window = 256) {
+PolicySpec Method(const Model& model, const std::string& name, int window = 256) {
   AttentionOptions a;
-  a.attn = name;
+  a.method = ParseAttentionMethod(name);
   a.window = window;
   a.sink = 4;
-  return a;
+  return PolicySpec(model, a);
 }
 
 TEST(Fidelity, DenseIsExactAndItsNllMatchesAPrefill) {
@@ -57,7 +57,7 @@ TEST(Fidelity, DenseIsExactAndItsNllMatchesAPrefill) {
   SessionParams sp;
   sp.n_ctx = 512;
   // streaming with a window beyond the text attends to every position: it must be exact too.
-  const auto rows = RunFidelity(*model, *tok, sp, {Method("dense"), Method("streaming", 1024), Method("streaming", 16)}, o);
+  const auto rows = RunFidelity(*model, *tok, sp, {Method(*model, "dense"), Method(*model, "streaming", 1024), Method(*model, "streaming", 16)}, o);
   ASSERT_EQ(rows.size(), 6u);
   const auto windows = TextWindows(*tok, f.text_dir, 300, 2);
   for (const FidelityResult& r : rows) EXPECT_EQ(r.tokens, 100);

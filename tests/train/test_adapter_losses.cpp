@@ -9,9 +9,11 @@
 #include <tuple>
 
 #include "chunk/adapter_runtime.h"
+#include "chunk/chunk_score.h"
 #include "chunk/chunk_distance.h"
 #include "train/adapter_evaluation.h"
 #include "train/adapter_losses.h"
+#include "train/chunk_score.h"
 #include "train/gradient_check.h"
 #include "train/adapter_model.h"
 
@@ -271,7 +273,7 @@ TEST(AdapterLosses, KlIsZeroExactlyWhenStudentEqualsTeacher) {
 
 // With G score groups the student's probability is the mean of G softmaxes, group g reading
 // features [g r/G, (g+1) r/G) at scale 1/sqrt(r/G): checked against the softmaxes written out
-// for each group, and the inference path (MixtureLogProbs, chunk/adapter_runtime.h) against
+// for each group, and the inference path (ChunkLogProbs, chunk/chunk_score.h) against
 // the training path on every row.
 TEST(AdapterLosses, ScoreGroupsAreAMeanOfTheGroupsSoftmaxes) {
   const ChunkPartition chunks = PartitionChunks({0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0}, 0);
@@ -299,7 +301,7 @@ TEST(AdapterLosses, ScoreGroupsAreAMeanOfTheGroupsSoftmaxes) {
         for (int64_t i = 0; i < n; ++i) logits.push_back(float(s[i].item<double>()));
       }
       std::vector<float> runtime;
-      MixtureLogProbs(logits, int(G), runtime);
+      ChunkLogProbs(logits, int(G), runtime);
       for (int64_t i = 0; i < n; ++i) {
         EXPECT_NEAR(got[l][t][i].item<double>(), std::log(p[i].item<double>()), 1e-12) << l << " " << t << " " << i;
         // float logits and float results: a few float ulps of values of order 1-10.

@@ -13,10 +13,12 @@
 #include <functional>
 
 #include "chunk/adapter_runtime.h"
+#include "chunk/chunk_score.h"
 #include "chunk/chunk_distance.h"
 #include "chunk/chunking.h"
 #include "train/adapter_evaluation.h"
 #include "train/adapter_losses.h"
+#include "train/chunk_score.h"
 #include "train/adapter_model.h"
 
 namespace chunkllm {
@@ -119,7 +121,7 @@ TEST(AdapterRuntime, QueryDistanceScoreIsTrainingsDistanceTerm) {
   const int checked = ExpectRuntimeTermIsTrainings(
       hp, plain, [](AdapterModel& m) { m->dist_emb.normal_(0, 1.0); },
       [](const AdapterRuntime& rt, const ChunkPartition& p, int l, int t, int c, const float* q) {
-        return rt.QueryDistanceScore(l, p.chunk_of[size_t(t)] - c, q);
+        return QueryDistanceScore(rt.adapters(), l, p.chunk_of[size_t(t)] - c, q);
       });
   EXPECT_GE(checked, 2 * 4 * 26);
   EXPECT_EQ(ChunkDistanceBucket(16, B), B - 1) << "distances 16 to 29 share the last bucket";
@@ -141,7 +143,7 @@ TEST(AdapterRuntime, LogFeatureScoreIsTrainingsFeatureTerm) {
         m->tokdist_w.normal_(0, 1.0);
       },
       [](const AdapterRuntime& rt, const ChunkPartition& p, int l, int t, int c, const float* q) {
-        return rt.LogFeatureScore(l, p.end[size_t(c)] - p.begin[size_t(c)], t - (p.end[size_t(c)] - 1), q);
+        return LogFeatureScore(rt.adapters(), l, p.end[size_t(c)] - p.begin[size_t(c)], t - (p.end[size_t(c)] - 1), q);
       });
   EXPECT_GE(checked, 2 * 4 * 26);
 }
@@ -273,10 +275,10 @@ TEST(AdapterRuntime, DistanceBiasIsTheTrainedBucketsValue) {
   const AdapterRuntime rt = MakeRuntime(model, 2, 16);
   for (int l = 0; l < 2; ++l)
     for (int d : {1, 3, 8, 9, 40, 5000}) {
-      EXPECT_EQ(rt.DistanceBias(l, d), model->dist_bias[l][ChunkDistanceBucket(d, 12)].item<float>()) << l << " " << d;
+      EXPECT_EQ(DistanceBias(rt.adapters(), l, d), model->dist_bias[l][ChunkDistanceBucket(d, 12)].item<float>()) << l << " " << d;
     }
   hp.distance_buckets = 0;
-  EXPECT_EQ(MakeRuntime(AdapterModel(2, 16, hp, 3), 2, 16).DistanceBias(1, 4), 0.0f);
+  EXPECT_EQ(DistanceBias(MakeRuntime(AdapterModel(2, 16, hp, 3), 2, 16).adapters(), 1, 4), 0.0f);
 }
 
 // Inference's length bias is training's (LengthBias in train/adapter_losses.h) for chunks of
@@ -297,11 +299,11 @@ TEST(AdapterRuntime, LengthBiasIsTrainingsLengthBias) {
   for (int l = 0; l < 2; ++l)
     for (int c = 0; c < 4; ++c) {
       const float w = want[l][0][c].item<float>();
-      EXPECT_NEAR(rt.LengthBias(l, lengths[c]), w, 1e-6f * (1.0f + std::fabs(w))) << l << " " << lengths[c];
+      EXPECT_NEAR(LengthBias(rt.adapters(), l, lengths[c]), w, 1e-6f * (1.0f + std::fabs(w))) << l << " " << lengths[c];
     }
-  EXPECT_NE(rt.LengthBias(1, 17), 0.0f);
+  EXPECT_NE(LengthBias(rt.adapters(), 1, 17), 0.0f);
   hp.length_bias = false;
-  EXPECT_EQ(MakeRuntime(AdapterModel(2, 16, hp, 3), 2, 16).LengthBias(1, 17), 0.0f);
+  EXPECT_EQ(LengthBias(MakeRuntime(AdapterModel(2, 16, hp, 3), 2, 16).adapters(), 1, 17), 0.0f);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "train/adapter_data.h"
 #include "train/adapter_evaluation.h"
 #include "train/adapter_losses.h"
+#include "train/chunk_score.h"
 #include "train/adapter_model.h"
 #include "train/adapter_trainer.h"
 #include "train/checkpoint_edit.h"

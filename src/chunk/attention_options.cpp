@@ -1,0 +1,98 @@
+#include "chunk/attention_options.h"
+
+#include "core/error.h"
+
+namespace chunkllm {
+
+bool IsChunkMethod(AttentionMethod m) {
+  return m == AttentionMethod::kChunkLlm || m == AttentionMethod::kChunkFixed || m == AttentionMethod::kNoVote ||
+         m == AttentionMethod::kNoIcac || m == AttentionMethod::kOracle;
+}
+
+bool IsWindowMethod(AttentionMethod m) {
+  return m == AttentionMethod::kStreaming || m == AttentionMethod::kSepLlm || m == AttentionMethod::kFixLlm;
+}
+
+const std::vector<std::pair<std::string, AttentionMethod>>& AttentionMethodNames() {
+  static const std::vector<std::pair<std::string, AttentionMethod>> names = {
+      {"dense", AttentionMethod::kDense},           {"chunkllm", AttentionMethod::kChunkLlm},
+      {"streaming", AttentionMethod::kStreaming},   {"sepllm", AttentionMethod::kSepLlm},
+      {"fixllm", AttentionMethod::kFixLlm},         {"chunk-fixed", AttentionMethod::kChunkFixed},
+      {"novote", AttentionMethod::kNoVote},         {"noicac", AttentionMethod::kNoIcac},
+      {"oracle", AttentionMethod::kOracle}};
+  return names;
+}
+
+const char* Name(AttentionMethod m) {
+  for (const auto& [name, method] : AttentionMethodNames())
+    if (method == m) return name.c_str();
+  return "?";
+}
+
+const char* Name(SelectQuery q) { return q == SelectQuery::kLast ? "last" : "recent"; }
+const char* Name(FirstSelection f) { return f == FirstSelection::kDenseStep ? "dense-step" : "prompt"; }
+const char* Name(KvMode k) { return k == KvMode::kResident ? "resident" : "evict"; }
+
+AttentionMethod ParseAttentionMethod(const std::string& s) {
+  std::string known;
+  for (const auto& [name, method] : AttentionMethodNames()) {
+    if (name == s) return method;
+    known += (known.empty() ? "" : ", ") + name;
+  }
+  Fail("unknown --attn method '", s, "' (available: ", known, ")");
+}
+
+std::vector<AttentionMethod> ParseAttentionMethods(const std::vector<std::string>& names) {
+  std::vector<AttentionMethod> out;
+  for (const std::string& n : names) out.push_back(ParseAttentionMethod(n));
+  return out;
+}
+
+SelectQuery ParseSelectQuery(const std::string& s) {
+  if (s == "last") return SelectQuery::kLast;
+  if (s == "recent") return SelectQuery::kRecent;
+  Fail("--select-query must be last or recent, got '", s, "'");
+}
+
+FirstSelection ParseFirstSelection(const std::string& s) {
+  if (s == "dense-step") return FirstSelection::kDenseStep;
+  if (s == "prompt") return FirstSelection::kPrompt;
+  Fail("--first-selection must be prompt or dense-step, got '", s, "'");
+}
+
+KvMode ParseKvMode(const std::string& s) {
+  if (s == "resident") return KvMode::kResident;
+  if (s == "evict") return KvMode::kEvict;
+  Fail("--kv must be resident or evict, got '", s, "'");
+}
+
+void CheckAttentionOptions(const AttentionOptions& o) {
+  if (o.topk <= 0) Fail("--topk must be positive, got ", o.topk);
+  if (o.budget_tokens < 0) Fail("--budget-tokens must be >= 0 (0: select --topk chunks), got ", o.budget_tokens);
+  if (o.local < 0) Fail("--local must be >= 0, got ", o.local);
+  if (o.local_tokens < 0) Fail("--local-tokens must be >= 0 (0: --local chunks only), got ", o.local_tokens);
+  if (o.sink < 0) Fail("--sink must be >= 0, got ", o.sink);
+  if (o.window <= 0) Fail("--window must be positive, got ", o.window);
+  if (o.chunk_len <= 0) Fail("--chunk-len must be positive, got ", o.chunk_len);
+  if (o.stride <= 0) Fail("--stride must be positive, got ", o.stride);
+  if (o.layer_topk < -1) {
+    Fail("--layer-topk must be >= 0 (or -1: ", AttentionOptions::kDefaultLayerTopk, ", or 0 with --kv evict), got ",
+         o.layer_topk);
+  }
+  if (!o.evict()) return;
+  switch (o.method) {
+    case AttentionMethod::kDense:
+      Fail("--kv evict needs a sparse --attn method; dense attention reads every position");
+    case AttentionMethod::kNoVote:
+      Fail("--kv evict needs the layer vote (one shared set); --attn novote cannot evict");
+    case AttentionMethod::kOracle:
+      Fail("--attn oracle scores every cached position; it cannot run with --kv evict");
+    default:
+      break;
+  }
+  if (IsChunkMethod(o.method) && o.layer_topk_or_default() > 0) {
+    Fail("--kv evict keeps one shared set of chunks; it cannot run with --layer-topk (each layer its own chunks)");
+  }
+}
+
+}  // namespace chunkllm

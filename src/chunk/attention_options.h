@@ -1,0 +1,81 @@
+// AttentionOptions: the attention method and every knob of it, in one struct, as `run`, `bench`,
+// `eval` and `chunks` parse them from their flags (cli/attention_flags.h) and as the tests set
+// them. The names of the enums' values are the flags' values; Parse* turn a flag's text into its
+// value and refuse anything else with a message that names the flag. CheckAttentionOptions checks
+// the numbers and the combinations once, when a PolicySpec is made from the options
+// (chunk/policy_spec.h); the policies take them as checked.
+//
+// The defaults are the ones `--attn` uses; why each value: the flags' help and docs/method.md.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace chunkllm {
+
+enum class AttentionMethod {
+  kDense,       // vanilla: every cached position
+  kChunkLlm,    // ChunkLLM (docs/method.md)
+  kStreaming,   // StreamingLLM: sink + recent window
+  kSepLlm,      // SepLLM: + separator tokens
+  kFixLlm,      // FixLLM: + every stride-th token
+  kChunkFixed,  // ChunkLLM with fixed-length chunks instead of the Chunk Adapter
+  kNoVote,      // ChunkLLM, each layer its own top k
+  kNoIcac,      // ChunkLLM, a selection at every decode token
+  kOracle,      // chunks ranked by the query's true attention
+};
+enum class SelectQuery { kLast, kRecent };           // the latest token's query | the mean since the latest chunk
+enum class FirstSelection { kDenseStep, kPrompt };   // ours | the paper's
+enum class KvMode { kResident, kEvict };
+
+struct AttentionOptions {
+  AttentionMethod method = AttentionMethod::kDense;  // --attn
+  std::string adapters;   // --adapters FILE (the ChunkLLM methods)
+  int topk = 8;           // --topk: chunks selected per boundary (the paper's k)
+  int budget_tokens = 0;  // --budget-tokens: > 0 selects chunks up to this many tokens instead (ours)
+  SelectQuery select_query = SelectQuery::kLast;               // --select-query
+  FirstSelection first_selection = FirstSelection::kDenseStep;  // --first-selection
+  // --layer-topk: each layer's own top chunks beside the voted set (ours); -1: 4, or 0 with
+  // --kv evict, which keeps one shared set (layer_topk_or_default()).
+  int layer_topk = -1;
+  int local = 2;            // --local: latest chunks always kept (the paper's)
+  // --local-tokens (ours): beyond the `local` latest chunks, more of the latest ones until they
+  // hold this many tokens, a recent window in whole chunks (0: off). 256: the window of the
+  // streaming and SepLLM baselines.
+  int local_tokens = 256;
+  int sink = 4;             // --sink: first tokens always kept
+  int window = 256;         // --window: recent tokens of streaming, sepllm, fixllm
+  KvMode kv = KvMode::kResident;  // --kv
+  int chunk_len = 24;       // --chunk-len: tokens per chunk (chunk-fixed)
+  int stride = 8;           // --stride: every n-th token kept (fixllm)
+
+  bool evict() const { return kv == KvMode::kEvict; }
+  int layer_topk_or_default() const { return layer_topk >= 0 ? layer_topk : evict() ? 0 : kDefaultLayerTopk; }
+  static constexpr int kDefaultLayerTopk = 4;
+};
+
+// The ChunkLLM methods (chunk index, adapters) and the token-window baselines.
+bool IsChunkMethod(AttentionMethod m);
+bool IsWindowMethod(AttentionMethod m);
+
+// Every accepted --attn value and its method, in display order.
+const std::vector<std::pair<std::string, AttentionMethod>>& AttentionMethodNames();
+// The flag value of each enum value (a string literal).
+const char* Name(AttentionMethod m);
+const char* Name(SelectQuery q);
+const char* Name(FirstSelection f);
+const char* Name(KvMode k);
+
+// Throw Error naming the flag, the allowed values and what was given.
+AttentionMethod ParseAttentionMethod(const std::string& s);
+std::vector<AttentionMethod> ParseAttentionMethods(const std::vector<std::string>& names);
+SelectQuery ParseSelectQuery(const std::string& s);
+FirstSelection ParseFirstSelection(const std::string& s);
+KvMode ParseKvMode(const std::string& s);
+
+// Throws Error naming the flag at fault: a knob out of range, or a combination the method
+// cannot run (--kv evict with dense, novote, oracle or --layer-topk > 0).
+void CheckAttentionOptions(const AttentionOptions& o);
+
+}  // namespace chunkllm
