@@ -6,7 +6,7 @@ namespace chunkllm::cli {
 
 void RegisterTrace(CLI::App& app) {
   auto o = std::make_shared<TraceOptions>();
-  o->attention.attn = "chunkllm";
+  o->attention.method = AttentionMethod::kChunkLlm;
   CLI::App* c = app.add_subcommand(
       "trace", "follow one task record step by step: where a sparse method's reads lose dense attention's mass");
   c->add_option("-m,--model", o->model_path, "GGUF model file")->required()->check(CLI::ExistingFile);

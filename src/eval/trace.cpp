@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chunk/gathered_policy.h"
+#include "chunk/policy_spec.h"
 #include "core/error.h"
 #include "core/file_util.h"
 #include "model/session.h"
@@ -99,7 +100,9 @@ std::pair<int, int> TokenSpan(const Tokenizer& tok, const std::string& text, con
 }  // namespace
 
 TraceResult RunTrace(const TraceOptions& o) {
-  if (o.attention.attn == "dense") Fail("trace compares a sparse method with dense attention; pick --attn");
+  if (o.attention.method == AttentionMethod::kDense) {
+    Fail("trace compares a sparse method with dense attention; pick --attn");
+  }
   const std::vector<TaskRecord> records = ReadTaskRecords(o.tasks_path);
   if (o.sample < 0 || o.sample >= int(records.size())) {
     Fail("--sample ", o.sample, " is not a record of ", o.tasks_path, " (it has ", records.size(), ")");
@@ -116,8 +119,9 @@ TraceResult RunTrace(const TraceOptions& o) {
   sp.n_ctx = int(prompt.size()) + steps + 1;
   if (sp.n_ctx > c.n_ctx_train * 4) Fail("the record needs ", sp.n_ctx, " positions, far beyond the model's ", c.n_ctx_train);
 
+  const PolicySpec spec(*model, o.attention);  // every flag checked before the long run
   TraceResult t;
-  t.method = o.attention.attn;
+  t.method = spec.name();
   t.prompt_tokens = int(prompt.size());
   std::tie(t.needle_begin, t.needle_end) = TokenSpan(*tok, r.context, r.answers.empty() ? "" : r.answers[0]);
 
@@ -134,18 +138,15 @@ TraceResult RunTrace(const TraceOptions& o) {
     return out;
   };
   const std::vector<int32_t> dense_tokens = free_run(nullptr);
-  {
-    std::unique_ptr<AttentionPolicy> p = MakeAttentionPolicy(o.attention, *model);
-    t.method_text = tok->Detokenize(free_run(p.get()));
-  }
+  t.method_text = tok->Detokenize(free_run(spec.NewPolicy().get()));
   t.dense_text = tok->Detokenize(dense_tokens);
 
   // Teacher forcing: both sessions decode dense's tokens.
   QueryRecorder recorder(c.n_layer, c.n_head * c.head_dim);
   Session dense(*model, sp, &recorder);
-  std::unique_ptr<AttentionPolicy> policy = MakeAttentionPolicy(o.attention, *model);
+  std::unique_ptr<AttentionPolicy> policy = spec.NewPolicy();
   const auto* gathered = dynamic_cast<const GatheredPolicy*>(policy.get());
-  if (!gathered) Fail("--attn ", o.attention.attn, " does not gather positions; trace needs a sparse method");
+  if (!gathered) Fail("--attn ", spec.name(), " does not gather positions; trace needs a sparse method");
   Session method(*model, sp, policy.get());
   dense.Prefill(prompt);
   method.Prefill(prompt);

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "chunk/policy_factory.h"
+#include "chunk/attention_options.h"
 
 namespace chunkllm {
 

@@ -45,7 +45,7 @@ struct TraceFixture {
   TraceOptions Options() const {
     TraceOptions o;
     o.model_path = model, o.tasks_path = tasks, o.n_predict = 6;
-    o.attention.attn = "chunkllm", o.attention.adapters = adapters;
+    o.attention.method = AttentionMethod::kChunkLlm, o.attention.adapters = adapters;
     return o;
   }
 };
@@ -112,7 +112,7 @@ TEST(Trace, TheNeedleSpanHoldsTheAnswer) {
 TEST(Trace, RefusesDenseAndAMissingRecord) {
   const TraceFixture f;
   TraceOptions o = f.Options();
-  o.attention.attn = "dense";
+  o.attention.method = AttentionMethod::kDense;
   EXPECT_THROW(RunTrace(o), Error);
   o = f.Options();
   o.sample = 1;  // the file holds one record
