@@ -22,25 +22,6 @@
 namespace chunkllm {
 namespace {
 
-std::vector<TaskRecord> ReadTasks(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) Fail(path, ": cannot open");
-  std::vector<TaskRecord> out;
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      Fail(path, ":", n, ": not JSON (", e.what(), ")");
-    }
-    out.push_back(TaskRecordFromJson(j, path + ":" + std::to_string(n)));
-  }
-  if (out.empty()) Fail(path, ": no task records");
-  return out;
-}
-
 std::vector<TaskRecord> GenerateTasks(const EvalOptions& o, const Tokenizer& tok) {
   const Haystack hay = Haystack::FromDirectory(o.haystack_dir);
   const TokenCounter count = [&](const std::string& s) { return int(tok.Tokenize(s, false).size()); };
@@ -100,7 +81,17 @@ void RunEval(const EvalOptions& o) {
   auto model = Model::Load(o.model_path);
   auto tok = Tokenizer::Load(o.model_path);
   for (double d : o.depths) if (d < 0 || d > 1) Fail("--depths must be in [0, 1] (fractions), got ", d);
-  const std::vector<TaskRecord> tasks = o.tasks_path.empty() ? GenerateTasks(o, *tok) : ReadTasks(o.tasks_path);
+  // Lengths are checked against the model's context before any haystack is built for them.
+  const int n_ctx_train = model->config().n_ctx_train;
+  for (const auto& [flag, lengths] : {std::pair{"--lengths", &o.lengths}, {"--fidelity-lengths", &o.fidelity.lengths}}) {
+    for (int L : *lengths) {
+      if (L < 1 || L > n_ctx_train) {
+        Fail(flag, " ", L, " is outside [1, ", n_ctx_train, "]: ", o.model_path, " has a context of ", n_ctx_train,
+             " tokens (", model->config().arch_name, ".context_length)");
+      }
+    }
+  }
+  const std::vector<TaskRecord> tasks = o.tasks_path.empty() ? GenerateTasks(o, *tok) : ReadTaskRecords(o.tasks_path);
   if (!o.dump_path.empty()) {
     std::string text;
     for (const TaskRecord& r : tasks) text += ToJson(r).dump() + "\n";
@@ -110,10 +101,23 @@ void RunEval(const EvalOptions& o) {
   }
   if (o.out_dir.empty()) Fail("eval needs -o DIR for its report (or --dump FILE to only write the tasks)");
   if (o.methods.empty()) Fail("--attn needs at least one method");
+  // The report replaces -o DIR only at the end: a failed run leaves no half report, and old
+  // files never mix with new ones (a folder holding anything else is refused now).
+  StagedFolder report(o.out_dir, IsEvalReportFile);
+  const std::string& out = report.path();
 
   int n_ctx = 16;
-  for (const TaskRecord& r : tasks) {
-    n_ctx = std::max(n_ctx, int(tok->Tokenize(r.context + r.question + r.answer_prefix, true).size()) + r.max_new_tokens);
+  const TextLimit limit = tok->PromptLimit(n_ctx_train, "the model's context of");
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const TaskRecord& r = tasks[i];
+    const std::string prompt = r.context + r.question + r.answer_prefix;
+    const int64_t n = prompt.size() > limit.max_bytes ? INT64_MAX : int64_t(tok->Tokenize(prompt, true).size());
+    if (n > n_ctx_train) {
+      Fail(o.tasks_path.empty() ? std::string("generated tasks") : o.tasks_path, ": record ", i + 1, " (", r.task,
+           ") has a prompt of ", n == INT64_MAX ? Str("more than ", limit.max_bytes, " bytes") : Str(n, " tokens"),
+           ", beyond ", o.model_path, "'s context of ", n_ctx_train, " tokens");
+    }
+    n_ctx = std::max(n_ctx, int(n) + r.max_new_tokens);
   }
   std::vector<AttentionOptions> methods;
   for (const std::string& m : o.methods) {
@@ -134,7 +138,6 @@ void RunEval(const EvalOptions& o) {
       std::fprintf(stderr, "eval: adapter metrics skipped: this chunkllm was built without training (libtorch)\n");
     }
   }
-  std::filesystem::create_directories(o.out_dir);
   nlohmann::json config = {{"model", o.model_path}, {"tasks_file", o.tasks_path}, {"tasks", o.tasks},
                            {"lengths", o.lengths}, {"depths", o.depths}, {"samples", o.samples}, {"seed", o.seed},
                            {"haystack", o.haystack_dir}, {"methods", o.methods}, {"threads", o.n_threads},
@@ -152,7 +155,7 @@ void RunEval(const EvalOptions& o) {
                                                 {"seq", o.adapter_seq}, {"text", adapter_text}}},
                            {"fidelity", {{"documents", o.fidelity.documents}, {"decode_tokens", o.fidelity.decode_tokens},
                                          {"lengths", o.fidelity.lengths.empty() ? o.lengths : o.fidelity.lengths}}}};
-  WriteTextFile(o.out_dir + "/config.json", config.dump(2) + "\n");
+  WriteTextFile(out + "/config.json", config.dump(2) + "\n");
 
   SessionParams sp;
   sp.n_ctx = n_ctx;
@@ -177,7 +180,7 @@ void RunEval(const EvalOptions& o) {
     }
   }
   bar.Finish();
-  WriteTextFile(o.out_dir + "/results.jsonl", rows);
+  WriteTextFile(out + "/results.jsonl", rows);
 
   std::vector<FidelityResult> fidelity;
   if (o.fidelity.documents > 0) {
@@ -197,7 +200,7 @@ void RunEval(const EvalOptions& o) {
     fbar.Finish();
     std::string frows;
     for (const FidelityResult& r : fidelity) frows += ToJson(r).dump() + "\n";
-    WriteTextFile(o.out_dir + "/fidelity.jsonl", frows);
+    WriteTextFile(out + "/fidelity.jsonl", frows);
   }
   nlohmann::json adapter_metrics;
   if (measure_adapters) {
@@ -207,8 +210,10 @@ void RunEval(const EvalOptions& o) {
     adapter_metrics["topk"] = o.attention.topk, adapter_metrics["windows"] = o.adapter_windows;
     adapter_metrics["seq"] = o.adapter_seq, adapter_metrics["text"] = adapter_text;
   }
-  const nlohmann::json summary = WriteEvalReport(o.out_dir, results, o.methods, fidelity, adapter_metrics);
-  std::fputs(ReadTextFile(o.out_dir + "/summary.md").c_str(), stdout);
+  const nlohmann::json summary = WriteEvalReport(out, results, o.methods, fidelity, adapter_metrics);
+  const std::string summary_md = ReadTextFile(out + "/summary.md");
+  report.Commit();
+  std::fputs(summary_md.c_str(), stdout);
 }
 
 }  // namespace chunkllm

@@ -27,4 +27,10 @@ nlohmann::json ToJson(const TaskRecord& r);
 // answer is empty.
 TaskRecord TaskRecordFromJson(const nlohmann::json& j, const std::string& where);
 
+// The records of a JSONL text, one per non-blank line (`where` names it in errors, with the
+// line number: "tasks.jsonl:3: ..."). Throws Error for a line that is not a record, or none.
+std::vector<TaskRecord> ParseTaskRecords(const std::string& text, const std::string& where);
+// ParseTaskRecords of a file.
+std::vector<TaskRecord> ReadTaskRecords(const std::string& path);
+
 }  // namespace chunkllm

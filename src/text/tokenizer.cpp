@@ -1,5 +1,6 @@
 #include "text/tokenizer.h"
 
+#include <algorithm>
 #include <climits>
 
 #include "core/error.h"
@@ -71,6 +72,22 @@ std::string Tokenizer::Detokenize(const std::vector<int32_t>& tokens, bool speci
   }
   out.resize(size_t(n < 0 ? 0 : n));
   return out;
+}
+
+size_t Tokenizer::MaxTokenBytes() const {
+  if (max_token_bytes_ == 0) {
+    // SentencePiece writes a space as U+2581 (3 bytes), so a piece is never shorter than the
+    // text it covers; byte-level BPE pieces are the text itself.
+    for (int32_t t = 0; t < n_vocab(); ++t) max_token_bytes_ = std::max(max_token_bytes_, TokenToPiece(t, true).size());
+    max_token_bytes_ = std::max<size_t>(max_token_bytes_, 1);
+  }
+  return max_token_bytes_;
+}
+
+TextLimit Tokenizer::PromptLimit(int n_tokens, const std::string& of_what) const {
+  const size_t per_token = MaxTokenBytes();
+  return {uint64_t(std::max(n_tokens, 1)) * per_token + 16,
+          Str(of_what, " ", n_tokens, " tokens can hold (the longest token of ", path_, " is ", per_token, " bytes)")};
 }
 
 int Tokenizer::n_vocab() const { return llama_vocab_n_tokens(vocab_); }
