@@ -23,7 +23,7 @@ ALL=(model_gguf adapter_gguf task_jsonl prompt)
 if [ "${1:-}" = "--seeds" ]; then
   cmake --build build-fuzz -j"$(nproc)" --target chunkllm-fuzz-seeds
   rm -rf tests/fuzz/corpus
-  build-fuzz/tests/fuzz/chunkllm-fuzz-seeds tests/fuzz/corpus .
+  build-fuzz/bin/chunkllm-fuzz-seeds tests/fuzz/corpus .
   find tests/fuzz/corpus -type f | sort
   exit 0
 fi
@@ -44,7 +44,7 @@ for h in "${HARNESSES[@]}"; do
   echo "[fuzz] $h for ${SECONDS_EACH}s (seed ${FUZZ_SEED:-1})"
   # -rss_limit_mb also caps any single allocation (malloc_limit_mb defaults to it): a reader
   # that allocates what a file's numbers ask for, before checking them, is a finding.
-  if ! "build-fuzz/tests/fuzz/fuzz_$h" "build-fuzz/corpus/$h" "tests/fuzz/corpus/$h" \
+  if ! "build-fuzz/bin/fuzz_$h" "build-fuzz/corpus/$h" "tests/fuzz/corpus/$h" \
         -seed="${FUZZ_SEED:-1}" -max_total_time="$SECONDS_EACH" -max_len=131072 -timeout=20 \
         -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="build-fuzz/findings/$h/" \
         ${FUZZ_ARGS:-} > "build-fuzz/logs/$h.log" 2>&1; then

@@ -143,13 +143,16 @@ void CheckWritableOutput(const std::string& path) {
 }
 
 StagedFolder::StagedFolder(const std::string& path, const std::function<bool(const std::string& name)>& replaceable)
-    : path_(path), tmp_(path + ".tmp." + std::to_string(getpid())) {
+    : path_(path) {
   namespace fs = std::filesystem;
+  while (path_.size() > 1 && path_.back() == '/') path_.pop_back();  // "report/": the folder itself
+  if (path_.empty() || path_ == "/" || path_ == "." || path_ == "..") Fail("'", path, "' cannot be an output folder");
+  tmp_ = path_ + ".tmp." + std::to_string(getpid());
   std::error_code ec;
-  const auto st = fs::symlink_status(path, ec);
+  const auto st = fs::symlink_status(path_, ec);
   if (!ec && fs::exists(st)) {
     if (!fs::is_directory(st)) Fail(path, ": exists and is not a folder");
-    for (const auto& e : fs::directory_iterator(path)) {
+    for (const auto& e : fs::directory_iterator(path_)) {
       const std::string name = e.path().filename().string();
       if (!e.is_regular_file() || !replaceable(name)) {
         Fail(path, ": the folder exists and holds '", name,

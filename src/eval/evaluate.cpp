@@ -81,16 +81,18 @@ void RunEval(const EvalOptions& o) {
   auto model = Model::Load(o.model_path);
   auto tok = Tokenizer::Load(o.model_path);
   for (double d : o.depths) if (d < 0 || d > 1) Fail("--depths must be in [0, 1] (fractions), got ", d);
-  // Lengths are checked against the model's context before any haystack is built for them.
+  // Lengths are checked against the model's context before any haystack or window is built
+  // for them (a 100M-token haystack took minutes and gigabytes).
   const int n_ctx_train = model->config().n_ctx_train;
-  for (const auto& [flag, lengths] : {std::pair{"--lengths", &o.lengths}, {"--fidelity-lengths", &o.fidelity.lengths}}) {
-    for (int L : *lengths) {
+  auto check_lengths = [&](const std::string& flag, const std::vector<int>& lengths) {
+    for (int L : lengths) {
       if (L < 1 || L > n_ctx_train) {
         Fail(flag, " ", L, " is outside [1, ", n_ctx_train, "]: ", o.model_path, " has a context of ", n_ctx_train,
              " tokens (", model->config().arch_name, ".context_length)");
       }
     }
-  }
+  };
+  if (o.tasks_path.empty()) check_lengths("--lengths", o.lengths);
   const std::vector<TaskRecord> tasks = o.tasks_path.empty() ? GenerateTasks(o, *tok) : ReadTaskRecords(o.tasks_path);
   if (!o.dump_path.empty()) {
     std::string text;
@@ -101,6 +103,10 @@ void RunEval(const EvalOptions& o) {
   }
   if (o.out_dir.empty()) Fail("eval needs -o DIR for its report (or --dump FILE to only write the tasks)");
   if (o.methods.empty()) Fail("--attn needs at least one method");
+  if (o.fidelity.documents > 0) {
+    if (o.fidelity.lengths.empty()) check_lengths("--fidelity-lengths (default: --lengths)", o.lengths);
+    else check_lengths("--fidelity-lengths", o.fidelity.lengths);
+  }
   // The report replaces -o DIR only at the end: a failed run leaves no half report, and old
   // files never mix with new ones (a folder holding anything else is refused now).
   StagedFolder report(o.out_dir, IsEvalReportFile);

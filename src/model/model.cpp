@@ -96,6 +96,12 @@ class WeightTable {
       Fail(file_.path(), ": tensor '", name, "' has type ", ggml_type_name(info->type),
            ", expected f32 (norm weights and biases are f32)");
     }
+    // A matrix of a type the CPU cannot multiply (i16, i32, q8_1, ...) would abort in the
+    // first matmul: refused here.
+    if (info->type != GGML_TYPE_F32 && ggml_get_type_traits_cpu(info->type)->vec_dot == nullptr) {
+      Fail(file_.path(), ": tensor '", name, "' has type ", ggml_type_name(info->type),
+           ", which is not a weight type (f32, f16, bf16 or a quantized type the CPU multiplies)");
+    }
     return Create(*info, int(want.size()), use);
   }
 

@@ -53,6 +53,7 @@ ModelConfig ModelConfig::FromGguf(const GgufFile& f) {
   }
   c.head_dim = positive(a + "attention.key_length",
                         f.FindInt(a + "attention.key_length").value_or(c.n_embd / c.n_head));
+  if (c.head_dim % 2 != 0) Fail(f.path(), ": the head dim ", c.head_dim, " must be even (RoPE rotates pairs)");
   if (int64_t(c.n_head) * c.head_dim > (int64_t(1) << 30)) {
     Fail(f.path(), ": attention.head_count ", c.n_head, " x attention.key_length ", c.head_dim, " is too large");
   }

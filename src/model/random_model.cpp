@@ -45,7 +45,7 @@ void CheckSpec(const RandomModelSpec& s, int64_t head_dim, int64_t n_ff) {
     Fail("--rope-scale must be a positive finite number, got ", s.rope_scaling_factor);
   }
   positive("n-embd", s.n_embd), positive("n-layer", s.n_layer), positive("n-head", s.n_head);
-  positive("n-head-kv", s.n_head_kv), positive("head-dim", head_dim), positive("n-ff", n_ff);
+  positive("n-head-kv", s.n_head_kv), positive("head-dim", head_dim), positive(s.n_ff > 0 ? "n-ff" : "n-ff (default: 8/3 of --n-embd)", n_ff);
   if (int64_t(s.n_head) * head_dim > kMaxDim) Fail("--n-head x the head dim is too large: ", int64_t(s.n_head) * head_dim);
   if (s.n_head % s.n_head_kv != 0) Fail("--n-head ", s.n_head, " must be a multiple of --n-head-kv ", s.n_head_kv);
   if (head_dim % 2 != 0) Fail("the head dim must be even for RoPE, got ", head_dim);

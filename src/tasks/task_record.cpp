@@ -50,7 +50,8 @@ TaskRecord TaskRecordFromJson(const nlohmann::json& j, const std::string& where)
   // must not pass as 1, nor -1 as a seed of 2^64 - 1.
   auto integer = [&](const char* name, int64_t lo, int64_t hi) {
     const auto& v = field(name);
-    const bool in_range = v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t(hi)
+    const bool in_range = v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t(hi) &&
+                                                       (lo <= 0 || v.get<uint64_t>() >= uint64_t(lo))
                           : v.is_number_integer() ? v.get<int64_t>() >= lo && v.get<int64_t>() <= hi
                                                   : false;
     if (!v.is_number_integer() || !in_range) {

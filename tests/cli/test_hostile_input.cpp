@@ -131,12 +131,16 @@ TEST(BadInput, MkModelBeyondMemory) {
   // 8/3 of this width overflows an int: the default FFN size is computed in 64 bits.
   ExpectCleanFailure({"mkmodel", "--vocab", test::VocabPath("llama-spm"), "--n-embd", "1000000000", "--n-head", "8",
                       "-o", out},
-                     "more than this machine's", 30);
+                     "--n-ff (default: 8/3 of --n-embd) must be in [1, 2^30], got 2666666688", 30);
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 }
 
 TEST(BadInput, EvalLengthBeyondTheModelsContext) {
   test::TempDir dir;
+  std::string prose;
+  for (int i = 0; i < 50; ++i) prose += "The harbour was quiet that morning. Gulls circled above the nets. ";
+  WriteTextFile(dir.File("prose.txt"), prose);
+  // Checked before a haystack is built for it (a 100M-token one took minutes and gigabytes).
   ExpectCleanFailure({"eval", "-m", SmallModel(), "--lengths", "99999999", "--haystack", dir.path(), "-o", dir.File("r")},
                      "--lengths 99999999 is outside [1, 1024]", 30);
   ExpectCleanFailure({"eval", "-m", SmallModel(), "--lengths", "-5", "--haystack", dir.path(), "-o", dir.File("r")},
@@ -182,6 +186,7 @@ TEST(BadInput, TaskFieldsOutOfRange) {
   for (const auto& [field, value] : cases) {
     nlohmann::json bad = good;
     bad[field] = value;
+    SCOPED_TRACE(bad.dump());
     WriteTextFile(dir.File("t.jsonl"), good.dump() + "\n" + bad.dump() + "\n");
     ExpectCleanFailure({"eval", "-m", SmallModel(), "--tasks", dir.File("t.jsonl"), "--fidelity-docs", "0", "-o",
                         dir.File("r")},

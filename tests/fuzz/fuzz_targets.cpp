@@ -34,18 +34,19 @@ namespace chunkllm::fuzz {
 namespace {
 
 // A scratch folder of this process (memory-backed when /dev/shm exists), removed at exit.
+// (Never destroyed: the exit handler that removes it runs after static destructors.)
 const std::string& ScratchDir() {
-  static const std::string dir = [] {
+  static const std::string* dir = [] {
     const std::string base = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : "/tmp";
-    std::string d = base + "/chunkllm-fuzz-" + std::to_string(getpid());
-    std::filesystem::create_directories(d);
+    auto* d = new std::string(base + "/chunkllm-fuzz-" + std::to_string(getpid()));
+    std::filesystem::create_directories(*d);
     std::atexit([] {
       std::error_code ec;
       std::filesystem::remove_all(ScratchDir(), ec);
     });
     return d;
   }();
-  return dir;
+  return *dir;
 }
 
 // The bytes as a file: the readers take paths, as the commands do.
@@ -242,10 +243,13 @@ void MakeSeeds(const std::string& dir, const std::string& repo_root) {
   // Task records: one generated record of each task, on a short haystack.
   {
     auto tok = Tokenizer::Load(VocabPath("llama-spm"));
-    const Haystack hay = Haystack::FromTexts(
-        {"The harbour was quiet that morning. Fishing boats rocked against the pier. Gulls circled above the nets. "
-         "In the valley the river rose after three days of rain. Farmers moved their sheep to the upper fields. "
-         "The library opened at nine, and students waited on the steps with coffee and notes."});
+    std::string prose;
+    const char* subjects[] = {"The harbour", "The old bridge", "The library", "The valley", "The captain", "The mayor"};
+    const char* verbs[] = {"was quiet that morning.", "held through the storm.", "opened at nine.",
+                           "flooded after the rain.", "counted the crates twice.", "wrote to the city."};
+    for (const char* subject : subjects)
+      for (const char* verb : verbs) prose += std::string(subject) + " " + verb + " ";
+    const Haystack hay = Haystack::FromTexts({prose});
     const TokenCounter count = [&](const std::string& s) { return int(tok->Tokenize(s, false).size()); };
     for (const std::string& task : TaskNames()) {
       const TaskRecord r = GenerateTask({task, 160, 0.5, 11}, hay, count);
