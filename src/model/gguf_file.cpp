@@ -1,5 +1,6 @@
 #include "model/gguf_file.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -31,10 +32,11 @@ std::string Trim(std::string s) {
 }
 
 // A bounded walk over the header, metadata and tensor table ahead of ggml's reader, for what
-// that reader does not check safely: it multiplies a tensor's dimensions before checking that
-// the product fits in 64 bits (signed overflow: undefined behaviour). Anything else malformed
-// is left to ggml's reader and its messages: the walk just stops.
-void CheckTensorShapes(const std::string& path, uint64_t file_size) {
+// that reader does not check safely (undefined behaviour on hostile bytes, found by fuzzing):
+// it stores a value type or tensor type into its enum before checking its range, and it
+// multiplies a tensor's dimensions before checking that the product fits in 64 bits. Anything
+// else malformed is left to ggml's reader and its messages: the walk just stops.
+void PrecheckGgufLayout(const std::string& path, uint64_t file_size) {
   std::unique_ptr<FILE, int (*)(FILE*)> fp(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!fp) return;
   uint64_t pos = 0;
@@ -54,6 +56,19 @@ void CheckTensorShapes(const std::string& path, uint64_t file_size) {
     uint64_t n = 0;
     return u64(n) && skip(n);
   };
+  std::string key;  // the key being read, for messages (its first 200 bytes)
+  auto read_key = [&] {
+    uint64_t n = 0;
+    if (!u64(n)) return false;
+    key.assign(size_t(std::min<uint64_t>(n, 200)), '\0');
+    return read(key.data(), key.size()) && skip(n - key.size());
+  };
+  auto check_type = [&](uint32_t type) {
+    if (type >= GGUF_TYPE_COUNT) {
+      Fail(path, ": corrupt metadata: key '", key, "' has value type ", type, ", which is not a GGUF type (0 to ",
+           int(GGUF_TYPE_COUNT) - 1, ")");
+    }
+  };
   auto scalar_size = [](uint32_t type) -> uint64_t {
     switch (type) {
       case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL: return 1;
@@ -65,16 +80,23 @@ void CheckTensorShapes(const std::string& path, uint64_t file_size) {
   };
   uint32_t magic = 0, version = 0;
   uint64_t n_tensors = 0, n_kv = 0;
-  if (!u32(magic) || !u32(version) || version != 3 || !u64(n_tensors) || !u64(n_kv)) return;
+  if (!u32(magic) || !u32(version) || (version != 2 && version != 3) || !u64(n_tensors) || !u64(n_kv)) return;
   for (uint64_t i = 0; i < n_kv; ++i) {
     uint32_t type = 0;
-    if (!skip_string() || !u32(type)) return;
+    if (!read_key()) return;
+    if (!u32(type)) {  // (ggml would compare its enum's out-of-range initial value)
+      Fail(path, ": corrupt GGUF header or metadata: the file ends at byte ", file_size, ", inside metadata key '", key,
+           "'");
+    }
+    check_type(type);
     if (type == GGUF_TYPE_STRING) {
       if (!skip_string()) return;
     } else if (type == GGUF_TYPE_ARRAY) {
       uint32_t et = 0;
       uint64_t n = 0;
-      if (!u32(et) || !u64(n)) return;
+      if (!u32(et)) return;
+      check_type(et);
+      if (!u64(n)) return;
       if (et == GGUF_TYPE_STRING) {
         if (n > (file_size - pos) / 8) return;
         for (uint64_t k = 0; k < n; ++k) {
@@ -106,7 +128,13 @@ void CheckTensorShapes(const std::string& path, uint64_t file_size) {
              "], more elements than 64 bits can count");
       }
     }
-    if (!skip(4 + 8)) return;  // type, offset
+    uint32_t type = 0;
+    if (!u32(type)) return;
+    if (type >= GGML_TYPE_COUNT) {
+      Fail(path, ": corrupt tensor table: tensor '", name, "' has type ", type, ", which is not a ggml type (0 to ",
+           int(GGML_TYPE_COUNT) - 1, ")");
+    }
+    if (!skip(8)) return;  // offset
   }
 }
 
@@ -129,7 +157,7 @@ GgufFile GgufFile::Open(const std::string& path) {
     Fail(path, ": not a GGUF file: magic at offset 0 is '", shown, "', expected 'GGUF'");
   }
 
-  CheckTensorShapes(path, f.file_size_);
+  PrecheckGgufLayout(path, f.file_size_);
 
   std::string log;
   {

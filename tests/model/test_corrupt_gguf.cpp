@@ -205,7 +205,7 @@ TEST(BadInput, CorruptGgufMetadata) {
       {"string-without-end", [&](std::string b, const Layout& l) { Put<uint64_t>(b, kv(l, "general.name").value, b.size()); return b; }, "corrupt GGUF"},
       {"key-without-end", [&](std::string b, const Layout& l) { Put<uint64_t>(b, l.kvs[2].begin, uint64_t(1) << 62); return b; }, "corrupt GGUF"},
       {"array-count", [&](std::string b, const Layout& l) { Put<uint64_t>(b, kv(l, "tokenizer.ggml.tokens").value + 4, uint64_t(1) << 40); return b; }, "corrupt GGUF"},
-      {"value-type", [&](std::string b, const Layout& l) { Put<uint32_t>(b, kv(l, "llama.block_count").type, 99); return b; }, "invalid GGUF type"},
+      {"value-type", [&](std::string b, const Layout& l) { Put<uint32_t>(b, kv(l, "llama.block_count").type, 99); return b; }, "key 'llama.block_count' has value type 99"},
       // A key of the wrong type for what it holds (u32 read as f32: same size, so it parses).
       {"block-count-float", [&](std::string b, const Layout& l) { Put<uint32_t>(b, kv(l, "llama.block_count").type, GGUF_TYPE_FLOAT32); return b; }, "'llama.block_count' should be an integer"},
       {"arch-not-a-string", [&](std::string b, const Layout& l) {
@@ -248,7 +248,7 @@ TEST(BadInput, CorruptGgufTensorTable) {
          return b;
        }, "blk.0.attn_q.weight"},
       {"negative-dimension", [&](std::string b, const Layout& l) { Put<int64_t>(b, l.tensors[1].ne, -64); return b; }, "invalid number of elements"},
-      {"unknown-type", [&](std::string b, const Layout& l) { Put<int32_t>(b, l.tensors[4].type, 1000); return b; }, "invalid ggml type"},
+      {"unknown-type", [&](std::string b, const Layout& l) { Put<int32_t>(b, l.tensors[4].type, 1000); return b; }, "has type 1000, which is not a ggml type"},
       {"duplicate-tensor", [&](std::string b, const Layout& l) {  // attn_k takes attn_q's name
          const auto q = tensor(l, "blk.0.attn_q.weight"), k = tensor(l, "blk.0.attn_k.weight");
          b.replace(k.begin + 8, q.name.size(), q.name);
