@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <climits>
+#include <unordered_map>
 
 #include "core/error.h"
+#include "gguf.h"
 #include "llama.h"
 #include "model/gguf_file.h"
 #include "text/llama_log.h"
@@ -16,6 +18,26 @@ std::unique_ptr<Tokenizer> Tokenizer::Load(const std::string& path) {
   if (file.ArrayLength("tokenizer.ggml.tokens") == 0) {
     Fail(path, ": no tokenizer in the file (metadata key 'tokenizer.ggml.tokens' is missing)");
   }
+  // libllama aborts (GGML_ASSERT) on a vocabulary that holds a token twice: refused here, with
+  // its own rule for empty tokens (an empty token i is read as "[EMPTY_i]").
+  {
+    const int64_t id = gguf_find_key(file.gguf(), "tokenizer.ggml.tokens");
+    if (gguf_get_kv_type(file.gguf(), id) != GGUF_TYPE_ARRAY || gguf_get_arr_type(file.gguf(), id) != GGUF_TYPE_STRING) {
+      Fail(path, ": metadata key 'tokenizer.ggml.tokens' should be an array of strings");
+    }
+    const size_t n = gguf_get_arr_n(file.gguf(), id);
+    std::unordered_map<std::string, size_t> seen;
+    seen.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      std::string word = gguf_get_arr_str(file.gguf(), id, i);
+      if (word.empty()) word = "[EMPTY_" + std::to_string(i) + "]";
+      const auto [it, fresh] = seen.emplace(std::move(word), i);
+      if (!fresh) {
+        Fail(path, ": metadata key 'tokenizer.ggml.tokens' holds the token '", it->first.substr(0, 40), "' twice (at ",
+             it->second, " and ", i, ")");
+      }
+    }
+  }
   InitLlamaBackend();
   std::unique_ptr<Tokenizer> t(new Tokenizer());
   t->path_ = path;
@@ -24,6 +46,14 @@ std::unique_ptr<Tokenizer> Tokenizer::Load(const std::string& path) {
   t->model_ = llama_model_load_from_file(path.c_str(), mp);
   if (!t->model_) Fail(path, ": libllama could not load the vocabulary");
   t->vocab_ = llama_model_get_vocab(t->model_);
+  // libllama asserts when it must add a special token the vocabulary does not have.
+  const std::pair<const char*, std::pair<bool, llama_token>> adds[] = {
+      {"BOS (tokenizer.ggml.add_bos_token)", {llama_vocab_get_add_bos(t->vocab_), llama_vocab_bos(t->vocab_)}},
+      {"EOS (tokenizer.ggml.add_eos_token)", {llama_vocab_get_add_eos(t->vocab_), llama_vocab_eos(t->vocab_)}},
+      {"SEP (tokenizer.ggml.add_sep_token)", {llama_vocab_get_add_sep(t->vocab_), llama_vocab_sep(t->vocab_)}}};
+  for (const auto& [what, add] : adds) {
+    if (add.first && add.second == LLAMA_TOKEN_NULL) Fail(path, ": the tokenizer adds a ", what, " token but has none");
+  }
   return t;
 }
 

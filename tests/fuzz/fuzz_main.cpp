@@ -6,6 +6,6 @@
 #include "fuzz_targets.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  chunkllm::fuzz::CHUNKLLM_FUZZ_TARGET(data, size);
+  (void)chunkllm::fuzz::CHUNKLLM_FUZZ_TARGET(data, size);
   return 0;
 }

@@ -101,13 +101,15 @@ RandomModelSpec TinySpec(Arch arch, ggml_type type) {
   return s;
 }
 
-// Runs fn; a chunkllm::Error is the expected end of bad input.
+// Runs fn; a chunkllm::Error is the expected end of bad input: its message is returned.
 template <typename Fn>
-void Guarded(Fn&& fn) {
+std::string Guarded(Fn&& fn) {
   try {
     fn();
-  } catch (const Error&) {
+  } catch (const Error& e) {
+    return e.what();
   }
+  return "";
 }
 
 }  // namespace
@@ -121,9 +123,9 @@ const std::string& TinyModelPath() {
   return path;
 }
 
-void ModelGguf(const uint8_t* data, size_t size) {
+std::string ModelGguf(const uint8_t* data, size_t size) {
   const std::string path = AsFile(data, size, "model.gguf");
-  Guarded([&] {
+  return Guarded([&] {
     auto model = Model::Load(path);
     auto tok = Tokenizer::Load(path);
     if (tok->n_vocab() != model->config().n_vocab) return;  // run refuses this (app/generate.cpp)
@@ -137,10 +139,10 @@ void ModelGguf(const uint8_t* data, size_t size) {
   });
 }
 
-void AdapterGguf(const uint8_t* data, size_t size) {
+std::string AdapterGguf(const uint8_t* data, size_t size) {
   static std::unique_ptr<Model> model = Model::Load(TinyModelPath());
   const std::string path = AsFile(data, size, "adapters.gguf");
-  Guarded([&] {
+  return Guarded([&] {
     AttentionOptions o;
     o.attn = "chunkllm", o.adapters = path, o.topk = 2, o.local = 1, o.sink = 2;
     std::unique_ptr<AttentionPolicy> policy = MakeAttentionPolicy(o, *model);
@@ -155,26 +157,26 @@ void AdapterGguf(const uint8_t* data, size_t size) {
   });
 }
 
-void TaskJsonl(const uint8_t* data, size_t size) {
+std::string TaskJsonl(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
-  Guarded([&] {
+  return Guarded([&] {
     for (const TaskRecord& r : ParseTaskRecords(text, "fuzz.jsonl")) {
       (void)ToJson(r).dump();  // what --dump writes back
     }
   });
 }
 
-void Prompt(const uint8_t* data, size_t size) {
+std::string Prompt(const uint8_t* data, size_t size) {
   static const std::vector<std::unique_ptr<Tokenizer>> toks = [] {
     std::vector<std::unique_ptr<Tokenizer>> t;
     for (const char* name : {"llama-spm", "llama-bpe", "qwen2"}) t.push_back(Tokenizer::Load(VocabPath(name)));
     return t;
   }();
-  if (size == 0) return;
+  if (size == 0) return "";
   const uint8_t flags = data[0];
   const Tokenizer& tok = *toks[flags % 3];
   const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
-  Guarded([&] {
+  return Guarded([&] {
     const bool add_special = flags & 4, parse_special = flags & 8;
     const std::vector<int32_t> ids = tok.Tokenize(text, add_special, parse_special);
     for (int32_t id : ids) (void)tok.TokenToPiece(id, flags & 16);
