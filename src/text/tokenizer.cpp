@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <unordered_map>
 
 #include "core/error.h"
@@ -35,6 +36,19 @@ std::unique_ptr<Tokenizer> Tokenizer::Load(const std::string& path) {
       if (!fresh) {
         Fail(path, ": metadata key 'tokenizer.ggml.tokens' holds the token '", it->first.substr(0, 40), "' twice (at ",
              it->second, " and ", i, ")");
+      }
+    }
+    // A SentencePiece (or Unigram) text that no token covers falls back to byte tokens, which
+    // libllama looks up without a check (an uncaught exception that ends the process).
+    const std::string model = file.FindString("tokenizer.ggml.model").value_or("");
+    if (model == "llama" || model == "t5") {
+      for (int b = 0; b < 256; ++b) {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "<0x%02X>", b);
+        if (!seen.count(hex) && !seen.count(std::string(1, char(b)))) {
+          Fail(path, ": the SentencePiece vocabulary has no token for byte 0x", std::string(hex).substr(3, 2), " ('", hex,
+               "'), which libllama needs to tokenize text outside the vocabulary");
+        }
       }
     }
   }

@@ -130,10 +130,10 @@ std::string ModelGguf(const uint8_t* data, size_t size) {
     auto tok = Tokenizer::Load(path);
     if (tok->n_vocab() != model->config().n_vocab) return;  // run refuses this (app/generate.cpp)
     SessionParams sp;
-    sp.n_ctx = 16, sp.n_threads = 1;
+    sp.n_ctx = 32, sp.n_threads = 1;
     Session session(*model, sp);
     std::vector<int32_t> prompt = tok->Tokenize("Hello world", true);
-    if (prompt.empty() || prompt.size() > 8) return;
+    if (prompt.empty() || prompt.size() > 24) return;
     session.Prefill(prompt);
     session.Decode(ArgMax(session.last_logits()));
   });
