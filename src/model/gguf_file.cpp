@@ -61,7 +61,9 @@ void PrecheckGgufLayout(const std::string& path, uint64_t file_size) {
     uint64_t n = 0;
     if (!u64(n)) return false;
     key.assign(size_t(std::min<uint64_t>(n, 200)), '\0');
-    return read(key.data(), key.size()) && skip(n - key.size());
+    if (!read(key.data(), key.size()) || !skip(n - key.size())) return false;
+    for (char& c : key) c = (c >= 32 && c < 127) ? c : '?';  // printable in a message
+    return true;
   };
   auto check_type = [&](uint32_t type) {
     if (type >= GGUF_TYPE_COUNT) {

@@ -77,6 +77,21 @@ Tokenizer::~Tokenizer() {
 
 std::vector<int32_t> Tokenizer::Tokenize(const std::string& text, bool add_special, bool parse_special) const {
   if (text.size() > size_t(INT_MAX / 2)) Fail("text of ", text.size(), " bytes is too long to tokenize");
+  // libllama reads other invalid UTF-8 as U+FFFD, but a 4-byte sequence above U+10FFFF gets
+  // through its decoder and then throws out of llama_tokenize (the process ends): refused here.
+  const auto cont = [&](size_t k) { return (static_cast<unsigned char>(text[k]) & 0xC0) == 0x80; };
+  for (size_t i = 0; i + 3 < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if ((c & 0xF8) != 0xF0 || !cont(i + 1) || !cont(i + 2) || !cont(i + 3)) continue;
+    const uint32_t cp = (uint32_t(c & 0x07) << 18) | (uint32_t(text[i + 1] & 0x3F) << 12) |
+                        (uint32_t(text[i + 2] & 0x3F) << 6) | uint32_t(text[i + 3] & 0x3F);
+    if (cp > 0x10FFFF) {
+      char hex[16];
+      std::snprintf(hex, sizeof hex, "%X", cp);
+      Fail("the text holds an invalid UTF-8 sequence at byte ", i, ": it encodes U+", hex,
+           ", beyond Unicode's last code point U+10FFFF");
+    }
+  }
   std::vector<int32_t> out(text.size() + 8);
   int32_t n = llama_tokenize(vocab_, text.data(), int32_t(text.size()), out.data(), int32_t(out.size()),
                              add_special, parse_special);
