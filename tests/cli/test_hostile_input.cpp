@@ -163,6 +163,17 @@ TEST(BadInput, PromptFileLongerThanTheContextCanHold) {
                      "the most -c 512 tokens can hold", 30);
 }
 
+// Found by fuzzing: a BPE vocabulary's tokenizer (libllama) threw out of llama_tokenize, ending
+// the process, on a 4-byte UTF-8 sequence above U+10FFFF.
+TEST(BadInput, PromptWithACodePointBeyondUnicode) {
+  RandomModelSpec spec = SmallSpec();
+  spec.vocab_path = test::VocabPath("llama-bpe");
+  spec.n_embd = 32, spec.n_head = 2, spec.n_head_kv = 1, spec.n_ff = 64, spec.tied_output = true;
+  const std::string model = test::FixtureModel("hostile-bpe", spec);
+  ExpectCleanFailure({"run", "-m", model, "-p", "abc \xf7\xbf\xbf\xbf def", "-n", "1"},
+                     "invalid UTF-8 sequence at byte 4: it encodes U+1FFFFF");
+}
+
 TEST(BadInput, ContextSizeOverflow) {
   ExpectCleanFailure({"run", "-m", SmallModel(), "-p", "hi", "-c", "2147483647"}, "context size (-c) must be in [1, ");
   ExpectCleanFailure({"run", "-m", SmallModel(), "-p", "hi", "-c", "1073741824"}, "more than this machine's");
