@@ -14,9 +14,19 @@ APT_PACKAGES=(g++ cmake ninja-build git ca-certificates libcli11-dev nlohmann-js
               libcpp-httplib-dev libgtest-dev libgmock-dev libtorch-dev libopenblas0-pthread
               librsvg2-bin)  # rsvg-convert: the plot tests render every plot kind
 
+# scripts/fuzz.sh (--fuzz): clang and its libFuzzer / sanitizer runtimes, pinned to Debian 12's.
+if [ "${1:-}" = "--fuzz" ]; then
+  APT_PACKAGES+=(clang-14=1:14.0.6-12 libclang-rt-14-dev=1:14.0.6-12)
+fi
+
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  name=${p%%=*}
+  if [ "$name" != "$p" ]; then  # pinned: the installed version must be the pin
+    [ "$(dpkg-query -W -f='${Status} ${Version}' "$name" 2>/dev/null)" = "install ok installed ${p#*=}" ] || missing+=("$p")
+  else
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  fi
 done
 # npm comes with the machine's Node.js; Debian's npm is only the fallback.
 command -v npm >/dev/null 2>&1 || missing+=(npm)

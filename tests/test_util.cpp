@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -71,8 +72,9 @@ CliResult RunCli(const std::vector<std::string>& args, int timeout_s, const std:
   }
   posix_spawn_file_actions_destroy(&fa);
   int status = 0;
+  struct rusage usage = {};
   for (int waited_ms = 0;; waited_ms += 10) {
-    const pid_t w = waitpid(pid, &status, WNOHANG);
+    const pid_t w = wait4(pid, &status, WNOHANG, &usage);
     if (w == pid) break;
     if (waited_ms > timeout_s * 1000) {  // a hang is a failure, not a stuck suite
       kill(pid, SIGKILL);
@@ -82,6 +84,7 @@ CliResult RunCli(const std::vector<std::string>& args, int timeout_s, const std:
     }
     usleep(10000);
   }
+  r.max_rss_kb = usage.ru_maxrss;
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
   r.out = ReadTextFile(out_path);

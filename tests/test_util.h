@@ -31,6 +31,7 @@ struct CliResult {
   int exit_code = -1;   // -1: killed by a signal
   int signal = 0;
   std::string out, err;
+  long max_rss_kb = 0;  // the process's peak resident memory
 };
 
 // Runs the chunkllm binary (CHUNKLLM_BIN env var, else the build's), or `program` when given,

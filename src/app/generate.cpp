@@ -12,14 +12,16 @@
 namespace chunkllm {
 
 void RunGenerate(const GenerateOptions& o) {
-  std::string text = TextFromFlags(o.prompt, o.prompt_file, "the prompt");
-
   auto model = Model::Load(o.model_path);
   auto tokenizer = Tokenizer::Load(o.model_path);
   if (tokenizer->n_vocab() != model->config().n_vocab) {
     Fail(o.model_path, ": the tokenizer has ", tokenizer->n_vocab(), " tokens but the model's vocab size is ",
          model->config().n_vocab);
   }
+  // Read (and tokenize) no more text than -c tokens can hold: a prompt file of any size, even
+  // /dev/zero, is refused before memory grows past that.
+  std::string text = TextFromFlags(o.prompt, o.prompt_file, "the prompt", tokenizer->PromptLimit(o.session.n_ctx));
+  Sampler sampler(o.sampler);  // its flags are checked before the long prefill
   if (o.chat) text = tokenizer->ApplyChatTemplate(text);
   const std::vector<int32_t> prompt = tokenizer->Tokenize(text, /*add_special=*/true, /*parse_special=*/o.chat);
   if (prompt.empty()) Fail("the prompt tokenizes to nothing");
@@ -30,7 +32,6 @@ void RunGenerate(const GenerateOptions& o) {
 
   std::unique_ptr<AttentionPolicy> policy = PolicySpec(*model, o.attention).NewPolicy();
   Session session(*model, o.session, policy.get());
-  Sampler sampler(o.sampler);
 
   const double t0 = NowSeconds();
   {

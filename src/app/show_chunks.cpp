@@ -35,10 +35,9 @@ BoundaryComparison CompareBoundaries(const std::vector<uint8_t>& adapter_end, co
 }
 
 void RunShowChunks(const ShowChunksOptions& o) {
-  const std::string text = TextFromFlags(o.text, o.text_file, "the text");
-
   auto model = Model::Load(o.model_path);
   auto tokenizer = Tokenizer::Load(o.model_path);
+  const std::string text = TextFromFlags(o.text, o.text_file, "the text", tokenizer->PromptLimit(o.n_ctx));
   // Positions: 0 is BOS, token i of `ids` is position i + 1 (the layout of training windows).
   const std::vector<int32_t> ids = tokenizer->Tokenize(text, /*add_special=*/false);
   if (ids.empty()) Fail("the text tokenizes to nothing");

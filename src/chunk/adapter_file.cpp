@@ -164,8 +164,11 @@ AdapterSet LoadAdapters(const std::string& path) {
   a.base.fingerprint = f.GetString("chunkllm.base.fingerprint");
   a.hp.d_adapter = positive("chunkllm.d_adapter");
   a.hp.rank = positive("chunkllm.rank");
-  a.hp.chunk_hidden = int(f.GetInt("chunkllm.chunk_hidden"));
-  if (a.hp.chunk_hidden < 0) Fail(path, ": metadata key 'chunkllm.chunk_hidden' is negative");
+  const int64_t chunk_hidden = f.GetInt("chunkllm.chunk_hidden");
+  if (chunk_hidden < 0 || chunk_hidden > (1 << 24)) {
+    Fail(path, ": metadata key 'chunkllm.chunk_hidden' must be in [0, 2^24], got ", chunk_hidden);
+  }
+  a.hp.chunk_hidden = int(chunk_hidden);
   a.hp.max_chunk = positive("chunkllm.max_chunk");
   a.hp.alpha = f.GetFloat("chunkllm.alpha");
   if (!(a.hp.alpha > 0 && a.hp.alpha < 1)) Fail(path, ": metadata key 'chunkllm.alpha' must be in (0, 1), got ", a.hp.alpha);
@@ -230,6 +233,15 @@ AdapterSet LoadAdapters(const std::string& path) {
     a.training = nlohmann::json::parse(f.GetString("chunkllm.training"));
   } catch (const nlohmann::json::exception& e) {
     Fail(path, ": metadata key 'chunkllm.training' is not JSON (", e.what(), ")");
+  }
+  // The layer count is the file's word: the tensor table must back it before anything is
+  // sized by it (a count of 2^24 would otherwise allocate gigabytes first).
+  const int64_t per_layer = 4 + (a.hp.distance_buckets > 0) + a.hp.length_bias + a.hp.query_distance +
+                            2 * a.hp.query_features;
+  const int64_t n_expected = int64_t(a.base.n_layer) * per_layer + (a.hp.chunk_hidden > 0 ? 4 : 2);
+  if (int64_t(f.tensors().size()) != n_expected) {
+    Fail(path, ": has ", f.tensors().size(), " tensors, expected ", n_expected, " for ", a.base.n_layer,
+         " layers (metadata key 'chunkllm.base.n_layer')");
   }
   a.layers.resize(size_t(a.base.n_layer));
 

@@ -40,7 +40,7 @@ void RegisterEval(CLI::App& app) {
   c->add_option("--lengths", o->lengths, "context lengths in tokens, comma-separated")->delimiter(',')->capture_default_str();
   c->add_option("--depths", o->depths, "needle depths in [0, 1], comma-separated")->delimiter(',')->capture_default_str();
   c->add_option("--samples", o->samples, "samples per task, length and depth")->check(kPositive)->capture_default_str();
-  c->add_option("--seed", o->seed, "task seed")->capture_default_str();
+  c->add_option("--seed", o->seed, "task seed")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--haystack", o->haystack_dir, "held-out prose for the haystacks")->capture_default_str();
   AddAttentionFlags(c, o->attention, &o->methods, "attention methods, comma-separated");
   c->add_option("--fidelity-docs", o->fidelity.documents,

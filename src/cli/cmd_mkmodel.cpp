@@ -28,7 +28,7 @@ void RegisterMkModel(CLI::App& app) {
   c->add_flag("--tied", s->tied_output, "tie the output matrix to the token embeddings");
   c->add_option("--type", *type, "weight type of the matrices (f32, f16, bf16, q8_0, q4_0, q4_K, ...)")->capture_default_str();
   c->add_option("--init-std", s->init_std, "std of the random matrices")->capture_default_str();
-  c->add_option("--seed", s->seed, "random seed")->capture_default_str();
+  c->add_option("--seed", s->seed, "random seed")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("-o,--output", *out, "output GGUF file")->required();
   c->callback([=] {
     RandomModelSpec spec = *s;

@@ -73,7 +73,7 @@ void RegisterTrain(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--val-every", o->val_every, "steps between validations")->capture_default_str();
   c->add_option("--val-windows", o->val_windows, "held-out windows")->check(kPositive)->capture_default_str();
-  c->add_option("--seed", o->seed, "seed (init and data order)")->capture_default_str();
+  c->add_option("--seed", o->seed, "seed (init and data order)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("-t,--threads", o->n_threads, "threads")->check(kPositive)->capture_default_str();
   c->add_option("--checkpoint-minutes", o->checkpoint_minutes, "minutes between checkpoints")->capture_default_str();
   c->add_option("--stop-after", o->stop_after_steps, "stop after this many steps (with a checkpoint)");

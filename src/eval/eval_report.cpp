@@ -124,6 +124,14 @@ nlohmann::json AdapterSection(const std::string& dir, const nlohmann::json& a, s
 
 }  // namespace
 
+bool IsEvalReportFile(const std::string& name) {
+  for (const char* ext : {".json", ".jsonl", ".md", ".svg"}) {
+    const std::string e = ext;
+    if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) return true;
+  }
+  return false;
+}
+
 nlohmann::json WriteEvalReport(const std::string& dir, const std::vector<SampleResult>& results,
                                const std::vector<std::string>& methods, const std::vector<FidelityResult>& fidelity,
                                const nlohmann::json& adapter_metrics) {

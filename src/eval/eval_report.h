@@ -26,6 +26,10 @@ struct SampleResult {
 
 nlohmann::json ToJson(const SampleResult& r);
 
+// The files a report folder holds (config.json, results.jsonl, summary.md, plots, ...): an
+// existing -o folder is replaced by a new report only when it holds nothing else.
+bool IsEvalReportFile(const std::string& name);
+
 // Writes summary.json, summary.md and the plots into dir; returns the summary. Fidelity rows
 // (may be empty) add a "fidelity" section per method and length, and kl-vs-attended.svg. The
 // adapters' held-out metrics (ToJson of an AdapterValidation, train/adapter_report.h; null:

@@ -81,6 +81,18 @@ void RunEval(const EvalOptions& o) {
   auto model = Model::Load(o.model_path);
   auto tok = Tokenizer::Load(o.model_path);
   for (double d : o.depths) if (d < 0 || d > 1) Fail("--depths must be in [0, 1] (fractions), got ", d);
+  // Lengths are checked against the model's context before any haystack or window is built
+  // for them (a 100M-token haystack took minutes and gigabytes).
+  const int n_ctx_train = model->config().n_ctx_train;
+  auto check_lengths = [&](const std::string& flag, const std::vector<int>& lengths) {
+    for (int L : lengths) {
+      if (L < 1 || L > n_ctx_train) {
+        Fail(flag, " ", L, " is outside [1, ", n_ctx_train, "]: ", o.model_path, " has a context of ", n_ctx_train,
+             " tokens (", model->config().arch_name, ".context_length)");
+      }
+    }
+  };
+  if (o.tasks_path.empty()) check_lengths("--lengths", o.lengths);
   const std::vector<TaskRecord> tasks = o.tasks_path.empty() ? GenerateTasks(o, *tok) : ReadTaskRecords(o.tasks_path);
   if (!o.dump_path.empty()) {
     std::string text;
@@ -91,10 +103,27 @@ void RunEval(const EvalOptions& o) {
   }
   if (o.out_dir.empty()) Fail("eval needs -o DIR for its report (or --dump FILE to only write the tasks)");
   if (o.methods.empty()) Fail("--attn needs at least one method");
+  if (o.fidelity.documents > 0) {
+    if (o.fidelity.lengths.empty()) check_lengths("--fidelity-lengths (default: --lengths)", o.lengths);
+    else check_lengths("--fidelity-lengths", o.fidelity.lengths);
+  }
+  // The report replaces -o DIR only at the end: a failed run leaves no half report, and old
+  // files never mix with new ones (a folder holding anything else is refused now).
+  StagedFolder report(o.out_dir, IsEvalReportFile);
+  const std::string& out = report.path();
 
   int n_ctx = 16;
-  for (const TaskRecord& r : tasks) {
-    n_ctx = std::max(n_ctx, int(tok->Tokenize(r.context + r.question + r.answer_prefix, true).size()) + r.max_new_tokens);
+  const TextLimit limit = tok->PromptLimit(n_ctx_train, "the model's context of");
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const TaskRecord& r = tasks[i];
+    const std::string prompt = r.context + r.question + r.answer_prefix;
+    const int64_t n = prompt.size() > limit.max_bytes ? INT64_MAX : int64_t(tok->Tokenize(prompt, true).size());
+    if (n > n_ctx_train) {
+      Fail(o.tasks_path.empty() ? std::string("generated tasks") : o.tasks_path, ": record ", i + 1, " (", r.task,
+           ") has a prompt of ", n == INT64_MAX ? Str("more than ", limit.max_bytes, " bytes") : Str(n, " tokens"),
+           ", beyond ", o.model_path, "'s context of ", n_ctx_train, " tokens");
+    }
+    n_ctx = std::max(n_ctx, int(n) + r.max_new_tokens);
   }
   // Every flag checked and the adapters loaded once, before the long run.
   const std::vector<PolicySpec> methods = MakePolicySpecs(*model, o.attention, o.methods);
@@ -113,7 +142,6 @@ void RunEval(const EvalOptions& o) {
       std::fprintf(stderr, "eval: adapter metrics skipped: this chunkllm was built without training (libtorch)\n");
     }
   }
-  std::filesystem::create_directories(o.out_dir);
   nlohmann::json config = {{"model", o.model_path}, {"tasks_file", o.tasks_path}, {"tasks", o.tasks},
                            {"lengths", o.lengths}, {"depths", o.depths}, {"samples", o.samples}, {"seed", o.seed},
                            {"haystack", o.haystack_dir}, {"methods", method_names}, {"threads", o.n_threads},
@@ -131,7 +159,7 @@ void RunEval(const EvalOptions& o) {
                                                 {"seq", o.adapter_seq}, {"text", adapter_text}}},
                            {"fidelity", {{"documents", o.fidelity.documents}, {"decode_tokens", o.fidelity.decode_tokens},
                                          {"lengths", o.fidelity.lengths.empty() ? o.lengths : o.fidelity.lengths}}}};
-  WriteTextFile(o.out_dir + "/config.json", config.dump(2) + "\n");
+  WriteTextFile(out + "/config.json", config.dump(2) + "\n");
 
   SessionParams sp;
   sp.n_ctx = n_ctx;
@@ -156,7 +184,7 @@ void RunEval(const EvalOptions& o) {
     }
   }
   bar.Finish();
-  WriteTextFile(o.out_dir + "/results.jsonl", rows);
+  WriteTextFile(out + "/results.jsonl", rows);
 
   std::vector<FidelityResult> fidelity;
   if (o.fidelity.documents > 0) {
@@ -176,7 +204,7 @@ void RunEval(const EvalOptions& o) {
     fbar.Finish();
     std::string frows;
     for (const FidelityResult& r : fidelity) frows += ToJson(r).dump() + "\n";
-    WriteTextFile(o.out_dir + "/fidelity.jsonl", frows);
+    WriteTextFile(out + "/fidelity.jsonl", frows);
   }
   nlohmann::json adapter_metrics;
   if (measure_adapters) {
@@ -186,8 +214,10 @@ void RunEval(const EvalOptions& o) {
     adapter_metrics["topk"] = o.attention.topk, adapter_metrics["windows"] = o.adapter_windows;
     adapter_metrics["seq"] = o.adapter_seq, adapter_metrics["text"] = adapter_text;
   }
-  const nlohmann::json summary = WriteEvalReport(o.out_dir, results, method_names, fidelity, adapter_metrics);
-  std::fputs(ReadTextFile(o.out_dir + "/summary.md").c_str(), stdout);
+  const nlohmann::json summary = WriteEvalReport(out, results, method_names, fidelity, adapter_metrics);
+  const std::string summary_md = ReadTextFile(out + "/summary.md");
+  report.Commit();
+  std::fputs(summary_md.c_str(), stdout);
 }
 
 }  // namespace chunkllm

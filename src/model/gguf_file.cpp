@@ -1,9 +1,11 @@
 #include "model/gguf_file.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <mutex>
 
 #include "core/error.h"
@@ -29,6 +31,115 @@ std::string Trim(std::string s) {
   return s;
 }
 
+// A bounded walk over the header, metadata and tensor table ahead of ggml's reader, for what
+// that reader does not check safely (undefined behaviour on hostile bytes, found by fuzzing):
+// it stores a value type or tensor type into its enum before checking its range, and it
+// multiplies a tensor's dimensions before checking that the product fits in 64 bits. Anything
+// else malformed is left to ggml's reader and its messages: the walk just stops.
+void PrecheckGgufLayout(const std::string& path, uint64_t file_size) {
+  std::unique_ptr<FILE, int (*)(FILE*)> fp(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!fp) return;
+  uint64_t pos = 0;
+  auto read = [&](void* dst, uint64_t n) {
+    if (n > file_size - pos || std::fread(dst, 1, size_t(n), fp.get()) != n) return false;
+    pos += n;
+    return true;
+  };
+  auto skip = [&](uint64_t n) {
+    if (n > file_size - pos || fseeko(fp.get(), off_t(pos + n), SEEK_SET) != 0) return false;
+    pos += n;
+    return true;
+  };
+  auto u32 = [&](uint32_t& v) { return read(&v, 4); };
+  auto u64 = [&](uint64_t& v) { return read(&v, 8); };
+  auto skip_string = [&] {
+    uint64_t n = 0;
+    return u64(n) && skip(n);
+  };
+  std::string key;  // the key being read, for messages (its first 200 bytes)
+  auto read_key = [&] {
+    uint64_t n = 0;
+    if (!u64(n)) return false;
+    key.assign(size_t(std::min<uint64_t>(n, 200)), '\0');
+    if (!read(key.data(), key.size()) || !skip(n - key.size())) return false;
+    for (char& c : key) c = (c >= 32 && c < 127) ? c : '?';  // printable in a message
+    return true;
+  };
+  auto check_type = [&](uint32_t type) {
+    if (type >= GGUF_TYPE_COUNT) {
+      Fail(path, ": corrupt metadata: key '", key, "' has value type ", type, ", which is not a GGUF type (0 to ",
+           int(GGUF_TYPE_COUNT) - 1, ")");
+    }
+  };
+  auto scalar_size = [](uint32_t type) -> uint64_t {
+    switch (type) {
+      case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL: return 1;
+      case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: return 2;
+      case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_FLOAT32: return 4;
+      case GGUF_TYPE_UINT64: case GGUF_TYPE_INT64: case GGUF_TYPE_FLOAT64: return 8;
+      default: return 0;
+    }
+  };
+  uint32_t magic = 0, version = 0;
+  uint64_t n_tensors = 0, n_kv = 0;
+  if (!u32(magic) || !u32(version) || (version != 2 && version != 3) || !u64(n_tensors) || !u64(n_kv)) return;
+  for (uint64_t i = 0; i < n_kv; ++i) {
+    uint32_t type = 0;
+    if (!read_key()) return;
+    if (!u32(type)) {  // (ggml would compare its enum's out-of-range initial value)
+      Fail(path, ": corrupt GGUF header or metadata: the file ends at byte ", file_size, ", inside metadata key '", key,
+           "'");
+    }
+    check_type(type);
+    if (type == GGUF_TYPE_STRING) {
+      if (!skip_string()) return;
+    } else if (type == GGUF_TYPE_ARRAY) {
+      uint32_t et = 0;
+      uint64_t n = 0;
+      if (!u32(et)) return;
+      check_type(et);
+      if (!u64(n)) return;
+      if (et == GGUF_TYPE_STRING) {
+        if (n > (file_size - pos) / 8) return;
+        for (uint64_t k = 0; k < n; ++k) {
+          if (!skip_string()) return;
+        }
+      } else {
+        const uint64_t size = scalar_size(et);
+        if (size == 0 || n > (file_size - pos) / size || !skip(n * size)) return;
+      }
+    } else {
+      const uint64_t size = scalar_size(type);
+      if (size == 0 || !skip(size)) return;
+    }
+  }
+  for (uint64_t i = 0; i < n_tensors; ++i) {
+    uint64_t name_len = 0;
+    uint32_t n_dims = 0;
+    if (!u64(name_len) || name_len >= GGML_MAX_NAME) return;
+    char name[GGML_MAX_NAME] = {};
+    if (!read(name, name_len) || !u32(n_dims) || n_dims > GGML_MAX_DIMS) return;
+    int64_t ne[GGML_MAX_DIMS] = {1, 1, 1, 1};
+    int64_t count = 1;
+    for (uint32_t d = 0; d < n_dims; ++d) {
+      if (!read(&ne[d], 8) || ne[d] < 0) return;
+      if (__builtin_mul_overflow(count, ne[d], &count)) {
+        std::string shape;
+        for (uint32_t k = 0; k <= d; ++k) shape += (k ? ", " : "") + std::to_string(ne[k]);
+        Fail(path, ": corrupt tensor table: tensor '", name, "' has shape [", shape, n_dims > d + 1 ? ", ..." : "",
+             "], more elements than 64 bits can count");
+      }
+    }
+    uint32_t type = 0;
+    if (!u32(type)) return;
+    if (type >= GGML_TYPE_COUNT) {
+      Fail(path, ": corrupt tensor table: tensor '", name, "' has type ", type, ", which is not a ggml type (0 to ",
+           int(GGML_TYPE_COUNT) - 1, ")");
+    }
+    if (!skip(8)) return;  // offset
+  }
+}
+
 }  // namespace
 
 GgufFile GgufFile::Open(const std::string& path) {
@@ -47,6 +158,8 @@ GgufFile GgufFile::Open(const std::string& path) {
     for (char c : magic) shown += (c >= 32 && c < 127) ? c : '?';
     Fail(path, ": not a GGUF file: magic at offset 0 is '", shown, "', expected 'GGUF'");
   }
+
+  PrecheckGgufLayout(path, f.file_size_);
 
   std::string log;
   {
@@ -75,11 +188,13 @@ GgufFile GgufFile::Open(const std::string& path) {
       t.ne[d] = ne[d];
       if (ne[d] != 1) t.n_dims = d + 1;
     }
-    t.offset = data_offset + gguf_get_tensor_offset(f.gguf_, i);
+    // Written so that no sum can wrap: ggml accepts offsets and sizes up to 2^64 - 1.
+    const uint64_t relative = gguf_get_tensor_offset(f.gguf_, i);
+    t.offset = relative > f.file_size_ ? UINT64_MAX : data_offset + relative;
     t.nbytes = gguf_get_tensor_size(f.gguf_, i);
-    if (t.offset + t.nbytes > f.file_size_) {
-      Fail(path, ": file is truncated: tensor '", t.name, "' needs bytes ", t.offset, "..",
-           t.offset + t.nbytes, " but the file has ", f.file_size_, " bytes");
+    if (t.nbytes > f.file_size_ || t.offset > f.file_size_ - t.nbytes) {
+      Fail(path, ": file is truncated: tensor '", t.name, "' needs ", t.nbytes, " bytes from offset ", t.offset,
+           " but the file has ", f.file_size_, " bytes");
     }
     f.tensors_.push_back(std::move(t));
   }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <map>
 
@@ -95,6 +96,12 @@ class WeightTable {
       Fail(file_.path(), ": tensor '", name, "' has type ", ggml_type_name(info->type),
            ", expected f32 (norm weights and biases are f32)");
     }
+    // A matrix of a type the CPU cannot multiply (i16, i32, q8_1, ...) would abort in the
+    // first matmul: refused here.
+    if (info->type != GGML_TYPE_F32 && ggml_get_type_traits_cpu(info->type)->vec_dot == nullptr) {
+      Fail(file_.path(), ": tensor '", name, "' has type ", ggml_type_name(info->type),
+           ", which is not a weight type (f32, f16, bf16 or a quantized type the CPU multiplies)");
+    }
     return Create(*info, int(want.size()), use);
   }
 
@@ -180,6 +187,12 @@ void ReadTensorData(const std::string& path, const WeightTable& table) {
       }
       done += uint64_t(n);
     }
+    // A NaN or infinity in a weight poisons every logit (libllama checks the same way when
+    // asked to); quantized blocks are checked through their scales.
+    if (!ggml_validate_row_data(info->type, dst, info->nbytes)) {
+      close(fd);
+      Fail(path, ": tensor '", info->name, "' holds a non-finite value (NaN or infinity)");
+    }
     if (!direct) ggml_backend_tensor_set(t, staging.data(), 0, info->nbytes);
   }
   close(fd);
@@ -194,7 +207,15 @@ std::unique_ptr<Model> Model::Load(const std::string& path) {
   m->config_ = ModelConfig::FromGguf(file);
   const ModelConfig& c = m->config_;
 
-  WeightTable table(file, 8 + size_t(c.n_layer) * 16);
+  // block_count is the file's word, and every layer needs its own tensors: a count the tensor
+  // table cannot back is refused before anything is sized by it.
+  const uint64_t per_layer = 9 + (c.has_qkv_bias ? 3 : 0) + (c.has_qk_norm ? 2 : 0);
+  const uint64_t needed = uint64_t(c.n_layer) * per_layer + 2;
+  if (needed > file.tensors().size()) {
+    Fail(path, ": metadata key '", c.arch_name, ".block_count' is ", c.n_layer, ": that many layers need at least ",
+         needed, " tensors, but the file holds ", file.tensors().size());
+  }
+  WeightTable table(file, file.tensors().size() + 1);  // + a repacked copy of a tied output
   const int64_t D = c.n_embd, V = c.n_vocab, Q = c.n_embd_q(), KV = c.n_embd_kv(), F = c.n_ff;
   const Use mm = Use::kMatMul, other = Use::kOther;
   ModelWeights& w = m->weights_;
@@ -229,6 +250,20 @@ std::unique_ptr<Model> Model::Load(const std::string& path) {
     l.ffn_gate = table.Get(TensorRole::kFfnGate, il, {D, F}, mm);
     l.ffn_up = table.Get(TensorRole::kFfnUp, il, {D, F}, mm);
     l.ffn_down = table.Get(TensorRole::kFfnDown, il, {F, D}, mm);
+  }
+
+  // Every tensor of the file is a weight of this architecture: a tensor left over means the
+  // metadata and the tensors disagree (libllama refuses such files too).
+  std::map<std::string, bool> used;
+  for (const auto& [t, info] : table.sources()) used[info->name] = true;
+  for (const GgufTensorInfo& t : file.tensors()) {
+    if (used.count(t.name)) continue;
+    int layer = -1;
+    if (std::sscanf(t.name.c_str(), "blk.%d.", &layer) == 1 && layer >= c.n_layer) {
+      Fail(path, ": tensor '", t.name, "' belongs to layer ", layer, ", but metadata key '", c.arch_name,
+           ".block_count' says the model has ", c.n_layer, " layers");
+    }
+    Fail(path, ": unexpected tensor '", t.name, "': not a weight of a ", c.arch_name, " model with these hyper-parameters");
   }
 
   for (const auto& [buft, ctx] : table.ReleaseContexts()) {

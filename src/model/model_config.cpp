@@ -53,6 +53,10 @@ ModelConfig ModelConfig::FromGguf(const GgufFile& f) {
   }
   c.head_dim = positive(a + "attention.key_length",
                         f.FindInt(a + "attention.key_length").value_or(c.n_embd / c.n_head));
+  if (c.head_dim % 2 != 0) Fail(f.path(), ": the head dim ", c.head_dim, " must be even (RoPE rotates pairs)");
+  if (int64_t(c.n_head) * c.head_dim > (int64_t(1) << 30)) {
+    Fail(f.path(), ": attention.head_count ", c.n_head, " x attention.key_length ", c.head_dim, " is too large");
+  }
   const int64_t v_len = f.FindInt(a + "attention.value_length").value_or(c.head_dim);
   if (v_len != c.head_dim) {
     Fail(f.path(), ": attention.value_length ", v_len, " differs from key_length ", c.head_dim,
@@ -66,20 +70,27 @@ ModelConfig ModelConfig::FromGguf(const GgufFile& f) {
 
   // RoPE
   c.rope_type = c.arch == Arch::kLlama ? GGML_ROPE_TYPE_NORMAL : GGML_ROPE_TYPE_NEOX;
-  c.n_rot = int(f.FindInt(a + "rope.dimension_count").value_or(c.head_dim));
+  c.n_rot = positive(a + "rope.dimension_count", f.FindInt(a + "rope.dimension_count").value_or(c.head_dim));
   if (c.n_rot != c.head_dim) {
     Fail(f.path(), ": rope.dimension_count ", c.n_rot, " differs from the head dim ", c.head_dim,
          " (partial rotary embedding is not supported for ", c.arch_name, ")");
   }
-  c.rope_freq_base = f.FindFloat(a + "rope.freq_base").value_or(10000.0f);
-  if (!(c.rope_freq_base > 0.0f)) Fail(f.path(), ": rope.freq_base must be positive");
+  // Every float of the file must be finite: an infinite or NaN RoPE base or factor turns
+  // every attention score into NaN, silently.
+  auto finite = [&](const std::string& key, float fallback) {
+    const float v = f.FindFloat(key).value_or(fallback);
+    if (!std::isfinite(v)) Fail(f.path(), ": metadata key '", key, "' must be a finite number, got ", v);
+    return v;
+  };
+  c.rope_freq_base = finite(a + "rope.freq_base", 10000.0f);
+  if (!(c.rope_freq_base > 0.0f)) Fail(f.path(), ": metadata key '", a, "rope.freq_base' must be positive, got ", c.rope_freq_base);
 
   const std::string scaling = f.FindString(a + "rope.scaling.type").value_or("linear");
-  float factor = f.FindFloat(a + "rope.scaling.factor").value_or(0.0f);
-  if (factor == 0.0f) factor = f.FindFloat(a + "rope.scale_linear").value_or(0.0f);
+  float factor = finite(a + "rope.scaling.factor", 0.0f);
+  if (factor == 0.0f) factor = finite(a + "rope.scale_linear", 0.0f);
   if (factor < 0.0f) Fail(f.path(), ": rope.scaling.factor must be positive, got ", factor);
   c.rope_freq_scale = factor == 0.0f ? 1.0f : 1.0f / factor;
-  const float rope_attn_factor = f.FindFloat(a + "rope.scaling.attn_factor").value_or(1.0f);
+  const float rope_attn_factor = finite(a + "rope.scaling.attn_factor", 1.0f);
   if (scaling == "none") {
     c.rope_scaling = RopeScaling::kNone;
     c.rope_freq_scale = 1.0f;
@@ -90,12 +101,11 @@ ModelConfig ModelConfig::FromGguf(const GgufFile& f) {
   } else {
     Fail(f.path(), ": unsupported rope.scaling.type '", scaling, "' (supported: none, linear, yarn)");
   }
-  c.yarn_orig_ctx = int(f.FindInt(a + "rope.scaling.original_context_length").value_or(c.n_ctx_train));
-  c.yarn_beta_fast = f.FindFloat(a + "rope.scaling.yarn_beta_fast").value_or(32.0f);
-  c.yarn_beta_slow = f.FindFloat(a + "rope.scaling.yarn_beta_slow").value_or(1.0f);
-  c.yarn_ext_factor = c.rope_scaling == RopeScaling::kYarn
-                          ? f.FindFloat(a + "rope.scaling.yarn_ext_factor").value_or(1.0f)
-                          : 0.0f;
+  c.yarn_orig_ctx = positive(a + "rope.scaling.original_context_length",
+                             f.FindInt(a + "rope.scaling.original_context_length").value_or(c.n_ctx_train));
+  c.yarn_beta_fast = finite(a + "rope.scaling.yarn_beta_fast", 32.0f);
+  c.yarn_beta_slow = finite(a + "rope.scaling.yarn_beta_slow", 1.0f);
+  c.yarn_ext_factor = c.rope_scaling == RopeScaling::kYarn ? finite(a + "rope.scaling.yarn_ext_factor", 1.0f) : 0.0f;
   c.yarn_attn_factor = 1.0f;
   if (c.yarn_ext_factor != 0.0f) {
     // ggml's rope multiplies by mscale = 1 + 0.1 ln(1/freq_scale) when ext_factor != 0; the

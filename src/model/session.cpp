@@ -8,10 +8,20 @@
 
 namespace chunkllm {
 
+namespace {
+
+// The KV cache's size: n_ctx rounded up to the padding, checked first so the rounding cannot
+// overflow.
+int PaddedContext(int n_ctx) {
+  if (n_ctx <= 0 || n_ctx > kMaxContext) Fail("context size (-c) must be in [1, ", kMaxContext, "], got ", n_ctx);
+  return GGML_PAD(n_ctx, kKvPad);
+}
+
+}  // namespace
+
 Session::Session(const Model& model, const SessionParams& params, AttentionPolicy* policy)
     : model_(model), params_(params), policy_(policy ? policy : &dense_policy_),
-      kv_(model.config(), GGML_PAD(std::max(params.n_ctx, 1), kKvPad), params.kv_type) {
-  if (params.n_ctx <= 0) Fail("context size must be positive, got ", params.n_ctx);
+      kv_(model.config(), PaddedContext(params.n_ctx), params.kv_type) {
   if (params.n_threads <= 0) Fail("thread count must be positive, got ", params.n_threads);
   if (params.n_ubatch <= 0) Fail("micro-batch size must be positive, got ", params.n_ubatch);
   backend_ = ggml_backend_cpu_init();

@@ -17,6 +17,9 @@
 
 namespace chunkllm {
 
+// The largest context a session takes (-c); the KV cache must also fit in memory.
+inline constexpr int kMaxContext = 1 << 30;
+
 struct SessionParams {
   int n_ctx = 4096;      // KV cache positions (-c)
   int n_ubatch = 512;    // prefill micro-batch size

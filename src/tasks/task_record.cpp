@@ -1,10 +1,10 @@
 #include "tasks/task_record.h"
 
-#include <fstream>
-
+#include <cstdint>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/file_util.h"
 
 namespace chunkllm {
 
@@ -46,43 +46,59 @@ TaskRecord TaskRecordFromJson(const nlohmann::json& j, const std::string& where)
     }
     r.answers.push_back(a.get<std::string>());
   }
-  const auto& mnt = field("max_new_tokens");
-  if (!mnt.is_number_integer() || mnt.get<int>() <= 0 || mnt.get<int>() > 4096) {
-    Fail(where, ": field 'max_new_tokens' must be an integer in [1, 4096]");
-  }
-  r.max_new_tokens = mnt.get<int>();
-  if (j.contains("length")) {
-    if (!j["length"].is_number_integer()) Fail(where, ": field 'length' must be an integer");
-    r.length = j["length"].get<int>();
-  }
+  // Integers are read as JSON stores them and range-checked before narrowing: 4294967297
+  // must not pass as 1, nor -1 as a seed of 2^64 - 1.
+  auto integer = [&](const char* name, int64_t lo, int64_t hi) {
+    const auto& v = field(name);
+    const bool in_range = v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t(hi) &&
+                                                       (lo <= 0 || v.get<uint64_t>() >= uint64_t(lo))
+                          : v.is_number_integer() ? v.get<int64_t>() >= lo && v.get<int64_t>() <= hi
+                                                  : false;
+    if (!v.is_number_integer() || !in_range) {
+      Fail(where, ": field '", name, "' must be an integer in [", lo, ", ", hi, "], got ", v.dump().substr(0, 40));
+    }
+    return v.is_number_unsigned() ? int64_t(v.get<uint64_t>()) : v.get<int64_t>();
+  };
+  r.max_new_tokens = int(integer("max_new_tokens", 1, 4096));
+  if (j.contains("length")) r.length = int(integer("length", 0, INT32_MAX));
   if (j.contains("depth")) {
-    if (!j["depth"].is_number()) Fail(where, ": field 'depth' must be a number");
-    r.depth = j["depth"].get<double>();
+    const auto& d = j["depth"];
+    if (!d.is_number() || !(d.get<double>() >= 0.0 && d.get<double>() <= 1.0)) {
+      Fail(where, ": field 'depth' must be a number in [0, 1], got ", d.dump().substr(0, 40));
+    }
+    r.depth = d.get<double>();
   }
   if (j.contains("seed")) {
-    if (!j["seed"].is_number_unsigned() && !j["seed"].is_number_integer()) Fail(where, ": field 'seed' must be an integer");
-    r.seed = j["seed"].get<uint64_t>();
+    const auto& v = j["seed"];
+    if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0)) {
+      Fail(where, ": field 'seed' must be an integer in [0, 2^64), got ", v.dump().substr(0, 40));
+    }
+    r.seed = v.get<uint64_t>();
   }
   return r;
 }
 
-std::vector<TaskRecord> ReadTaskRecords(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) Fail(path, ": cannot open");
+std::vector<TaskRecord> ParseTaskRecords(const std::string& text, const std::string& where) {
   std::vector<TaskRecord> out;
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
+  size_t begin = 0;
+  for (int n = 1; begin < text.size(); ++n) {
+    size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(begin, end - begin);
+    begin = end + 1;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);
     } catch (const nlohmann::json::exception& e) {
-      Fail(path, ":", n, ": not JSON (", e.what(), ")");
+      Fail(where, ":", n, ": not JSON (", e.what(), ")");
     }
-    out.push_back(TaskRecordFromJson(j, path + ":" + std::to_string(n)));
+    out.push_back(TaskRecordFromJson(j, where + ":" + std::to_string(n)));
   }
-  if (out.empty()) Fail(path, ": no task records");
+  if (out.empty()) Fail(where, ": no task records");
   return out;
 }
+
+std::vector<TaskRecord> ReadTaskRecords(const std::string& path) { return ParseTaskRecords(ReadTextFile(path), path); }
 
 }  // namespace chunkllm

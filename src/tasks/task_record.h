@@ -26,8 +26,10 @@ nlohmann::json ToJson(const TaskRecord& r);
 // Throws Error naming the field when a required one is missing or has the wrong type, or an
 // answer is empty.
 TaskRecord TaskRecordFromJson(const nlohmann::json& j, const std::string& where);
-// Reads a JSONL file of records (blank lines skipped). Throws Error naming file:line and the
-// field at fault, or an empty file.
+// The records of a JSONL text, one per non-blank line (`where` names it in errors, with the
+// line number: "tasks.jsonl:3: ..."). Throws Error for a line that is not a record, or none.
+std::vector<TaskRecord> ParseTaskRecords(const std::string& text, const std::string& where);
+// ParseTaskRecords of a file.
 std::vector<TaskRecord> ReadTaskRecords(const std::string& path);
 
 }  // namespace chunkllm

@@ -1,12 +1,15 @@
 #include "text/sampler.h"
 
+#include <cmath>
+
 #include "core/error.h"
 #include "llama.h"
 
 namespace chunkllm {
 
 Sampler::Sampler(const SamplerParams& p) {
-  if (p.top_p <= 0.0f) Fail("--top-p must be in (0, 1], got ", p.top_p);
+  if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) Fail("--top-p must be in (0, 1], got ", p.top_p);
+  if (!std::isfinite(p.temperature)) Fail("--temp must be a finite number (0 or less: greedy), got ", p.temperature);
   chain_ = llama_sampler_chain_init(llama_sampler_chain_default_params());
   if (p.temperature <= 0.0f) {
     llama_sampler_chain_add(chain_, llama_sampler_init_greedy());
@@ -24,6 +27,9 @@ Sampler::~Sampler() {
 
 int32_t Sampler::Sample(const std::vector<float>& logits) {
   const size_t V = logits.size();
+  for (size_t i = 0; i < V; ++i) {
+    if (std::isnan(logits[i])) Fail("the model's logit of token ", i, " is NaN: no token can be sampled");
+  }
   scratch_.resize(V * sizeof(llama_token_data));
   auto* data = reinterpret_cast<llama_token_data*>(scratch_.data());
   for (size_t i = 0; i < V; ++i) data[i] = {int32_t(i), logits[i], 0.0f};

@@ -1,8 +1,12 @@
 #include "text/tokenizer.h"
 
+#include <algorithm>
 #include <climits>
+#include <cstdio>
+#include <unordered_map>
 
 #include "core/error.h"
+#include "gguf.h"
 #include "llama.h"
 #include "model/gguf_file.h"
 #include "text/llama_log.h"
@@ -15,6 +19,39 @@ std::unique_ptr<Tokenizer> Tokenizer::Load(const std::string& path) {
   if (file.ArrayLength("tokenizer.ggml.tokens") == 0) {
     Fail(path, ": no tokenizer in the file (metadata key 'tokenizer.ggml.tokens' is missing)");
   }
+  // libllama aborts (GGML_ASSERT) on a vocabulary that holds a token twice: refused here, with
+  // its own rule for empty tokens (an empty token i is read as "[EMPTY_i]").
+  {
+    const int64_t id = gguf_find_key(file.gguf(), "tokenizer.ggml.tokens");
+    if (gguf_get_kv_type(file.gguf(), id) != GGUF_TYPE_ARRAY || gguf_get_arr_type(file.gguf(), id) != GGUF_TYPE_STRING) {
+      Fail(path, ": metadata key 'tokenizer.ggml.tokens' should be an array of strings");
+    }
+    const size_t n = gguf_get_arr_n(file.gguf(), id);
+    std::unordered_map<std::string, size_t> seen;
+    seen.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      std::string word = gguf_get_arr_str(file.gguf(), id, i);
+      if (word.empty()) word = "[EMPTY_" + std::to_string(i) + "]";
+      const auto [it, fresh] = seen.emplace(std::move(word), i);
+      if (!fresh) {
+        Fail(path, ": metadata key 'tokenizer.ggml.tokens' holds the token '", it->first.substr(0, 40), "' twice (at ",
+             it->second, " and ", i, ")");
+      }
+    }
+    // A SentencePiece (or Unigram) text that no token covers falls back to byte tokens, which
+    // libllama looks up without a check (an uncaught exception that ends the process).
+    const std::string model = file.FindString("tokenizer.ggml.model").value_or("");
+    if (model == "llama" || model == "t5") {
+      for (int b = 0; b < 256; ++b) {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "<0x%02X>", b);
+        if (!seen.count(hex) && !seen.count(std::string(1, char(b)))) {
+          Fail(path, ": the SentencePiece vocabulary has no token for byte 0x", std::string(hex).substr(3, 2), " ('", hex,
+               "'), which libllama needs to tokenize text outside the vocabulary");
+        }
+      }
+    }
+  }
   InitLlamaBackend();
   std::unique_ptr<Tokenizer> t(new Tokenizer());
   t->path_ = path;
@@ -23,6 +60,14 @@ std::unique_ptr<Tokenizer> Tokenizer::Load(const std::string& path) {
   t->model_ = llama_model_load_from_file(path.c_str(), mp);
   if (!t->model_) Fail(path, ": libllama could not load the vocabulary");
   t->vocab_ = llama_model_get_vocab(t->model_);
+  // libllama asserts when it must add a special token the vocabulary does not have.
+  const std::pair<const char*, std::pair<bool, llama_token>> adds[] = {
+      {"BOS (tokenizer.ggml.add_bos_token)", {llama_vocab_get_add_bos(t->vocab_), llama_vocab_bos(t->vocab_)}},
+      {"EOS (tokenizer.ggml.add_eos_token)", {llama_vocab_get_add_eos(t->vocab_), llama_vocab_eos(t->vocab_)}},
+      {"SEP (tokenizer.ggml.add_sep_token)", {llama_vocab_get_add_sep(t->vocab_), llama_vocab_sep(t->vocab_)}}};
+  for (const auto& [what, add] : adds) {
+    if (add.first && add.second == LLAMA_TOKEN_NULL) Fail(path, ": the tokenizer adds a ", what, " token but has none");
+  }
   return t;
 }
 
@@ -32,6 +77,21 @@ Tokenizer::~Tokenizer() {
 
 std::vector<int32_t> Tokenizer::Tokenize(const std::string& text, bool add_special, bool parse_special) const {
   if (text.size() > size_t(INT_MAX / 2)) Fail("text of ", text.size(), " bytes is too long to tokenize");
+  // libllama reads other invalid UTF-8 as U+FFFD, but a 4-byte sequence above U+10FFFF gets
+  // through its decoder and then throws out of llama_tokenize (the process ends): refused here.
+  const auto cont = [&](size_t k) { return (static_cast<unsigned char>(text[k]) & 0xC0) == 0x80; };
+  for (size_t i = 0; i + 3 < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if ((c & 0xF8) != 0xF0 || !cont(i + 1) || !cont(i + 2) || !cont(i + 3)) continue;
+    const uint32_t cp = (uint32_t(c & 0x07) << 18) | (uint32_t(text[i + 1] & 0x3F) << 12) |
+                        (uint32_t(text[i + 2] & 0x3F) << 6) | uint32_t(text[i + 3] & 0x3F);
+    if (cp > 0x10FFFF) {
+      char hex[16];
+      std::snprintf(hex, sizeof hex, "%X", cp);
+      Fail("the text holds an invalid UTF-8 sequence at byte ", i, ": it encodes U+", hex,
+           ", beyond Unicode's last code point U+10FFFF");
+    }
+  }
   std::vector<int32_t> out(text.size() + 8);
   int32_t n = llama_tokenize(vocab_, text.data(), int32_t(text.size()), out.data(), int32_t(out.size()),
                              add_special, parse_special);
@@ -71,6 +131,22 @@ std::string Tokenizer::Detokenize(const std::vector<int32_t>& tokens, bool speci
   }
   out.resize(size_t(n < 0 ? 0 : n));
   return out;
+}
+
+size_t Tokenizer::MaxTokenBytes() const {
+  if (max_token_bytes_ == 0) {
+    // SentencePiece writes a space as U+2581 (3 bytes), so a piece is never shorter than the
+    // text it covers; byte-level BPE pieces are the text itself.
+    for (int32_t t = 0; t < n_vocab(); ++t) max_token_bytes_ = std::max(max_token_bytes_, TokenToPiece(t, true).size());
+    max_token_bytes_ = std::max<size_t>(max_token_bytes_, 1);
+  }
+  return max_token_bytes_;
+}
+
+TextLimit Tokenizer::PromptLimit(int n_tokens, const std::string& of_what) const {
+  const size_t per_token = MaxTokenBytes();
+  return {uint64_t(std::max(n_tokens, 1)) * per_token + 16,
+          Str(of_what, " ", n_tokens, " tokens can hold (the longest token of ", path_, " is ", per_token, " bytes)")};
 }
 
 int Tokenizer::n_vocab() const { return llama_vocab_n_tokens(vocab_); }

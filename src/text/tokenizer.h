@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/file_util.h"
+
 struct llama_model;
 struct llama_vocab;
 
@@ -24,6 +26,14 @@ class Tokenizer {
   std::string TokenToPiece(int32_t token, bool special = false) const;
   std::string Detokenize(const std::vector<int32_t>& tokens, bool special = false) const;
 
+  // The longest text any one token stands for, in bytes (special tokens included): a text
+  // longer than n * MaxTokenBytes() cannot fit in n tokens.
+  size_t MaxTokenBytes() const;
+  // The bound on a text that must fit in n_tokens, for TextFromFlags (core/file_util.h): a
+  // longer text is refused before it is read whole or tokenized. `of_what` names the bound in
+  // the message ("-c", "the model's context of").
+  TextLimit PromptLimit(int n_tokens, const std::string& of_what = "-c") const;
+
   int n_vocab() const;
   int32_t bos() const;
   int32_t eos() const;
@@ -37,6 +47,7 @@ class Tokenizer {
   std::string path_;
   llama_model* model_ = nullptr;
   const llama_vocab* vocab_ = nullptr;
+  mutable size_t max_token_bytes_ = 0;
 };
 
 }  // namespace chunkllm

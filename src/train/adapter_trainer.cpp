@@ -89,6 +89,8 @@ AdapterTrainResult RunAdapterTraining(const AdapterTrainOptions& opts) {
   AdapterTrainOptions o = opts;
   const std::string ckpt = o.checkpoint_path.empty() ? o.output_path + ".ckpt" : o.checkpoint_path;
   const std::string report_dir = o.report_dir.empty() ? o.output_path + ".report" : o.report_dir;
+  // The outputs are written after all the steps: a place they cannot go is refused now.
+  for (const std::string& out : {o.output_path, ckpt, report_dir}) CheckWritableOutput(out);
   auto model = Model::Load(o.model_path);
   const ModelConfig& c = model->config();
   if (o.hp.d_adapter <= 0) o.hp.d_adapter = std::max(1, c.n_embd / 4);

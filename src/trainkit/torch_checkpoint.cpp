@@ -13,7 +13,14 @@ void SaveTorchCheckpoint(const std::string& path, const torch::OrderedDict<std::
   optimizer.save(opt_archive);
   archive.write("optimizer", opt_archive);
   archive.write("meta", c10::IValue(meta.dump()));
-  WriteFileAtomically(path, [&](const std::string& tmp) { archive.save_to(tmp); });
+  WriteFileAtomically(path, [&](const std::string& tmp) {
+    try {
+      archive.save_to(tmp);
+    } catch (const c10::Error& e) {  // its what() carries a C++ stack trace: keep the first line
+      const std::string what = e.what_without_backtrace();
+      Fail(path, ": cannot write the checkpoint: ", what.substr(0, what.find('\n')));
+    }
+  });
 }
 
 nlohmann::json LoadTorchCheckpoint(const std::string& path, torch::OrderedDict<std::string, torch::Tensor> params,
