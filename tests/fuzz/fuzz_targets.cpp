@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chunk/adapter_file.h"
-#include "chunk/policy_factory.h"
+#include "chunk/policy_spec.h"
 #include "core/error.h"
 #include "core/file_util.h"
 #include "gguf.h"
@@ -144,8 +144,8 @@ std::string AdapterGguf(const uint8_t* data, size_t size) {
   const std::string path = AsFile(data, size, "adapters.gguf");
   return Guarded([&] {
     AttentionOptions o;
-    o.attn = "chunkllm", o.adapters = path, o.topk = 2, o.local = 1, o.sink = 2;
-    std::unique_ptr<AttentionPolicy> policy = MakeAttentionPolicy(o, *model);
+    o.method = AttentionMethod::kChunkLlm, o.adapters = path, o.topk = 2, o.local = 1, o.sink = 2;
+    std::unique_ptr<AttentionPolicy> policy = PolicySpec(*model, o).NewPolicy();
     SessionParams sp;
     sp.n_ctx = 64, sp.n_threads = 1;
     Session session(*model, sp, policy.get());
