@@ -145,7 +145,8 @@ std::string AdapterGguf(const uint8_t* data, size_t size) {
   return Guarded([&] {
     AttentionOptions o;
     o.method = AttentionMethod::kChunkLlm, o.adapters = path, o.topk = 2, o.local = 1, o.sink = 2;
-    std::unique_ptr<AttentionPolicy> policy = PolicySpec(*model, o).NewPolicy();
+    const PolicySpec spec(*model, o);
+    std::unique_ptr<AttentionPolicy> policy = spec.NewPolicy();
     SessionParams sp;
     sp.n_ctx = 64, sp.n_threads = 1;
     Session session(*model, sp, policy.get());
