@@ -12,17 +12,6 @@
 namespace chunkllm {
 namespace {
 
-// log-softmax of logits (V) in double: the KL of two close distributions is a difference of
-// nearly equal terms, and float would leave ~1e-7 noise per term over 32000 terms.
-void LogSoftmax(const std::vector<float>& logits, std::vector<double>& out) {
-  out.resize(logits.size());
-  const double mx = *std::max_element(logits.begin(), logits.end());
-  double z = 0;
-  for (float v : logits) z += std::exp(double(v) - mx);
-  const double lz = mx + std::log(z);
-  for (size_t i = 0; i < logits.size(); ++i) out[i] = double(logits[i]) - lz;
-}
-
 size_t ArgMaxD(const std::vector<double>& v) { return size_t(std::max_element(v.begin(), v.end()) - v.begin()); }
 
 // Per decoded position of one window under one method: the log-probabilities (N x V).
@@ -45,6 +34,23 @@ Decoded DecodeWindow(const Model& model, const SessionParams& sp, const PolicySp
 }
 
 }  // namespace
+
+// In double: the KL of two close distributions is a difference of nearly equal terms, and float
+// would leave ~1e-7 noise per term over 32000 terms.
+void LogSoftmax(const std::vector<float>& logits, std::vector<double>& out) {
+  out.resize(logits.size());
+  const double mx = *std::max_element(logits.begin(), logits.end());
+  double z = 0;
+  for (float v : logits) z += std::exp(double(v) - mx);
+  const double lz = mx + std::log(z);
+  for (size_t i = 0; i < logits.size(); ++i) out[i] = double(logits[i]) - lz;
+}
+
+double KlOfLogProbs(const std::vector<double>& p, const std::vector<double>& q) {
+  double kl = 0;
+  for (size_t v = 0; v < p.size(); ++v) kl += std::exp(p[v]) * (p[v] - q[v]);
+  return std::max(0.0, kl);  // >= 0 in exact arithmetic; rounding can leave -1e-16
+}
 
 double FidelityResult::perplexity() const { return std::exp(nll); }
 
@@ -81,9 +87,7 @@ std::vector<FidelityResult> RunFidelity(const Model& model, const Tokenizer& tok
         for (size_t i = 0; i < d.logp.size(); ++i) {
           const auto& p = ref.logp[i];
           const auto& q = d.logp[i];
-          double kl = 0;
-          for (size_t v = 0; v < p.size(); ++v) kl += std::exp(p[v]) * (p[v] - q[v]);
-          r.kl += std::max(0.0, kl);  // >= 0 in exact arithmetic; rounding can leave -1e-16
+          r.kl += KlOfLogProbs(p, q);
           r.top1 += ArgMaxD(p) == ArgMaxD(q);
           r.nll -= q[size_t(w[P + 1 + i])];
         }

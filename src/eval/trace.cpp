@@ -3,37 +3,20 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "chunk/gathered_policy.h"
 #include "chunk/policy_spec.h"
+#include "eval/fidelity.h"
 #include "core/error.h"
 #include "core/file_util.h"
 #include "model/session.h"
 #include "tasks/task_record.h"
+#include "text/sampler.h"
 #include "text/tokenizer.h"
 
 namespace chunkllm {
 namespace {
-
-int32_t ArgMax(const std::vector<float>& v) { return int32_t(std::max_element(v.begin(), v.end()) - v.begin()); }
-
-// KL(p || q) of the softmaxes of two logit vectors, in nats (double).
-double KlOfLogits(const std::vector<float>& p_logits, const std::vector<float>& q_logits) {
-  auto log_softmax = [](const std::vector<float>& x) {
-    const double m = *std::max_element(x.begin(), x.end());
-    double z = 0;
-    for (float v : x) z += std::exp(double(v) - m);
-    std::vector<double> out(x.size());
-    for (size_t i = 0; i < x.size(); ++i) out[i] = double(x[i]) - m - std::log(z);
-    return out;
-  };
-  const std::vector<double> lp = log_softmax(p_logits), lq = log_softmax(q_logits);
-  double kl = 0;
-  for (size_t i = 0; i < lp.size(); ++i) kl += std::exp(lp[i]) * (lp[i] - lq[i]);
-  return std::max(0.0, kl);
-}
 
 // Dense attention that keeps each decode step's post-RoPE queries, (H * Dh) per layer, so the
 // trace can form the step's attention probabilities over the whole cache.
@@ -150,7 +133,12 @@ TraceResult RunTrace(const TraceOptions& o) {
   Session method(*model, sp, policy.get());
   dense.Prefill(prompt);
   method.Prefill(prompt);
+  // The token at a position: the prompt's, then dense's continuation.
+  auto token_at = [&](int pos) {
+    return pos < int(prompt.size()) ? prompt[size_t(pos)] : dense_tokens[size_t(pos) - prompt.size()];
+  };
   std::vector<char> read;
+  std::vector<double> dense_logp, method_logp;
   for (int32_t token : dense_tokens) {
     TraceStep st;
     st.pos = dense.n_past();
@@ -159,7 +147,8 @@ TraceResult RunTrace(const TraceOptions& o) {
     const std::vector<float>& ml = method.Decode(token);
     st.dense_next = ArgMax(dl), st.method_next = ArgMax(ml);
     st.pieces = {tok->TokenToPiece(token), tok->TokenToPiece(st.dense_next), tok->TokenToPiece(st.method_next)};
-    st.kl = KlOfLogits(dl, ml);
+    LogSoftmax(dl, dense_logp), LogSoftmax(ml, method_logp);
+    st.kl = KlOfLogProbs(dense_logp, method_logp);
     const int n = st.pos + 1;  // positions cached, the step's own included
     st.method_dense = true;
     for (int l = 0; l < c.n_layer; ++l) {
@@ -189,7 +178,9 @@ TraceResult RunTrace(const TraceOptions& o) {
         const size_t k = std::min<size_t>(3, unread.size());
         std::partial_sort(unread.begin(), unread.begin() + long(k), unread.end(),
                           [](const auto& a, const auto& b) { return a.second > b.second; });
-        tl.lost.assign(unread.begin(), unread.begin() + long(k));
+        for (size_t i = 0; i < k; ++i) {
+          tl.lost.push_back({unread[i].first, unread[i].second, tok->TokenToPiece(token_at(unread[i].first))});
+        }
       }
       if (t.needle_end > t.needle_begin) {
         int got = 0;
@@ -200,18 +191,6 @@ TraceResult RunTrace(const TraceOptions& o) {
     }
     t.steps.push_back(std::move(st));
   }
-  // The token at a position: the prompt's, then dense's continuation.
-  auto prompt_and_answer = [&](int pos) {
-    return pos < int(prompt.size()) ? prompt[size_t(pos)] : dense_tokens[size_t(pos) - prompt.size()];
-  };
-  for (TraceStep& s : t.steps) {
-    for (TraceLayer& l : s.layers) {
-      for (const auto& [pos, prob] : l.lost) {
-        l.lost_pieces.push_back(std::to_string(pos) + " '" + tok->TokenToPiece(prompt_and_answer(pos)) + "' " +
-                                std::to_string(int(100 * prob + 0.5)) + "%");
-      }
-    }
-  }
   if (!o.json_path.empty()) {
     nlohmann::json j = {{"method", t.method},           {"prompt_tokens", t.prompt_tokens},
                         {"needle", {t.needle_begin, t.needle_end}}, {"dense_text", t.dense_text},
@@ -220,7 +199,7 @@ TraceResult RunTrace(const TraceOptions& o) {
       nlohmann::json layers = nlohmann::json::array();
       for (const TraceLayer& l : s.layers) {
         nlohmann::json lost = nlohmann::json::array();
-        for (const auto& [pos, prob] : l.lost) lost.push_back({{"pos", pos}, {"p", prob}, {"piece", tok->TokenToPiece(prompt_and_answer(pos))}});
+        for (const TraceLayer::Unread& u : l.lost) lost.push_back({{"pos", u.pos}, {"p", u.p}, {"piece", u.piece}});
         layers.push_back({{"read", l.read}, {"mass", l.mass}, {"worst_head", l.worst_head}, {"worst", l.worst},
                           {"needle_mass", l.needle_mass}, {"needle_peak", l.needle_peak}, {"needle_read", l.needle_read},
                           {"lost", lost}});
@@ -250,7 +229,10 @@ void PrintTrace(const TraceResult& t, FILE* out) {
     for (size_t l = 0; l < s.layers.size(); ++l) {
       const TraceLayer& L = s.layers[l];
       std::string lost;
-      for (const std::string& x : L.lost_pieces) lost += (lost.empty() ? "" : ", ") + x;
+      for (const TraceLayer::Unread& u : L.lost) {
+        lost += (lost.empty() ? "" : ", ") + std::to_string(u.pos) + " '" + u.piece + "' " +
+                std::to_string(int(100 * u.p + 0.5)) + "%";
+      }
       std::fprintf(out, "   L%-2zu read %5.1f%%  mass %5.3f / %5.3f  needle %5.3f / %5.3f, read %3.0f%%%s%s\n", l,
                    100.0 * L.read, L.mass, L.worst_head, L.needle_mass, L.needle_peak, 100.0 * L.needle_read,
                    lost.empty() ? "" : "  head " , lost.empty() ? "" : (std::to_string(L.worst) + " missed " + lost).c_str());

@@ -42,10 +42,13 @@ struct TraceLayer {
   double needle_peak = 0.0;   // ... for the head that attends to the needle most
   double needle_read = 1.0;   // share of the needle's tokens the method read
   int worst = -1;             // the worst head's index
-  // The worst head's three most attended positions that the layer did not read: (position,
-  // dense probability).
-  std::vector<std::pair<int, double>> lost;
-  std::vector<std::string> lost_pieces;  // the same as "position 'piece' percent", for printing
+  // The worst head's three most attended positions that the layer did not read.
+  struct Unread {
+    int pos = 0;
+    double p = 0;       // the worst head's dense probability there
+    std::string piece;  // the token's text
+  };
+  std::vector<Unread> lost;
 };
 
 struct TraceStep {

@@ -83,6 +83,28 @@ void FillNoise(ContextBuilder& b, int budget) {
   while (b.tokens < budget) b.Add(kNoise);
 }
 
+void RedrawAmbiguousValues(const TaskSpec& spec, const std::string& prose, const std::vector<std::string>& values,
+                           const std::vector<std::string>& needles, const std::function<void()>& draw) {
+  auto ambiguous = [&] {
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (prose.find(values[i]) != std::string::npos) return true;
+      for (size_t k = 0; k < needles.size(); ++k)
+        if (k != i && needles[k].find(values[i]) != std::string::npos) return true;
+    }
+    return false;
+  };
+  for (int attempt = 0; ambiguous(); ++attempt) {
+    if (attempt == 16) Fail("task ", spec.task, " (seed ", spec.seed, "): no value found that the haystack lacks");
+    draw();
+  }
+}
+
+void InsertNeedles(ContextBuilder& b, std::mt19937_64& rng, double depth, const std::vector<std::string>& needles) {
+  b.Insert(depth, needles[0]);
+  std::uniform_real_distribution<double> uni(0.0, 1.0);
+  for (size_t i = 1; i < needles.size(); ++i) b.Insert(uni(rng), needles[i]);
+}
+
 std::string Fill(std::string t, const std::string& slot, const std::string& value) {
   for (size_t at = t.find(slot); at != std::string::npos; at = t.find(slot, at + value.size())) {
     t.replace(at, slot.size(), value);

@@ -3,6 +3,7 @@
 // places needles at token depths inside filler or prose. Internal to src/tasks/.
 #pragma once
 
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -47,5 +48,14 @@ struct ContextBuilder {
 void FillProse(ContextBuilder& b, const Haystack& h, std::mt19937_64& rng, int budget);
 // Fills `b` with RULER's uninformative passkey filler up to `budget` tokens.
 void FillNoise(ContextBuilder& b, int budget);
+
+// values[i] is written in needles[i]. While a value occurs in `prose` or in another value's
+// needle, calls draw() (which refills both vectors), so that each answer occurs only where its
+// needle puts it. Throws Error after 16 redraws, naming the task and its seed.
+void RedrawAmbiguousValues(const TaskSpec& spec, const std::string& prose, const std::vector<std::string>& values,
+                           const std::vector<std::string>& needles, const std::function<void()>& draw);
+
+// Inserts needles[0] at `depth` and the others at uniformly drawn depths.
+void InsertNeedles(ContextBuilder& b, std::mt19937_64& rng, double depth, const std::vector<std::string>& needles);
 
 }  // namespace chunkllm::task_parts

@@ -80,24 +80,9 @@ TaskRecord OutOfTemplate(const TaskSpec& spec, std::mt19937_64& rng, const Hayst
   for (const auto& n : needles) needle_tokens += count(n);
   ContextBuilder b{count};
   FillProse(b, h, rng, spec.length - needle_tokens);
-  // The answer must occur only where the needles put it: redraw values the prose (or another
-  // needle) already holds. The needles' token counts move by a few tokens at most.
-  const std::string prose = b.Text();
-  auto ambiguous = [&] {
-    for (size_t i = 0; i < values.size(); ++i) {
-      if (prose.find(values[i]) != std::string::npos) return true;
-      for (size_t k = 0; k < needles.size(); ++k)
-        if (k != i && needles[k].find(values[i]) != std::string::npos) return true;
-    }
-    return false;
-  };
-  for (int attempt = 0; ambiguous(); ++attempt) {
-    if (attempt == 16) Fail("task ", spec.task, " (seed ", spec.seed, "): no value found that the haystack lacks");
-    draw();
-  }
-  b.Insert(spec.depth, needles[0]);
-  std::uniform_real_distribution<double> uni(0.0, 1.0);
-  for (size_t i = 1; i < needles.size(); ++i) b.Insert(uni(rng), needles[i]);
+  // (A redraw moves the needles' token counts by a few tokens at most.)
+  RedrawAmbiguousValues(spec, b.Text(), values, needles, draw);
+  InsertNeedles(b, rng, spec.depth, needles);
   r.context = b.Text();
   r.answers = {values[0]};
   r.max_new_tokens = 16;

@@ -59,13 +59,12 @@ TaskRecord Needles(const TaskSpec& spec, std::mt19937_64& rng, const Haystack& h
     for (int i = 0; i < 4; ++i) needles.push_back({keys[size_t(i)], Digits(rng, 7)});
     query_keys = {keys[0], keys[1]};
   }
+  std::vector<std::string> texts;
   int needle_tokens = 0;
-  for (const auto& [k, v] : needles) needle_tokens += count(MagicNeedle(k, v));
+  for (const auto& [k, v] : needles) needle_tokens += count(texts.emplace_back(MagicNeedle(k, v)));
   ContextBuilder b{count};
   FillProse(b, h, rng, spec.length - needle_tokens);
-  b.Insert(spec.depth, MagicNeedle(needles[0].first, needles[0].second));
-  std::uniform_real_distribution<double> uni(0.0, 1.0);
-  for (size_t i = 1; i < needles.size(); ++i) b.Insert(uni(rng), MagicNeedle(needles[i].first, needles[i].second));
+  InsertNeedles(b, rng, spec.depth, texts);
   r.context = b.Text();
   for (const auto& [k, v] : needles) {
     if (std::find(query_keys.begin(), query_keys.end(), k) != query_keys.end()) r.answers.push_back(v);

@@ -210,23 +210,8 @@ TaskRecord VariedRetrieval(const TaskSpec& spec, std::mt19937_64& rng, const Hay
   for (const auto& n : needles) fixed_tokens += count(n);
   ContextBuilder b{count};
   FillProse(b, h, rng, spec.length - fixed_tokens);
-  // The answer occurs only where its needle puts it (as in out_of_template.cpp).
-  const std::string prose = b.Text();
-  auto ambiguous = [&] {
-    for (size_t i = 0; i < values.size(); ++i) {
-      if (prose.find(values[i]) != std::string::npos) return true;
-      for (size_t k = 0; k < needles.size(); ++k)
-        if (k != i && needles[k].find(values[i]) != std::string::npos) return true;
-    }
-    return false;
-  };
-  for (int attempt = 0; ambiguous(); ++attempt) {
-    if (attempt == 16) Fail("task ", spec.task, " (seed ", spec.seed, "): no value found that the haystack lacks");
-    draw();
-  }
-  b.Insert(spec.depth, needles[0]);
-  std::uniform_real_distribution<double> uni(0.0, 1.0);
-  for (size_t i = 1; i < needles.size(); ++i) b.Insert(uni(rng), needles[i]);
+  RedrawAmbiguousValues(spec, b.Text(), values, needles, draw);
+  InsertNeedles(b, rng, spec.depth, needles);
   r.context = header.empty() ? b.Text() : header + " " + b.Text();
   r.answers = {values[0]};
   r.max_new_tokens = 16;
