@@ -124,6 +124,8 @@ void ChunkLlmPolicy::Select() {
   const SelectionBudget budget{options_.topk, options_.budget_tokens, layer_topk_};
   const ScoringInputs inputs{ix, queries_, full_cache(), T};
   const auto picked = SelectChunks(scorer_->Scores(inputs, cand), cand_tokens, budget, vote_);
+  for (int l = 0; l < n_layer(); ++l)  // each layer scores its candidates' keys, (C, r) floats
+    if (C > 0) stats_.policy_read_bytes += double(ix.keys(l).size()) / C * double(cand.size()) * sizeof(float);
   selected_.assign(size_t(n_layer()), {});
   std::vector<uint8_t> kept(size_t(C), 0);
   for (int l = 0; l < n_layer(); ++l) {

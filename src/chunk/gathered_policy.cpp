@@ -68,6 +68,7 @@ void GatheredPolicy::EnsureCapacity(int rows) {
 
 void GatheredPolicy::CopyRow(const KvCache& from, int from_row, int to_row, int l) {
   const size_t rk = from.k(l)->nb[1], rv = from.v(l)->nb[1];
+  stats_.policy_read_bytes += double(rk + rv);
   std::memmove((char*)gathered_->k(l)->data + rk * to_row, (const char*)from.k(l)->data + rk * from_row, rk);
   std::memmove((char*)gathered_->v(l)->data + rv * to_row, (const char*)from.v(l)->data + rv * from_row, rv);
 }

@@ -14,6 +14,7 @@ void RegisterBench(CLI::App& app) {
   auto kv = std::make_shared<std::string>("f16");
   auto format = std::make_shared<std::string>("md");
   auto out_file = std::make_shared<std::string>();
+  auto kernels = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"splitkv"});
   CLI::App* c = app.add_subcommand("bench", "prompt and generation speed at context depths (llama-bench style)");
   c->add_option("-m,--model", o->model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
   c->add_option("-p,--n-prompt", o->n_prompt, "prompt sizes, comma-separated")->delimiter(',')->capture_default_str();
@@ -23,14 +24,18 @@ void RegisterBench(CLI::App& app) {
   c->add_option("-r,--repetitions", o->repetitions, "timed repetitions per test")->check(kPositive)->capture_default_str();
   c->add_option("-u,--ubatch-size", o->n_ubatch, "prefill micro-batch size")->check(kPositive)->capture_default_str();
   c->add_option("--cache-type", *kv, "KV cache type: f16, f32 or q8_0")->capture_default_str();
+  c->add_option("--attn-kernel", *kernels, "decode attention kernels to compare, comma-separated: splitkv, ggml")
+      ->delimiter(',')->capture_default_str();
   c->add_option("-o,--output", *format, "output format: md or json")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
   AddAttentionFlags(c, o->attention, &o->methods, "attention methods to compare, comma-separated (dense first)");
   c->add_option("--out-file", *out_file, "also write the results to this file (JSON if it ends in .json, else md)");
   c->add_option("--text", o->text_dir, "context of held-out prose from this folder's .txt files instead of random tokens")
       ->check(CLI::ExistingDirectory);
   c->add_flag("--ref", o->with_reference, "also run libllama on the same file and report ours/llama.cpp");
-  c->callback([o, kv, format, out_file] {
+  c->callback([o, kv, kernels, format, out_file] {
     o->kv_type = KvTypeFromName(*kv);
+    o->kernels.clear();
+    for (const std::string& k : *kernels) o->kernels.push_back(AttentionKernelFromName(k.c_str()));
     const BenchReport report = RunBench(*o);
     const std::string text = *format == "json" ? FormatBenchJson(report) : FormatBenchMarkdown(report);
     std::fputs(text.c_str(), stdout);

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/progress.h"
+#include "core/read_bandwidth.h"
 #include "chunk/policy_spec.h"
 #include "core/timer.h"
 #include "eval/llama_reference.h"
@@ -29,6 +30,10 @@ struct Engine {
   virtual std::string method() const { return "dense"; }
   virtual void ResetStats() {}
   virtual double attended_fraction() const { return 1.0; }
+  virtual std::string kernel() const { return ""; }
+  // Mean K/V positions read per decode step since ResetStats (-1: not known; dense assumed).
+  virtual double attended_per_step() const { return -1; }
+  virtual double policy_read_bytes_per_step() const { return 0; }
   virtual MemoryPeak memory() const { return {}; }
 };
 
@@ -37,11 +42,15 @@ struct OurEngine final : Engine {
   Session session;
   MemoryPeak peak;
   OurEngine(const Model& m, const SessionParams& p, std::unique_ptr<AttentionPolicy> pol)
-      : policy(std::move(pol)), session(m, p, policy.get()) {}
+      : policy(std::move(pol)), session(m, p, policy.get()), kernel_(p.attn_kernel) {}
   const char* name() const override { return "chunkllm"; }
   std::string method() const override { return policy->name(); }
   void ResetStats() override { policy->ResetStats(), peak = {}; }
   double attended_fraction() const override { return policy->stats().attended_fraction(); }
+  std::string kernel() const override { return AttentionKernelName(kernel_); }
+  double attended_per_step() const override { return policy->stats().attended_per_step(); }
+  double policy_read_bytes_per_step() const override { return policy->stats().policy_read_bytes_per_step(); }
+  AttentionKernel kernel_;
   MemoryPeak memory() const override { return peak; }
   void Prefill(const std::vector<int32_t>& t) override { session.Prefill(t); }
   void Decode(int32_t t) override {
@@ -98,11 +107,25 @@ void MeanSd(const std::vector<double>& x, double& mean, double& sd) {
   sd = x.size() > 1 ? std::sqrt(ss / double(x.size() - 1)) : 0.0;
 }
 
+// What one decode step reads besides the K/V cache: every weight, except that the token
+// embedding gives one row (unless it is also the output matrix).
+double DecodeWeightBytes(const Model& m) {
+  const ggml_tensor* e = m.weights().tok_embd;
+  if (m.tied_output()) return double(m.weight_bytes());
+  return double(m.weight_bytes()) - double(ggml_nbytes(e)) + double(e->nb[1]);
+}
+
+struct StepCost {
+  double weight_bytes = 0;
+  double kv_bytes_per_position = 0;  // K and V of one position in every layer
+  double bandwidth = 0;              // bytes/s
+};
+
 // One (test, size, depth) measurement on every engine: each engine first fills its cache to
 // `depth` and does a warm-up run, then the timed runs alternate between engines (A B A B ...)
 // so that drift in the machine's speed affects them alike. Every run starts from `depth`.
 std::vector<BenchRow> Measure(const std::vector<Engine*>& engines, const std::string& test, int n,
-                              int depth, int reps, const std::vector<int32_t>& tokens) {
+                              int depth, int reps, const std::vector<int32_t>& tokens, const StepCost& cost) {
   const std::vector<int32_t> prefix(tokens.begin(), tokens.begin() + depth);
   const std::vector<int32_t> batch(tokens.begin() + depth, tokens.begin() + depth + n);
   auto run_once = [&](Engine& e) {
@@ -121,6 +144,7 @@ std::vector<BenchRow> Measure(const std::vector<Engine*>& engines, const std::st
     rows[k].test = test;
     rows[k].depth = depth;
     rows[k].engine = e.name();
+    rows[k].kernel = e.kernel();
     (test == "pp" ? rows[k].n_prompt : rows[k].n_gen) = n;
     rows[k].method = e.method();
     e.Rewind(0, {});
@@ -135,6 +159,13 @@ std::vector<BenchRow> Measure(const std::vector<Engine*>& engines, const std::st
     MeanSd(rows[k].samples, rows[k].tokens_per_s, rows[k].tokens_per_s_sd);
     rows[k].attended_fraction = engines[k]->attended_fraction();
     rows[k].memory = engines[k]->memory();
+    if (test == "tg") {
+      const double known = engines[k]->attended_per_step();
+      const double attended = known >= 0 ? known : depth + (n + 1) / 2.0;  // dense: d+1 .. d+n
+      rows[k].step_bytes = cost.weight_bytes + attended * cost.kv_bytes_per_position +
+                           engines[k]->policy_read_bytes_per_step();
+      rows[k].over_floor = cost.bandwidth / (rows[k].tokens_per_s * rows[k].step_bytes);
+    }
   }
   return rows;
 }
@@ -156,6 +187,13 @@ BenchReport RunBench(const BenchParams& p) {
   report.n_params = model->n_params();
   report.model_desc = Str(c.arch_name, " ", std::llround(double(model->n_params()) / 1e6), "M ",
                           model->weight_type_name());
+
+  // The floor's bandwidth first, on a machine not yet busy with engines.
+  report.read_bytes_per_s = MeasureReadBandwidth(p.n_threads);
+  StepCost cost;
+  cost.weight_bytes = DecodeWeightBytes(*model);
+  cost.kv_bytes_per_position = 2.0 * double(ggml_row_size(p.kv_type, c.n_embd_kv())) * c.n_layer;
+  cost.bandwidth = report.read_bytes_per_s;
 
   int max_len = 0;
   for (int d : p.depths)
@@ -180,8 +218,11 @@ BenchReport RunBench(const BenchParams& p) {
   sp.kv_type = p.kv_type;
   std::vector<std::unique_ptr<Engine>> engines;
   if (p.methods.empty()) Fail("--attn needs at least one method");
-  for (const PolicySpec& spec : MakePolicySpecs(*model, p.attention, p.methods)) {
-    engines.push_back(std::make_unique<OurEngine>(*model, sp, spec.NewPolicy()));
+  if (p.kernels.empty()) Fail("--attn-kernel needs at least one kernel");
+  const std::vector<PolicySpec> specs = MakePolicySpecs(*model, p.attention, p.methods);
+  for (AttentionKernel kernel : p.kernels) {
+    sp.attn_kernel = kernel;
+    for (const PolicySpec& spec : specs) engines.push_back(std::make_unique<OurEngine>(*model, sp, spec.NewPolicy()));
   }
   if (p.with_reference) {
     ReferenceParams rp;
@@ -208,7 +249,7 @@ BenchReport RunBench(const BenchParams& p) {
   for (int depth : p.depths) {
     for (const Test& t : tests) {
       bar.Update(done, Str(t.name, t.n, " @ d", depth));
-      for (BenchRow& row : Measure(all, t.name, t.n, depth, p.repetitions, tokens)) {
+      for (BenchRow& row : Measure(all, t.name, t.n, depth, p.repetitions, tokens, cost)) {
         report.rows.push_back(std::move(row));
       }
       ++done;
@@ -221,9 +262,11 @@ BenchReport RunBench(const BenchParams& p) {
 
 namespace {
 
+// Our rows pair with our rows on the same kernel; llama.cpp's row has none.
 const BenchRow* FindRow(const BenchReport& r, const BenchRow& row, const char* engine, const char* method) {
   for (const auto& o : r.rows) {
-    if (o.engine == engine && (!method || o.method == method) && o.test == row.test && o.n_prompt == row.n_prompt &&
+    if (o.engine == engine && (!method || o.method == method) && (o.engine != "chunkllm" || o.kernel == row.kernel) &&
+        o.test == row.test && o.n_prompt == row.n_prompt &&
         o.n_gen == row.n_gen && o.depth == row.depth) {
       return &o;
     }
@@ -245,9 +288,10 @@ std::string FormatBenchMarkdown(const BenchReport& r) {
                       ggml_type_name(r.params.kv_type), ", context ",
                       r.params.text_dir.empty() ? std::string("random tokens") : Str("text of ", r.params.text_dir),
                       ", process peak RSS ", std::llround(r.peak_rss_mib),
-                      " MiB (all engines)\n\n");
-  s += "| test | engine | attention | t/s | vs dense | vs llama.cpp | attended | KV used MiB | held MiB |\n";
-  s += "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+                      " MiB (all engines), read bandwidth ", std::round(r.read_bytes_per_s / 1e8) / 10, " GB/s (",
+                      r.params.n_threads, " threads, measured in this run)\n\n");
+  s += "| test | engine | kernel | attention | t/s | vs dense | vs llama.cpp | attended | step MB | x floor | KV used MiB | held MiB |\n";
+  s += "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
   auto ratio = [](double x) { return std::isnan(x) ? std::string() : Str(std::round(x * 1000) / 1000); };
   for (const auto& row : r.rows) {
     const std::string test = row.test == "pp" ? Str("pp", row.n_prompt) : Str("tg", row.n_gen);
@@ -255,10 +299,13 @@ std::string FormatBenchMarkdown(const BenchReport& r) {
     const bool ours = row.engine == "chunkllm";
     const bool tg = ours && row.test == "tg";  // memory is sampled after decode steps
     char line[512];
-    std::snprintf(line, sizeof line, "| %s | %s | %s | %.2f ± %.2f | %s | %s | %s | %s | %s |\n", name.c_str(),
-                  row.engine.c_str(), ours ? row.method.c_str() : "dense", row.tokens_per_s, row.tokens_per_s_sd,
+    const bool floor = row.test == "tg" && row.step_bytes > 0;
+    std::snprintf(line, sizeof line, "| %s | %s | %s | %s | %.2f ± %.2f | %s | %s | %s | %s | %s | %s | %s |\n", name.c_str(),
+                  row.engine.c_str(), row.kernel.c_str(), ours ? row.method.c_str() : "dense", row.tokens_per_s, row.tokens_per_s_sd,
                   ratio(RatioTo(r, row, "chunkllm", "dense")).c_str(), ratio(RatioTo(r, row, "llama.cpp", nullptr)).c_str(),
                   ours && row.test == "tg" ? Str(std::round(row.attended_fraction * 1000) / 10, "%").c_str() : "",
+                  floor ? Str(std::round(row.step_bytes / 1e5) / 10).c_str() : "",
+                  floor ? Str(std::round(row.over_floor * 100) / 100).c_str() : "",
                   tg ? Str(std::round(row.memory.kv_used_mib * 10) / 10).c_str() : "",
                   tg ? Str(std::round(row.memory.held_mib * 10) / 10).c_str() : "");
     s += line;
@@ -283,8 +330,11 @@ std::string FormatBenchJson(const BenchReport& r) {
                         {"method", row.engine == "chunkllm" ? row.method : "dense"},
                         {"tokens_per_s", row.tokens_per_s},
                         {"tokens_per_s_sd", row.tokens_per_s_sd},
-                        {"samples", row.samples}};
+                        {"samples", row.samples},
+                        {"read_bytes_per_s", r.read_bytes_per_s}};
+    if (row.test == "tg") j["step_bytes"] = row.step_bytes, j["over_floor"] = row.over_floor;
     if (row.engine == "chunkllm") {
+      j["kernel"] = row.kernel;
       j["attended_fraction"] = row.attended_fraction;
       if (row.test == "tg") {
         j["peak_kv_used_mib"] = row.memory.kv_used_mib;

@@ -8,6 +8,7 @@
 
 #include "chunk/attention_options.h"
 #include "ggml.h"
+#include "model/split_kv_attention.h"
 
 namespace chunkllm {
 
@@ -20,6 +21,9 @@ struct BenchParams {
   int repetitions = 5;
   int n_ubatch = 512;
   ggml_type kv_type = GGML_TYPE_F16;
+  // --attn-kernel a,b: one engine per kernel and method (model/split_kv_attention.h), so the
+  // kernels are compared in one run; an engine on a kernel other than the first is named for it.
+  std::vector<AttentionKernel> kernels = {AttentionKernel::kSplitKv};
   bool with_reference = false;        // --ref: libllama in the same run
   std::vector<AttentionMethod> methods = {AttentionMethod::kDense};  // --attn a,b,c: one engine per method
   AttentionOptions attention;         // knobs of the sparse methods (its method: unused)
@@ -44,9 +48,15 @@ struct BenchRow {
   int n_gen = 0;
   int depth = 0;
   std::string engine;  // "chunkllm" or "llama.cpp"
+  std::string kernel;  // ours: the decode attention kernel (--attn-kernel)
   std::string method = "dense";  // attention method (ours)
   double attended_fraction = 1.0;  // KV positions read per decode step / positions cached
   MemoryPeak memory;               // tg rows of our engine only
+  // tg rows: the bytes one decode step must read (weights, the K/V rows attended, what the
+  // policy reads beside attention), and the measured step time over the time those bytes take
+  // at the read bandwidth measured in the same run (1 = at the memory floor).
+  double step_bytes = 0;
+  double over_floor = 0;
   double tokens_per_s = 0;     // mean over repetitions
   double tokens_per_s_sd = 0;  // sample standard deviation
   std::vector<double> samples;
@@ -58,6 +68,7 @@ struct BenchReport {
   size_t model_bytes = 0;
   uint64_t n_params = 0;
   double peak_rss_mib = 0;  // the whole process (weights, every engine) at the end: VmHWM
+  double read_bytes_per_s = 0;  // memory read bandwidth with the bench's threads, measured first
   std::vector<BenchRow> rows;
 };
 

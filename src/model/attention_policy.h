@@ -24,9 +24,16 @@ struct AttentionStats {
   double cached_sum = 0;    // sum over decode steps of KV positions seen so far
   double resident_sum = 0;  // sum over decode steps of KV positions kept in memory
   int64_t selections = 0;   // chunk selections made (ChunkLLM: one per boundary)
+  // Bytes the policy read beside attention in decode steps: the chunk keys a selection scores
+  // and the K/V rows it copies into the gathered cache (for the bench's memory floor).
+  double policy_read_bytes = 0;
 
   double attended_fraction() const { return cached_sum > 0 ? attended_sum / cached_sum : 1.0; }
   double resident_fraction() const { return cached_sum > 0 ? resident_sum / cached_sum : 1.0; }
+  double attended_per_step() const { return decode_steps > 0 ? attended_sum / double(decode_steps) : 0.0; }
+  double policy_read_bytes_per_step() const {
+    return decode_steps > 0 ? policy_read_bytes / double(decode_steps) : 0.0;
+  }
   double selections_per_token() const {
     return decode_steps > 0 ? double(selections) / double(decode_steps) : 0.0;
   }

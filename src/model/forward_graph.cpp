@@ -32,7 +32,7 @@ ggml_tensor* Tap(ggml_tensor* t) {
 
 ggml_tensor* Attention(ggml_context* ctx, ggml_cgraph* gf, const Model& m, const KvCache& kv, int il,
                        ggml_tensor* h, ForwardGraph& fg, int T, const GraphTaps& taps,
-                       const KvCache* gathered, bool write_kv) {
+                       const KvCache* gathered, bool write_kv, AttentionKernel kernel) {
   const ModelConfig& c = m.config();
   const LayerWeights& w = m.weights().layers[il];
   const int Dh = c.head_dim, H = c.n_head, Hkv = c.n_head_kv;
@@ -76,13 +76,19 @@ ggml_tensor* Attention(ggml_context* ctx, ggml_cgraph* gf, const Model& m, const
   const size_t head_k = ggml_row_size(k_cache->type, Dh), head_v = ggml_row_size(v_cache->type, Dh);
   ggml_tensor* K = ggml_view_3d(ctx, k_cache, Dh, n_kv, Hkv, row_k, head_k, 0);
   ggml_tensor* V = ggml_view_3d(ctx, v_cache, Dh, n_kv, Hkv, row_v, head_v, 0);
-  if (K->type == GGML_TYPE_F32) K = ggml_cast(ctx, K, GGML_TYPE_F16);
-  if (V->type == GGML_TYPE_F32) V = ggml_cast(ctx, V, GGML_TYPE_F16);
   ggml_tensor* mask = gathered ? fg.inp_gather_mask[size_t(il)] : fg.inp_mask;
-  ggml_tensor* Q = ggml_permute(ctx, q, 0, 2, 1, 3);  // (Dh, T, H)
-  ggml_tensor* out = ggml_flash_attn_ext(ctx, Q, K, V, mask, 1.0f / std::sqrt(float(Dh)), 0.0f, 0.0f);
-  ggml_prec_set_acc(out, GGML_PREC_F32);
-  out = ggml_reshape_2d(ctx, out, Dh * H, T);  // result is (Dh, H, T)
+  const float scale = 1.0f / std::sqrt(float(Dh));
+  ggml_tensor* out = nullptr;  // (Dh, H, T)
+  if (kernel == AttentionKernel::kSplitKv && T <= kSplitKvMaxTokens) {
+    out = SplitKvAttention(ctx, ggml_scale(ctx, q, scale), K, V, mask);
+  } else {
+    if (K->type == GGML_TYPE_F32) K = ggml_cast(ctx, K, GGML_TYPE_F16);
+    if (V->type == GGML_TYPE_F32) V = ggml_cast(ctx, V, GGML_TYPE_F16);
+    ggml_tensor* Q = ggml_permute(ctx, q, 0, 2, 1, 3);  // (Dh, T, H)
+    out = ggml_flash_attn_ext(ctx, Q, K, V, mask, scale, 0.0f, 0.0f);
+    ggml_prec_set_acc(out, GGML_PREC_F32);
+  }
+  out = ggml_reshape_2d(ctx, out, Dh * H, T);
   return ggml_mul_mat(ctx, w.wo, out);
 }
 
@@ -96,7 +102,7 @@ ggml_tensor* FeedForward(ggml_context* ctx, const LayerWeights& w, ggml_tensor* 
 
 ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache& kv, int n_kv, int T,
                                int n_outputs, const GraphTaps& taps, std::unique_ptr<PolicyGraph> policy_graph,
-                               const KvCache* gathered, bool write_kv) {
+                               const KvCache* gathered, bool write_kv, AttentionKernel kernel) {
   const ModelConfig& c = m.config();
   const ModelWeights& w = m.weights();
   ForwardGraph fg;
@@ -137,7 +143,7 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache&
     ggml_tensor* h = RmsNorm(ctx, x, lw.attn_norm, c.rms_eps);
     if (taps.attn_in) fg.attn_in.push_back(Tap(h));
     if (hook) hook->AtAttentionInput(ctx, fg.graph, il, h, fg.inp_pos);
-    ggml_tensor* attn = Attention(ctx, fg.graph, m, kv, il, h, fg, T, taps, gathered, write_kv);
+    ggml_tensor* attn = Attention(ctx, fg.graph, m, kv, il, h, fg, T, taps, gathered, write_kv, kernel);
     if (il == c.n_layer - 1 && fg.inp_out_ids) {
       // Only the output rows go on: (D, n_out).
       attn = ggml_get_rows(ctx, attn, fg.inp_out_ids);

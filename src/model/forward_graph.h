@@ -17,6 +17,7 @@
 
 #include "ggml.h"
 #include "model/graph_hook.h"
+#include "model/split_kv_attention.h"
 
 namespace chunkllm {
 
@@ -74,7 +75,8 @@ struct ForwardGraph {
 ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& model, const KvCache& kv, int n_kv,
                                int n_tokens, int n_outputs, const GraphTaps& taps = {},
                                std::unique_ptr<PolicyGraph> policy_graph = nullptr,
-                               const KvCache* gathered = nullptr, bool write_kv = true);
+                               const KvCache* gathered = nullptr, bool write_kv = true,
+                               AttentionKernel kernel = AttentionKernel::kGgml);
 
 // Node budget for BuildForwardGraph, for sizing the graph context.
 size_t ForwardGraphMaxNodes(int n_layer);

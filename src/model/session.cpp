@@ -86,7 +86,7 @@ void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_l
     ggml_init_params ip = {graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
     graph_ctx_ = ggml_init(ip);
     graph_ = BuildForwardGraph(graph_ctx_, model_, kv_, key.n_kv, T, n_outputs, taps, policy_->NewGraph(), gathered,
-                               write_kv);
+                               write_kv, params_.attn_kernel);
     if (!ggml_gallocr_alloc_graph(galloc_, graph_.graph)) {
       Fail("cannot allocate compute memory for a batch of ", T, " tokens");
     }

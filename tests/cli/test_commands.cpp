@@ -163,6 +163,46 @@ TEST(Commands, BenchJsonRowsCarryTheFields) {
   }
 }
 
+// --attn-kernel runs one engine per kernel in the same run; every tg row carries the bytes a
+// decode step must read (weights with one embedding row, the attended K/V rows) and its time
+// over the floor at the bandwidth the same run measured.
+TEST(Commands, BenchComparesKernelsAndReportsTheMemoryFloor) {
+  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  const auto r = test::RunCli({"bench", "-m", model, "-p", "0", "-n", "4", "-d", "0,16", "-r", "2", "--ref",
+                               "--attn-kernel", "splitkv,ggml", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = nlohmann::json::parse(r.out);
+  ASSERT_EQ(rows.size(), 6u);  // {d0, d16} x {splitkv, ggml, llama.cpp}
+  auto m = Model::Load(model);
+  const ModelConfig& c = m->config();
+  const ggml_tensor* embd = m->weights().tok_embd;
+  const double weights = m->tied_output() ? double(m->weight_bytes())
+                                          : double(m->weight_bytes()) - double(ggml_nbytes(embd)) + double(embd->nb[1]);
+  const double per_position = 2.0 * double(ggml_row_size(GGML_TYPE_F16, c.n_embd_kv())) * c.n_layer;
+  for (size_t i = 0; i < rows.size(); i += 3) {
+    const int depth = rows[i]["depth"];
+    EXPECT_EQ(rows[i]["kernel"], "splitkv");
+    EXPECT_EQ(rows[i + 1]["kernel"], "ggml");
+    EXPECT_EQ(rows[i + 2]["engine"], "llama.cpp");
+    for (size_t k = i; k < i + 3; ++k) {
+      const auto& j = rows[k];
+      const double bw = j["read_bytes_per_s"];
+      EXPECT_GT(bw, 1e8) << j;  // any machine reads more than 100 MB/s
+      const double want = weights + (depth + 2.5) * per_position;  // steps at d+1 .. d+4 positions
+      EXPECT_NEAR(j["step_bytes"].get<double>(), want, 1e-9 * want) << j;
+      EXPECT_NEAR(j["over_floor"].get<double>(), bw / (j["tokens_per_s"].get<double>() * want),
+                  1e-9 * j["over_floor"].get<double>()) << j;
+    }
+    // Each kernel's row is compared with llama.cpp, not with the other kernel.
+    for (size_t k = i; k < i + 2; ++k)
+      EXPECT_DOUBLE_EQ(rows[k]["ratio_to_llama_cpp"].get<double>(),
+                       rows[k]["tokens_per_s"].get<double>() / rows[i + 2]["tokens_per_s"].get<double>());
+  }
+  const auto bad = test::RunCli({"bench", "-m", model, "-p", "0", "-n", "1", "-r", "1", "--attn-kernel", "fast"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--attn-kernel"), std::string::npos) << bad.err;
+}
+
 // Prefill is timed for every method, not only dense: a policy's own per-token work in a prompt
 // (e.g. ChunkLLM's Chunk Adapter) is part of its prefill speed. ChunkLLM keeps its chunk index
 // only at a prompt's end, so each timed prefill at a depth starts again from the prefix.

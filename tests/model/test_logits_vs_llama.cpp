@@ -102,6 +102,7 @@ Agreement RunBoth(const std::string& ours_path, const std::string& ref_path, ggm
   const int n_ctx = int(prompt.size()) + n_decode + n_greedy + 8;
   SessionParams sp;
   sp.n_ctx = n_ctx, sp.n_threads = 2, sp.kv_type = kv;
+  sp.attn_kernel = AttentionKernel::kGgml;  // libllama's kernel: its arithmetic, bit for bit
   Session ours(*model, sp);
   ReferenceParams rp;
   rp.n_ctx = n_ctx, rp.n_threads = 2, rp.kv_type = kv;

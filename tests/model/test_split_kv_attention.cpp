@@ -1,0 +1,246 @@
+// Split-KV attention (model/split_kv_attention.h) against a double-precision reference, and
+// ggml's flash-attention kernel (the path it replaces in decode) against the same reference.
+//
+// The cache is laid out as the session's ([Hkv*Dh, n_ctx] per layer, viewed as (Dh, n_kv, Hkv)),
+// so the strides are the real ones. The reference reads the same K/V values the kernel reads
+// (the cache dequantized): a quantized cache's own error is not the kernel's.
+//
+// Tolerances from the arithmetic, per output row, with u = 2^-24 (f32 rounding):
+//   score error   e_s <= gamma(Dh) * max_p sum_d |q_d k_pd|  (a dot product of Dh terms)
+//   the exponent s - M is rounded once more: <= u * max_p |s_p - M|; the exp polynomial ~2u
+//   so each weight e^(s_p - M) is off by a relative e_w = e_s + u*max|s - M| + 4u at most,
+//   the weights' sum and the weighted V sum are chains of at most len = part + parts terms:
+//   |out - ref| <= max|v| * (2 e_w + 2 gamma(len)) (+ a factor 2 for the second-order terms).
+// ggml's kernel keeps its V sum in f16 (unit roundoff 2^-11 per addition over n_kv terms, and
+// the f16 rounding of each product): its bound takes gamma_f16(n_kv + 2) in place of gamma(len),
+// which says nothing past n_kv = 2^11 (there only the trivial 2 max|v| holds).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ggml-cpu.h"
+#include "ggml.h"
+#include "model/split_kv_attention.h"
+
+namespace chunkllm {
+namespace {
+
+struct Case {
+  ggml_type type;
+  int Dh, Hkv, group, T, n_kv;
+  double mask_skip;  // fraction of positions masked out (per token)
+};
+
+// Higham's gamma_n = n u / (1 - n u): the relative error of n roundings; none below n u = 1.
+double Gamma(double n, double u) { return n * u < 1.0 ? n * u / (1.0 - n * u) : INFINITY; }
+
+struct Run {
+  std::vector<float> out;  // (Dh, H, T)
+  double bound_split = 0, bound_ggml = 0;
+  std::vector<double> ref;
+};
+
+// Builds q, the cache and the mask from the case and a seed; runs one kernel with n_threads.
+class Fixture {
+ public:
+  explicit Fixture(const Case& c, uint32_t seed) : c_(c) {
+    const int H = c.Hkv * c.group;
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    q_.resize(size_t(c.Dh) * H * c.T);
+    // Scores of a few units, as a trained model's: q scaled like 1/sqrt(Dh) times a spread.
+    for (auto& x : q_) x = normal(rng) * 2.0f / std::sqrt(float(c.Dh));
+    k_.resize(size_t(c.Dh) * c.Hkv * c.n_kv);
+    v_.resize(k_.size());
+    for (auto& x : k_) x = normal(rng);
+    for (auto& x : v_) x = normal(rng);
+    mask_.assign(size_t(c.n_kv) * c.T, 0.0f);
+    for (int t = 0; t < c.T; ++t) {
+      bool any = false;
+      for (int p = 0; p < c.n_kv; ++p) {
+        if (unit(rng) < c.mask_skip) mask_[size_t(t) * c.n_kv + p] = -INFINITY;
+        else any = true;
+      }
+      if (!any) mask_[size_t(t) * c.n_kv] = 0.0f;
+    }
+  }
+
+  // The kernel's output (Dh, H, T) for the chosen kernel.
+  std::vector<float> Compute(bool split, int n_threads) {
+    const int H = c_.Hkv * c_.group, Dh = c_.Dh;
+    const size_t mem = 64 * 1024 * 1024 + size_t(c_.n_kv) * c_.Hkv * Dh * 16;
+    ggml_init_params ip = {mem, nullptr, false};
+    ggml_context* ctx = ggml_init(ip);
+    ggml_tensor* q = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, Dh, H, c_.T);
+    std::memcpy(q->data, q_.data(), q_.size() * sizeof(float));
+    ggml_tensor* kc = ggml_new_tensor_2d(ctx, c_.type, int64_t(c_.Hkv) * Dh, c_.n_kv);
+    ggml_tensor* vc = ggml_new_tensor_2d(ctx, c_.type, int64_t(c_.Hkv) * Dh, c_.n_kv);
+    Store(kc, k_);
+    Store(vc, v_);
+    ggml_tensor* mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F16, c_.n_kv, c_.T);
+    auto* m16 = static_cast<ggml_fp16_t*>(mask->data);
+    for (size_t i = 0; i < mask_.size(); ++i) m16[i] = ggml_fp32_to_fp16(mask_[i]);
+    const size_t head = ggml_row_size(c_.type, Dh);
+    ggml_tensor* K = ggml_view_3d(ctx, kc, Dh, c_.n_kv, c_.Hkv, kc->nb[1], head, 0);
+    ggml_tensor* V = ggml_view_3d(ctx, vc, Dh, c_.n_kv, c_.Hkv, vc->nb[1], head, 0);
+    const float scale = 1.0f / std::sqrt(float(Dh));
+    ggml_tensor* out;
+    if (split) {
+      out = SplitKvAttention(ctx, ggml_scale(ctx, q, scale), K, V, mask);
+    } else {
+      if (K->type == GGML_TYPE_F32) K = ggml_cast(ctx, K, GGML_TYPE_F16);
+      if (V->type == GGML_TYPE_F32) V = ggml_cast(ctx, V, GGML_TYPE_F16);
+      out = ggml_flash_attn_ext(ctx, ggml_permute(ctx, q, 0, 2, 1, 3), K, V, mask, scale, 0.0f, 0.0f);
+      ggml_prec_set_acc(out, GGML_PREC_F32);
+    }
+    ggml_cgraph* gf = ggml_new_graph(ctx);
+    ggml_build_forward_expand(gf, out);
+    EXPECT_EQ(ggml_graph_compute_with_ctx(ctx, gf, n_threads), GGML_STATUS_SUCCESS);
+    std::vector<float> r(size_t(Dh) * H * c_.T);
+    std::memcpy(r.data(), out->data, r.size() * sizeof(float));
+    ggml_free(ctx);
+    return r;
+  }
+
+  // Reference in double over the cache's stored values, and each kernel's error bound per row.
+  void Reference(std::vector<double>& ref, std::vector<double>& bound_split, std::vector<double>& bound_ggml) {
+    const int H = c_.Hkv * c_.group, Dh = c_.Dh;
+    const double u = std::ldexp(1.0, -24), uh = std::ldexp(1.0, -11);
+    const double scale = 1.0 / std::sqrt(double(Dh));
+    ref.assign(size_t(Dh) * H * c_.T, 0.0);
+    bound_split.assign(size_t(H) * c_.T, 0.0);
+    bound_ggml.assign(size_t(H) * c_.T, 0.0);
+    const int parts = SplitKvParts(c_.n_kv);
+    const int part_len = (c_.n_kv + parts - 1) / parts + 32;
+    double vmax = 0;
+    for (float x : vq_) vmax = std::max(vmax, double(std::fabs(x)));
+    for (int t = 0; t < c_.T; ++t)
+      for (int h = 0; h < H; ++h) {
+        const int g = h / c_.group;
+        const float* qh = &q_[(size_t(t) * H + h) * Dh];
+        std::vector<double> s(size_t(c_.n_kv), -INFINITY);
+        double m = -INFINITY, abs_dot = 0;
+        for (int p = 0; p < c_.n_kv; ++p) {
+          if (mask_[size_t(t) * c_.n_kv + p] == -INFINITY) continue;
+          const float* kp = &kq_[(size_t(p) * c_.Hkv + g) * Dh];
+          double d = 0, a = 0;
+          for (int i = 0; i < Dh; ++i) d += double(qh[i]) * kp[i], a += std::fabs(double(qh[i]) * kp[i]);
+          s[size_t(p)] = d * scale;
+          abs_dot = std::max(abs_dot, a * scale);
+          m = std::max(m, s[size_t(p)]);
+        }
+        double sum = 0, spread = 0;
+        double* o = &ref[(size_t(t) * H + h) * Dh];
+        for (int p = 0; p < c_.n_kv; ++p) {
+          if (s[size_t(p)] == -INFINITY) continue;
+          const double w = std::exp(s[size_t(p)] - m);
+          spread = std::max(spread, m - s[size_t(p)]);
+          sum += w;
+          const float* vp = &vq_[(size_t(p) * c_.Hkv + g) * Dh];
+          for (int i = 0; i < Dh; ++i) o[i] += w * vp[i];
+        }
+        for (int i = 0; i < Dh; ++i) o[i] /= sum;
+        // Scores: Dh products plus the scaling of q (one rounding, relative u per product).
+        const double e_s = Gamma(Dh + 1, u) * abs_dot;
+        const double e_w = 2 * e_s + u * 2 * spread + 4 * u;
+        bound_split[size_t(t) * H + h] = 2 * vmax * (2 * e_w + 2 * Gamma(part_len + parts + 2, u));
+        // ggml: K in f16 for f32 caches (its cast), and the V sum in f16.
+        const double e_cast = c_.type == GGML_TYPE_F32 ? Gamma(1, uh) * abs_dot * 2 : 0;
+        // Past n_kv = 2^11 the f16 sum has no a-priori bound but the trivial one: the output and
+        // the reference are both weighted means of the V rows, so they differ by at most 2 max|v|.
+        bound_ggml[size_t(t) * H + h] = std::min(
+            2 * vmax, 2 * vmax * (2 * (e_w + e_cast) + 2 * Gamma(c_.n_kv + 2, uh) + (c_.type == GGML_TYPE_F32 ? uh : 0)));
+      }
+  }
+
+ private:
+  // Writes rows into a cache tensor of the case's type and keeps the values it now holds.
+  void Store(ggml_tensor* t, const std::vector<float>& x) {
+    const size_t n = x.size();
+    if (t->type == GGML_TYPE_F32) std::memcpy(t->data, x.data(), n * sizeof(float));
+    else if (t->type == GGML_TYPE_F16) ggml_cpu_fp32_to_fp16(x.data(), static_cast<ggml_fp16_t*>(t->data), int64_t(n));
+    else ggml_quantize_chunk(t->type, x.data(), t->data, 0, int64_t(n / t->ne[0]), t->ne[0], nullptr);
+    std::vector<float> back(x);
+    if (t->type != GGML_TYPE_F32) ggml_get_type_traits(t->type)->to_float(t->data, back.data(), int64_t(n));
+    (&x == &k_ ? kq_ : vq_) = back;
+  }
+
+  Case c_;
+  std::vector<float> q_, k_, v_, kq_, vq_, mask_;
+};
+
+void Check(const Case& c, uint32_t seed) {
+  SCOPED_TRACE(testing::Message() << ggml_type_name(c.type) << " Dh " << c.Dh << " Hkv " << c.Hkv << " group "
+                                  << c.group << " T " << c.T << " n_kv " << c.n_kv << " skip " << c.mask_skip);
+  Fixture f(c, seed);
+  const std::vector<float> split1 = f.Compute(true, 1);
+  const std::vector<float> split2 = f.Compute(true, 2);
+  const std::vector<float> split3 = f.Compute(true, 3);
+  const std::vector<float> ggml = f.Compute(false, 2);
+  std::vector<double> ref, bound_split, bound_ggml;
+  f.Reference(ref, bound_split, bound_ggml);
+  // The parts do not depend on the thread count: the same bits for any number of threads.
+  EXPECT_EQ(split1, split2);
+  EXPECT_EQ(split1, split3);
+  double worst_split = 0, worst_ggml = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const size_t row = i / size_t(c.Dh);
+    ASSERT_TRUE(std::isfinite(split1[i])) << i;
+    ASSERT_LE(std::fabs(split1[i] - ref[i]), bound_split[row]) << "split-KV, element " << i;
+    ASSERT_LE(std::fabs(ggml[i] - ref[i]), bound_ggml[row]) << "ggml, element " << i;
+    worst_split = std::max(worst_split, std::fabs(split1[i] - ref[i]) / bound_split[row]);
+    worst_ggml = std::max(worst_ggml, std::fabs(ggml[i] - ref[i]) / bound_ggml[row]);
+  }
+  std::printf("  %s Dh %d Hkv %d group %d T %d n_kv %d: worst |error| / bound: split-KV %.3g, ggml %.3g\n",
+              ggml_type_name(c.type), c.Dh, c.Hkv, c.group, c.T, c.n_kv, worst_split, worst_ggml);
+}
+
+TEST(SplitKvAttention, MatchesDoubleReferenceAcrossShapesAndTypes) {
+  uint32_t seed = 1;
+  for (ggml_type type : {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0})
+    for (int Dh : {64, 128})
+      for (auto [Hkv, group] : {std::pair{1, 1}, {2, 3}, {2, 4}, {1, 8}})
+        for (int n_kv : {1, 7, 256, 1000, 4096}) Check({type, Dh, Hkv, group, 1, n_kv, 0.0}, seed++);
+}
+
+TEST(SplitKvAttention, MasksAndSeveralTokens) {
+  uint32_t seed = 100;
+  for (ggml_type type : {GGML_TYPE_F16, GGML_TYPE_Q8_0})
+    for (int T : {1, 2, 4})
+      for (double skip : {0.3, 0.97}) Check({type, 64, 2, 3, T, 1536, skip}, seed++);
+}
+
+TEST(SplitKvAttention, LongCache) {
+  Check({GGML_TYPE_F16, 64, 2, 3, 1, 65536, 0.0}, 7);
+  Check({GGML_TYPE_Q8_0, 128, 1, 8, 1, 32768, 0.5}, 8);
+}
+
+// A defect the bounds must catch: a head reading the wrong KV head is off by O(1).
+TEST(SplitKvAttention, BoundsAreTightEnoughToSeeAWrongHead) {
+  Case c{GGML_TYPE_F16, 64, 2, 3, 1, 512, 0.0};
+  Fixture f(c, 3);
+  const std::vector<float> out = f.Compute(true, 2);
+  std::vector<double> ref, bound_split, bound_ggml;
+  f.Reference(ref, bound_split, bound_ggml);
+  // Swap the outputs of heads 0 and 3 (KV heads 0 and 1): the check must fail.
+  int over = 0;
+  for (int d = 0; d < c.Dh; ++d)
+    if (std::fabs(out[size_t(3 * c.Dh + d)] - ref[size_t(d)]) > bound_split[0]) ++over;
+  EXPECT_GT(over, c.Dh / 2);
+}
+
+TEST(SplitKvAttention, KernelNames) {
+  EXPECT_EQ(AttentionKernelFromName("ggml"), AttentionKernel::kGgml);
+  EXPECT_EQ(AttentionKernelFromName("splitkv"), AttentionKernel::kSplitKv);
+  EXPECT_ANY_THROW(AttentionKernelFromName("fast"));
+}
+
+}  // namespace
+}  // namespace chunkllm
+
