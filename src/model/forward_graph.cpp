@@ -80,7 +80,7 @@ ggml_tensor* Attention(ggml_context* ctx, ggml_cgraph* gf, const Model& m, const
   const float scale = 1.0f / std::sqrt(float(Dh));
   ggml_tensor* out = nullptr;  // (Dh, H, T)
   if (kernel == AttentionKernel::kSplitKv && T <= kSplitKvMaxTokens) {
-    out = SplitKvAttention(ctx, ggml_scale(ctx, q, scale), K, V, mask);
+    out = SplitKvAttention(ctx, q, K, V, mask, scale);
   } else {
     if (K->type == GGML_TYPE_F32) K = ggml_cast(ctx, K, GGML_TYPE_F16);
     if (V->type == GGML_TYPE_F32) V = ggml_cast(ctx, V, GGML_TYPE_F16);

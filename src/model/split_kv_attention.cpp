@@ -1,6 +1,7 @@
 #include "model/split_kv_attention.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -161,9 +162,15 @@ CHUNKLLM_INLINE void SoftmaxBlock(float* score, float& m, float& s, float* o, in
     for (int d = 0; d < Dh; d += kLanes) Store(o + d, Load(o + d) * shrink);
 }
 
+// The custom op carries one float, the softmax scale, in its userdata pointer's bits (ggml's
+// custom ops have no parameter block of their own, and a pointer would have to outlive the graph).
+void* ScaleAsUserdata(float scale) { return reinterpret_cast<void*>(uintptr_t(std::bit_cast<uint32_t>(scale))); }
+float ScaleFromUserdata(void* p) { return std::bit_cast<float>(uint32_t(reinterpret_cast<uintptr_t>(p))); }
+
 struct Problem {
   const ggml_tensor *q, *k, *v, *mask;
   int Dh, H, T, n_kv, Hkv, group, R, parts, part_len;
+  float scale;  // softmax scale, applied to q as it is read
 };
 
 // One part, rows [c0, c1): M, S and O of every query row. Blocks outer, KV heads inner, so the
@@ -177,7 +184,9 @@ void Part(const Problem& pb, Scratch& sc, int c0, int c1) {
     for (int t = 0; t < T; ++t)
       for (int j = 0; j < group; ++j) {
         const char* src = static_cast<const char*>(pb.q->data) + size_t(g * group + j) * pb.q->nb[1] + size_t(t) * pb.q->nb[2];
-        std::memcpy(&sc.q[(size_t(g) * R + size_t(t * group + j)) * Dh], src, sizeof(float) * size_t(Dh));
+        const float* qh = reinterpret_cast<const float*>(src);
+        float* dst_q = &sc.q[(size_t(g) * R + size_t(t * group + j)) * Dh];
+        for (int d = 0; d < Dh; ++d) dst_q[d] = qh[d] * pb.scale;
       }
   std::fill(sc.o.begin(), sc.o.end(), 0.0f);
   std::fill(sc.m.begin(), sc.m.end(), -INFINITY);
@@ -228,8 +237,9 @@ void Part(const Problem& pb, Scratch& sc, int c0, int c1) {
 
 // dst (Dh + 2, H * T, parts): for each part of the cache and each query row (token t, head h at
 // column t * H + h), its maximum score M, sum S of e^(score - M) and sum O of e^(score - M) v.
-void PartialsOp(ggml_tensor* dst, int ith, int nth, void*) {
+void PartialsOp(ggml_tensor* dst, int ith, int nth, void* userdata) {
   Problem pb;
+  pb.scale = ScaleFromUserdata(userdata);
   pb.q = dst->src[0], pb.k = dst->src[1], pb.v = dst->src[2], pb.mask = dst->src[3];
   pb.Dh = int(pb.q->ne[0]), pb.H = int(pb.q->ne[1]), pb.T = int(pb.q->ne[2]);
   pb.n_kv = int(pb.k->ne[1]), pb.Hkv = int(pb.k->ne[2]);
@@ -311,7 +321,7 @@ void CombineOp(ggml_tensor* dst, int ith, int nth, void*) {
 int SplitKvParts(int n_kv) { return std::clamp(n_kv / kMinPartRows, 1, kMaxParts); }
 
 ggml_tensor* SplitKvAttention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v,
-                              ggml_tensor* mask) {
+                              ggml_tensor* mask, float scale) {
   const int64_t Dh = q->ne[0], H = q->ne[1], T = q->ne[2];
   if (q->type != GGML_TYPE_F32 || !ggml_is_contiguous(q)) Fail("split-KV attention: q must be contiguous f32");
   if (Dh % kLanes != 0 || Dh > kLanes * kMaxChunks) Fail("split-KV attention: head dim ", Dh, " is not a multiple of ", kLanes, " up to ", kLanes * kMaxChunks);
@@ -326,7 +336,7 @@ ggml_tensor* SplitKvAttention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k,
   const int parts = SplitKvParts(int(k->ne[1]));
   ggml_tensor* args[4] = {q, k, v, mask};
   ggml_tensor* partials = ggml_custom_4d(ctx, GGML_TYPE_F32, Dh + 2, H * T, parts, 1, args, mask ? 4 : 3,
-                                         PartialsOp, GGML_N_TASKS_MAX, nullptr);
+                                         PartialsOp, GGML_N_TASKS_MAX, ScaleAsUserdata(scale));
   ggml_tensor* combine_args[1] = {partials};
   return ggml_custom_4d(ctx, GGML_TYPE_F32, Dh, H, T, 1, combine_args, 1, CombineOp, GGML_N_TASKS_MAX, nullptr);
 }

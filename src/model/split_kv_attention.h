@@ -33,12 +33,12 @@ const char* AttentionKernelName(AttentionKernel k);
 
 inline constexpr int kSplitKvMaxTokens = 4;
 
-// Attention of q (Dh, H, T) f32, already multiplied by the softmax scale, over the cache views
+// Attention of q (Dh, H, T) f32, its scores multiplied by `scale`, over the cache views
 // k and v (Dh, n_kv, Hkv) of any type ggml can convert to f32 (f32, f16, q8_0, ...), under the
 // mask (n_kv, T) f16 (0 = read, -inf = skip; may be null). Query head h reads KV head
 // h / (H / Hkv). Returns (Dh, H, T) f32, the layout ggml_flash_attn_ext returns.
 ggml_tensor* SplitKvAttention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v,
-                              ggml_tensor* mask);
+                              ggml_tensor* mask, float scale);
 
 // The number of parts a cache of n_kv rows is split into (each part a multiple of the block).
 int SplitKvParts(int n_kv);

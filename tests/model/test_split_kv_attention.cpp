@@ -92,7 +92,7 @@ class Fixture {
     const float scale = 1.0f / std::sqrt(float(Dh));
     ggml_tensor* out;
     if (split) {
-      out = SplitKvAttention(ctx, ggml_scale(ctx, q, scale), K, V, mask);
+      out = SplitKvAttention(ctx, q, K, V, mask, scale);
     } else {
       if (K->type == GGML_TYPE_F32) K = ggml_cast(ctx, K, GGML_TYPE_F16);
       if (V->type == GGML_TYPE_F32) V = ggml_cast(ctx, V, GGML_TYPE_F16);
