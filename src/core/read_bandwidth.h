@@ -9,6 +9,6 @@
 namespace chunkllm {
 
 // Bytes per second that n_threads threads read from memory, streaming.
-double MeasureReadBandwidth(int n_threads, size_t buffer_bytes = size_t(512) << 20, int passes = 5);
+double MeasureReadBandwidth(int n_threads, size_t buffer_bytes = size_t(256) << 20, int passes = 3);
 
 }  // namespace chunkllm

@@ -219,6 +219,9 @@ BenchReport RunBench(const BenchParams& p) {
   std::vector<std::unique_ptr<Engine>> engines;
   if (p.methods.empty()) Fail("--attn needs at least one method");
   if (p.kernels.empty()) Fail("--attn-kernel needs at least one kernel");
+  for (size_t i = 0; i < p.kernels.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (p.kernels[i] == p.kernels[j]) Fail("--attn-kernel names ", AttentionKernelName(p.kernels[i]), " twice");
   const std::vector<PolicySpec> specs = MakePolicySpecs(*model, p.attention, p.methods);
   for (AttentionKernel kernel : p.kernels) {
     sp.attn_kernel = kernel;

@@ -22,7 +22,7 @@ struct BenchParams {
   int n_ubatch = 512;
   ggml_type kv_type = GGML_TYPE_F16;
   // --attn-kernel a,b: one engine per kernel and method (model/split_kv_attention.h), so the
-  // kernels are compared in one run; an engine on a kernel other than the first is named for it.
+  // kernels are compared in one run; each row names its kernel, and ratios pair rows of one kernel.
   std::vector<AttentionKernel> kernels = {AttentionKernel::kSplitKv};
   bool with_reference = false;        // --ref: libllama in the same run
   std::vector<AttentionMethod> methods = {AttentionMethod::kDense};  // --attn a,b,c: one engine per method

@@ -79,7 +79,7 @@ ggml_tensor* Attention(ggml_context* ctx, ggml_cgraph* gf, const Model& m, const
   ggml_tensor* mask = gathered ? fg.inp_gather_mask[size_t(il)] : fg.inp_mask;
   const float scale = 1.0f / std::sqrt(float(Dh));
   ggml_tensor* out = nullptr;  // (Dh, H, T)
-  if (kernel == AttentionKernel::kSplitKv && T <= kSplitKvMaxTokens) {
+  if (kernel == AttentionKernel::kSplitKv && T <= kSplitKvMaxTokens && SplitKvSupports(Dh)) {
     out = SplitKvAttention(ctx, q, K, V, mask, scale);
   } else {
     if (K->type == GGML_TYPE_F32) K = ggml_cast(ctx, K, GGML_TYPE_F16);

@@ -32,7 +32,7 @@ using vec16::Splat;
 using vec16::Store;
 
 constexpr int kBlock = 32;         // cache rows scored together: two lane groups of 16
-constexpr int kMinPartRows = 256;  // a part is at least this long (kKvPad: n_kv is a multiple)
+constexpr int kMinPartRows = 256;  // a part is at least this long (the last may be shorter or empty)
 constexpr int kMaxParts = 32;      // enough for any thread count this engine runs
 constexpr int kMaxChunks = 16;     // head dims up to 256 (16 lanes a chunk)
 
@@ -198,16 +198,23 @@ void Part(const Problem& pb, Scratch& sc, int c0, int c1) {
   for (int b0 = c0; b0 < c1; b0 += kBlock) {
     // The block's rows that some token reads (the rest cost nothing).
     int n_live = 0;
+    bool bias = false;  // a read row whose mask is not 0 (else adding the mask is skipped)
     for (int p = b0; p < std::min(c1, b0 + kBlock); ++p) {
       bool read = false;
-      for (int t = 0; t < T && !read; ++t) read = sc.mask[size_t(t) * pb.part_len + size_t(p - c0)] != -INFINITY;
+      for (int t = 0; t < T; ++t) {
+        const float mv = sc.mask[size_t(t) * pb.part_len + size_t(p - c0)];
+        read |= mv != -INFINITY;
+        bias |= mv != 0.0f;
+      }
       if (read) live[n_live++] = p;
     }
     if (n_live == 0) continue;
-    // Rows of the next block are asked for while this block computes, a line or two per row
-    // read (a burst of them all would overflow the core's line-fill buffers): the memory
-    // stream alone keeps too few misses in flight. Not for rows converted to scratch.
-    const size_t ahead = !convert && b0 + 2 * kBlock <= c1 ? size_t(kBlock) * pb.k->nb[1] : 0;
+    // Rows of the next block are asked for while this block computes, each row's lines as the
+    // same head's row of this block is read (a burst of them all would overflow the core's
+    // line-fill buffers): the memory stream alone keeps too few misses in flight. Only within
+    // the part, and not for rows converted to scratch.
+    const bool next = !convert && b0 + 2 * kBlock <= c1;
+    const size_t k_ahead = next ? size_t(kBlock) * pb.k->nb[1] : 0, v_ahead = next ? size_t(kBlock) * pb.v->nb[1] : 0;
     for (int g = 0; g < pb.Hkv; ++g) {
       for (int jj = 0; jj < n_live; ++jj) {
         krow[jj] = static_cast<const char*>(pb.k->data) + size_t(live[jj]) * pb.k->nb[1] + size_t(g) * pb.k->nb[2];
@@ -222,15 +229,16 @@ void Part(const Problem& pb, Scratch& sc, int c0, int c1) {
         }
       }
       const size_t r0 = size_t(g) * R;
-      ScoreBlock<kHalf, DC>(krow, n_live, &sc.q[r0 * Dh], R, dc, Dh, sc.tile.data(), sc.score.data(), ahead);
+      ScoreBlock<kHalf, DC>(krow, n_live, &sc.q[r0 * Dh], R, dc, Dh, sc.tile.data(), sc.score.data(), k_ahead);
       for (int i = 0; i < R; ++i) {
         float* score = &sc.score[size_t(i) * kBlock];
         const float* mrow = &sc.mask[size_t(i / group) * pb.part_len];
-        for (int jj = 0; jj < n_live; ++jj) score[jj] += mrow[live[jj] - c0];
+        if (bias)
+          for (int jj = 0; jj < n_live; ++jj) score[jj] += mrow[live[jj] - c0];
         for (int jj = n_live; jj < kBlock; ++jj) score[jj] = -INFINITY;
         SoftmaxBlock(score, sc.m[r0 + size_t(i)], sc.s[r0 + size_t(i)], &sc.o[(r0 + size_t(i)) * Dh], Dh);
       }
-      AccumulateBlock<kHalf, DC>(vrow, n_live, sc.score.data(), &sc.o[r0 * Dh], R, dc, Dh, ahead);
+      AccumulateBlock<kHalf, DC>(vrow, n_live, sc.score.data(), &sc.o[r0 * Dh], R, dc, Dh, v_ahead);
     }
   }
 }
@@ -316,7 +324,11 @@ void CombineOp(ggml_tensor* dst, int ith, int nth, void*) {
   }
 }
 
+#undef CHUNKLLM_INLINE
+
 }  // namespace
+
+bool SplitKvSupports(int head_dim) { return head_dim % kLanes == 0 && head_dim <= kLanes * kMaxChunks; }
 
 int SplitKvParts(int n_kv) { return std::clamp(n_kv / kMinPartRows, 1, kMaxParts); }
 
@@ -324,7 +336,7 @@ ggml_tensor* SplitKvAttention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k,
                               ggml_tensor* mask, float scale) {
   const int64_t Dh = q->ne[0], H = q->ne[1], T = q->ne[2];
   if (q->type != GGML_TYPE_F32 || !ggml_is_contiguous(q)) Fail("split-KV attention: q must be contiguous f32");
-  if (Dh % kLanes != 0 || Dh > kLanes * kMaxChunks) Fail("split-KV attention: head dim ", Dh, " is not a multiple of ", kLanes, " up to ", kLanes * kMaxChunks);
+  if (!SplitKvSupports(int(Dh))) Fail("split-KV attention: head dim ", Dh, " is not a multiple of ", kLanes, " up to ", kLanes * kMaxChunks);
   if (k->type != v->type) Fail("split-KV attention: k is ", ggml_type_name(k->type), ", v ", ggml_type_name(v->type));
   if (k->ne[0] != Dh || v->ne[0] != Dh || k->ne[1] != v->ne[1] || k->ne[2] != v->ne[2] || H % k->ne[2] != 0)
     Fail("split-KV attention: k, v (", k->ne[0], ", ", k->ne[1], ", ", k->ne[2], ") do not fit q (", Dh, ", ", H, ", ", T, ")");

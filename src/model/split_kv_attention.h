@@ -11,8 +11,9 @@
 // second op combines the parts, as flash-decoding does.
 //
 // Two ggml custom ops, so the session's graph, allocator and thread pool run it like any node.
-// Used for micro-batches of at most kSplitKvMaxTokens tokens (decode); prefill batches keep
-// ggml's tiled kernel. The numbers differ from ggml's kernel in rounding only (this one keeps
+// Used for micro-batches of at most kSplitKvMaxTokens tokens (decode steps, and the last few
+// tokens of a prompt when they make a micro-batch of their own); larger batches keep ggml's
+// tiled kernel, and so do models whose head dim the kernel does not take (SplitKvSupports). The numbers differ from ggml's kernel in rounding only (this one keeps
 // the V sum in f32, ggml's in f16): tests/model/test_split_kv_attention.cpp bounds both against
 // a double-precision reference.
 #pragma once
@@ -42,5 +43,8 @@ ggml_tensor* SplitKvAttention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k,
 
 // The number of parts a cache of n_kv rows is split into (each part a multiple of the block).
 int SplitKvParts(int n_kv);
+
+// Head dims the kernel takes: multiples of 16 (its vector width) up to 256.
+bool SplitKvSupports(int head_dim);
 
 }  // namespace chunkllm

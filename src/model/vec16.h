@@ -18,20 +18,24 @@
 
 namespace chunkllm::vec16 {
 
+// Every function is forced inline: compiled once per including file for its instruction set,
+// never an out-of-line copy that a file built for another one could pick up at link time.
+#define CHUNKLLM_VEC16 inline __attribute__((always_inline))
+
 using F32x16 = float __attribute__((vector_size(64)));
 using I32x16 = int32_t __attribute__((vector_size(64)));
 inline constexpr int kLanes = 16;
 
-inline F32x16 Load(const float* p) {
+CHUNKLLM_VEC16 F32x16 Load(const float* p) {
   F32x16 v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline void Store(float* p, F32x16 v) { std::memcpy(p, &v, sizeof v); }
-inline F32x16 Splat(float x) { return F32x16{} + x; }
+CHUNKLLM_VEC16 void Store(float* p, F32x16 v) { std::memcpy(p, &v, sizeof v); }
+CHUNKLLM_VEC16 F32x16 Splat(float x) { return F32x16{} + x; }
 
 // 16 f16 values as f32, converted in registers where the CPU has F16C.
-inline F32x16 LoadHalf(const ggml_fp16_t* p) {
+CHUNKLLM_VEC16 F32x16 LoadHalf(const ggml_fp16_t* p) {
   F32x16 r;
 #if defined(__AVX512F__)
   const __m512 v = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
@@ -50,7 +54,7 @@ inline F32x16 LoadHalf(const ggml_fp16_t* p) {
 }
 
 // Sum of the 16 lanes by halves (4 adds, not 15 in a chain).
-inline float HorizontalSum(F32x16 v) {
+CHUNKLLM_VEC16 float HorizontalSum(F32x16 v) {
   const auto a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
                  __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
   const auto b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
@@ -58,9 +62,9 @@ inline float HorizontalSum(F32x16 v) {
   return c[0] + c[1];
 }
 
-inline F32x16 Max(F32x16 a, F32x16 b) { return a > b ? a : b; }
+CHUNKLLM_VEC16 F32x16 Max(F32x16 a, F32x16 b) { return a > b ? a : b; }
 
-inline float HorizontalMax(F32x16 v) {
+CHUNKLLM_VEC16 float HorizontalMax(F32x16 v) {
   float m = v[0];
   for (int i = 1; i < kLanes; ++i) m = std::max(m, v[i]);
   return m;
@@ -70,7 +74,7 @@ inline float HorizontalMax(F32x16 v) {
 // Four levels; a level with stride S pairs vectors a, b into one whose lanes with bit S clear
 // hold a's sums over lanes {j, j + S} and the others b's over {j - S, j}. After the strides 1,
 // 2, 4, 8, lane p has summed all of v[p]'s lanes: 15 shuffle pairs for 16 sums, not 16 x 4.
-inline F32x16 TransposeSum(const F32x16* v) {
+CHUNKLLM_VEC16 F32x16 TransposeSum(const F32x16* v) {
   F32x16 w[8], x[4], y[2];
   for (int m = 0; m < 8; ++m) {
     const F32x16 a = v[2 * m], b = v[2 * m + 1];
@@ -95,7 +99,7 @@ inline F32x16 TransposeSum(const F32x16* v) {
 // Cephes' degree-6 polynomial (relative error ~1e-7, about 1 ulp), 2^n written into the exponent
 // bits; n is rounded by adding and subtracting 1.5 * 2^23. Below -87, e^x < 2^-125 is returned
 // as 0 (so is e^-inf): such a weight vanishes beside the maximum's weight 1 in any f32 sum.
-inline F32x16 ExpNonPositive(F32x16 x) {
+CHUNKLLM_VEC16 F32x16 ExpNonPositive(F32x16 x) {
   const F32x16 xc = x < -87.0f ? Splat(-87.0f) : x;
   const F32x16 n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   F32x16 r = xc - n * 0.693359375f;
@@ -113,6 +117,8 @@ inline F32x16 ExpNonPositive(F32x16 x) {
   return x < -87.0f ? F32x16{} : p * two_n;
 }
 
-inline float ExpNonPositive(float x) { return ExpNonPositive(Splat(x))[0]; }
+CHUNKLLM_VEC16 float ExpNonPositive(float x) { return ExpNonPositive(Splat(x))[0]; }
+
+#undef CHUNKLLM_VEC16
 
 }  // namespace chunkllm::vec16

@@ -198,9 +198,15 @@ TEST(Commands, BenchComparesKernelsAndReportsTheMemoryFloor) {
       EXPECT_DOUBLE_EQ(rows[k]["ratio_to_llama_cpp"].get<double>(),
                        rows[k]["tokens_per_s"].get<double>() / rows[i + 2]["tokens_per_s"].get<double>());
   }
+  // Independent of how the weights are counted: 16 positions deeper, 16 positions' K/V more.
+  const double deeper = rows[3]["step_bytes"].get<double>() - rows[0]["step_bytes"].get<double>();
+  EXPECT_NEAR(deeper, 16 * per_position, 1e-9 * deeper);
   const auto bad = test::RunCli({"bench", "-m", model, "-p", "0", "-n", "1", "-r", "1", "--attn-kernel", "fast"});
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("--attn-kernel"), std::string::npos) << bad.err;
+  const auto twice = test::RunCli({"bench", "-m", model, "-p", "0", "-n", "1", "-r", "1", "--attn-kernel", "ggml,ggml"});
+  EXPECT_NE(twice.exit_code, 0);
+  EXPECT_NE(twice.err.find("twice"), std::string::npos) << twice.err;
 }
 
 // Prefill is timed for every method, not only dense: a policy's own per-token work in a prompt

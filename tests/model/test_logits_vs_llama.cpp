@@ -89,7 +89,8 @@ struct Agreement {
   std::vector<int32_t> ours_greedy, ref_greedy;
 };
 
-Agreement RunBoth(const std::string& ours_path, const std::string& ref_path, ggml_type kv) {
+Agreement RunBoth(const std::string& ours_path, const std::string& ref_path, ggml_type kv,
+                  AttentionKernel kernel = AttentionKernel::kGgml) {
   auto model = Model::Load(ours_path);
   auto tok = Tokenizer::Load(ours_path);
   std::string text;
@@ -102,7 +103,7 @@ Agreement RunBoth(const std::string& ours_path, const std::string& ref_path, ggm
   const int n_ctx = int(prompt.size()) + n_decode + n_greedy + 8;
   SessionParams sp;
   sp.n_ctx = n_ctx, sp.n_threads = 2, sp.kv_type = kv;
-  sp.attn_kernel = AttentionKernel::kGgml;  // libllama's kernel: its arithmetic, bit for bit
+  sp.attn_kernel = kernel;  // ggml: libllama's kernel, its arithmetic bit for bit
   Session ours(*model, sp);
   ReferenceParams rp;
   rp.n_ctx = n_ctx, rp.n_threads = 2, rp.kv_type = kv;
@@ -156,6 +157,20 @@ TEST_P(LogitsVsLlama, PrefillDecodeAndGreedyMatch) {
   const Agreement a = RunBoth(path, path, c.kv);
   EXPECT_TRUE(Agrees(c, a));
   EXPECT_EQ(a.ours_greedy, a.ref_greedy);
+}
+
+// The split-KV decode kernel, as the session wires it (scale, mask, q and cache layouts), against
+// libllama: not the same arithmetic (it sums V in f32 where ggml's kernel sums in f16), so the
+// dtype's tolerance of the header is the check. It passes small errors (see the controls
+// below); a wrong scale, mask, head mapping or layout moves logits by far more.
+TEST_P(LogitsVsLlama, SplitKvKernelWithinTheDtypeTolerance) {
+  const Case& c = GetParam();
+  const std::string path = test::FixtureModel(c.name, SpecFor(c));
+  const Agreement a = RunBoth(path, path, c.kv, AttentionKernel::kSplitKv);
+  const double rel = (5.0 * SpecFor(c).n_layer + 2.0) * UnitRoundoff(c.type, c.kv);
+  std::printf("  %s, split-KV: worst max|diff|/max|logit| %.3g at %s (tolerance %.3g)\n", c.name.c_str(),
+              a.worst_rel, a.worst_at.c_str(), rel);
+  EXPECT_LE(a.worst_rel, rel) << a.worst_at;
 }
 
 // Negative controls: the check above must fail when one engine reads a slightly wrong RoPE. Our

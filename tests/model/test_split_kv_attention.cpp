@@ -11,9 +11,11 @@
 //   so each weight e^(s_p - M) is off by a relative e_w = e_s + u*max|s - M| + 4u at most,
 //   the weights' sum and the weighted V sum are chains of at most len = part + parts terms:
 //   |out - ref| <= max|v| * (2 e_w + 2 gamma(len)) (+ a factor 2 for the second-order terms).
-// ggml's kernel keeps its V sum in f16 (unit roundoff 2^-11 per addition over n_kv terms, and
-// the f16 rounding of each product): its bound takes gamma_f16(n_kv + 2) in place of gamma(len),
-// which says nothing past n_kv = 2^11 (there only the trivial 2 max|v| holds).
+// ggml's kernel converts q to f16 (q8_0 for a q8_0 cache) before its dot products, which adds
+// that conversion's error to each score, and keeps its V sum in f16 (unit roundoff 2^-11 per
+// addition over n_kv terms, and the f16 rounding of each product): its bound takes
+// gamma_f16(n_kv + 2) in place of gamma(len), which says nothing past n_kv = 2^11 (there only the
+// trivial 2 max|v| holds), so the ggml comparison catches gross errors only.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -33,7 +35,8 @@ namespace {
 struct Case {
   ggml_type type;
   int Dh, Hkv, group, T, n_kv;
-  double mask_skip;  // fraction of positions masked out (per token)
+  double mask_skip;      // fraction of positions masked out (per token)
+  float q_spread = 2.0f;  // q's scale: scores of a few units; larger spreads the softmax
 };
 
 // Higham's gamma_n = n u / (1 - n u): the relative error of n roundings; none below n u = 1.
@@ -55,7 +58,7 @@ class Fixture {
     std::uniform_real_distribution<double> unit(0.0, 1.0);
     q_.resize(size_t(c.Dh) * H * c.T);
     // Scores of a few units, as a trained model's: q scaled like 1/sqrt(Dh) times a spread.
-    for (auto& x : q_) x = normal(rng) * 2.0f / std::sqrt(float(c.Dh));
+    for (auto& x : q_) x = normal(rng) * c.q_spread / std::sqrt(float(c.Dh));
     k_.resize(size_t(c.Dh) * c.Hkv * c.n_kv);
     v_.resize(k_.size());
     for (auto& x : k_) x = normal(rng);
@@ -125,14 +128,28 @@ class Fixture {
         const int g = h / c_.group;
         const float* qh = &q_[(size_t(t) * H + h) * Dh];
         std::vector<double> s(size_t(c_.n_kv), -INFINITY);
-        double m = -INFINITY, abs_dot = 0;
+        double m = -INFINITY, abs_dot = 0, q_conv = 0;
+        // ggml's kernel converts q to its K type's dot-product type first: f16 (for f16 and, cast,
+        // f32 caches: relative uh per value) or q8_0 (per block of 32, steps of amax/127 in an f16
+        // scale: at most amax/254 + amax uh off). dq holds each value's bound.
+        std::vector<double> dq(static_cast<size_t>(Dh));
+        for (int b = 0; b < Dh; b += 32) {
+          double amax = 0;
+          for (int i = b; i < std::min(Dh, b + 32); ++i) amax = std::max(amax, std::fabs(double(qh[i])));
+          for (int i = b; i < std::min(Dh, b + 32); ++i)
+            dq[size_t(i)] = c_.type == GGML_TYPE_Q8_0 ? amax / 254 + amax * uh : std::fabs(double(qh[i])) * uh;
+        }
         for (int p = 0; p < c_.n_kv; ++p) {
           if (mask_[size_t(t) * c_.n_kv + p] == -INFINITY) continue;
           const float* kp = &kq_[(size_t(p) * c_.Hkv + g) * Dh];
-          double d = 0, a = 0;
-          for (int i = 0; i < Dh; ++i) d += double(qh[i]) * kp[i], a += std::fabs(double(qh[i]) * kp[i]);
+          double d = 0, a = 0, e = 0;
+          for (int i = 0; i < Dh; ++i) {
+            d += double(qh[i]) * kp[i], a += std::fabs(double(qh[i]) * kp[i]);
+            e += std::fabs(double(kp[i])) * dq[size_t(i)];
+          }
           s[size_t(p)] = d * scale;
           abs_dot = std::max(abs_dot, a * scale);
+          q_conv = std::max(q_conv, e * scale);
           m = std::max(m, s[size_t(p)]);
         }
         double sum = 0, spread = 0;
@@ -150,8 +167,8 @@ class Fixture {
         const double e_s = Gamma(Dh + 1, u) * abs_dot;
         const double e_w = 2 * e_s + u * 2 * spread + 4 * u;
         bound_split[size_t(t) * H + h] = 2 * vmax * (2 * e_w + 2 * Gamma(part_len + parts + 2, u));
-        // ggml: K in f16 for f32 caches (its cast), and the V sum in f16.
-        const double e_cast = c_.type == GGML_TYPE_F32 ? Gamma(1, uh) * abs_dot * 2 : 0;
+        // ggml: K in f16 for f32 caches (its cast), q converted (above), and the V sum in f16.
+        const double e_cast = (c_.type == GGML_TYPE_F32 ? Gamma(1, uh) * abs_dot * 2 : 0) + 2 * q_conv;
         // Past n_kv = 2^11 the f16 sum has no a-priori bound but the trivial one: the output and
         // the reference are both weighted means of the V rows, so they differ by at most 2 max|v|.
         bound_ggml[size_t(t) * H + h] = std::min(
@@ -219,6 +236,19 @@ TEST(SplitKvAttention, MasksAndSeveralTokens) {
 TEST(SplitKvAttention, LongCache) {
   Check({GGML_TYPE_F16, 64, 2, 3, 1, 65536, 0.0}, 7);
   Check({GGML_TYPE_Q8_0, 128, 1, 8, 1, 32768, 0.5}, 8);
+}
+
+// Head dims other than 64 and 128 run the same code with the chunk count at run time; f32
+// caches with several tokens and masks; a cache whose last parts are empty (8,200 rows in 32
+// parts of 288); scores spread wide, so the softmax is dominated by a few rows at every length.
+TEST(SplitKvAttention, OtherHeadDimsEmptyPartsAndWideScores) {
+  uint32_t seed = 200;
+  for (ggml_type type : {GGML_TYPE_F32, GGML_TYPE_F16})
+    for (int Dh : {16, 96, 256}) Check({type, Dh, 2, 2, 2, 700, 0.3}, seed++);
+  Check({GGML_TYPE_F32, 64, 2, 3, 3, 1536, 0.5}, seed++);
+  Check({GGML_TYPE_F16, 64, 2, 3, 1, 8200, 0.0}, seed++);
+  Check({GGML_TYPE_Q8_0, 64, 2, 3, 2, 8200, 0.2}, seed++);
+  for (int n_kv : {7, 300, 4096}) Check({GGML_TYPE_F16, 64, 2, 3, 2, n_kv, 0.1, 8.0f}, seed++);
 }
 
 // A defect the bounds must catch: a head reading the wrong KV head is off by O(1).
