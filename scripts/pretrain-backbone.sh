@@ -108,7 +108,10 @@
 #   thousands of composed needle wordings, 30 nouns, digits of 3-9 / words / codes, distractor
 #   needles with other nouns or labels, many questions, separators and answer prefixes; none of
 #   the out-of-template suite's wordings, checked by tests/tasks/test_varied_retrieval.cpp), copy
-#   share 0.2, data seed 15.
+#   share 0.2, data seed 15. Mid-run (step 109 of 146, session 23): dense on the 4K oot tasks 2 of
+#   20 (oot_passkey) and 0 of 20 (oot_multikey); every answer now a number, digit values nearly
+#   copied, words and codes never (docs/benchmarks.md, out-of-template section); val 4.283 at
+#   step 100. To finish: rerun this stage's command (it resumes from $STATE's checkpoint).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
