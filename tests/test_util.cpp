@@ -34,6 +34,14 @@ std::string VocabPath(const std::string& name) {
   return std::string(CHUNKLLM_VOCAB_DIR) + "/ggml-vocab-" + name + ".gguf";
 }
 
+RandomModelSpec SmallSpec(Arch arch, const std::string& vocab) {
+  RandomModelSpec s;
+  s.arch = arch;
+  s.vocab_path = VocabPath(vocab);
+  s.n_embd = 64, s.n_layer = 2, s.n_head = 4, s.n_head_kv = 2, s.n_ff = 128;
+  return s;
+}
+
 std::string FixtureModel(const std::string& key, const RandomModelSpec& spec) {
   static TempDir dir;
   static std::map<std::string, std::string> made;

@@ -23,6 +23,10 @@ class TempDir {
 // Path of llama.cpp's models/ggml-vocab-NAME.gguf (NAME: llama-spm, llama-bpe, qwen2, ...).
 std::string VocabPath(const std::string& name);
 
+// The small random model the CLI and bad-input tests share: 64 wide, 2 layers, 4 heads on 2 KV
+// heads, FFN 128, the given architecture and vocabulary.
+RandomModelSpec SmallSpec(Arch arch = Arch::kLlama, const std::string& vocab = "llama-spm");
+
 // A random-weight model written once per test process for (spec, key) and reused.
 // key must identify the spec uniquely (e.g. "qwen2-small").
 std::string FixtureModel(const std::string& key, const RandomModelSpec& spec);

@@ -9,19 +9,13 @@
 
 #include "core/file_util.h"
 #include "gguf.h"
+#include "cli/clean_failure.h"
 #include "test_util.h"
 
 namespace chunkllm {
 namespace {
 
-RandomModelSpec SmallSpec() {
-  RandomModelSpec s;
-  s.vocab_path = test::VocabPath("llama-spm");
-  s.n_embd = 64, s.n_layer = 2, s.n_head = 4, s.n_head_kv = 2, s.n_ff = 128;
-  return s;
-}
-
-std::string SmallModel() { return test::FixtureModel("bad-input-small", SmallSpec()); }
+std::string SmallModel() { return test::FixtureModel("bad-input-small", test::SmallSpec()); }
 
 // Copies a GGUF file with one edit: drop a tensor, change a tensor's shape, or set the arch.
 struct Edit {
@@ -66,16 +60,7 @@ void CopyPrefix(const std::string& src, const std::string& dst, size_t n) {
   std::ofstream(dst, std::ios::binary).write(bytes.data(), std::streamsize(in.gcount()));
 }
 
-// Expect a clean failure whose stderr mentions `needle`.
-void ExpectCleanFailure(const std::vector<std::string>& args, const std::string& needle) {
-  const test::CliResult r = test::RunCli(args);
-  EXPECT_EQ(r.signal, 0) << "crashed with signal " << r.signal << "\n" << r.err;
-  EXPECT_NE(r.exit_code, 0) << "exit 0 for bad input";
-  EXPECT_NE(r.exit_code, -1) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr does not mention '" << needle << "':\n" << r.err;
-  EXPECT_EQ(r.err.find("AddressSanitizer"), std::string::npos) << r.err;
-  EXPECT_EQ(r.err.find("runtime error"), std::string::npos) << r.err;  // UBSan
-}
+using test::ExpectCleanFailure;
 
 TEST(BadInput, TruncatedFile) {
   test::TempDir dir;

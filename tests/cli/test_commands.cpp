@@ -28,13 +28,6 @@
 namespace chunkllm {
 namespace {
 
-RandomModelSpec Small(Arch arch, const std::string& vocab) {
-  RandomModelSpec s;
-  s.arch = arch;
-  s.vocab_path = test::VocabPath(vocab);
-  s.n_embd = 64, s.n_layer = 2, s.n_head = 4, s.n_head_kv = 2, s.n_ff = 128;
-  return s;
-}
 
 // The greedy continuation of `prompt` through the library (a Session with the CLI's default
 // parameters, ArgMax, one piece per token) instead of the CLI's sampler chain. margins gets,
@@ -63,7 +56,7 @@ std::string GreedyContinuation(const std::string& model_path, const std::string&
 }
 
 TEST(Commands, RunReadsThePromptFromAFile) {
-  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  const std::string model = test::FixtureModel("cmd-llama", test::SmallSpec(Arch::kLlama, "llama-spm"));
   test::TempDir dir;
   WriteTextFile(dir.File("prompt.txt"), "Once upon a time");
   const test::CliResult r = test::RunCli({"run", "-m", model, "-f", dir.File("prompt.txt"), "-n", "5", "--temp", "0"});
@@ -75,7 +68,7 @@ TEST(Commands, RunReadsThePromptFromAFile) {
 }
 
 TEST(Commands, SeededSamplingRepeats) {
-  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  const std::string model = test::FixtureModel("cmd-llama", test::SmallSpec(Arch::kLlama, "llama-spm"));
   const auto a = test::RunCli({"run", "-m", model, "-p", "Hello", "-n", "12", "--temp", "0.9", "--seed", "7"});
   const auto b = test::RunCli({"run", "-m", model, "-p", "Hello", "-n", "12", "--temp", "0.9", "--seed", "7"});
   ASSERT_EQ(a.exit_code, 0) << a.err;
@@ -89,7 +82,7 @@ TEST(Commands, SeededSamplingRepeats) {
 // and a sampled text is not the greedy one; any seeds would do, and the outputs are a
 // deterministic function of (model, prompt, seed), so the test cannot flicker.
 TEST(Commands, SamplingFollowsTheSeedAndTheTemperature) {
-  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  const std::string model = test::FixtureModel("cmd-llama", test::SmallSpec(Arch::kLlama, "llama-spm"));
   auto run = [&](const char* temp, const char* seed) {
     const auto r = test::RunCli({"run", "-m", model, "-p", "Hello", "-n", "12", "--temp", temp, "--seed", seed});
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -110,7 +103,7 @@ TEST(Commands, SamplingFollowsTheSeedAndTheTemperature) {
 
 TEST(Commands, ChatUsesTheModelsTemplate) {
   // The Qwen2 vocab file carries a ChatML template.
-  const std::string model = test::FixtureModel("cmd-qwen2", Small(Arch::kQwen2, "qwen2"));
+  const std::string model = test::FixtureModel("cmd-qwen2", test::SmallSpec(Arch::kQwen2, "qwen2"));
   const auto r = test::RunCli({"run", "-m", model, "-p", "Hi there", "--chat", "-n", "3", "--temp", "0"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // The prompt is the template's text with its special tokens parsed as such.
@@ -120,7 +113,7 @@ TEST(Commands, ChatUsesTheModelsTemplate) {
   const size_t n = tok->Tokenize(formatted, true, /*parse_special=*/true).size();
   EXPECT_LT(n, tok->Tokenize(formatted, true, false).size());  // specials are single tokens
   EXPECT_NE(r.err.find("prompt: " + std::to_string(n) + " tokens"), std::string::npos) << r.err;
-  const std::string llama = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  const std::string llama = test::FixtureModel("cmd-llama", test::SmallSpec(Arch::kLlama, "llama-spm"));
   const auto no_tmpl = test::RunCli({"run", "-m", llama, "-p", "Hi", "--chat"});
   EXPECT_NE(no_tmpl.exit_code, 0);
   EXPECT_NE(no_tmpl.err.find("no chat template"), std::string::npos) << no_tmpl.err;
@@ -130,7 +123,7 @@ TEST(Commands, ChatUsesTheModelsTemplate) {
 // n_prompt 0), each the mean of its -r samples, and our row's ratio is the quotient of the
 // two engines' speeds on the same test.
 TEST(Commands, BenchJsonRowsCarryTheFields) {
-  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  const std::string model = test::FixtureModel("cmd-llama", test::SmallSpec(Arch::kLlama, "llama-spm"));
   const auto r = test::RunCli({"bench", "-m", model, "-p", "32", "-n", "4", "-d", "0,16", "-r", "2", "--ref", "-o", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto rows = nlohmann::json::parse(r.out);
@@ -167,7 +160,7 @@ TEST(Commands, BenchJsonRowsCarryTheFields) {
 // decode step must read (weights with one embedding row, the attended K/V rows) and its time
 // over the floor at the bandwidth the same run measured.
 TEST(Commands, BenchComparesKernelsAndReportsTheMemoryFloor) {
-  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  const std::string model = test::FixtureModel("cmd-llama", test::SmallSpec(Arch::kLlama, "llama-spm"));
   const auto r = test::RunCli({"bench", "-m", model, "-p", "0", "-n", "4", "-d", "0,16", "-r", "2", "--ref",
                                "--attn-kernel", "splitkv,ggml", "-o", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -215,7 +208,7 @@ TEST(Commands, BenchComparesKernelsAndReportsTheMemoryFloor) {
 TEST(Commands, BenchTimesPrefillForEveryMethod) {
   InitLlamaBackend();
   test::TempDir dir;
-  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  const std::string model = test::FixtureModel("cmd-llama", test::SmallSpec(Arch::kLlama, "llama-spm"));
   const std::string adapters = dir.File("a.gguf");
   AdapterHyperParams hp;
   hp.d_adapter = 16, hp.rank = 8, hp.max_chunk = 12;
@@ -254,7 +247,7 @@ TEST(Commands, BenchTimesPrefillForEveryMethod) {
 // memory columns see the full cache go: the KV rows in use fall to the window's, the memory
 // held by at least the full cache's size.
 TEST(Commands, BenchReportsPeakMemoryAndRunsEvictingPolicies) {
-  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  const std::string model = test::FixtureModel("cmd-llama", test::SmallSpec(Arch::kLlama, "llama-spm"));
   const std::vector<std::string> base = {"bench", "-m", model, "-p", "0", "-n", "4", "-d", "200",
                                          "-r", "2", "--attn", "streaming", "--sink", "4", "--window", "16", "-o", "json"};
   std::vector<std::string> evict = base;
@@ -275,7 +268,7 @@ TEST(Commands, BenchReportsPeakMemoryAndRunsEvictingPolicies) {
 // --text: the bench context is prose from a folder (its JSON says so); too little text for the
 // deepest test is refused by name.
 TEST(Commands, BenchTakesItsContextFromText) {
-  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  const std::string model = test::FixtureModel("cmd-llama", test::SmallSpec(Arch::kLlama, "llama-spm"));
   test::TempDir dir;
   std::filesystem::create_directories(dir.File("text"));
   std::string t;
@@ -292,7 +285,7 @@ TEST(Commands, BenchTakesItsContextFromText) {
 }
 
 TEST(Commands, InspectJsonListsEveryTensor) {
-  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  const std::string model = test::FixtureModel("cmd-llama", test::SmallSpec(Arch::kLlama, "llama-spm"));
   const auto r = test::RunCli({"inspect", model, "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
@@ -328,7 +321,7 @@ TEST(Commands, MkModelShapesReadBack) {
 TEST(Commands, ChunksShowsTheEnginesChunkIndexAgainstTheSplitter) {
   InitLlamaBackend();
   test::TempDir dir;
-  const std::string model = test::FixtureModel("cmd-llama", Small(Arch::kLlama, "llama-spm"));
+  const std::string model = test::FixtureModel("cmd-llama", test::SmallSpec(Arch::kLlama, "llama-spm"));
   const std::string adapters = dir.File("a.gguf"), text_file = dir.File("t.txt");
   AdapterHyperParams hp;
   hp.d_adapter = 16, hp.rank = 8, hp.max_chunk = 12, hp.boundary_delay = 1;
@@ -387,7 +380,7 @@ TEST(Commands, ChunksShowsTheEnginesChunkIndexAgainstTheSplitter) {
   const auto small = test::RunCli({"chunks", "-m", model, "--adapters", adapters, "-f", text_file, "-c", "32"});
   EXPECT_NE(small.exit_code, 0);
   EXPECT_NE(small.err.find("context holds 32 (-c)"), std::string::npos) << small.err;
-  const std::string other = test::FixtureModel("cmd-qwen2", Small(Arch::kQwen2, "qwen2"));
+  const std::string other = test::FixtureModel("cmd-qwen2", test::SmallSpec(Arch::kQwen2, "qwen2"));
   const auto foreign = test::RunCli({"chunks", "-m", other, "--adapters", adapters, "-p", "Hello there."});
   EXPECT_NE(foreign.exit_code, 0);
   EXPECT_NE(foreign.err.find(adapters), std::string::npos) << foreign.err;

@@ -20,15 +20,14 @@
 #include "gguf.h"
 #include "model/gguf_file.h"
 #include "model/model.h"
+#include "cli/clean_failure.h"
 #include "test_util.h"
 
 namespace chunkllm {
 namespace {
 
 RandomModelSpec SmallSpec() {
-  RandomModelSpec s;
-  s.vocab_path = test::VocabPath("llama-spm");
-  s.n_embd = 64, s.n_layer = 2, s.n_head = 4, s.n_head_kv = 2, s.n_ff = 128;
+  RandomModelSpec s = test::SmallSpec();
   s.n_ctx_train = 1024;
   return s;
 }
@@ -57,18 +56,7 @@ void RewriteGguf(const std::string& src, const std::string& dst, const std::func
   ggml_free(data);
 }
 
-void ExpectCleanFailure(const test::CliResult& r, const std::string& needle) {
-  EXPECT_EQ(r.signal, 0) << "crashed with signal " << r.signal << "\n" << r.err;
-  EXPECT_NE(r.exit_code, 0) << "exit 0 for bad input\n" << r.err;
-  EXPECT_NE(r.exit_code, -1) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr does not mention '" << needle << "':\n" << r.err;
-  EXPECT_EQ(r.err.find("AddressSanitizer"), std::string::npos) << r.err;
-  EXPECT_EQ(r.err.find("runtime error"), std::string::npos) << r.err;  // UBSan
-}
-
-void ExpectCleanFailure(const std::vector<std::string>& args, const std::string& needle, int timeout_s = 60) {
-  ExpectCleanFailure(test::RunCli(args, timeout_s), needle);
-}
+using test::ExpectCleanFailure;
 
 // --- model files -------------------------------------------------------------------------
 

@@ -16,12 +16,7 @@
 namespace chunkllm {
 namespace {
 
-std::string Model() {
-  RandomModelSpec s;
-  s.vocab_path = test::VocabPath("llama-spm");
-  s.n_embd = 64, s.n_layer = 2, s.n_head = 4, s.n_head_kv = 2, s.n_ff = 128;
-  return test::FixtureModel("corrupt-gguf", s);
-}
+std::string Model() { return test::FixtureModel("corrupt-gguf", test::SmallSpec()); }
 
 // Where each part of a GGUF file starts (GGUF v3: docs in llama.cpp's ggml/docs/gguf.md).
 struct Layout {
