@@ -4,6 +4,41 @@
 #include "ggml-backend.h"
 
 namespace chunkllm {
+namespace {
+
+// The sparse-prefill node: src = the batch's queries (r, T), rotated (r, T), and the nodes that
+// wrote its K/V (for order only); dst = the mask (n_kv, T).
+void PrefillGatherOp(ggml_tensor* dst, int ith, int, void* userdata) {
+  if (ith != 0) return;
+  const auto* call = static_cast<const AdapterGraph::PrefillCall*>(userdata);
+  const ggml_tensor* features = dst->src[0];
+  call->gatherer->GatherLayer(call->layer, static_cast<const float*>(features->data),
+                              static_cast<const float*>(dst->src[1]->data), int(features->ne[1]), int(dst->ne[0]),
+                              static_cast<ggml_fp16_t*>(dst->data));
+}
+
+}  // namespace
+
+AdapterGraph::AdapterGraph(const AdapterRuntime& adapters, bool boundary, PrefillGatherer* gatherer)
+    : a_(adapters), boundary_(boundary), gatherer_(gatherer) {
+  prefill_calls_.reserve(a_.tensors().weights().key_w1.size());
+}
+
+ggml_tensor* AdapterGraph::SparsePrefillMask(ggml_context* ctx, ggml_cgraph* gf, int il, ggml_tensor* x,
+                                             ggml_tensor* pos, ggml_tensor* written_k, ggml_tensor* written_v,
+                                             int n_kv) {
+  if (!gatherer_) return nullptr;
+  const AdapterGraphWeights& w = a_.tensors().weights();
+  ggml_tensor* hidden = ggml_silu(ctx, ggml_mul_mat(ctx, w.query_w1[size_t(il)], x));  // (Da, T)
+  ggml_tensor* features = ggml_mul_mat(ctx, w.query_w2[size_t(il)], hidden);          // (r, T)
+  ggml_tensor* rotated = RotateFeatures(ctx, a_.hp(), features, pos);                  // (r, T)
+  prefill_calls_.push_back(PrefillCall{gatherer_, il});  // reserved: the address stays
+  ggml_tensor* args[] = {features, rotated, written_k, written_v};
+  ggml_tensor* mask = ggml_custom_4d(ctx, GGML_TYPE_F16, n_kv, x->ne[1], 1, 1, args, 4, PrefillGatherOp,
+                                     /*n_tasks=*/1, &prefill_calls_.back());
+  ggml_build_forward_expand(gf, mask);
+  return mask;
+}
 
 void AdapterGraph::AtAttentionInput(ggml_context* ctx, ggml_cgraph* gf, int il, ggml_tensor* x, ggml_tensor* pos) {
   const AdapterGraphWeights& w = a_.tensors().weights();

@@ -9,12 +9,14 @@ AdapterTensors::AdapterTensors(const AdapterSet& a) {
   const int L = int(a.layers.size()), D = a.base.n_embd, Da = a.hp.d_adapter, r = a.hp.rank;
   const int n = a.hp.boundary_inputs;
   block_rows_ = a.hp.chunk_hidden > 0 ? a.hp.chunk_hidden : 1;
-  ggml_init_params params = {ggml_tensor_overhead() * size_t(2 * L + 1), nullptr, /*no_alloc=*/true};
+  ggml_init_params params = {ggml_tensor_overhead() * size_t(4 * L + 1), nullptr, /*no_alloc=*/true};
   ctx_ = ggml_init(params);
   if (!ctx_) Fail("cannot create the adapters' ggml context");
   for (int l = 0; l < L; ++l) {
     w_.key_w1.push_back(ggml_new_tensor_2d(ctx_, GGML_TYPE_F32, D, Da));
     w_.key_w2.push_back(ggml_new_tensor_2d(ctx_, GGML_TYPE_F32, Da, r));
+    w_.query_w1.push_back(ggml_new_tensor_2d(ctx_, GGML_TYPE_F32, D, Da));
+    w_.query_w2.push_back(ggml_new_tensor_2d(ctx_, GGML_TYPE_F32, Da, r));
   }
   w_.boundary_w1 = ggml_new_tensor_2d(ctx_, GGML_TYPE_F32, D, int64_t(n) * block_rows_);
   buffer_ = ggml_backend_alloc_ctx_tensors_from_buft(ctx_, ggml_backend_cpu_buffer_type());
@@ -27,6 +29,8 @@ AdapterTensors::AdapterTensors(const AdapterSet& a) {
   for (int l = 0; l < L; ++l) {
     set(w_.key_w1[size_t(l)], a.layers[size_t(l)].k_w1);
     set(w_.key_w2[size_t(l)], a.layers[size_t(l)].k_w2);
+    set(w_.query_w1[size_t(l)], a.layers[size_t(l)].q_w1);
+    set(w_.query_w2[size_t(l)], a.layers[size_t(l)].q_w2);
   }
   // w1 is (Hc, n D) row-major; block k holds columns k D .. k D + D - 1 of every row.
   const std::vector<float>& w1 = a.chunk.w1;

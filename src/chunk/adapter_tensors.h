@@ -1,7 +1,8 @@
 // The adapters' per-token matrices copied into ggml tensors in a CPU backend buffer, for the
-// forward graph to run over a batch's rows (chunk/adapter_graph.h): the K-Adapters of every
-// layer and the Chunk Adapter's first layer, cut into its input blocks. Queries are not here: a
-// selection needs one token's, which AdapterRuntime computes. Read-only after construction, so
+// forward graph to run over a batch's rows (chunk/adapter_graph.h): the K- and Q-Adapters of
+// every layer and the Chunk Adapter's first layer, cut into its input blocks. The Q-Adapters run
+// in the graph only for sparse prefill, where a micro-batch's tokens all query; a decode
+// selection needs one token's query, which AdapterRuntime computes. Read-only after construction, so
 // the graphs of any number of sessions may read them at once.
 #pragma once
 
@@ -16,6 +17,8 @@ namespace chunkllm {
 struct AdapterGraphWeights {
   std::vector<ggml_tensor*> key_w1;  // per layer: K-Adapter W1 (D, Da)
   std::vector<ggml_tensor*> key_w2;  // per layer: K-Adapter W2 (Da, r)
+  std::vector<ggml_tensor*> query_w1;  // per layer: Q-Adapter W1 (D, Da)
+  std::vector<ggml_tensor*> query_w2;  // per layer: Q-Adapter W2 (Da, r)
   // The Chunk Adapter's first layer W1 (n*D -> Hc, Hc = max(hidden, 1)) cut into its n input
   // blocks (one per token it reads) stacked: (D, n*Hc), rows k*Hc .. k*Hc+Hc-1 are block k.
   // Multiplying every token's h_1 by it once gives each token's share of every window it is in.

@@ -32,6 +32,7 @@ const char* Name(AttentionMethod m) {
 const char* Name(SelectQuery q) { return q == SelectQuery::kLast ? "last" : "recent"; }
 const char* Name(FirstSelection f) { return f == FirstSelection::kDenseStep ? "dense-step" : "prompt"; }
 const char* Name(KvMode k) { return k == KvMode::kResident ? "resident" : "evict"; }
+const char* Name(PrefillMode p) { return p == PrefillMode::kDense ? "dense" : "sparse"; }
 
 AttentionMethod ParseAttentionMethod(const std::string& s) {
   std::string known;
@@ -66,6 +67,12 @@ KvMode ParseKvMode(const std::string& s) {
   Fail("--kv must be resident or evict, got '", s, "'");
 }
 
+PrefillMode ParsePrefillMode(const std::string& s) {
+  if (s == "dense") return PrefillMode::kDense;
+  if (s == "sparse") return PrefillMode::kSparse;
+  Fail("--prefill must be dense or sparse, got '", s, "'");
+}
+
 void CheckAttentionOptions(const AttentionOptions& o) {
   if (o.topk <= 0) Fail("--topk must be positive, got ", o.topk);
   if (o.budget_tokens < 0) Fail("--budget-tokens must be >= 0 (0: select --topk chunks), got ", o.budget_tokens);
@@ -75,6 +82,16 @@ void CheckAttentionOptions(const AttentionOptions& o) {
   if (o.window <= 0) Fail("--window must be positive, got ", o.window);
   if (o.chunk_len <= 0) Fail("--chunk-len must be positive, got ", o.chunk_len);
   if (o.stride <= 0) Fail("--stride must be positive, got ", o.stride);
+  if (o.prefill_budget < 0) Fail("--prefill-budget must be >= 0 (0: sink and window only), got ", o.prefill_budget);
+  if (o.prefill_window < 0) Fail("--prefill-window must be >= 0, got ", o.prefill_window);
+  if (o.prefill_dense_tail < 0) Fail("--prefill-dense-tail must be >= 0, got ", o.prefill_dense_tail);
+  if (o.prefill == PrefillMode::kSparse && !IsChunkMethod(o.method)) {
+    Fail("--prefill sparse needs a ChunkLLM method (chunkllm, chunk-fixed, novote, noicac, oracle); --attn ",
+         Name(o.method), " prefills densely");
+  }
+  if (o.prefill == PrefillMode::kSparse && o.method == AttentionMethod::kOracle) {
+    Fail("--prefill sparse selects with the adapters; --attn oracle ranks by the full attention it would skip");
+  }
   if (o.layer_topk < -1) {
     Fail("--layer-topk must be >= 0 (or -1: ", AttentionOptions::kDefaultLayerTopk, ", or 0 with --kv evict), got ",
          o.layer_topk);

@@ -28,6 +28,7 @@ enum class AttentionMethod {
 enum class SelectQuery { kLast, kRecent };           // the latest token's query | the mean since the latest chunk
 enum class FirstSelection { kDenseStep, kPrompt };   // ours | the paper's
 enum class KvMode { kResident, kEvict };
+enum class PrefillMode { kDense, kSparse };          // --prefill
 
 struct AttentionOptions {
   AttentionMethod method = AttentionMethod::kDense;  // --attn
@@ -49,6 +50,14 @@ struct AttentionOptions {
   KvMode kv = KvMode::kResident;  // --kv
   int chunk_len = 24;       // --chunk-len: tokens per chunk (chunk-fixed)
   int stride = 8;           // --stride: every n-th token kept (fixllm)
+  // Chunk-sparse prefill (ours, docs/method.md "Sparse prefill"; the ChunkLLM methods): each
+  // micro-batch of a prompt attends to the sink, the chunks each layer's adapters select for it
+  // (up to prefill_budget tokens), the latest prefill_window tokens (whole chunks) and itself;
+  // the last prefill_dense_tail tokens of a prompt (where its question is) are prefilled densely.
+  PrefillMode prefill = PrefillMode::kDense;  // --prefill
+  int prefill_budget = 2048;      // --prefill-budget: tokens of selected chunks per layer (0: none)
+  int prefill_window = 1024;      // --prefill-window: recent tokens before the batch
+  int prefill_dense_tail = 512;   // --prefill-dense-tail: the prompt's last tokens run dense
 
   bool evict() const { return kv == KvMode::kEvict; }
   int layer_topk_or_default() const { return layer_topk >= 0 ? layer_topk : evict() ? 0 : kDefaultLayerTopk; }
@@ -66,6 +75,7 @@ const char* Name(AttentionMethod m);
 const char* Name(SelectQuery q);
 const char* Name(FirstSelection f);
 const char* Name(KvMode k);
+const char* Name(PrefillMode p);
 
 // Throw Error naming the flag, the allowed values and what was given.
 AttentionMethod ParseAttentionMethod(const std::string& s);
@@ -73,6 +83,7 @@ std::vector<AttentionMethod> ParseAttentionMethods(const std::vector<std::string
 SelectQuery ParseSelectQuery(const std::string& s);
 FirstSelection ParseFirstSelection(const std::string& s);
 KvMode ParseKvMode(const std::string& s);
+PrefillMode ParsePrefillMode(const std::string& s);
 
 // Throws Error naming the flag at fault: a knob out of range, or a combination the method
 // cannot run (--kv evict with dense, novote, oracle or --layer-topk > 0).

@@ -80,32 +80,46 @@ void ChunkLogProbs(const std::vector<float>& logits, int G, std::vector<float>& 
   }
 }
 
+SummedQueries SumQueries(const AdapterSet& a, const ChunkQueries& queries) {
+  const int r = a.hp.rank;
+  SummedQueries s;
+  s.n_q = queries.n_q;
+  s.mean.assign(size_t(r), 0.0f);
+  s.rotated_sum.assign(size_t(r), 0.0f);
+  std::vector<float> rotated(static_cast<size_t>(r));
+  for (int iq = 0; iq < queries.n_q; ++iq) {
+    const float* q = queries.q + size_t(iq) * size_t(r);
+    std::copy(q, q + r, rotated.begin());
+    RotateFeatures(a.hp, queries.positions[iq], rotated.data());
+    for (int e = 0; e < r; ++e) {
+      s.mean[size_t(e)] += q[e] / float(queries.n_q);
+      s.rotated_sum[size_t(e)] += rotated[size_t(e)];
+    }
+  }
+  return s;
+}
+
 void ChunkScores(const AdapterSet& a, int l, const ChunkQueries& queries, const float* keys, const ChunkCandidates& cand,
                  std::vector<float>& out) {
+  ChunkScores(a, l, SumQueries(a, queries), keys, cand, out);
+}
+
+void ChunkScores(const AdapterSet& a, int l, const SummedQueries& queries, const float* keys,
+                 const ChunkCandidates& cand, std::vector<float>& out) {
   const int r = a.hp.rank, G = a.hp.score_groups, rg = r / G;
-  const size_t n_q = size_t(queries.n_q), n = cand.chunk.size();
-  const float scale = n_q > 0 ? 1.0f / std::sqrt(float(rg)) / float(n_q) : 0.0f;  // (no query yet: terms only)
-  // The score terms read the queries' mean, position-free; q . k reads each query rotated by its
-  // own position.
-  std::vector<float> mean_query(size_t(r), 0.0f);
-  std::vector<float> rotated(queries.q, queries.q + n_q * size_t(r));  // (n_q, r)
-  for (size_t iq = 0; iq < n_q; ++iq) {
-    const float* q = queries.q + iq * size_t(r);
-    for (int e = 0; e < r; ++e) mean_query[size_t(e)] += q[e] / float(n_q);
-    RotateFeatures(a.hp, queries.positions[iq], rotated.data() + iq * size_t(r));
-  }
+  const size_t n = cand.chunk.size();
+  // q . k of the mean query (no query yet: the terms only).
+  const float scale = queries.n_q > 0 ? 1.0f / std::sqrt(float(rg)) / float(queries.n_q) : 0.0f;
+  const float* q = queries.rotated_sum.data();
   std::vector<float> logits(n * size_t(G));  // (G, n)
   for (size_t i = 0; i < n; ++i) {
     const float* k = keys + size_t(cand.chunk[i]) * size_t(r);
-    const float terms = DistanceBias(a, l, cand.distance[i]) + QueryDistanceScore(a, l, cand.distance[i], mean_query.data()) +
+    const float terms = DistanceBias(a, l, cand.distance[i]) + QueryDistanceScore(a, l, cand.distance[i], queries.mean.data()) +
                         LengthBias(a, l, cand.tokens[i]) +
-                        LogFeatureScore(a, l, cand.tokens[i], cand.token_distance[i], mean_query.data());
+                        LogFeatureScore(a, l, cand.tokens[i], cand.token_distance[i], queries.mean.data());
     for (int g = 0; g < G; ++g) {
       float d = 0;
-      for (size_t iq = 0; iq < n_q; ++iq) {
-        const float* q = rotated.data() + iq * size_t(r);
-        for (int e = g * rg; e < (g + 1) * rg; ++e) d += q[e] * k[e];
-      }
+      for (int e = g * rg; e < (g + 1) * rg; ++e) d += q[e] * k[e];
       logits[size_t(g) * n + i] = d * scale + terms;
     }
   }

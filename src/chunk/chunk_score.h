@@ -61,8 +61,20 @@ struct ChunkQueries {
   const int* positions = nullptr;  // (n_q)
 };
 
+// A selection's queries in one layer as scoring reads them: the mean of the queries (the score
+// terms read it, position-free) and the sum of the queries each rotated by its own position
+// (q . k, summed over the queries before the product: the same sum of products).
+struct SummedQueries {
+  std::vector<float> mean;         // (r)
+  std::vector<float> rotated_sum;  // (r)
+  int n_q = 0;
+};
+SummedQueries SumQueries(const AdapterSet& a, const ChunkQueries& queries);
+
 // Layer l's scores (n) of the candidates, whose keys are rows of keys (C, r).
 void ChunkScores(const AdapterSet& a, int layer, const ChunkQueries& queries, const float* keys,
+                 const ChunkCandidates& candidates, std::vector<float>& out);
+void ChunkScores(const AdapterSet& a, int layer, const SummedQueries& queries, const float* keys,
                  const ChunkCandidates& candidates, std::vector<float>& out);
 
 }  // namespace chunkllm

@@ -6,6 +6,7 @@
 #include "chunk/adapter_scorer.h"
 #include "chunk/oracle_scorer.h"
 #include "chunk/selection.h"
+#include "chunk/sparse_prefill.h"
 #include "core/error.h"
 #include "model/model.h"
 
@@ -36,7 +37,8 @@ ChunkLlmPolicy::ChunkLlmPolicy(const Model& model, std::shared_ptr<const Adapter
       layer_topk_(o.layer_topk_or_default()),
       scorer_(MakeScorer(model, adapters_, o.method)),
       index_(adapters_, fixed_ ? o.chunk_len : 0),
-      queries_(model.config().n_layer, scorer_->query_width(), o.select_query == SelectQuery::kRecent) {
+      queries_(model.config().n_layer, scorer_->query_width(), o.select_query == SelectQuery::kRecent),
+      prefill_positions_(size_t(model.config().n_layer)) {
   if (!IsChunkMethod(o.method)) Fail("ChunkLlmPolicy: '", Name(o.method), "' is not a ChunkLLM method");
 }
 
@@ -46,8 +48,45 @@ GraphTaps ChunkLlmPolicy::taps() const {
   return t;
 }
 
-std::unique_ptr<PolicyGraph> ChunkLlmPolicy::NewGraph() const {
-  return std::make_unique<AdapterGraph>(*adapters_, /*boundary=*/!fixed_);
+std::unique_ptr<PolicyGraph> ChunkLlmPolicy::NewGraph() {
+  PrefillGatherer* gatherer = options_.prefill == PrefillMode::kSparse ? this : nullptr;
+  return std::make_unique<AdapterGraph>(*adapters_, /*boundary=*/!fixed_, gatherer);
+}
+
+namespace {
+
+PrefillKnobs Knobs(const AttentionOptions& o) { return PrefillKnobs{o.sink, o.prefill_budget, o.prefill_window}; }
+
+}  // namespace
+
+SparsePrefillBatch ChunkLlmPolicy::PrefillBatch(int pos0, int T, int prompt_end) {
+  if (options_.prefill != PrefillMode::kSparse || T < 2) return {};
+  if (pos0 + T > prompt_end - options_.prefill_dense_tail) return {};  // the question: dense
+  const int max_chunk = fixed_ ? options_.chunk_len : adapters_->hp().max_chunk;
+  // The batch reads at most its causal past.
+  const int rows = GGML_PAD(std::min(PrefillRowsBound(Knobs(options_), max_chunk, T), pos0 + T), kKvPad);
+  if (rows >= GGML_PAD(pos0 + T, kKvPad) && !prefill_everywhere_) return {};  // no fewer rows than dense
+  prefill_pos0_ = pos0;
+  return SparseBatch(rows);
+}
+
+void ChunkLlmPolicy::GatherLayer(int l, const float* features, const float* rotated, int T, int n_kv,
+                                 ggml_fp16_t* mask) {
+  const int r = adapters_->rank(), pos0 = prefill_pos0_;
+  // The batch's queries: their mean, and the sum of the rotated ones (chunk_score.h).
+  SummedQueries q;
+  q.n_q = T;
+  q.mean.assign(size_t(r), 0.0f);
+  q.rotated_sum.assign(size_t(r), 0.0f);
+  for (int t = 0; t < T; ++t)
+    for (int e = 0; e < r; ++e) {
+      q.mean[size_t(e)] += features[size_t(t) * size_t(r) + size_t(e)] / float(T);
+      q.rotated_sum[size_t(e)] += rotated[size_t(t) * size_t(r) + size_t(e)];
+    }
+  std::vector<int>& pos = prefill_positions_[size_t(l)];
+  pos = PrefillPositions(adapters_->adapters(), index_, l, q, pos0 + (T - 1) / 2, pos0, T, Knobs(options_));
+  GatherPrefillRows(l, pos, pos0, T);
+  PrefillMask(pos, pos0, T, n_kv, mask);
 }
 
 void ChunkLlmPolicy::OnBeginBatch(int, int n, const int32_t*) {

@@ -36,6 +36,7 @@
 #include <memory>
 #include <vector>
 
+#include "chunk/adapter_graph.h"
 #include "chunk/adapter_runtime.h"
 #include "chunk/attention_options.h"
 #include "chunk/chunk_index.h"
@@ -47,14 +48,22 @@ namespace chunkllm {
 
 class Model;
 
-class ChunkLlmPolicy final : public GatheredPolicy {
+class ChunkLlmPolicy final : public GatheredPolicy, private PrefillGatherer {
  public:
   // options.method is one of the ChunkLLM methods (IsChunkMethod).
   ChunkLlmPolicy(const Model& model, std::shared_ptr<const AdapterRuntime> adapters, const AttentionOptions& options);
 
   const char* name() const override { return Name(options_.method); }
   GraphTaps taps() const override;
-  std::unique_ptr<PolicyGraph> NewGraph() const override;
+  std::unique_ptr<PolicyGraph> NewGraph() override;
+  // With --prefill sparse: the batches of a prompt before its dense tail, once the batch's
+  // gathered rows (PrefillRowsBound) are fewer than its causal past.
+  SparsePrefillBatch PrefillBatch(int pos0, int n_tokens, int prompt_end) override;
+  // For tests: sparse prefill also where a batch's gathered rows are not fewer than its causal
+  // past (the dense tail still applies), so small prompts run every path.
+  void set_prefill_sparse_everywhere(bool on) { prefill_everywhere_ = on; }
+  // The positions layer l read in the latest sparse prefill batch (ascending, the batch's own last).
+  const std::vector<int>& prefill_positions(int layer) const { return prefill_positions_[size_t(layer)]; }
 
   const ChunkIndex& index() const { return index_; }
   // The chunk index's layout and keys, for tests: chunk c covers [chunk_begin(c), chunk_end(c)).
@@ -80,6 +89,8 @@ class ChunkLlmPolicy final : public GatheredPolicy {
  private:
   void Select();
   void ArmFirstSelection();
+  void GatherLayer(int layer, const float* features, const float* rotated, int T, int n_kv,
+                   ggml_fp16_t* mask) override;
 
   std::shared_ptr<const AdapterRuntime> adapters_;
   AttentionOptions options_;
@@ -96,6 +107,9 @@ class ChunkLlmPolicy final : public GatheredPolicy {
   bool select_after_step_ = false;           // dense-step: a prefill ended, select after the next step
   std::vector<float> batch_keys_;            // (L, n, r) the batch's K-Adapter features
   std::vector<float> batch_parts_;           // (n, n Hc) the batch's boundary parts
+  int prefill_pos0_ = 0;                     // the running sparse prefill batch's first position
+  bool prefill_everywhere_ = false;          // set_prefill_sparse_everywhere
+  std::vector<std::vector<int>> prefill_positions_;  // per layer: the latest sparse batch's
 };
 
 }  // namespace chunkllm

@@ -11,6 +11,7 @@ GatheredPolicy::GatheredPolicy(const ModelConfig& c, bool evict)
     : config_(c), n_layer_(c.n_layer), evict_(evict), positions_(size_t(c.n_layer)), last_read_(size_t(c.n_layer)) {}
 
 void GatheredPolicy::BeginBatch(int pos0, int n, const int32_t* tokens) {
+  sparse_batch_ = false;
   OnBeginBatch(pos0, n, tokens);
   decode_gathered_ = n == 1 && active_;
   if (n != 1) return;
@@ -37,6 +38,11 @@ void GatheredPolicy::EndBatch(const ForwardGraph& g, int pos0, int n) {
     for (auto& p : positions_) p.push_back(pos0);  // the graph wrote its row at p.size()
   } else if (active_ && n > 1) {
     Fail(name(), ": a prefill after decoding started is not supported by sparse policies");
+  }
+  if (n > 1 && !sparse_batch_) {  // a dense prefill batch: every token read its causal past
+    const double causal = double(n) * pos0 + double(n) * (n + 1) / 2;
+    stats_.prefill_attended_sum += causal;
+    stats_.prefill_causal_sum += causal;
   }
   OnEndBatch(g, pos0, n);
 }
@@ -66,9 +72,26 @@ void GatheredPolicy::EnsureCapacity(int rows) {
   gathered_ = std::move(bigger);
 }
 
-void GatheredPolicy::CopyRow(const KvCache& from, int from_row, int to_row, int l) {
+SparsePrefillBatch GatheredPolicy::SparseBatch(int rows) {
+  if (!full_) Fail(name(), ": policy used without a session");
+  EnsureCapacity(rows);
+  sparse_batch_ = true;
+  stats_.sparse_prefill_batches += 1;
+  return SparsePrefillBatch{gathered_.get(), rows};
+}
+
+void GatheredPolicy::GatherPrefillRows(int l, const std::vector<int>& pos, int pos0, int T) {
+  if (int(pos.size()) > gathered_->n_ctx()) Fail(name(), ": ", pos.size(), " prefill rows for ", gathered_->n_ctx());
+  for (size_t i = 0; i < pos.size(); ++i) CopyRow(*full_, pos[i], int(i), l, /*count=*/false);
+  // Token i of the batch read the positions before pos0 and i + 1 of the batch's; layers' mean.
+  const double before = double(std::lower_bound(pos.begin(), pos.end(), pos0) - pos.begin());
+  stats_.prefill_attended_sum += (double(T) * before + double(T) * (T + 1) / 2) / n_layer_;
+  if (l == 0) stats_.prefill_causal_sum += double(T) * pos0 + double(T) * (T + 1) / 2;
+}
+
+void GatheredPolicy::CopyRow(const KvCache& from, int from_row, int to_row, int l, bool count) {
   const size_t rk = from.k(l)->nb[1], rv = from.v(l)->nb[1];
-  stats_.policy_read_bytes += double(rk + rv);
+  if (count) stats_.policy_read_bytes += double(rk + rv);
   std::memmove((char*)gathered_->k(l)->data + rk * to_row, (const char*)from.k(l)->data + rk * from_row, rk);
   std::memmove((char*)gathered_->v(l)->data + rv * to_row, (const char*)from.v(l)->data + rv * from_row, rv);
 }

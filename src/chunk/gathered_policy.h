@@ -53,9 +53,18 @@ class GatheredPolicy : public AttentionPolicy {
   // The session's full cache (null before Attach; released() after an eviction).
   const KvCache* full_cache() const { return full_; }
 
+  // Sparse prefill (chunk/sparse_prefill.h). The gathered cache, grown to at least `rows` rows,
+  // for a prefill batch that a subclass's PrefillBatch makes sparse; the batch's statistics then
+  // come from GatherPrefillRows. (Decode's rows are gathered again by the next selection.)
+  SparsePrefillBatch SparseBatch(int rows);
+  // While the batch [pos0, pos0 + T) runs: copies the full cache's rows of `positions` (ascending,
+  // the batch's own last) into layer l's rows [0, n) and counts what the batch's tokens read.
+  void GatherPrefillRows(int layer, const std::vector<int>& positions, int pos0, int T);
+
  private:
   void EnsureCapacity(int rows);
-  void CopyRow(const KvCache& from, int from_row, int to_row, int layer);
+  // Copies a K/V row of layer l; counted in policy_read_bytes unless for a prefill.
+  void CopyRow(const KvCache& from, int from_row, int to_row, int layer, bool count = true);
 
   const ModelConfig& config_;
   int n_layer_;
@@ -66,6 +75,7 @@ class GatheredPolicy : public AttentionPolicy {
   std::vector<std::vector<int>> last_read_;  // per layer
   bool active_ = false;
   bool decode_gathered_ = false;  // the running decode step uses the gathered cache
+  bool sparse_batch_ = false;     // the running prefill batch is sparse (SparseBatch)
   int n_past_ = 0;
 };
 

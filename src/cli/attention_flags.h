@@ -49,6 +49,18 @@ inline void AddAttentionFlags(CLI::App* c, AttentionOptions& o, std::vector<Atte
       ->default_str(Name(o.kv));
   c->add_option("--chunk-len", o.chunk_len, "tokens per chunk for chunk-fixed")->capture_default_str();
   c->add_option("--stride", o.stride, "every n-th token kept by fixllm")->capture_default_str();
+  c->add_option_function<std::string>(
+       "--prefill", [&o](const std::string& s) { o.prefill = ParsePrefillMode(s); },
+       "prompt prefill of the ChunkLLM methods: dense, or sparse (each micro-batch reads the sink, the chunks "
+       "the adapters select for it, a recent window and itself)")
+      ->default_str(Name(o.prefill));
+  c->add_option("--prefill-budget", o.prefill_budget, "sparse prefill: tokens of selected chunks per layer")
+      ->capture_default_str();
+  c->add_option("--prefill-window", o.prefill_window, "sparse prefill: recent tokens before each micro-batch")
+      ->capture_default_str();
+  c->add_option("--prefill-dense-tail", o.prefill_dense_tail,
+                "sparse prefill: the prompt's last tokens (where its question is) prefilled densely")
+      ->capture_default_str();
   std::string names;
   for (const auto& [name, method] : AttentionMethodNames()) names += (names.empty() ? "" : "|") + name;
   if (!methods) {

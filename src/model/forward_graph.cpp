@@ -32,7 +32,7 @@ ggml_tensor* Tap(ggml_tensor* t) {
 
 ggml_tensor* Attention(ggml_context* ctx, ggml_cgraph* gf, const Model& m, const KvCache& kv, int il,
                        ggml_tensor* h, ForwardGraph& fg, int T, const GraphTaps& taps,
-                       const KvCache* gathered, bool write_kv, AttentionKernel kernel) {
+                       const KvCache* gathered, bool write_kv, AttentionKernel kernel, bool sparse_prefill) {
   const ModelConfig& c = m.config();
   const LayerWeights& w = m.weights().layers[il];
   const int Dh = c.head_dim, H = c.n_head, Hkv = c.n_head_kv;
@@ -58,12 +58,22 @@ ggml_tensor* Attention(ggml_context* ctx, ggml_cgraph* gf, const Model& m, const
   // Write this batch's K and V into their cache rows. Expanded before the attention node, so
   // the attention below reads them (ggml runs nodes in insertion order).
   ggml_tensor* k2d = ggml_reshape_2d(ctx, k, c.n_embd_kv(), T);
+  ggml_tensor *written_k = nullptr, *written_v = nullptr;
   if (write_kv) {
-    ggml_build_forward_expand(gf, ggml_set_rows(ctx, kv.k(il), k2d, fg.inp_kv_rows));
-    ggml_build_forward_expand(gf, ggml_set_rows(ctx, kv.v(il), v, fg.inp_kv_rows));
+    written_k = ggml_set_rows(ctx, kv.k(il), k2d, fg.inp_kv_rows);
+    written_v = ggml_set_rows(ctx, kv.v(il), v, fg.inp_kv_rows);
+    ggml_build_forward_expand(gf, written_k);
+    ggml_build_forward_expand(gf, written_v);
   }
   const KvCache& src = gathered ? *gathered : kv;
-  if (gathered) {
+  ggml_tensor* mask = fg.inp_mask;
+  if (sparse_prefill) {
+    mask = fg.policy->SparsePrefillMask(ctx, gf, il, h, fg.inp_pos, written_k, written_v, fg.n_kv);
+    if (!mask || mask->type != GGML_TYPE_F16 || mask->ne[0] != fg.n_kv || mask->ne[1] != T) {
+      Fail("the policy's sparse-prefill mask of layer ", il, " is not F16 [", fg.n_kv, ", ", T, "]");
+    }
+  } else if (gathered) {
+    mask = fg.inp_gather_mask[size_t(il)];
     ggml_build_forward_expand(gf, ggml_set_rows(ctx, src.k(il), k2d, fg.inp_gather_row[size_t(il)]));
     ggml_build_forward_expand(gf, ggml_set_rows(ctx, src.v(il), v, fg.inp_gather_row[size_t(il)]));
   }
@@ -76,7 +86,6 @@ ggml_tensor* Attention(ggml_context* ctx, ggml_cgraph* gf, const Model& m, const
   const size_t head_k = ggml_row_size(k_cache->type, Dh), head_v = ggml_row_size(v_cache->type, Dh);
   ggml_tensor* K = ggml_view_3d(ctx, k_cache, Dh, n_kv, Hkv, row_k, head_k, 0);
   ggml_tensor* V = ggml_view_3d(ctx, v_cache, Dh, n_kv, Hkv, row_v, head_v, 0);
-  ggml_tensor* mask = gathered ? fg.inp_gather_mask[size_t(il)] : fg.inp_mask;
   const float scale = 1.0f / std::sqrt(float(Dh));
   ggml_tensor* out = nullptr;  // (Dh, H, T)
   if (kernel == AttentionKernel::kSplitKv && T <= kSplitKvMaxTokens && SplitKvSupports(Dh)) {
@@ -102,9 +111,12 @@ ggml_tensor* FeedForward(ggml_context* ctx, const LayerWeights& w, ggml_tensor* 
 
 ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache& kv, int n_kv, int T,
                                int n_outputs, const GraphTaps& taps, std::unique_ptr<PolicyGraph> policy_graph,
-                               const KvCache* gathered, bool write_kv, AttentionKernel kernel) {
+                               const KvCache* gathered, bool write_kv, AttentionKernel kernel, bool sparse_prefill) {
   const ModelConfig& c = m.config();
   const ModelWeights& w = m.weights();
+  if (sparse_prefill && (!gathered || !write_kv || !policy_graph)) {
+    Fail("sparse prefill needs a gathered cache, the full cache and the policy's graph nodes");
+  }
   ForwardGraph fg;
   fg.policy = std::move(policy_graph);
   PolicyGraph* hook = fg.policy.get();
@@ -123,7 +135,7 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache&
     fg.inp_mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F16, fg.n_kv, T);
     ggml_set_input(fg.inp_mask);
   }
-  if (gathered) {
+  if (gathered && !sparse_prefill) {
     if (T != 1) Fail("gathered attention runs one token at a time, not ", T);
     for (int il = 0; il < c.n_layer; ++il) {
       fg.inp_gather_row.push_back(ggml_new_tensor_1d(ctx, GGML_TYPE_I64, 1));
@@ -143,7 +155,7 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache&
     ggml_tensor* h = RmsNorm(ctx, x, lw.attn_norm, c.rms_eps);
     if (taps.attn_in) fg.attn_in.push_back(Tap(h));
     if (hook) hook->AtAttentionInput(ctx, fg.graph, il, h, fg.inp_pos);
-    ggml_tensor* attn = Attention(ctx, fg.graph, m, kv, il, h, fg, T, taps, gathered, write_kv, kernel);
+    ggml_tensor* attn = Attention(ctx, fg.graph, m, kv, il, h, fg, T, taps, gathered, write_kv, kernel, sparse_prefill);
     if (il == c.n_layer - 1 && fg.inp_out_ids) {
       // Only the output rows go on: (D, n_out).
       attn = ggml_get_rows(ctx, attn, fg.inp_out_ids);

@@ -70,13 +70,17 @@ struct ForwardGraph {
 // K/V is appended to it at inp_gather_row[l], and also written to kv unless write_kv is false
 // (an evicting policy that no longer keeps the full cache).
 //
+// Sparse prefill (gathered != null and sparse_prefill, any T): the batch's K/V go to kv as in a
+// dense batch; then the policy graph's node (PolicyGraph::SparsePrefillMask) fills layer l's rows
+// [0, n_kv) of `gathered` and gives the mask [n_kv, T] over them, and attention reads those rows.
+//
 // policy_graph (may be null) is called at its hook points as the graph is built and then kept in
 // the returned graph (ForwardGraph::policy).
 ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& model, const KvCache& kv, int n_kv,
                                int n_tokens, int n_outputs, const GraphTaps& taps = {},
                                std::unique_ptr<PolicyGraph> policy_graph = nullptr,
                                const KvCache* gathered = nullptr, bool write_kv = true,
-                               AttentionKernel kernel = AttentionKernel::kGgml);
+                               AttentionKernel kernel = AttentionKernel::kGgml, bool sparse_prefill = false);
 
 // Node budget for BuildForwardGraph, for sizing the graph context.
 size_t ForwardGraphMaxNodes(int n_layer);

@@ -23,6 +23,15 @@ class PolicyGraph {
   // h_1, the residual stream after the first layer, (D, T): every token's when the policy's taps
   // ask for it (GraphTaps::hook_layer1), else possibly only the output rows of a one-layer model.
   virtual void AtLayer1Output(ggml_context* ctx, ggml_cgraph* gf, ggml_tensor* h1) {}
+  // Sparse prefill (AttentionPolicy::PrefillBatch): layer il's mask F16 [n_kv, T] over the rows
+  // of the gathered cache that its attention reads, made by a node of the policy's that also
+  // fills those rows while the graph runs. x is the layer's attention input (D, T), pos the
+  // tokens' positions; written_k/written_v are the nodes that store the batch's K/V in the full
+  // cache (the gathering node must run after them, so it takes them as sources).
+  virtual ggml_tensor* SparsePrefillMask(ggml_context* ctx, ggml_cgraph* gf, int il, ggml_tensor* x, ggml_tensor* pos,
+                                         ggml_tensor* written_k, ggml_tensor* written_v, int n_kv) {
+    return nullptr;
+  }
 };
 
 }  // namespace chunkllm

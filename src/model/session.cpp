@@ -57,36 +57,42 @@ void Session::Truncate(int n) {
 
 size_t Session::compute_bytes() const { return galloc_ ? ggml_gallocr_get_buffer_size(galloc_, 0) : 0; }
 
-void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_logits) {
+void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_logits, int prompt_end) {
   const int pos0 = kv_.n_past();
   policy_->BeginBatch(pos0, T, tokens);
+  const SparsePrefillBatch sparse = T > 1 ? policy_->PrefillBatch(pos0, T, prompt_end) : SparsePrefillBatch{};
 
   // A one-layer model's layer-1 taps must cover every token: no output-row pruning then.
   const int n_wanted = n_outputs;
   const GraphTaps taps = policy_->taps();
   const bool reads_layer1 = taps.layer1_out || taps.hook_layer1;
   if (reads_layer1 && model_.config().n_layer == 1) n_outputs = T;
-  const KvCache* gathered = T == 1 ? policy_->gathered_cache() : nullptr;
+  const KvCache* gathered = T == 1 ? policy_->gathered_cache() : sparse.cache;
   const bool write_kv = !gathered || policy_->keeps_full_cache();
   if (kv_.released() && write_kv) {
     Fail("the ", policy_->name(), " policy evicted the full KV cache; this session can only decode now");
   }
   const int n_layer = model_.config().n_layer;
   int n_kv = std::min(kv_.n_ctx(), GGML_PAD(pos0 + T, kKvPad));
-  if (gathered) {
+  if (sparse.cache) {
+    if (sparse.n_kv <= 0 || sparse.n_kv > sparse.cache->n_ctx()) {
+      Fail("sparse prefill asks for ", sparse.n_kv, " rows of a gathered cache of ", sparse.cache->n_ctx());
+    }
+    n_kv = sparse.n_kv;
+  } else if (gathered) {
     int rows = 0;
     for (int il = 0; il < n_layer; ++il) rows = std::max(rows, policy_->gathered_rows(il) + 1);
     if (rows > gathered->n_ctx()) Fail("gathered attention needs ", rows, " rows; its cache holds ", gathered->n_ctx());
     n_kv = std::min(gathered->n_ctx(), GGML_PAD(rows, kKvPad));
   }
-  const GraphKey key{T, n_outputs, n_kv, gathered, write_kv};
+  const GraphKey key{T, n_outputs, n_kv, gathered, write_kv, sparse.cache != nullptr};
   if (!(key == graph_key_)) {
     if (graph_ctx_) ggml_free(graph_ctx_);
     graph_key_ = GraphKey{};
     ggml_init_params ip = {graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
     graph_ctx_ = ggml_init(ip);
     graph_ = BuildForwardGraph(graph_ctx_, model_, kv_, key.n_kv, T, n_outputs, taps, policy_->NewGraph(), gathered,
-                               write_kv, params_.attn_kernel);
+                               write_kv, params_.attn_kernel, key.sparse_prefill);
     if (!ggml_gallocr_alloc_graph(galloc_, graph_.graph)) {
       Fail("cannot allocate compute memory for a batch of ", T, " tokens");
     }
@@ -101,7 +107,9 @@ void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_l
   ggml_backend_tensor_set(fg.inp_pos, pos.data(), 0, sizeof(int32_t) * T);
   if (fg.inp_kv_rows) ggml_backend_tensor_set(fg.inp_kv_rows, rows.data(), 0, sizeof(int64_t) * T);
   const ggml_fp16_t zero = ggml_fp32_to_fp16(0.0f), neg_inf = ggml_fp32_to_fp16(-INFINITY);
-  if (gathered) {
+  if (sparse.cache) {
+    // The policy's nodes make each layer's mask while the graph runs.
+  } else if (gathered) {
     // Layer l reads its gathered rows and the new one: [0, gathered_rows(l)]; padding masked.
     mask_.resize(size_t(n_kv));
     for (int il = 0; il < n_layer; ++il) {
@@ -155,14 +163,15 @@ void Session::Prefill(const std::vector<int32_t>& tokens, std::vector<float>* al
          " (raise -c)");
   }
   if (all_logits) all_logits->resize(size_t(n) * V);
+  const int prompt_end = kv_.n_past() + n;
   for (int b = 0; b < n; b += params_.n_ubatch) {
     const int T = std::min(params_.n_ubatch, n - b);
     // Without all_logits only the last token's row matters; earlier batches' rows are
     // overwritten by the next batch.
     if (all_logits) {
-      RunBatch(tokens.data() + b, T, T, all_logits->data() + size_t(b) * V);
+      RunBatch(tokens.data() + b, T, T, all_logits->data() + size_t(b) * V, prompt_end);
     } else {
-      RunBatch(tokens.data() + b, T, 1, logits_.data());
+      RunBatch(tokens.data() + b, T, 1, logits_.data(), prompt_end);
     }
     if (progress) progress(b + T, n);
   }
@@ -175,7 +184,7 @@ const std::vector<float>& Session::Decode(int32_t token) {
   if (kv_.n_past() + 1 > n_ctx()) {
     Fail("the context is full: ", n_ctx(), " positions (raise -c)");
   }
-  RunBatch(&token, 1, 1, logits_.data());
+  RunBatch(&token, 1, 1, logits_.data(), kv_.n_past() + 1);
   return logits_;
 }
 

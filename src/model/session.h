@@ -63,8 +63,9 @@ class Session {
   size_t compute_bytes() const;
 
  private:
-  // Runs one micro-batch of tokens [begin, end) of `tokens`; writes logits of the outputs.
-  void RunBatch(const int32_t* tokens, int n_tokens, int n_outputs, float* out_logits);
+  // Runs one micro-batch of n_tokens tokens after the cached ones, of a prompt that ends at
+  // position prompt_end; writes the logits of the last n_outputs.
+  void RunBatch(const int32_t* tokens, int n_tokens, int n_outputs, float* out_logits, int prompt_end);
 
   const Model& model_;
   SessionParams params_;
@@ -80,6 +81,7 @@ class Session {
     int n_tokens = -1, n_outputs = -1, n_kv = -1;
     const KvCache* gathered = nullptr;
     bool write_kv = true;
+    bool sparse_prefill = false;
     bool operator==(const GraphKey&) const = default;
   };
   GraphKey graph_key_;

@@ -331,7 +331,7 @@ class RecordsAttnIn final : public AttentionPolicy {
     t.attn_in = true;
     return t;
   }
-  std::unique_ptr<PolicyGraph> NewGraph() const override { return inner_.NewGraph(); }
+  std::unique_ptr<PolicyGraph> NewGraph() override { return inner_.NewGraph(); }
   void EndBatch(const ForwardGraph& g, int pos0, int n) override {
     for (size_t l = 0; l < x_.size(); ++l) {
       ASSERT_EQ(x_[l].size(), size_t(pos0) * size_t(D_)) << "batches out of order";
