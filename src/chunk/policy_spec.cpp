@@ -32,7 +32,8 @@ std::shared_ptr<const AdapterRuntime> LoadAdaptersFor(const Model& model, const 
 }
 
 PolicySpec::PolicySpec(const Model& model, const AttentionOptions& o, std::shared_ptr<const AdapterRuntime> adapters)
-    : model_(&model), options_(o) {
+    : model_(&model), options_(o),
+      name_(std::string(Name(o.method)) + (o.prefill == PrefillMode::kSparse ? "+sparse" : "")) {
   CheckAttentionOptions(o);
   if (IsChunkMethod(o.method)) {
     if (!adapters && o.adapters.empty()) {
@@ -53,13 +54,28 @@ std::unique_ptr<AttentionPolicy> PolicySpec::NewPolicy() const {
 
 std::vector<PolicySpec> MakePolicySpecs(const Model& model, const AttentionOptions& options,
                                         const std::vector<AttentionMethod>& methods) {
+  return MakePolicySpecs(model, options, methods, {options.prefill});
+}
+
+std::vector<PolicySpec> MakePolicySpecs(const Model& model, const AttentionOptions& options,
+                                        const std::vector<AttentionMethod>& methods,
+                                        const std::vector<PrefillMode>& prefills) {
+  if (prefills.empty()) Fail("--prefill needs at least one mode");
+  for (size_t i = 0; i < prefills.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (prefills[i] == prefills[j]) Fail("--prefill names ", Name(prefills[i]), " twice");
   std::shared_ptr<const AdapterRuntime> adapters;
   std::vector<PolicySpec> specs;
   for (AttentionMethod m : methods) {
-    AttentionOptions o = options;
-    o.method = m;
-    specs.emplace_back(model, o, IsChunkMethod(m) ? adapters : nullptr);
-    if (!adapters) adapters = specs.back().adapters();  // the first ChunkLLM method loaded them
+    const bool sparse_capable = IsChunkMethod(m) && m != AttentionMethod::kOracle;
+    for (size_t i = 0; i < prefills.size(); ++i) {
+      AttentionOptions o = options;
+      o.method = m;
+      o.prefill = sparse_capable ? prefills[i] : PrefillMode::kDense;
+      if (!sparse_capable && i > 0) break;  // once, densely
+      specs.emplace_back(model, o, IsChunkMethod(m) ? adapters : nullptr);
+      if (!adapters) adapters = specs.back().adapters();  // the first ChunkLLM method loaded them
+    }
   }
   return specs;
 }

@@ -32,7 +32,8 @@ class PolicySpec {
   std::unique_ptr<AttentionPolicy> NewPolicy() const;
 
   AttentionMethod method() const { return options_.method; }
-  const char* name() const { return Name(options_.method); }
+  // The method's name, with "+sparse" for sparse prefill: what reports call it.
+  const char* name() const { return name_.c_str(); }
   const AttentionOptions& options() const { return options_; }
   // The adapters of a ChunkLLM method (null for the others).
   const std::shared_ptr<const AdapterRuntime>& adapters() const { return adapters_; }
@@ -40,6 +41,7 @@ class PolicySpec {
  private:
   const Model* model_;
   AttentionOptions options_;
+  std::string name_;
   std::shared_ptr<const AdapterRuntime> adapters_;
   std::shared_ptr<const std::vector<uint8_t>> separators_;
 };
@@ -51,5 +53,10 @@ std::shared_ptr<const AdapterRuntime> LoadAdaptersFor(const Model& model, const 
 // adapters. Every method is checked before any is used.
 std::vector<PolicySpec> MakePolicySpecs(const Model& model, const AttentionOptions& options,
                                         const std::vector<AttentionMethod>& methods);
+// The same, one spec per method and prefill mode (--prefill a,b in bench and eval): the ChunkLLM
+// methods that can prefill sparsely (not the oracle) once per mode, the others once, densely.
+std::vector<PolicySpec> MakePolicySpecs(const Model& model, const AttentionOptions& options,
+                                        const std::vector<AttentionMethod>& methods,
+                                        const std::vector<PrefillMode>& prefills);
 
 }  // namespace chunkllm

@@ -14,9 +14,9 @@
 namespace chunkllm::cli {
 
 // methods: null for one method (--attn NAME into o.method); else --attn takes a comma-separated
-// list into *methods, described by methods_help.
+// list into *methods, described by methods_help. prefills likewise for --prefill (bench, eval).
 inline void AddAttentionFlags(CLI::App* c, AttentionOptions& o, std::vector<AttentionMethod>* methods = nullptr,
-                              const std::string& methods_help = "") {
+                              const std::string& methods_help = "", std::vector<PrefillMode>* prefills = nullptr) {
   c->add_option("--adapters", o.adapters, "ChunkLLM adapters GGUF (from `chunkllm train`)")->check(CLI::ExistingFile);
   c->add_option("--topk", o.topk, "chunks selected at each boundary")->capture_default_str();
   c->add_option("--budget-tokens", o.budget_tokens,
@@ -49,11 +49,26 @@ inline void AddAttentionFlags(CLI::App* c, AttentionOptions& o, std::vector<Atte
       ->default_str(Name(o.kv));
   c->add_option("--chunk-len", o.chunk_len, "tokens per chunk for chunk-fixed")->capture_default_str();
   c->add_option("--stride", o.stride, "every n-th token kept by fixllm")->capture_default_str();
-  c->add_option_function<std::string>(
-       "--prefill", [&o](const std::string& s) { o.prefill = ParsePrefillMode(s); },
-       "prompt prefill of the ChunkLLM methods: dense, or sparse (each micro-batch reads the sink, the chunks "
-       "the adapters select for it, a recent window and itself)")
-      ->default_str(Name(o.prefill));
+  const std::string prefill_help =
+      "prompt prefill of the ChunkLLM methods: dense, or sparse (each micro-batch reads the sink, the chunks the "
+      "adapters select for it, a recent window and itself)";
+  if (!prefills) {
+    c->add_option_function<std::string>(
+         "--prefill", [&o](const std::string& s) { o.prefill = ParsePrefillMode(s); }, prefill_help)
+        ->default_str(Name(o.prefill));
+  } else {
+    std::string shown;
+    for (PrefillMode m : *prefills) shown += (shown.empty() ? "" : ",") + std::string(Name(m));
+    c->add_option_function<std::vector<std::string>>(
+         "--prefill",
+         [prefills](const std::vector<std::string>& v) {
+           prefills->clear();
+           for (const std::string& s : v) prefills->push_back(ParsePrefillMode(s));
+         },
+         prefill_help + "; a comma-separated list compares them (each ChunkLLM method once per mode)")
+        ->delimiter(',')
+        ->default_str(shown);
+  }
   c->add_option("--prefill-budget", o.prefill_budget, "sparse prefill: tokens of selected chunks per layer")
       ->capture_default_str();
   c->add_option("--prefill-window", o.prefill_window, "sparse prefill: recent tokens before each micro-batch")

@@ -27,7 +27,8 @@ void RegisterBench(CLI::App& app) {
   c->add_option("--attn-kernel", *kernels, "decode attention kernels to compare, comma-separated: splitkv, ggml")
       ->delimiter(',')->capture_default_str();
   c->add_option("-o,--output", *format, "output format: md or json")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
-  AddAttentionFlags(c, o->attention, &o->methods, "attention methods to compare, comma-separated (dense first)");
+  AddAttentionFlags(c, o->attention, &o->methods, "attention methods to compare, comma-separated (dense first)",
+                    &o->prefills);
   c->add_option("--out-file", *out_file, "also write the results to this file (JSON if it ends in .json, else md)");
   c->add_option("--text", o->text_dir, "context of held-out prose from this folder's .txt files instead of random tokens")
       ->check(CLI::ExistingDirectory);

@@ -42,7 +42,7 @@ void RegisterEval(CLI::App& app) {
   c->add_option("--samples", o->samples, "samples per task, length and depth")->check(kPositive)->capture_default_str();
   c->add_option("--seed", o->seed, "task seed")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--haystack", o->haystack_dir, "held-out prose for the haystacks")->capture_default_str();
-  AddAttentionFlags(c, o->attention, &o->methods, "attention methods, comma-separated");
+  AddAttentionFlags(c, o->attention, &o->methods, "attention methods, comma-separated", &o->prefills);
   c->add_option("--fidelity-docs", o->fidelity.documents,
                 "held-out windows per length for KL / top-1 / perplexity against vanilla (0: none)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();

@@ -28,8 +28,10 @@ struct Engine {
   // Back to the first `depth` tokens (`prefix`) before a timed run.
   virtual void Rewind(int depth, const std::vector<int32_t>& prefix) = 0;
   virtual std::string method() const { return "dense"; }
+  virtual std::string prefill() const { return "dense"; }
   virtual void ResetStats() {}
   virtual double attended_fraction() const { return 1.0; }
+  virtual double prefill_attended_fraction() const { return 1.0; }
   virtual std::string kernel() const { return ""; }
   // Mean K/V positions read per decode step since ResetStats (-1: not known; dense assumed).
   virtual double attended_per_step() const { return -1; }
@@ -41,16 +43,20 @@ struct OurEngine final : Engine {
   std::unique_ptr<AttentionPolicy> policy;
   Session session;
   MemoryPeak peak;
-  OurEngine(const Model& m, const SessionParams& p, std::unique_ptr<AttentionPolicy> pol)
-      : policy(std::move(pol)), session(m, p, policy.get()), kernel_(p.attn_kernel) {}
+  OurEngine(const Model& m, const SessionParams& p, const PolicySpec& spec)
+      : policy(spec.NewPolicy()), session(m, p, policy.get()), kernel_(p.attn_kernel),
+        prefill_(Name(spec.options().prefill)) {}
   const char* name() const override { return "chunkllm"; }
   std::string method() const override { return policy->name(); }
+  std::string prefill() const override { return prefill_; }
   void ResetStats() override { policy->ResetStats(), peak = {}; }
   double attended_fraction() const override { return policy->stats().attended_fraction(); }
+  double prefill_attended_fraction() const override { return policy->stats().prefill_attended_fraction(); }
   std::string kernel() const override { return AttentionKernelName(kernel_); }
   double attended_per_step() const override { return policy->stats().attended_per_step(); }
   double policy_read_bytes_per_step() const override { return policy->stats().policy_read_bytes_per_step(); }
   AttentionKernel kernel_;
+  std::string prefill_;
   MemoryPeak memory() const override { return peak; }
   void Prefill(const std::vector<int32_t>& t) override { session.Prefill(t); }
   void Decode(int32_t t) override {
@@ -147,6 +153,7 @@ std::vector<BenchRow> Measure(const std::vector<Engine*>& engines, const std::st
     rows[k].kernel = e.kernel();
     (test == "pp" ? rows[k].n_prompt : rows[k].n_gen) = n;
     rows[k].method = e.method();
+    rows[k].prefill = e.prefill();
     e.Rewind(0, {});
     if (depth > 0) e.Prefill(prefix);
     run_once(e);  // warm-up
@@ -157,7 +164,8 @@ std::vector<BenchRow> Measure(const std::vector<Engine*>& engines, const std::st
   }
   for (size_t k = 0; k < engines.size(); ++k) {
     MeanSd(rows[k].samples, rows[k].tokens_per_s, rows[k].tokens_per_s_sd);
-    rows[k].attended_fraction = engines[k]->attended_fraction();
+    rows[k].attended_fraction =
+        test == "pp" ? engines[k]->prefill_attended_fraction() : engines[k]->attended_fraction();
     rows[k].memory = engines[k]->memory();
     if (test == "tg") {
       const double known = engines[k]->attended_per_step();
@@ -222,10 +230,10 @@ BenchReport RunBench(const BenchParams& p) {
   for (size_t i = 0; i < p.kernels.size(); ++i)
     for (size_t j = 0; j < i; ++j)
       if (p.kernels[i] == p.kernels[j]) Fail("--attn-kernel names ", AttentionKernelName(p.kernels[i]), " twice");
-  const std::vector<PolicySpec> specs = MakePolicySpecs(*model, p.attention, p.methods);
+  const std::vector<PolicySpec> specs = MakePolicySpecs(*model, p.attention, p.methods, p.prefills);
   for (AttentionKernel kernel : p.kernels) {
     sp.attn_kernel = kernel;
-    for (const PolicySpec& spec : specs) engines.push_back(std::make_unique<OurEngine>(*model, sp, spec.NewPolicy()));
+    for (const PolicySpec& spec : specs) engines.push_back(std::make_unique<OurEngine>(*model, sp, spec));
   }
   if (p.with_reference) {
     ReferenceParams rp;
@@ -237,9 +245,10 @@ BenchReport RunBench(const BenchParams& p) {
     engines.push_back(std::make_unique<RefEngine>(p.model_path, rp));
   }
 
-  // Every engine runs every test. Prefill attends densely for every method, but each method's
-  // policy does its own work per prompt token (ChunkLLM's Chunk Adapter, and its K-Adapter with
-  // mean chunk keys), which pp measures against dense.
+  // Every engine runs every test. Each method's policy does its own work per prompt token
+  // (ChunkLLM's Chunk Adapter, its K-Adapter, and with --prefill sparse its Q-Adapter and the
+  // gathering), which pp measures against dense; pp of a whole prompt (-d 0) is the time to the
+  // first token.
   std::vector<Engine*> all;
   for (auto& e : engines) all.push_back(e.get());
   struct Test { std::string name; int n; };
@@ -268,7 +277,8 @@ namespace {
 // Our rows pair with our rows on the same kernel; llama.cpp's row has none.
 const BenchRow* FindRow(const BenchReport& r, const BenchRow& row, const char* engine, const char* method) {
   for (const auto& o : r.rows) {
-    if (o.engine == engine && (!method || o.method == method) && (o.engine != "chunkllm" || o.kernel == row.kernel) &&
+    if (o.engine == engine && (!method || (o.method == method && o.prefill == "dense")) &&
+        (o.engine != "chunkllm" || o.kernel == row.kernel) &&
         o.test == row.test && o.n_prompt == row.n_prompt &&
         o.n_gen == row.n_gen && o.depth == row.depth) {
       return &o;
@@ -293,20 +303,24 @@ std::string FormatBenchMarkdown(const BenchReport& r) {
                       ", process peak RSS ", std::llround(r.peak_rss_mib),
                       " MiB (all engines), read bandwidth ", std::round(r.read_bytes_per_s / 1e8) / 10, " GB/s (",
                       r.params.n_threads, " threads, measured in this run)\n\n");
-  s += "| test | engine | kernel | attention | t/s | vs dense | vs llama.cpp | attended | step MB | x floor | KV used MiB | held MiB |\n";
-  s += "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+  s += "| test | engine | kernel | attention | prefill | t/s | TTFT s | vs dense | vs llama.cpp | attended | step MB | x floor | KV used MiB | held MiB |\n";
+  s += "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
   auto ratio = [](double x) { return std::isnan(x) ? std::string() : Str(std::round(x * 1000) / 1000); };
   for (const auto& row : r.rows) {
     const std::string test = row.test == "pp" ? Str("pp", row.n_prompt) : Str("tg", row.n_gen);
     const std::string name = row.depth > 0 ? Str(test, " @ d", row.depth) : test;
     const bool ours = row.engine == "chunkllm";
     const bool tg = ours && row.test == "tg";  // memory is sampled after decode steps
-    char line[512];
+    char line[640];
     const bool floor = row.test == "tg" && row.step_bytes > 0;
-    std::snprintf(line, sizeof line, "| %s | %s | %s | %s | %.2f ± %.2f | %s | %s | %s | %s | %s | %s | %s |\n", name.c_str(),
-                  row.engine.c_str(), row.kernel.c_str(), ours ? row.method.c_str() : "dense", row.tokens_per_s, row.tokens_per_s_sd,
+    // A whole prompt's prefill from an empty cache is the wait for the first token.
+    const bool ttft = row.test == "pp" && row.depth == 0;
+    std::snprintf(line, sizeof line, "| %s | %s | %s | %s | %s | %.2f ± %.2f | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+                  name.c_str(), row.engine.c_str(), row.kernel.c_str(), ours ? row.method.c_str() : "dense",
+                  ours ? row.prefill.c_str() : "dense", row.tokens_per_s, row.tokens_per_s_sd,
+                  ttft ? Str(std::round(row.n_prompt / row.tokens_per_s * 100) / 100).c_str() : "",
                   ratio(RatioTo(r, row, "chunkllm", "dense")).c_str(), ratio(RatioTo(r, row, "llama.cpp", nullptr)).c_str(),
-                  ours && row.test == "tg" ? Str(std::round(row.attended_fraction * 1000) / 10, "%").c_str() : "",
+                  ours ? Str(std::round(row.attended_fraction * 1000) / 10, "%").c_str() : "",
                   floor ? Str(std::round(row.step_bytes / 1e5) / 10).c_str() : "",
                   floor ? Str(std::round(row.over_floor * 100) / 100).c_str() : "",
                   tg ? Str(std::round(row.memory.kv_used_mib * 10) / 10).c_str() : "",
@@ -331,11 +345,13 @@ std::string FormatBenchJson(const BenchReport& r) {
                         {"depth", row.depth},
                         {"engine", row.engine},
                         {"method", row.engine == "chunkllm" ? row.method : "dense"},
+                        {"prefill", row.engine == "chunkllm" ? row.prefill : "dense"},
                         {"tokens_per_s", row.tokens_per_s},
                         {"tokens_per_s_sd", row.tokens_per_s_sd},
                         {"samples", row.samples},
                         {"read_bytes_per_s", r.read_bytes_per_s}};
     if (row.test == "tg") j["step_bytes"] = row.step_bytes, j["over_floor"] = row.over_floor;
+    if (row.test == "pp" && row.depth == 0) j["time_to_first_token_s"] = row.n_prompt / row.tokens_per_s;
     if (row.engine == "chunkllm") {
       j["kernel"] = row.kernel;
       j["attended_fraction"] = row.attended_fraction;

@@ -26,7 +26,10 @@ struct BenchParams {
   std::vector<AttentionKernel> kernels = {AttentionKernel::kSplitKv};
   bool with_reference = false;        // --ref: libllama in the same run
   std::vector<AttentionMethod> methods = {AttentionMethod::kDense};  // --attn a,b,c: one engine per method
-  AttentionOptions attention;         // knobs of the sparse methods (its method: unused)
+  AttentionOptions attention;         // knobs of the sparse methods (its method and prefill: unused)
+  // --prefill a,b: for each ChunkLLM method (but the oracle) one engine per prefill mode; the
+  // other methods prefill densely once (MakePolicySpecs).
+  std::vector<PrefillMode> prefills = {PrefillMode::kDense};
   // --text DIR: the context is held-out prose from DIR's .txt files (BOS, then the stream);
   // empty: random token ids, as llama-bench uses. Sentence-level chunking only shows on text.
   std::string text_dir;
@@ -50,7 +53,10 @@ struct BenchRow {
   std::string engine;  // "chunkllm" or "llama.cpp"
   std::string kernel;  // ours: the decode attention kernel (--attn-kernel)
   std::string method = "dense";  // attention method (ours)
-  double attended_fraction = 1.0;  // KV positions read per decode step / positions cached
+  std::string prefill = "dense";  // ours: the prefill mode (--prefill)
+  // KV positions read / positions cached: per decode step (tg), or per prompt token over its
+  // causal past (pp)
+  double attended_fraction = 1.0;
   MemoryPeak memory;               // tg rows of our engine only
   // tg rows: the bytes one decode step must read (weights, the K/V rows attended, what the
   // policy reads beside attention), and the measured step time over the time those bytes take

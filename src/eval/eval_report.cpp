@@ -15,6 +15,7 @@ nlohmann::json ToJson(const SampleResult& r) {
           {"prediction", r.prediction}, {"answers", r.answers}, {"score", r.score},
           {"prompt_tokens", r.prompt_tokens}, {"decode_tokens_per_s", r.decode_tokens_per_s},
           {"attended_fraction", r.attended_fraction}, {"resident_fraction", r.resident_fraction},
+          {"prefill_attended_fraction", r.prefill_attended_fraction},
           {"selections_per_token", r.selections_per_token}};
 }
 
@@ -138,7 +139,7 @@ nlohmann::json WriteEvalReport(const std::string& dir, const std::vector<SampleR
   std::set<int> lengths;
   std::set<double> depths;
   std::set<std::string> tasks;
-  std::map<std::string, Mean> score, attended, resident, selections, speed;      // per method
+  std::map<std::string, Mean> score, attended, resident, selections, speed, prefill;  // per method
   std::map<std::tuple<std::string, std::string, int>, Mean> by_task;             // method, task, length
   std::map<std::tuple<std::string, int, double>, Mean> by_depth;                 // method, length, depth
   std::map<std::pair<std::string, int>, Mean> speed_by_len, attended_by_len;     // method, length
@@ -146,6 +147,7 @@ nlohmann::json WriteEvalReport(const std::string& dir, const std::vector<SampleR
     lengths.insert(r.length), depths.insert(r.depth), tasks.insert(r.task);
     score[r.method].Add(r.score);
     attended[r.method].Add(r.attended_fraction);
+    prefill[r.method].Add(r.prefill_attended_fraction);
     resident[r.method].Add(r.resident_fraction);
     selections[r.method].Add(r.selections_per_token);
     speed[r.method].Add(r.decode_tokens_per_s);
@@ -156,8 +158,8 @@ nlohmann::json WriteEvalReport(const std::string& dir, const std::vector<SampleR
   }
 
   nlohmann::json summary = {{"methods", nlohmann::json::array()}};
-  std::string md = "| method | score % | attended % | resident % | selections/token | decode tok/s |\n"
-                   "| --- | ---: | ---: | ---: | ---: | ---: |\n";
+  std::string md = "| method | score % | attended % | prefill attended % | resident % | selections/token | decode tok/s |\n"
+                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
   for (const std::string& m : methods) {
     nlohmann::json per_task = nlohmann::json::object();
     for (const auto& t : tasks)
@@ -166,12 +168,14 @@ nlohmann::json WriteEvalReport(const std::string& dir, const std::vector<SampleR
         if (it != by_task.end()) per_task[t][std::to_string(L)] = it->second.get();
       }
     summary["methods"].push_back({{"method", m}, {"score", score[m].get()}, {"attended_fraction", attended[m].get()},
+                                  {"prefill_attended_fraction", prefill[m].get()},
                                   {"resident_fraction", resident[m].get()},
                                   {"selections_per_token", selections[m].get()},
                                   {"decode_tokens_per_s", speed[m].get()}, {"by_task_length", per_task}});
     char line[256];
-    std::snprintf(line, sizeof line, "| %s | %s | %s | %s | %.3f | %.1f |\n", m.c_str(), Pct(score[m].get()).c_str(),
-                  Pct(attended[m].get()).c_str(), Pct(resident[m].get()).c_str(), selections[m].get(), speed[m].get());
+    std::snprintf(line, sizeof line, "| %s | %s | %s | %s | %s | %.3f | %.1f |\n", m.c_str(), Pct(score[m].get()).c_str(),
+                  Pct(attended[m].get()).c_str(), Pct(prefill[m].get()).c_str(), Pct(resident[m].get()).c_str(),
+                  selections[m].get(), speed[m].get());
     md += line;
   }
   md += "\nScore % by task and context length:\n\n| method | task |";

@@ -22,6 +22,7 @@ struct SampleResult {
   int prompt_tokens = 0;
   double decode_tokens_per_s = 0;
   double attended_fraction = 1, resident_fraction = 1, selections_per_token = 0;
+  double prefill_attended_fraction = 1;  // per prompt token, of its causal past (sparse prefill < 1)
 };
 
 nlohmann::json ToJson(const SampleResult& r);

@@ -71,6 +71,7 @@ SampleResult RunSample(const Model& model, const SessionParams& sp, const Policy
   s.decode_tokens_per_s = st.decode_steps > 0 ? double(st.decode_steps) / dt : 0.0;
   s.attended_fraction = st.attended_fraction(), s.resident_fraction = st.resident_fraction();
   s.selections_per_token = st.selections_per_token();
+  s.prefill_attended_fraction = st.prefill_attended_fraction();
   return s;
 }
 
@@ -126,7 +127,7 @@ void RunEval(const EvalOptions& o) {
     n_ctx = std::max(n_ctx, int(n) + r.max_new_tokens);
   }
   // Every flag checked and the adapters loaded once, before the long run.
-  const std::vector<PolicySpec> methods = MakePolicySpecs(*model, o.attention, o.methods);
+  const std::vector<PolicySpec> methods = MakePolicySpecs(*model, o.attention, o.methods, o.prefills);
   std::vector<std::string> method_names;
   for (const PolicySpec& s : methods) method_names.push_back(s.name());
   // The adapters' held-out metrics: inputs read (and checked) now, measured after the tasks.
@@ -154,7 +155,10 @@ void RunEval(const EvalOptions& o) {
                                           {"local", o.attention.local}, {"local_tokens", o.attention.local_tokens},
                                           {"sink", o.attention.sink},
                                           {"window", o.attention.window}, {"kv", Name(o.attention.kv)},
-                                          {"chunk_len", o.attention.chunk_len}, {"stride", o.attention.stride}}},
+                                          {"chunk_len", o.attention.chunk_len}, {"stride", o.attention.stride},
+                                          {"prefill_budget", o.attention.prefill_budget},
+                                          {"prefill_window", o.attention.prefill_window},
+                                          {"prefill_dense_tail", o.attention.prefill_dense_tail}}},
                            {"adapter_metrics", {{"windows", measure_adapters ? o.adapter_windows : 0},
                                                 {"seq", o.adapter_seq}, {"text", adapter_text}}},
                            {"fidelity", {{"documents", o.fidelity.documents}, {"decode_tokens", o.fidelity.decode_tokens},
@@ -166,11 +170,11 @@ void RunEval(const EvalOptions& o) {
   sp.n_threads = o.n_threads;
   std::vector<SampleResult> results;
   std::string rows;
-  const int64_t total = int64_t(tasks.size() * o.methods.size());
+  const int64_t total = int64_t(tasks.size() * methods.size());
   ProgressBar bar(total, "eval", o.show_progress);
   const double start = NowSeconds();
   int64_t done = 0;
-  for (size_t m = 0; m < o.methods.size(); ++m) {
+  for (size_t m = 0; m < methods.size(); ++m) {
     for (const TaskRecord& r : tasks) {
       results.push_back(RunSample(*model, sp, methods[m], *tok, r));
       rows += ToJson(results.back()).dump() + "\n";

@@ -7,7 +7,7 @@
 //   the teacher, boundary F1 (summary "adapters") and adapter-recall.svg.
 //
 // Protocol: the prompt is context + question + answer prefix, tokenized as one text with BOS
-// and prefilled (dense for every method; sparse methods select at its last token); then up
+// and prefilled (densely, or with --prefill sparse chunk-sparse; sparse methods select at its last token); then up
 // to max_new_tokens tokens are decoded greedily, stopping at the end of text or at a newline
 // once something was generated.
 #pragma once
@@ -47,7 +47,9 @@ struct EvalOptions {
   uint64_t seed = 1;
   std::string haystack_dir = "data/corpus/test";
   std::vector<AttentionMethod> methods = {AttentionMethod::kDense};
-  AttentionOptions attention;             // knobs of the sparse methods (its method: unused)
+  AttentionOptions attention;             // knobs of the sparse methods (its method, prefill: unused)
+  // --prefill a,b: each ChunkLLM method once per prefill mode, named "<method>+sparse" for sparse.
+  std::vector<PrefillMode> prefills = {PrefillMode::kDense};
   FidelityOptions fidelity{{}, 2, 256, ""};  // lengths empty: the task lengths; text_dir empty: the haystack
   // With --adapters: the adapters' held-out metrics on this many windows of adapter_seq tokens
   // of the fidelity text (0: not measured), by adapter_metrics (null: not in this build).

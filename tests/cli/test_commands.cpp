@@ -243,6 +243,48 @@ TEST(Commands, BenchTimesPrefillForEveryMethod) {
   }
 }
 
+// --prefill dense,sparse runs each ChunkLLM method once per prefill mode; a whole prompt's pp
+// row (depth 0) carries the time to its first token and, for sparse prefill, the share of the
+// prompt's causal past its tokens read (here the last batches gather 4 + 16 + 16 + chunks + 64
+// of up to 448 positions).
+TEST(Commands, BenchTimesTheFirstTokenOfDenseAndSparsePrefill) {
+  InitLlamaBackend();
+  test::TempDir dir;
+  const std::string model = test::FixtureModel("cmd-llama", test::SmallSpec(Arch::kLlama, "llama-spm"));
+  const std::string adapters = dir.File("a.gguf");
+  AdapterHyperParams hp;
+  hp.d_adapter = 16, hp.rank = 8, hp.max_chunk = 12;
+  SaveAdapters(RandomAdapters(BaseModelInfoOf(*Model::Load(model), GgufFile::Open(model)), hp, 5), adapters);
+  const auto r = test::RunCli({"bench", "-m", model, "-p", "448", "-n", "0", "-r", "1", "-u", "64", "--attn",
+                               "dense,chunkllm", "--adapters", adapters, "--prefill", "dense,sparse",
+                               "--prefill-budget", "16", "--prefill-window", "16", "--prefill-dense-tail", "0",
+                               "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = nlohmann::json::parse(r.out);
+  ASSERT_EQ(rows.size(), 3u) << r.out;  // dense; chunkllm x {dense, sparse} prefill
+  EXPECT_EQ(rows[0]["method"], "dense");
+  EXPECT_EQ(rows[0]["prefill"], "dense");
+  EXPECT_EQ(rows[1]["method"], "chunkllm");
+  EXPECT_EQ(rows[1]["prefill"], "dense");
+  EXPECT_EQ(rows[2]["method"], "chunkllm");
+  EXPECT_EQ(rows[2]["prefill"], "sparse");
+  for (const auto& row : rows) {
+    EXPECT_DOUBLE_EQ(row["time_to_first_token_s"].get<double>(), 448.0 / row["tokens_per_s"].get<double>()) << row;
+  }
+  EXPECT_DOUBLE_EQ(rows[1]["attended_fraction"].get<double>(), 1.0);
+  EXPECT_LT(rows[2]["attended_fraction"].get<double>(), 0.9) << rows[2];
+  EXPECT_DOUBLE_EQ(rows[2]["ratio_to_dense"].get<double>(),
+                   rows[2]["tokens_per_s"].get<double>() / rows[0]["tokens_per_s"].get<double>());
+  const auto twice = test::RunCli({"bench", "-m", model, "-p", "32", "-n", "0", "-r", "1", "--attn", "chunkllm",
+                                   "--adapters", adapters, "--prefill", "sparse,sparse"});
+  EXPECT_NE(twice.exit_code, 0);
+  EXPECT_NE(twice.err.find("--prefill"), std::string::npos) << twice.err;
+  const auto streaming = test::RunCli({"run", "-m", model, "-p", "hello", "-n", "1", "--attn", "streaming",
+                                       "--prefill", "sparse"});
+  EXPECT_NE(streaming.exit_code, 0);
+  EXPECT_NE(streaming.err.find("--prefill sparse"), std::string::npos) << streaming.err;
+}
+
 // Evicting policies can be benchmarked (each timed run starts again from the prefix), and the
 // memory columns see the full cache go: the KV rows in use fall to the window's, the memory
 // held by at least the full cache's size.

@@ -180,6 +180,40 @@ TEST(EvalCli, DumpThenTasksRoundTripAndBadJsonl) {
 // With --adapters, the report carries the adapters' held-out metrics: one recall and mass per
 // layer beside the k-most-recent reference, boundary F1, and a plot. A window longer than the
 // model's context is refused before the long run.
+// --prefill dense,sparse: each ChunkLLM method once per prefill mode on the same samples, the
+// sparse one named "<method>+sparse" in every file; at 1024 tokens (two micro-batches of 512)
+// the second batch gathers fewer positions than its causal past, so its rows say so.
+TEST(EvalCli, PrefillAxisRunsChunkMethodsDenseAndSparse) {
+  InitLlamaBackend();
+  test::TempDir dir;
+  const std::string model = TinyModel(), adapters = dir.File("a.gguf");
+  AdapterHyperParams hp;
+  hp.d_adapter = 16, hp.rank = 8, hp.max_chunk = 32;
+  SaveAdapters(RandomAdapters(BaseModelInfoOf(*Model::Load(model), GgufFile::Open(model)), hp, 5), adapters);
+  const std::string out = dir.File("report"), hay = Haystack(dir);
+  const auto r = test::RunCli({"eval", "-m", model, "--task", "passkey", "--lengths", "1024", "--depths", "0.5",
+                               "--attn", "dense,chunkllm", "--adapters", adapters, "--prefill", "dense,sparse",
+                               "--prefill-budget", "64", "--prefill-window", "64", "--prefill-dense-tail", "0",
+                               "--adapter-windows", "0", "--fidelity-docs", "1", "--fidelity-lengths", "1024",
+                               "--fidelity-tokens", "16", "--haystack", hay, "-o", out},
+                              600);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = ReadJsonl(out + "/results.jsonl");
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0]["method"], "dense");
+  EXPECT_EQ(rows[1]["method"], "chunkllm");
+  EXPECT_EQ(rows[2]["method"], "chunkllm+sparse");
+  EXPECT_DOUBLE_EQ(rows[1]["prefill_attended_fraction"].get<double>(), 1.0);
+  EXPECT_LT(rows[2]["prefill_attended_fraction"].get<double>(), 0.9);
+  const auto fid = ReadJsonl(out + "/fidelity.jsonl");
+  ASSERT_EQ(fid.size(), 3u);
+  EXPECT_EQ(fid[2]["method"], "chunkllm+sparse");
+  const nlohmann::json config = nlohmann::json::parse(ReadTextFile(out + "/config.json"));
+  EXPECT_EQ(config["attention"]["prefill_budget"], 64);
+  EXPECT_NE(ReadTextFile(out + "/summary.md").find("| chunkllm+sparse |"), std::string::npos);
+  EXPECT_EQ(ReadTextFile(out + "/heatmap-chunkllm+sparse.svg").rfind("<svg", 0), 0u);
+}
+
 TEST(EvalCli, ReportsTheAdaptersHeldOutMetrics) {
   InitLlamaBackend();
   test::TempDir dir;
