@@ -204,4 +204,13 @@ double MetricValue(const std::string& metrics, const std::string& name) {
   return NAN;
 }
 
+bool WaitForMetric(int port, const std::string& name, double value, int timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (MetricValue(Get(port, "/metrics").body, name) == value) return true;
+    usleep(20000);
+  }
+  return false;
+}
+
 }  // namespace chunkllm::test

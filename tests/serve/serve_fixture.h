@@ -80,6 +80,9 @@ SseStream ParseSse(const std::string& body);
 // The text of a non-streamed answer (chat: message.content; completions: text).
 std::string AnswerText(const json& body);
 
+// Waits (at most timeout_s) until /metrics shows `value` for `name`; false if it never did.
+bool WaitForMetric(int port, const std::string& name, double value, int timeout_s);
+
 // A metric's value in a /metrics text (NaN if absent); `name` with its labels, e.g.
 // chunkllm_slots_busy or chunkllm_requests_total{endpoint="chat",status="200"}.
 double MetricValue(const std::string& metrics, const std::string& name);

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cmath>
 #include <thread>
 
 #include "serve/serve_fixture.h"
@@ -29,16 +28,6 @@ json Chat(const std::string& text, int max_tokens, uint32_t seed, bool stream = 
           {"seed", seed},
           {"temperature", 0.9},
           {"stream", stream}};
-}
-
-// Waits (at most timeout_s) until /metrics shows `value` for `name`.
-bool WaitForMetric(int port, const std::string& name, double value, int timeout_s) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (MetricValue(Get(port, "/metrics").body, name) == value) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
 }
 
 TEST(Serve, HealthIs503WhileLoadingThen200) {
