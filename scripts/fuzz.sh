@@ -4,7 +4,7 @@
 # replays the seeds and every input that once crashed (tests/fuzz/regressions/).
 #
 # Usage: scripts/fuzz.sh [SECONDS] [HARNESS...]   SECONDS per harness (default 60); harnesses:
-#                                                 model_gguf adapter_gguf task_jsonl prompt
+#                                                 model_gguf adapter_gguf task_jsonl prompt completion_request
 #        scripts/fuzz.sh --seeds                  rewrite the seed corpus in tests/fuzz/corpus/
 # Env:   FUZZ_SEED (default 1), FUZZ_ARGS (more libFuzzer flags, e.g. -runs=10000000).
 # Output: build-fuzz/corpus/HARNESS/ (the grown corpus), build-fuzz/findings/HARNESS/
@@ -18,7 +18,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
   cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHUNKLLM_FUZZ=ON \
         -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 ${CHUNKLLM_LLAMA_DIR:+-DCHUNKLLM_LLAMA_DIR="$CHUNKLLM_LLAMA_DIR"}
 fi
-ALL=(model_gguf adapter_gguf task_jsonl prompt)
+ALL=(model_gguf adapter_gguf task_jsonl prompt completion_request)
 
 if [ "${1:-}" = "--seeds" ]; then
   cmake --build build-fuzz -j"$(nproc)" --target chunkllm-fuzz-seeds

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "app/generation.h"
 #include "chunk/policy_spec.h"
 #include "core/error.h"
 #include "core/file_util.h"
@@ -21,7 +22,7 @@ void RunGenerate(const GenerateOptions& o) {
   // Read (and tokenize) no more text than -c tokens can hold: a prompt file of any size, even
   // /dev/zero, is refused before memory grows past that.
   std::string text = TextFromFlags(o.prompt, o.prompt_file, "the prompt", tokenizer->PromptLimit(o.session.n_ctx));
-  Sampler sampler(o.sampler);  // its flags are checked before the long prefill
+  Generation gen(*tokenizer, o.sampler, o.n_predict);  // the sampler's flags are checked before the long prefill
   if (o.chat) text = tokenizer->ApplyChatTemplate(text);
   const std::vector<int32_t> prompt = tokenizer->Tokenize(text, /*add_special=*/true, /*parse_special=*/o.chat);
   if (prompt.empty()) Fail("the prompt tokenizes to nothing");
@@ -42,25 +43,23 @@ void RunGenerate(const GenerateOptions& o) {
 
   std::fputs(o.chat ? "" : text.c_str(), stdout);
   std::fflush(stdout);
-  int n_gen = 0;
   const double t1 = NowSeconds();
-  bool context_full = false;
-  while (o.n_predict < 0 || n_gen < o.n_predict) {
-    const int32_t token = sampler.Sample(session.last_logits());
-    if (tokenizer->IsEndOfGeneration(token)) break;
+  for (int32_t token; (token = gen.Next(session.last_logits())) >= 0;) {
     std::fputs(tokenizer->TokenToPiece(token).c_str(), stdout);
     std::fflush(stdout);
-    ++n_gen;
     if (session.n_past() >= session.n_ctx()) {
-      context_full = true;
+      gen.Stop(FinishReason::kContextFull);
       break;
     }
     session.Decode(token);
   }
+  const int n_gen = gen.n_generated();
   const double t_gen = NowSeconds() - t1;
   std::fputs("\n", stdout);
   std::fflush(stdout);
-  if (context_full) std::fprintf(stderr, "\n[stopped: the context of %d positions is full]\n", session.n_ctx());
+  if (gen.finish() == FinishReason::kContextFull) {
+    std::fprintf(stderr, "\n[stopped: the context of %d positions is full]\n", session.n_ctx());
+  }
   std::fprintf(stderr, "\nprompt: %zu tokens in %.2f s (%.1f tok/s) | generation: %d tokens in %.2f s (%.1f tok/s)\n",
                prompt.size(), t_prompt, double(prompt.size()) / std::max(t_prompt, 1e-9), n_gen, t_gen,
                double(n_gen) / std::max(t_gen, 1e-9));

@@ -17,6 +17,7 @@ void RegisterTrain(CLI::App& app);
 void RegisterEval(CLI::App& app);
 void RegisterChunks(CLI::App& app);
 void RegisterTrace(CLI::App& app);
+void RegisterServe(CLI::App& app);
 
 // A command of a build without training (CHUNKLLM_TRAINING=OFF): listed, and refused with a
 // message saying how to get it, whatever flags follow.

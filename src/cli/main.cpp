@@ -2,11 +2,20 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "core/error.h"
 
 int main(int argc, char** argv) {
+  // llama.cpp's server spells its slot count -np; CLI11 takes one-letter short flags only, so it
+  // becomes serve's --parallel here.
+  std::vector<char*> args(argv, argv + argc);
+  static char parallel[] = "--parallel";
+  for (int i = 2; argc > 1 && std::string(argv[1]) == "serve" && i < argc; ++i) {
+    if (std::string(argv[i]) == "-np") args[size_t(i)] = parallel;
+  }
+  argv = args.data();
   CLI::App app{"chunkllm: fast long-context LLM inference with ChunkLLM chunk selection"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every subcommand");
@@ -25,6 +34,7 @@ int main(int argc, char** argv) {
     chunkllm::cli::RegisterEval(app);
     chunkllm::cli::RegisterChunks(app);
     chunkllm::cli::RegisterTrace(app);
+    chunkllm::cli::RegisterServe(app);
     std::string known;
     bool found = false;
     for (const CLI::App* sub : app.get_subcommands({})) {

@@ -55,6 +55,18 @@ void Session::Truncate(int n) {
   kv_.set_n_past(n);
 }
 
+void Session::ResetPolicy(AttentionPolicy* policy) {
+  // The cached graph holds the old policy's nodes: dropped before that policy may go.
+  if (graph_ctx_) ggml_free(graph_ctx_);
+  graph_ctx_ = nullptr;
+  graph_ = ForwardGraph{};
+  graph_key_ = GraphKey{};
+  if (kv_.released()) kv_.Reacquire();
+  kv_.set_n_past(0);
+  policy_ = policy ? policy : &dense_policy_;
+  policy_->Attach(kv_);
+}
+
 size_t Session::compute_bytes() const { return galloc_ ? ggml_gallocr_get_buffer_size(galloc_, 0) : 0; }
 
 void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_logits, int prompt_end) {

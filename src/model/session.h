@@ -51,6 +51,7 @@ class Session {
   const std::vector<float>& last_logits() const { return logits_; }
   int n_past() const { return kv_.n_past(); }
   int n_ctx() const { return params_.n_ctx; }
+  const SessionParams& params() const { return params_; }
   const Model& model() const { return model_; }
   const KvCache& kv_cache() const { return kv_; }
   // Forgets all cached positions; after an evicting policy released the full cache, it is
@@ -59,6 +60,10 @@ class Session {
   // Forgets positions >= n (keeps the first n), e.g. to re-run from a fixed depth. After an
   // eviction only n = 0 is possible (the policy refuses the rest with an Error).
   void Truncate(int n);
+  // Forgets every cached position and attends with `policy` (null: dense) from now on; like the
+  // constructor's, it must outlive the session (or the next ResetPolicy). A server's slot
+  // switches attention methods between requests this way, keeping its KV cache's memory.
+  void ResetPolicy(AttentionPolicy* policy);
   // Bytes of the compute buffer (activations of the last graph), for memory reports.
   size_t compute_bytes() const;
 

@@ -155,15 +155,30 @@ int32_t Tokenizer::eos() const { return llama_vocab_eos(vocab_); }
 bool Tokenizer::IsEndOfGeneration(int32_t token) const { return llama_vocab_is_eog(vocab_, token); }
 
 std::string Tokenizer::ApplyChatTemplate(const std::string& user_message) const {
-  const char* tmpl = llama_model_chat_template(model_, nullptr);
-  if (!tmpl) Fail(path_, ": the model has no chat template (metadata 'tokenizer.chat_template'); drop --chat");
-  llama_chat_message msg = {"user", user_message.c_str()};
-  std::string out(user_message.size() * 2 + 256, '\0');
-  int32_t n = llama_chat_apply_template(tmpl, &msg, 1, true, out.data(), int32_t(out.size()));
-  if (n < 0) Fail(path_, ": libllama does not support this model's chat template");
+  if (!has_chat_template()) {
+    Fail(path_, ": the model has no chat template (metadata 'tokenizer.chat_template'); drop --chat");
+  }
+  return ApplyChatTemplate({{"user", user_message}});
+}
+
+bool Tokenizer::has_chat_template() const { return llama_model_chat_template(model_, nullptr) != nullptr; }
+
+std::string Tokenizer::ApplyChatTemplate(const std::vector<ChatMessage>& messages, const std::string& tmpl_name) const {
+  const char* tmpl = tmpl_name.empty() ? llama_model_chat_template(model_, nullptr) : tmpl_name.c_str();
+  if (!tmpl) Fail(path_, ": the model has no chat template (metadata 'tokenizer.chat_template')");
+  std::vector<llama_chat_message> msgs;
+  size_t bytes = 0;
+  for (const ChatMessage& m : messages) {
+    msgs.push_back({m.role.c_str(), m.content.c_str()});
+    bytes += m.role.size() + m.content.size();
+  }
+  if (bytes > size_t(INT32_MAX / 4)) Fail("a conversation of ", bytes, " bytes is too long for the chat template");
+  std::string out(bytes * 2 + 256, '\0');
+  int32_t n = llama_chat_apply_template(tmpl, msgs.data(), msgs.size(), true, out.data(), int32_t(out.size()));
+  if (n < 0) Fail(path_, ": libllama does not support the chat template ", tmpl_name.empty() ? "of this model" : "'" + tmpl_name + "'");
   if (size_t(n) > out.size()) {
     out.resize(size_t(n));
-    n = llama_chat_apply_template(tmpl, &msg, 1, true, out.data(), int32_t(out.size()));
+    n = llama_chat_apply_template(tmpl, msgs.data(), msgs.size(), true, out.data(), int32_t(out.size()));
   }
   out.resize(size_t(n));
   return out;

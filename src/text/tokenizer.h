@@ -14,6 +14,11 @@ struct llama_vocab;
 
 namespace chunkllm {
 
+// One message of a conversation: role ("system", "user", "assistant") and its text.
+struct ChatMessage {
+  std::string role, content;
+};
+
 class Tokenizer {
  public:
   // Loads only the vocabulary of a GGUF file (model or vocab-only). Throws Error.
@@ -41,6 +46,11 @@ class Tokenizer {
   // Formats one user message with the model's chat template (add the assistant prefix).
   // Throws Error when the file has no chat template or libllama does not know it.
   std::string ApplyChatTemplate(const std::string& user_message) const;
+  // Formats a conversation and adds the assistant prefix. tmpl: a template name libllama knows
+  // ("chatml", "llama2", ...: llama_chat_builtin_templates) or a template's text; empty: the
+  // model's. Throws Error as above.
+  std::string ApplyChatTemplate(const std::vector<ChatMessage>& messages, const std::string& tmpl = "") const;
+  bool has_chat_template() const;
 
  private:
   Tokenizer() = default;

@@ -19,6 +19,8 @@
 #include "model/model.h"
 #include "model/random_model.h"
 #include "model/session.h"
+#include "serve/api_error.h"
+#include "serve/completion_request.h"
 #include "tasks/task_generators.h"
 #include "tasks/task_record.h"
 #include "text/sampler.h"
@@ -191,9 +193,24 @@ std::string Prompt(const uint8_t* data, size_t size) {
   });
 }
 
+std::string CompletionRequestBody(const uint8_t* data, size_t size) {
+  if (size == 0) return "";
+  const serve::Endpoint endpoint = data[0] & 1 ? serve::Endpoint::kChat : serve::Endpoint::kCompletion;
+  const std::string body(reinterpret_cast<const char*>(data) + 1, size - 1);
+  try {
+    (void)serve::ParseCompletionRequest(body, endpoint, 1 << 20);
+  } catch (const serve::ApiError& e) {
+    return e.what();
+  }
+  return "";
+}
+
 const std::vector<Target>& Targets() {
-  static const std::vector<Target> t = {
-      {"model_gguf", ModelGguf}, {"adapter_gguf", AdapterGguf}, {"task_jsonl", TaskJsonl}, {"prompt", Prompt}};
+  static const std::vector<Target> t = {{"model_gguf", ModelGguf},
+                                        {"adapter_gguf", AdapterGguf},
+                                        {"task_jsonl", TaskJsonl},
+                                        {"prompt", Prompt},
+                                        {"completion_request", CompletionRequestBody}};
   return t;
 }
 
@@ -268,6 +285,19 @@ void MakeSeeds(const std::string& dir, const std::string& repo_root) {
       {"unicode", "Gr\xc3\xbc\xc3\x9f" "e, \xe4\xb8\x96\xe7\x95\x8c! \xf0\x9f\x98\x80 caf\xc3\xa9 \xe2\x80\xa6 \xe2\x80\x9cquoted.\xe2\x80\x9d"},
       {"invalid-utf8", "abc \xff\xfe \xc3 \xe2\x82 \xf0\x9f\x98 \xc0\xaf end."},
       {"whitespace", "  \t\t\n\n\r\n   word   \n\n\n  . . .  "}};
+  // Request bodies of both endpoints: valid ones with every field, and a few refusals.
+  const std::pair<const char*, std::string> requests[] = {
+      {"chat", "\x01{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+               "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}],\"max_tokens\":8,"
+               "\"temperature\":0.7,\"top_p\":0.9,\"top_k\":20,\"seed\":3,\"stop\":[\"\\n\",\"END\"],"
+               "\"stream\":true,\"stream_options\":{\"include_usage\":true},\"return_progress\":true,"
+               "\"chunkllm\":{\"attn\":\"chunkllm\"}}"},
+      {"completion", std::string(1, '\0') + "{\"prompt\":[\"Once upon\"],\"max_tokens\":4,\"ignore_eos\":true,\"n\":1,"
+                                             "\"stop\":\"x\",\"seed\":-1}"},
+      {"bad-types", "\x01{\"messages\":[{\"role\":1}],\"max_tokens\":\"x\"}"},
+      {"truncated", std::string(1, '\0') + "{\"prompt\":\"abc"}};
+  for (const auto& [name, body] : requests) out("completion_request", name, body);
+
   uint8_t flag = 0;
   for (const auto& [name, text] : prompts) {
     out("prompt", name, std::string(1, char(flag)) + text);

@@ -31,6 +31,11 @@ std::string TaskJsonl(const uint8_t* data, size_t size);
 // detokenized, and the sentence splitter's labels mapped onto the tokens, as training does.
 std::string Prompt(const uint8_t* data, size_t size);
 
+// A request body of `chunkllm serve`: byte 0 picks the endpoint (chat or text completions), the
+// rest is parsed and checked into a CompletionRequest (serve/completion_request.h). Its refusal is
+// an ApiError, whose message the target returns.
+std::string CompletionRequestBody(const uint8_t* data, size_t size);
+
 // The targets by name, for the replay test and the seed maker.
 struct Target {
   const char* name;
