@@ -161,7 +161,7 @@ void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_l
 }
 
 void Session::Prefill(const std::vector<int32_t>& tokens, std::vector<float>* all_logits,
-                      const std::function<void(int, int)>& progress) {
+                      const std::function<void(int, int)>& progress, int prompt_end) {
   const int n = int(tokens.size());
   if (n == 0) return;
   const int V = model_.config().n_vocab;
@@ -175,7 +175,8 @@ void Session::Prefill(const std::vector<int32_t>& tokens, std::vector<float>* al
          " (raise -c)");
   }
   if (all_logits) all_logits->resize(size_t(n) * V);
-  const int prompt_end = kv_.n_past() + n;
+  if (prompt_end < 0) prompt_end = kv_.n_past() + n;
+  if (prompt_end < kv_.n_past() + n) Fail("the prompt ends at ", prompt_end, ", before these tokens do");
   for (int b = 0; b < n; b += params_.n_ubatch) {
     const int T = std::min(params_.n_ubatch, n - b);
     // Without all_logits only the last token's row matters; earlier batches' rows are

@@ -40,10 +40,13 @@ class Session {
 
   // Appends tokens after the cached ones. Afterwards last_logits() holds the logits of the
   // last token; if all_logits is given it receives the logits of every token, [n, V] row-major.
-  // progress(done, total) is called after each micro-batch.
+  // progress(done, total) is called after each micro-batch. prompt_end: the position where the
+  // prompt these tokens belong to ends, when they are only its next part (a server prefilling
+  // one micro-batch per round); -1: after these tokens. A sparse prefill keeps the prompt's
+  // last tokens dense (AttentionPolicy::PrefillBatch).
   // Throws Error if a token id is out of range or the tokens do not fit in n_ctx.
   void Prefill(const std::vector<int32_t>& tokens, std::vector<float>* all_logits = nullptr,
-               const std::function<void(int, int)>& progress = {});
+               const std::function<void(int, int)>& progress = {}, int prompt_end = -1);
 
   // Appends one token; returns its logits (V floats).
   const std::vector<float>& Decode(int32_t token);

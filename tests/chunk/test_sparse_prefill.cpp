@@ -209,6 +209,18 @@ TEST(SparsePrefill, TheDenseTailAndShortPastsRunDense) {
   Session a(*f.model, Params(64), &everywhere);
   a.Prefill(f.prompt);
   EXPECT_EQ(everywhere.stats().sparse_prefill_batches, 5);  // [0, 320): 5 batches
+  // The same prompt prefilled one micro-batch at a time (as a server does), told where it ends:
+  // the same batches are sparse, with the same logits.
+  ChunkLlmPolicy pieces(*f.model, f.adapters, o);
+  pieces.set_prefill_sparse_everywhere(true);
+  Session p(*f.model, Params(64), &pieces);
+  for (size_t b = 0; b < f.prompt.size(); b += 64) {
+    const std::vector<int32_t> piece(f.prompt.begin() + long(b), f.prompt.begin() + long(std::min(f.prompt.size(), b + 64)));
+    p.Prefill(piece, nullptr, {}, int(f.prompt.size()));
+  }
+  EXPECT_EQ(pieces.stats().sparse_prefill_batches, 5);
+  EXPECT_EQ(p.last_logits(), a.last_logits());
+  EXPECT_THROW(p.Prefill({1, 2}, nullptr, {}, p.n_past() + 1), Error);  // ends before these tokens
   // Without the test switch a batch is sparse only if its gathered rows (the bound, padded to
   // 256: 16 + 16 + 3 x 24 + 4 + 64 -> 256) are fewer than its causal past's padded rows (256 up
   // up to position 256, 512 after): only [256, 320).
