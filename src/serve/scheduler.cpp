@@ -50,7 +50,7 @@ bool Scheduler::Submit(std::shared_ptr<GenerationTask> task) {
 
 void Scheduler::PublishLoad() {
   const int free_slots = n_slots() - busy_;
-  metrics_.SetLoad(busy_, std::max(0, int(queue_.size()) - free_slots), n_slots());
+  metrics_.SetQueue(std::max(0, int(queue_.size()) - free_slots), n_slots());
 }
 
 void Scheduler::Admit() {

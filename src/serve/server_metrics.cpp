@@ -18,9 +18,19 @@ void ServerMetrics::CountGeneration(int prefilled, int cached, int generated, do
   attended_ += stats.attended_sum, resident_ += stats.resident_sum, seen_ += stats.cached_sum;
 }
 
-void ServerMetrics::SetLoad(int busy_slots, int queued, int n_slots) {
+void ServerMetrics::SlotStarted() {
   std::lock_guard<std::mutex> lock(mu_);
-  busy_ = busy_slots, queued_ = queued, n_slots_ = n_slots;
+  ++busy_;
+}
+
+void ServerMetrics::SlotEnded() {
+  std::lock_guard<std::mutex> lock(mu_);
+  --busy_;
+}
+
+void ServerMetrics::SetQueue(int queued, int n_slots) {
+  std::lock_guard<std::mutex> lock(mu_);
+  queued_ = queued, n_slots_ = n_slots;
 }
 
 std::string ServerMetrics::Render() const {

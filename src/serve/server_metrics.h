@@ -22,7 +22,12 @@ class ServerMetrics {
   // generated, seconds prefilling and decoding, and its policy's statistics.
   void CountGeneration(int prefilled, int cached, int generated, double prefill_s, double decode_s,
                        const AttentionStats& stats);
-  void SetLoad(int busy_slots, int queued, int n_slots);
+  // A slot took a task / ended it. A slot reports its end before the task's last event, so a
+  // client that has its answer never reads its slot as busy.
+  void SlotStarted();
+  void SlotEnded();
+  // Requests waiting for a slot, and the number of slots.
+  void SetQueue(int queued, int n_slots);
   // The Prometheus text exposition.
   std::string Render() const;
 

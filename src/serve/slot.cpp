@@ -51,6 +51,7 @@ void Slot::Start(std::shared_ptr<GenerationTask> task) {
   policy_->ResetStats();
 
   task_ = std::move(task);
+  metrics_.SlotStarted();
   generation_.emplace(tokenizer_, task_->sampler, task_->n_predict, task_->ignore_eos);
   emitter_.emplace(task_->stop);
   prefill_pos_ = keep;
@@ -154,6 +155,7 @@ void Slot::Finish() {
     metrics_.CountGeneration(r.prompt_tokens - r.cached_tokens, r.cached_tokens, r.completion_tokens, r.prefill_s,
                              r.decode_s, r.stats);
   }
+  metrics_.SlotEnded();
   TaskEvent done;
   done.kind = TaskEvent::Kind::kDone;
   done.result = r;
@@ -165,6 +167,7 @@ void Slot::Finish() {
 
 void Slot::Fail(const std::string& message) {
   if (task_) {
+    metrics_.SlotEnded();
     TaskEvent e;
     e.kind = TaskEvent::Kind::kError;
     e.error = ApiError(500, message, "", "", "server_error");
