@@ -85,14 +85,14 @@ std::shared_ptr<GenerationTask> MakeTask(ServerState& st, const CompletionReques
 int Answer(GenerationTask& task, const ResponseHeader& h, const ClientConnection& conn, Response& res) {
   std::string text;
   for (;;) {
-    std::optional<TaskEvent> e = task.channel.Pop(kPollInterval);
-    if (!e) {
-      if (conn.closed()) {
-        task.channel.Cancel();
-        return kClientClosed;
-      }
-      continue;
+    // Before every event, not only when none came: a quick model sends text faster than the
+    // poll interval, and would otherwise generate to its limit for a client that left.
+    if (conn.closed()) {
+      task.channel.Cancel();
+      return kClientClosed;
     }
+    std::optional<TaskEvent> e = task.channel.Pop(kPollInterval);
+    if (!e) continue;
     switch (e->kind) {
       case TaskEvent::Kind::kProgress:
         break;
@@ -121,13 +121,14 @@ void Stream(std::shared_ptr<GenerationTask> task, const ResponseHeader& h, bool 
         std::string out;
         if (*first && h.endpoint == Endpoint::kChat) out += SseEvent(TextChunk(h, "", true));  // the role
         *first = false;
+        if (conn->closed()) {  // before every event, as in Answer
+          task->channel.Cancel();
+          return false;
+        }
         std::optional<TaskEvent> e = task->channel.Pop(kPollInterval);
         bool end = false;
         if (!e) {
-          if (conn->closed()) {
-            task->channel.Cancel();
-            return false;
-          }
+          // nothing yet: write nothing, and httplib calls again
         } else if (e->kind == TaskEvent::Kind::kProgress) {
           out += SseEvent(ProgressChunk(h, e->done, e->total, e->cached));
         } else if (e->kind == TaskEvent::Kind::kText) {

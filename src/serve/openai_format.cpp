@@ -45,6 +45,7 @@ json ChunkllmFigures(const GenerationResult& r) {
   const int prefilled = r.prompt_tokens - r.cached_tokens;
   return {{"attn", r.method},
           {"attended_fraction", r.stats.attended_fraction()},
+          {"prefill_attended_fraction", r.stats.prefill_attended_fraction()},
           {"resident_fraction", r.stats.resident_fraction()},
           {"selections", r.stats.selections},
           {"decode_steps", r.stats.decode_steps},

@@ -77,7 +77,7 @@ void Slot::PrefillStep() {
   int T = std::min(session_.params().n_ubatch, L - prefill_pos_);
   if (L - prefill_pos_ - T == 1 && T > 2) --T;  // leave no one-token batch at the end
   const std::vector<int32_t> batch(prompt.begin() + prefill_pos_, prompt.begin() + prefill_pos_ + T);
-  session_.Prefill(batch);
+  session_.Prefill(batch, nullptr, {}, L);  // the prompt ends at L: a sparse prefill keeps its tail dense
   cached_.insert(cached_.end(), batch.begin(), batch.end());
   prefill_pos_ += T;
   if (prefill_pos_ == L) {

@@ -19,10 +19,10 @@ const std::string kBackbone = std::string(CHUNKLLM_MODELS_DIR) + "/demo-backbone
 const std::string kAdapters = std::string(CHUNKLLM_MODELS_DIR) + "/demo-adapters.gguf";
 
 // A document of a few hundred tokens in plain sentences (the adapters end chunks at sentences).
-std::string Document() {
+std::string Document(int sentences = 24) {
   std::string doc;
   const char* names[] = {"Anna", "Boris", "Clara", "David", "Elena", "Farid", "Greta", "Hugo"};
-  for (int i = 0; i < 24; ++i) {
+  for (int i = 0; i < sentences; ++i) {
     doc += std::string(names[i % 8]) + " walked to the market on day " + std::to_string(i + 1) +
            " and bought " + std::to_string(3 + i % 5) + " apples. ";
   }
@@ -30,9 +30,12 @@ std::string Document() {
 }
 
 // `chunkllm run`'s continuation of prompt (its stdout is the prompt, the text, a newline).
-std::string RunText(const std::string& method, const std::string& prompt, int n, uint32_t seed) {
-  const CliResult r = RunCli({"run", "-m", kBackbone, "--adapters", kAdapters, "--attn", method, "-p", prompt, "-n",
-                              std::to_string(n), "--seed", std::to_string(seed), "-c", "2048", "-t", "2"});
+std::string RunText(const std::string& method, const std::string& prompt, int n, uint32_t seed,
+                    const std::vector<std::string>& flags = {}) {
+  std::vector<std::string> args = {"run", "-m", kBackbone, "--adapters", kAdapters, "--attn", method, "-p", prompt, "-n",
+                                   std::to_string(n), "--seed", std::to_string(seed), "-c", "2048", "-t", "2"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  const CliResult r = RunCli(args);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   if (r.out.size() < prompt.size() + 1) return "<run printed too little>";
   EXPECT_EQ(r.out.substr(0, prompt.size()), prompt);
@@ -80,6 +83,28 @@ TEST(ServeBinary, BundledModelsAnswerAsRunDoesAndReuseTheDocument) {
     EXPECT_EQ(AnswerText(b.j), RunText(method, q2, 24, 5));
   }
   EXPECT_EQ(server.Terminate(), 0) << "SIGTERM ends the server cleanly";
+}
+
+TEST(ServeBinary, SparsePrefillAnswersAsRunDoes) {
+  // Small knobs so a prompt of ~1,000 tokens has sparse micro-batches (a batch is sparse when its
+  // causal past outgrows sink + budget + window + three 64-token chunks + itself, ~290 rows): the
+  // server prefills one micro-batch per round and tells the session where the prompt ends, `run`
+  // prefills it in one call; both must pick the same rows, so the same logits and text.
+  const std::vector<std::string> knobs = {"--prefill", "sparse", "--prefill-budget", "32", "--prefill-window", "32",
+                                          "--prefill-dense-tail", "32", "-u", "32"};
+  std::vector<std::string> args = {"-m", kBackbone, "--adapters", kAdapters, "-c", "2048", "-np", "1", "-t", "2"};
+  args.insert(args.end(), knobs.begin(), knobs.end());
+  ServerProcess server(args);
+  ASSERT_TRUE(server.ok()) << server.error();
+  const std::string q = Document(64) + "\nWho walked on day 3?\n";
+  const json req = {{"prompt", q}, {"max_tokens", 16}, {"seed", 5}, {"chunkllm", {{"attn", "chunkllm"}}}};
+  const HttpReply a = PostJson(server.port(), "/v1/completions", req);
+  ASSERT_EQ(a.status, 200) << a.body;
+  const double prefill_attended = a.j["chunkllm"]["prefill_attended_fraction"];
+  EXPECT_LT(prefill_attended, 0.9) << "the prompt's later micro-batches read part of their past";
+  EXPECT_GT(prefill_attended, 0.0);
+  EXPECT_EQ(AnswerText(a.j), RunText("chunkllm", q, 16, 5, knobs));
+  EXPECT_EQ(server.Terminate(), 0);
 }
 
 TEST(ServeBinary, OpenAiNpmClientDrivesChatCompletionsAndStreaming) {
