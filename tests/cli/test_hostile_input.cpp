@@ -170,6 +170,27 @@ TEST(BadInput, TrainRefusesAnUnwritableOutputBeforeTraining) {
   EXPECT_EQ(r.err.find("Exception raised"), std::string::npos) << r.err;  // no libtorch stack trace
 }
 
+TEST(BadInput, PretrainRefusesAnUnwritableOutputBeforeTraining) {
+  test::TempDir dir;
+  WriteTextFile(dir.File("a-file"), "not a folder");
+  std::filesystem::create_directories(dir.File("text"));
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += "The harbour was quiet that morning. Gulls circled above the nets. ";
+  WriteTextFile(dir.File("text/doc.txt"), text);
+  // A budget of hours: the run must stop at once, not after its steps (nor at its first
+  // checkpoint, minutes in, for an unwritable --checkpoint).
+  const std::vector<std::string> args = {"pretrain", "--vocab", test::VocabPath("llama-spm"), "--data", dir.File("text"),
+                                         "--val", dir.File("text"), "--n-embd", "32", "--n-layer", "1", "--n-head", "2",
+                                         "--n-head-kv", "1", "--head-dim", "16", "--n-ff", "64", "--ctx-train", "128",
+                                         "--schedule", "64x1:1", "--tokens", "1000000000", "--no-bf16"};
+  std::vector<std::string> to_file = args, ckpt_to_file = args;
+  to_file.insert(to_file.end(), {"-o", dir.File("a-file/backbone.gguf")});
+  ckpt_to_file.insert(ckpt_to_file.end(), {"-o", dir.File("backbone.gguf"), "--checkpoint", dir.File("a-file/b.ckpt")});
+  ExpectCleanFailure(test::RunCli(to_file, 60), "a-file/backbone.gguf: cannot write there");
+  ExpectCleanFailure(test::RunCli(ckpt_to_file, 60), "a-file/b.ckpt: cannot write there");
+  EXPECT_FALSE(std::filesystem::exists(dir.File("backbone.gguf")));
+}
+
 std::string TinyTasks(const test::TempDir& dir) {
   const nlohmann::json t = {{"task", "passkey"}, {"context", "The pass key is 123. "}, {"question", "Key?"},
                             {"answer_prefix", " The pass key is"}, {"answers", {"123"}}, {"max_new_tokens", 2}};
