@@ -1,9 +1,13 @@
 #include "chunk/adapter_file.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <random>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "chunk/chunk_distance.h"
 #include "core/error.h"
@@ -24,15 +28,14 @@ struct TensorSpec {
   std::vector<int64_t> ne;
 };
 
-std::vector<TensorSpec> Specs(const BaseModelInfo& b, const AdapterHyperParams& hp) {
+// Calls fn with each tensor of a set in file order, until it returns false. (A generator: the
+// loader walks the names of a file's claimed layer count only as far as its table backs them.)
+void ForEachSpec(const BaseModelInfo& b, const AdapterHyperParams& hp, const std::function<bool(TensorSpec)>& fn) {
   const int64_t D = b.n_embd, Da = hp.d_adapter, r = hp.rank, Hc = hp.chunk_hidden > 0 ? hp.chunk_hidden : 1;
-  std::vector<TensorSpec> s;
   for (int l = 0; l < b.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
-    s.push_back({p + "q_adapter.w1", {D, Da}});
-    s.push_back({p + "q_adapter.w2", {Da, r}});
-    s.push_back({p + "k_adapter.w1", {D, Da}});
-    s.push_back({p + "k_adapter.w2", {Da, r}});
+    std::vector<TensorSpec> s = {{p + "q_adapter.w1", {D, Da}}, {p + "q_adapter.w2", {Da, r}},
+                                 {p + "k_adapter.w1", {D, Da}}, {p + "k_adapter.w2", {Da, r}}};
     if (hp.distance_buckets > 0) s.push_back({p + "distance_bias", {hp.distance_buckets}});
     if (hp.length_bias) s.push_back({p + "length_weight", {1}});
     if (hp.query_distance) s.push_back({p + "distance_query", {r, hp.distance_buckets}});
@@ -40,13 +43,26 @@ std::vector<TensorSpec> Specs(const BaseModelInfo& b, const AdapterHyperParams& 
       s.push_back({p + "feature_query", {r, 2}});
       s.push_back({p + "distance_weight", {1}});
     }
+    for (TensorSpec& t : s) {
+      if (!fn(std::move(t))) return;
+    }
   }
-  s.push_back({"chunk_adapter.w1", {ChunkAdapterInputWidth(b, hp), Hc}});
-  s.push_back({"chunk_adapter.b1", {Hc}});
+  std::vector<TensorSpec> s = {{"chunk_adapter.w1", {ChunkAdapterInputWidth(b, hp), Hc}}, {"chunk_adapter.b1", {Hc}}};
   if (hp.chunk_hidden > 0) {
     s.push_back({"chunk_adapter.w2", {Hc}});
     s.push_back({"chunk_adapter.b2", {1}});
   }
+  for (TensorSpec& t : s) {
+    if (!fn(std::move(t))) return;
+  }
+}
+
+std::vector<TensorSpec> Specs(const BaseModelInfo& b, const AdapterHyperParams& hp) {
+  std::vector<TensorSpec> s;
+  ForEachSpec(b, hp, [&](TensorSpec t) {
+    s.push_back(std::move(t));
+    return true;
+  });
   return s;
 }
 
@@ -69,6 +85,33 @@ int64_t Count(const std::vector<int64_t>& ne) {
   int64_t n = 1;
   for (int64_t d : ne) n *= d;
   return n;
+}
+
+std::string ShapeString(const int64_t* ne, int n_dims) {
+  std::string s = "[";
+  for (int d = 0; d < std::max(n_dims, 1); ++d) s += (d ? ", " : "") + std::to_string(ne[d]);
+  return s + "]";
+}
+
+// What is wrong with a tensor table that does not hold as many tensors as the set `a` has: the
+// first of its tensors the table lacks, else the first table entry that is not one of them.
+std::string TableMismatch(const std::unordered_map<std::string, const GgufTensorInfo*>& table, const AdapterSet& a,
+                          const std::vector<GgufTensorInfo>& entries) {
+  std::unordered_set<std::string> expected;
+  std::string missing;
+  ForEachSpec(a.base, a.hp, [&](TensorSpec t) {  // stops by the table's size + 1: names are distinct
+    if (!table.count(t.name)) {
+      missing = t.name;
+      return false;
+    }
+    expected.insert(t.name);
+    return true;
+  });
+  if (!missing.empty()) return "missing tensor '" + missing + "'";
+  for (const GgufTensorInfo& t : entries) {
+    if (!expected.count(t.name)) return "unexpected tensor '" + t.name + "'";
+  }
+  return "duplicate tensors";  // (ggml's reader refuses those first)
 }
 
 }  // namespace
@@ -236,12 +279,14 @@ AdapterSet LoadAdapters(const std::string& path) {
   }
   // The layer count is the file's word: the tensor table must back it before anything is
   // sized by it (a count of 2^24 would otherwise allocate gigabytes first).
+  std::unordered_map<std::string, const GgufTensorInfo*> table;
+  for (const GgufTensorInfo& t : f.tensors()) table.emplace(t.name, &t);
   const int64_t per_layer = 4 + (a.hp.distance_buckets > 0) + a.hp.length_bias + a.hp.query_distance +
                             2 * a.hp.query_features;
   const int64_t n_expected = int64_t(a.base.n_layer) * per_layer + (a.hp.chunk_hidden > 0 ? 4 : 2);
   if (int64_t(f.tensors().size()) != n_expected) {
     Fail(path, ": has ", f.tensors().size(), " tensors, expected ", n_expected, " for ", a.base.n_layer,
-         " layers (metadata key 'chunkllm.base.n_layer')");
+         " layers (metadata key 'chunkllm.base.n_layer'): ", TableMismatch(table, a, f.tensors()));
   }
   a.layers.resize(size_t(a.base.n_layer));
 
@@ -249,19 +294,17 @@ AdapterSet LoadAdapters(const std::string& path) {
   if (!fp) Fail(path, ": cannot open");
   const std::vector<TensorSpec> specs = Specs(a.base, a.hp);
   const std::vector<std::vector<float>*> slots = Slots(a);
-  if (f.tensors().size() != specs.size()) {
-    Fail(path, ": has ", f.tensors().size(), " tensors, expected ", specs.size(), " for ", a.base.n_layer, " layers");
-  }
   for (size_t i = 0; i < specs.size(); ++i) {
     const TensorSpec& s = specs[i];
-    const GgufTensorInfo* t = f.FindTensor(s.name);
-    if (!t) Fail(path, ": missing tensor '", s.name, "'");
+    const auto found = table.find(s.name);
+    if (found == table.end()) Fail(path, ": missing tensor '", s.name, "'");
+    const GgufTensorInfo* t = found->second;
     if (t->type != GGML_TYPE_F32) Fail(path, ": tensor '", s.name, "' should be f32 but is ", ggml_type_name(t->type));
     for (int d = 0; d < GGML_MAX_DIMS; ++d) {
       const int64_t want = d < int(s.ne.size()) ? s.ne[size_t(d)] : 1;
       if (t->ne[d] != want) {
-        Fail(path, ": tensor '", s.name, "' has shape [", t->ne[0], ", ", t->ne[1], "], expected [", s.ne[0], ", ",
-             s.ne.size() > 1 ? s.ne[1] : 1, "]");
+        Fail(path, ": tensor '", s.name, "' has shape ", ShapeString(t->ne, t->n_dims), ", expected ",
+             ShapeString(s.ne.data(), int(s.ne.size())));
       }
     }
     std::vector<float>& v = *slots[i];
@@ -301,6 +344,12 @@ void CheckAdaptersMatchModel(const AdapterSet& a, const BaseModelInfo& m, const 
     if (v.first != v.second) refuse(field, std::to_string(v.first), std::to_string(v.second));
   }
   if (a.base.fingerprint != m.fingerprint) refuse("weights fingerprint", a.base.fingerprint, m.fingerprint);
+}
+
+AdapterSet LoadMatchingAdapters(const std::string& path, const Model& model) {
+  AdapterSet a = LoadAdapters(path);
+  CheckAdaptersMatchModel(a, BaseModelInfoOf(model, GgufFile::Open(model.path())), path, model.path());
+  return a;
 }
 
 AdapterSet RandomAdapters(const BaseModelInfo& base, AdapterHyperParams hp, uint32_t seed) {

@@ -26,6 +26,10 @@ BaseModelInfo BaseModelInfoOf(const Model& model, const GgufFile& file);
 void CheckAdaptersMatchModel(const AdapterSet& adapters, const BaseModelInfo& model, const std::string& adapters_path,
                              const std::string& model_path);
 
+// LoadAdapters, then CheckAdaptersMatchModel against `model` (opened again from model.path()
+// for its fingerprint): what every command that uses adapters with a model loads them with.
+AdapterSet LoadMatchingAdapters(const std::string& path, const Model& model);
+
 // Random weights (N(0, 1/fan_in)) for tests and benchmarks; hp.d_adapter 0 means n_embd / 4.
 AdapterSet RandomAdapters(const BaseModelInfo& base, AdapterHyperParams hp, uint32_t seed);
 

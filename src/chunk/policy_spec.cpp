@@ -4,7 +4,6 @@
 #include "chunk/chunkllm_policy.h"
 #include "chunk/window_policy.h"
 #include "core/error.h"
-#include "model/gguf_file.h"
 #include "model/model.h"
 #include "text/tokenizer.h"
 
@@ -26,9 +25,7 @@ void CheckAdaptersForOptions(const AdapterHyperParams& hp, const AttentionOption
 }  // namespace
 
 std::shared_ptr<const AdapterRuntime> LoadAdaptersFor(const Model& model, const std::string& path) {
-  AdapterSet a = LoadAdapters(path);
-  CheckAdaptersMatchModel(a, BaseModelInfoOf(model, GgufFile::Open(model.path())), path, model.path());
-  return std::make_shared<const AdapterRuntime>(std::move(a));
+  return std::make_shared<const AdapterRuntime>(LoadMatchingAdapters(path, model));
 }
 
 PolicySpec::PolicySpec(const Model& model, const AttentionOptions& o, std::shared_ptr<const AdapterRuntime> adapters)

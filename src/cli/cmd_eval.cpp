@@ -21,7 +21,7 @@ std::function<nlohmann::json()> PrepareAdapterMetrics(const Model& model, const 
   ao.windows = r.windows, ao.seq = r.seq, ao.topk = r.topk;
   ao.batch.local = r.local, ao.batch.sink = r.sink, ao.batch.n_threads = r.n_threads;
   CheckAdapterEvalOptions(model, ao);
-  auto set = std::make_shared<const AdapterSet>(LoadAdapters(r.adapters));
+  auto set = std::make_shared<const AdapterSet>(LoadMatchingAdapters(r.adapters, model));
   auto corpus = std::make_shared<const AdapterCorpus>(LoadAdapterCorpus(tok, {r.text}));
   return [&model, set, corpus, ao] { return ToJson(EvaluateAdapters(model, *set, *corpus, ao)); };
 }

@@ -173,6 +173,10 @@ PretrainResult RunPretrain(const PretrainOptions& o) {
   KeepFreedMemoryForReuse();  // large tensors are reused, not page-faulted in each step (malloc_tuning.h)
   torch::set_num_threads(o.n_threads);
   const std::string ckpt = o.checkpoint_path.empty() ? o.output_path + ".ckpt" : o.checkpoint_path;
+  // The model is written after all the steps and the checkpoint after minutes of them: a place
+  // they cannot go is refused now (an export only reads the checkpoint).
+  CheckWritableOutput(o.output_path);
+  if (!o.export_checkpoint) CheckWritableOutput(ckpt);
   auto tok = Tokenizer::Load(o.vocab_path);
   TorchLlamaConfig mc = o.model;
   mc.n_vocab = tok->n_vocab();

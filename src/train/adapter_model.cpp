@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "core/error.h"
+
 namespace chunkllm {
 namespace {
 
@@ -11,6 +13,8 @@ std::vector<float> ToVector(const torch::Tensor& t) {
 }
 
 void FromVector(torch::Tensor& t, const std::vector<float>& v) {
+  // from_blob reads as many floats as t holds: a set of another shape must not get that far.
+  if (int64_t(v.size()) != t.numel()) Fail("adapter tensor of ", v.size(), " values imported into one of ", t.numel());
   torch::NoGradGuard ng;
   t.copy_(torch::from_blob(const_cast<float*>(v.data()), t.sizes(), torch::kFloat32));
 }
@@ -87,6 +91,7 @@ void AdapterModelImpl::ExportTo(AdapterSet& a) const {
 }
 
 void AdapterModelImpl::ImportFrom(const AdapterSet& a) {
+  if (int64_t(a.layers.size()) != q_w1.size(0)) Fail("adapters of ", a.layers.size(), " layers imported into ", q_w1.size(0));
   for (int64_t l = 0; l < q_w1.size(0); ++l) {
     const LayerAdapters& la = a.layers[size_t(l)];
     torch::Tensor t;

@@ -23,7 +23,7 @@ class AdapterModelImpl : public torch::nn::Module {
 
   // Copies the weights into a (the base model and training record are the caller's).
   void ExportTo(AdapterSet& a) const;
-  void ImportFrom(const AdapterSet& a);
+  void ImportFrom(const AdapterSet& a);  // throws Error unless a has this model's shape
 
   AdapterHyperParams hp;
   torch::Tensor q_w1, q_w2, k_w1, k_w2;  // (L, Da, D), (L, r, Da)

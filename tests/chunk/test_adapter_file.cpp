@@ -5,7 +5,6 @@
 #include <cmath>
 #include <filesystem>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <tuple>
 
@@ -16,6 +15,7 @@
 #include "model/gguf_file.h"
 #include "model/model.h"
 #include "model/model_fingerprint.h"
+#include "gguf_edit.h"
 #include "test_util.h"
 #include "text/llama_log.h"
 
@@ -49,19 +49,6 @@ void ExpectRefused(const std::string& path, const std::string& needle) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
   }
-}
-
-// Rewrites a valid file with one metadata edit: the edited header, then the original data.
-void Rewrite(const std::string& from, const std::string& to, const std::function<void(gguf_context*)>& edit) {
-  gguf_init_params ip = {/*no_alloc=*/true, nullptr};
-  gguf_context* g = gguf_init_from_file(from.c_str(), ip);
-  ASSERT_NE(g, nullptr);
-  const size_t data_offset = gguf_get_data_offset(g);
-  edit(g);
-  ASSERT_TRUE(gguf_write_to_file(g, to.c_str(), /*only_meta=*/true));
-  gguf_free(g);
-  const std::string bytes = ReadTextFile(from);
-  std::ofstream(to, std::ios::app | std::ios::binary) << bytes.substr(data_offset);
 }
 
 TEST(AdapterFile, RoundTripIsExact) {
@@ -194,7 +181,7 @@ TEST(AdapterFile, CorruptOrForeignFilesAreRefused) {
   };
   for (const auto& [file, edit, needle] : edits) {
     SCOPED_TRACE(file);
-    Rewrite(good, dir.File(file), edit);
+    test::RewriteGguf(good, dir.File(file), {.kv = edit});
     ExpectRefused(dir.File(file), needle);
   }
 
@@ -215,44 +202,44 @@ TEST(AdapterFile, OlderVersionsAreReadWithThePapersDefaultsForLaterKnobs) {
   hp.query_target = "served", hp.score_groups = 2;
   const AdapterSet a = Sample(hp);
   SaveAdapters(a, dir.File("v9.gguf"));
-  Rewrite(dir.File("v9.gguf"), dir.File("v8.gguf"), [](gguf_context* g) {
+  test::RewriteGguf(dir.File("v9.gguf"), dir.File("v8.gguf"), {.kv = [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 8);
     gguf_remove_key(g, "chunkllm.query_features");
     gguf_remove_key(g, "chunkllm.rope_dims");
     gguf_remove_key(g, "chunkllm.rope_base");
-  });
+  }});
   EXPECT_FALSE(LoadAdapters(dir.File("v8.gguf")).hp.query_features) << "version 8: the paper's score";
   EXPECT_EQ(LoadAdapters(dir.File("v8.gguf")).hp.rope_dims, 0) << "version 8: position-free features";
-  Rewrite(dir.File("v8.gguf"), dir.File("v7.gguf"), [](gguf_context* g) {
+  test::RewriteGguf(dir.File("v8.gguf"), dir.File("v7.gguf"), {.kv = [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 7);
     gguf_remove_key(g, "chunkllm.query_distance");
-  });
+  }});
   EXPECT_FALSE(LoadAdapters(dir.File("v7.gguf")).hp.query_distance) << "version 7: the paper's score";
-  Rewrite(dir.File("v7.gguf"), dir.File("v6.gguf"), [](gguf_context* g) {
+  test::RewriteGguf(dir.File("v7.gguf"), dir.File("v6.gguf"), {.kv = [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 6);
     gguf_remove_key(g, "chunkllm.score_groups");
-  });
+  }});
   EXPECT_EQ(LoadAdapters(dir.File("v6.gguf")).hp.score_groups, 1) << "version 6: one softmax (the paper's)";
   EXPECT_EQ(LoadAdapters(dir.File("v6.gguf")).hp.query_target, "served");
-  Rewrite(dir.File("v6.gguf"), dir.File("v5.gguf"), [](gguf_context* g) {
+  test::RewriteGguf(dir.File("v6.gguf"), dir.File("v5.gguf"), {.kv = [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 5);
     gguf_remove_key(g, "chunkllm.length_bias");
-  });
+  }});
   EXPECT_FALSE(LoadAdapters(dir.File("v5.gguf")).hp.length_bias) << "version 5: the paper's score";
   EXPECT_EQ(LoadAdapters(dir.File("v5.gguf")).hp.query_target, "served");
-  Rewrite(dir.File("v5.gguf"), dir.File("v4.gguf"), [](gguf_context* g) {
+  test::RewriteGguf(dir.File("v5.gguf"), dir.File("v4.gguf"), {.kv = [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 4);
     gguf_remove_key(g, "chunkllm.query_target");
-  });
+  }});
   EXPECT_EQ(LoadAdapters(dir.File("v4.gguf")).hp.query_target, "token") << "version 4: each token's own query";
-  Rewrite(dir.File("v6.gguf"), dir.File("v1.gguf"), [](gguf_context* g) {
+  test::RewriteGguf(dir.File("v6.gguf"), dir.File("v1.gguf"), {.kv = [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 1);
     gguf_remove_key(g, "chunkllm.length_bias");
     gguf_remove_key(g, "chunkllm.distance_buckets");
     gguf_remove_key(g, "chunkllm.boundary_delay");
     gguf_remove_key(g, "chunkllm.boundary_inputs");
     gguf_remove_key(g, "chunkllm.query_target");
-  });
+  }});
   const AdapterSet b = LoadAdapters(dir.File("v1.gguf"));
   EXPECT_EQ(b.hp.distance_buckets, 0);
   EXPECT_EQ(b.hp.boundary_delay, 0);
@@ -263,21 +250,21 @@ TEST(AdapterFile, OlderVersionsAreReadWithThePapersDefaultsForLaterKnobs) {
   hp.distance_buckets = 6, hp.boundary_delay = 1;
   const AdapterSet c = Sample(hp);
   SaveAdapters(c, dir.File("c4.gguf"));
-  Rewrite(dir.File("c4.gguf"), dir.File("v2.gguf"), [](gguf_context* g) {
+  test::RewriteGguf(dir.File("c4.gguf"), dir.File("v2.gguf"), {.kv = [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 2);
     gguf_remove_key(g, "chunkllm.length_bias");
     gguf_remove_key(g, "chunkllm.boundary_delay");
     gguf_remove_key(g, "chunkllm.boundary_inputs");
-  });
+  }});
   const AdapterSet d = LoadAdapters(dir.File("v2.gguf"));
   EXPECT_EQ(d.hp.distance_buckets, 6);
   EXPECT_EQ(d.hp.boundary_delay, 0);
   // Version 3 had the delay but read one token.
-  Rewrite(dir.File("c4.gguf"), dir.File("v3.gguf"), [](gguf_context* g) {
+  test::RewriteGguf(dir.File("c4.gguf"), dir.File("v3.gguf"), {.kv = [](gguf_context* g) {
     gguf_set_val_u32(g, "chunkllm.format_version", 3);
     gguf_remove_key(g, "chunkllm.length_bias");
     gguf_remove_key(g, "chunkllm.boundary_inputs");
-  });
+  }});
   const AdapterSet e = LoadAdapters(dir.File("v3.gguf"));
   EXPECT_EQ(e.hp.boundary_delay, 1);
   EXPECT_EQ(e.hp.boundary_inputs, 1);

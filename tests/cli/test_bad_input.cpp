@@ -3,55 +3,19 @@
 // ctest runs this suite twice: against `chunkllm` and against `chunkllm-asan` (ASan + UBSan).
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "core/file_util.h"
 #include "gguf.h"
 #include "cli/clean_failure.h"
+#include "gguf_edit.h"
 #include "test_util.h"
 
 namespace chunkllm {
 namespace {
 
 std::string SmallModel() { return test::FixtureModel("bad-input-small", test::SmallSpec()); }
-
-// Copies a GGUF file with one edit: drop a tensor, change a tensor's shape, or set the arch.
-struct Edit {
-  std::string drop_tensor;
-  std::string reshape_tensor;  // its second dimension is halved
-  std::string set_arch;
-};
-
-void RewriteGguf(const std::string& src, const std::string& dst, const Edit& e) {
-  ggml_context* data = nullptr;
-  gguf_init_params ip = {false, &data};
-  gguf_context* in = gguf_init_from_file(src.c_str(), ip);
-  ASSERT_NE(in, nullptr);
-  gguf_context* out = gguf_init_empty();
-  gguf_set_kv(out, in);
-  if (!e.set_arch.empty()) gguf_set_val_str(out, "general.architecture", e.set_arch.c_str());
-  ggml_init_params extra_params = {ggml_tensor_overhead() * 4 + (64 << 20), nullptr, false};
-  ggml_context* extra = ggml_init(extra_params);
-  for (int64_t i = 0; i < gguf_get_n_tensors(in); ++i) {
-    const std::string name = gguf_get_tensor_name(in, i);
-    ggml_tensor* t = ggml_get_tensor(data, name.c_str());
-    if (name == e.drop_tensor) continue;
-    if (name == e.reshape_tensor) {
-      ggml_tensor* r = ggml_new_tensor_2d(extra, t->type, t->ne[0], t->ne[1] / 2);
-      ggml_set_name(r, name.c_str());
-      std::memcpy(r->data, t->data, ggml_nbytes(r));
-      t = r;
-    }
-    gguf_add_tensor(out, t);
-  }
-  ASSERT_TRUE(gguf_write_to_file(out, dst.c_str(), false));
-  gguf_free(out);
-  gguf_free(in);
-  ggml_free(data);
-  ggml_free(extra);
-}
 
 void CopyPrefix(const std::string& src, const std::string& dst, size_t n) {
   std::ifstream in(src, std::ios::binary);
@@ -99,21 +63,23 @@ TEST(BadInput, WrongMagic) {
 TEST(BadInput, MissingTensor) {
   test::TempDir dir;
   const std::string path = dir.File("missing.gguf");
-  RewriteGguf(SmallModel(), path, {.drop_tensor = "blk.1.ffn_up.weight"});
+  test::GgufEdits drop;
+  drop.tensor = [](ggml_tensor* t, ggml_context*) { return std::string(t->name) == "blk.1.ffn_up.weight" ? nullptr : t; };
+  test::RewriteGguf(SmallModel(), path, drop);
   ExpectCleanFailure({"run", "-m", path, "-p", "hi"}, "missing tensor 'blk.1.ffn_up.weight'");
 }
 
 TEST(BadInput, WrongShape) {
   test::TempDir dir;
   const std::string path = dir.File("shape.gguf");
-  RewriteGguf(SmallModel(), path, {.reshape_tensor = "blk.0.attn_q.weight"});
+  test::RewriteGguf(SmallModel(), path, test::ReplaceTensor("blk.0.attn_q.weight", GGML_TYPE_F16, {64, 32}));
   ExpectCleanFailure({"run", "-m", path, "-p", "hi"}, "tensor 'blk.0.attn_q.weight' has shape [64, 32], expected [64, 64]");
 }
 
 TEST(BadInput, UnknownArchitecture) {
   test::TempDir dir;
   const std::string path = dir.File("arch.gguf");
-  RewriteGguf(SmallModel(), path, {.set_arch = "gpt2"});
+  test::RewriteGguf(SmallModel(), path, {.kv = [](gguf_context* g) { gguf_set_val_str(g, "general.architecture", "gpt2"); }});
   ExpectCleanFailure({"run", "-m", path, "-p", "hi"}, "unsupported architecture 'gpt2'");
   ExpectCleanFailure({"bench", "-m", path, "-r", "1"}, "unsupported architecture 'gpt2'");
 }

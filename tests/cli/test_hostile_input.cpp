@@ -8,19 +8,13 @@
 #include <sys/stat.h>
 
 #include <cmath>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "chunk/adapter_file.h"
 #include "core/file_util.h"
-#include "gguf.h"
-#include "model/gguf_file.h"
-#include "model/model.h"
 #include "cli/clean_failure.h"
+#include "gguf_edit.h"
 #include "test_util.h"
 
 namespace chunkllm {
@@ -34,28 +28,7 @@ RandomModelSpec SmallSpec() {
 
 std::string SmallModel() { return test::FixtureModel("hostile-small", SmallSpec()); }
 
-// Copies a GGUF file, letting `edit_kv` change its metadata and `edit_tensor` change a
-// tensor's data (name, data, bytes) on the way.
-void RewriteGguf(const std::string& src, const std::string& dst, const std::function<void(gguf_context*)>& edit_kv,
-                 const std::function<void(const std::string&, void*, size_t)>& edit_tensor = nullptr) {
-  ggml_context* data = nullptr;
-  gguf_init_params ip = {false, &data};
-  gguf_context* in = gguf_init_from_file(src.c_str(), ip);
-  ASSERT_NE(in, nullptr);
-  gguf_context* out = gguf_init_empty();
-  gguf_set_kv(out, in);
-  if (edit_kv) edit_kv(out);
-  for (int64_t i = 0; i < gguf_get_n_tensors(in); ++i) {
-    ggml_tensor* t = ggml_get_tensor(data, gguf_get_tensor_name(in, i));
-    if (edit_tensor) edit_tensor(t->name, t->data, ggml_nbytes(t));
-    gguf_add_tensor(out, t);
-  }
-  ASSERT_TRUE(gguf_write_to_file(out, dst.c_str(), false));
-  gguf_free(out);
-  gguf_free(in);
-  ggml_free(data);
-}
-
+using test::RewriteGguf;
 using test::ExpectCleanFailure;
 
 // --- model files -------------------------------------------------------------------------
@@ -63,50 +36,34 @@ using test::ExpectCleanFailure;
 TEST(BadInput, BlockCountBeyondTheTensorTable) {
   test::TempDir dir;
   const std::string path = dir.File("layers.gguf");
-  RewriteGguf(SmallModel(), path, [](gguf_context* g) { gguf_set_val_u32(g, "llama.block_count", 1u << 30); });
+  RewriteGguf(SmallModel(), path, {.kv = [](gguf_context* g) { gguf_set_val_u32(g, "llama.block_count", 1u << 30); }});
   ExpectCleanFailure({"run", "-m", path, "-p", "hi"}, "'llama.block_count' is 1073741824");
 }
 
 TEST(BadInput, MetadataHasFewerLayersThanTheTensors) {
   test::TempDir dir;
   const std::string path = dir.File("fewer.gguf");
-  RewriteGguf(SmallModel(), path, [](gguf_context* g) { gguf_set_val_u32(g, "llama.block_count", 1); });
+  RewriteGguf(SmallModel(), path, {.kv = [](gguf_context* g) { gguf_set_val_u32(g, "llama.block_count", 1); }});
   ExpectCleanFailure({"run", "-m", path, "-p", "hi"}, "tensor 'blk.1.attn_norm.weight' belongs to layer 1");
 }
 
 TEST(BadInput, NonFiniteRopeBase) {
   test::TempDir dir;
   const std::string path = dir.File("rope.gguf");
-  RewriteGguf(SmallModel(), path,
-              [](gguf_context* g) { gguf_set_val_f32(g, "llama.rope.freq_base", std::numeric_limits<float>::infinity()); });
+  RewriteGguf(SmallModel(), path, {.kv = [](gguf_context* g) {
+                gguf_set_val_f32(g, "llama.rope.freq_base", std::numeric_limits<float>::infinity());
+              }});
   ExpectCleanFailure({"run", "-m", path, "-p", "hi"}, "'llama.rope.freq_base' must be a finite number");
 }
 
 TEST(BadInput, NanWeights) {
   test::TempDir dir;
   const std::string path = dir.File("nan.gguf");
-  RewriteGguf(SmallModel(), path, nullptr, [](const std::string& name, void* data, size_t) {
-    if (name == "blk.1.ffn_down.weight") static_cast<ggml_fp16_t*>(data)[17] = ggml_fp32_to_fp16(NAN);
-  });
+  RewriteGguf(SmallModel(), path, {.tensor = [](ggml_tensor* t, ggml_context*) {
+                if (std::string(t->name) == "blk.1.ffn_down.weight") static_cast<ggml_fp16_t*>(t->data)[17] = ggml_fp32_to_fp16(NAN);
+                return t;
+              }});
   ExpectCleanFailure({"run", "-m", path, "-p", "hi", "-n", "4"}, "tensor 'blk.1.ffn_down.weight' holds a non-finite value");
-}
-
-// --- adapter files -----------------------------------------------------------------------
-
-TEST(BadInput, AdapterLayerCountBeyondTheTensorTable) {
-  test::TempDir dir;
-  const std::string good = dir.File("good.gguf"), bad = dir.File("layers.gguf");
-  {
-    auto model = Model::Load(SmallModel());
-    AdapterHyperParams hp;
-    hp.rank = 8, hp.max_chunk = 16;
-    SaveAdapters(RandomAdapters(BaseModelInfoOf(*model, GgufFile::Open(SmallModel())), hp, 1), good);
-  }
-  RewriteGguf(good, bad, [](gguf_context* g) { gguf_set_val_u32(g, "chunkllm.base.n_layer", 1u << 24); });
-  // Refused from the tensor table, before 2^24 layers are allocated (ctest's memory is bounded
-  // only by the timeout: an implementation that allocates first takes gigabytes and minutes).
-  ExpectCleanFailure({"run", "-m", SmallModel(), "--attn", "chunkllm", "--adapters", bad, "-p", "hi"},
-                     "for 16777216 layers (metadata key 'chunkllm.base.n_layer')", 30);
 }
 
 // --- runaway sizes from flags ------------------------------------------------------------
@@ -211,6 +168,27 @@ TEST(BadInput, TrainRefusesAnUnwritableOutputBeforeTraining) {
                    60);
   ExpectCleanFailure(r, "a-file/adapters.gguf: cannot write there");
   EXPECT_EQ(r.err.find("Exception raised"), std::string::npos) << r.err;  // no libtorch stack trace
+}
+
+TEST(BadInput, PretrainRefusesAnUnwritableOutputBeforeTraining) {
+  test::TempDir dir;
+  WriteTextFile(dir.File("a-file"), "not a folder");
+  std::filesystem::create_directories(dir.File("text"));
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += "The harbour was quiet that morning. Gulls circled above the nets. ";
+  WriteTextFile(dir.File("text/doc.txt"), text);
+  // A budget of hours: the run must stop at once, not after its steps (nor at its first
+  // checkpoint, minutes in, for an unwritable --checkpoint).
+  const std::vector<std::string> args = {"pretrain", "--vocab", test::VocabPath("llama-spm"), "--data", dir.File("text"),
+                                         "--val", dir.File("text"), "--n-embd", "32", "--n-layer", "1", "--n-head", "2",
+                                         "--n-head-kv", "1", "--head-dim", "16", "--n-ff", "64", "--ctx-train", "128",
+                                         "--schedule", "64x1:1", "--tokens", "1000000000", "--no-bf16"};
+  std::vector<std::string> to_file = args, ckpt_to_file = args;
+  to_file.insert(to_file.end(), {"-o", dir.File("a-file/backbone.gguf")});
+  ckpt_to_file.insert(ckpt_to_file.end(), {"-o", dir.File("backbone.gguf"), "--checkpoint", dir.File("a-file/b.ckpt")});
+  ExpectCleanFailure(test::RunCli(to_file, 60), "a-file/backbone.gguf: cannot write there");
+  ExpectCleanFailure(test::RunCli(ckpt_to_file, 60), "a-file/b.ckpt: cannot write there");
+  EXPECT_FALSE(std::filesystem::exists(dir.File("backbone.gguf")));
 }
 
 std::string TinyTasks(const test::TempDir& dir) {
