@@ -81,21 +81,22 @@ void ChunkLogProbs(const std::vector<float>& logits, int G, std::vector<float>& 
 }
 
 SummedQueries SumQueries(const AdapterSet& a, const ChunkQueries& queries) {
-  const int r = a.hp.rank;
+  const size_t r = size_t(a.hp.rank);
+  std::vector<float> rotated(queries.q, queries.q + size_t(queries.n_q) * r);
+  for (int iq = 0; iq < queries.n_q; ++iq) RotateFeatures(a.hp, queries.positions[iq], rotated.data() + size_t(iq) * r);
+  return SumQueries(a.hp.rank, queries.n_q, queries.q, rotated.data());
+}
+
+SummedQueries SumQueries(int r, int n_q, const float* features, const float* rotated) {
   SummedQueries s;
-  s.n_q = queries.n_q;
+  s.n_q = n_q;
   s.mean.assign(size_t(r), 0.0f);
   s.rotated_sum.assign(size_t(r), 0.0f);
-  std::vector<float> rotated(static_cast<size_t>(r));
-  for (int iq = 0; iq < queries.n_q; ++iq) {
-    const float* q = queries.q + size_t(iq) * size_t(r);
-    std::copy(q, q + r, rotated.begin());
-    RotateFeatures(a.hp, queries.positions[iq], rotated.data());
+  for (int iq = 0; iq < n_q; ++iq)
     for (int e = 0; e < r; ++e) {
-      s.mean[size_t(e)] += q[e] / float(queries.n_q);
-      s.rotated_sum[size_t(e)] += rotated[size_t(e)];
+      s.mean[size_t(e)] += features[size_t(iq) * size_t(r) + size_t(e)] / float(n_q);
+      s.rotated_sum[size_t(e)] += rotated[size_t(iq) * size_t(r) + size_t(e)];
     }
-  }
   return s;
 }
 

@@ -70,6 +70,9 @@ struct SummedQueries {
   int n_q = 0;
 };
 SummedQueries SumQueries(const AdapterSet& a, const ChunkQueries& queries);
+// The same of n_q queries' features (n_q, r) and the features each rotated by its position
+// (n_q, r), as the forward graph gives them.
+SummedQueries SumQueries(int r, int n_q, const float* features, const float* rotated);
 
 // Layer l's scores (n) of the candidates, whose keys are rows of keys (C, r).
 void ChunkScores(const AdapterSet& a, int layer, const ChunkQueries& queries, const float* keys,

@@ -74,15 +74,7 @@ void ChunkLlmPolicy::GatherLayer(int l, const float* features, const float* rota
                                  ggml_fp16_t* mask) {
   const int r = adapters_->rank(), pos0 = prefill_pos0_;
   // The batch's queries: their mean, and the sum of the rotated ones (chunk_score.h).
-  SummedQueries q;
-  q.n_q = T;
-  q.mean.assign(size_t(r), 0.0f);
-  q.rotated_sum.assign(size_t(r), 0.0f);
-  for (int t = 0; t < T; ++t)
-    for (int e = 0; e < r; ++e) {
-      q.mean[size_t(e)] += features[size_t(t) * size_t(r) + size_t(e)] / float(T);
-      q.rotated_sum[size_t(e)] += rotated[size_t(t) * size_t(r) + size_t(e)];
-    }
+  const SummedQueries q = SumQueries(r, T, features, rotated);
   std::vector<int>& pos = prefill_positions_[size_t(l)];
   pos = PrefillPositions(adapters_->adapters(), index_, l, q, pos0 + (T - 1) / 2, pos0, T, Knobs(options_));
   GatherPrefillRows(l, pos, pos0, T);

@@ -30,8 +30,9 @@ struct Engine {
   virtual std::string method() const { return "dense"; }
   virtual std::string prefill() const { return "dense"; }
   virtual void ResetStats() {}
-  virtual double attended_fraction() const { return 1.0; }
-  virtual double prefill_attended_fraction() const { return 1.0; }
+  // The share of the causal KV positions read: by the prompt's micro-batches (prefill) or by
+  // the decode steps.
+  virtual double attended_fraction(bool /*prefill*/) const { return 1.0; }
   virtual std::string kernel() const { return ""; }
   // Mean K/V positions read per decode step since ResetStats (-1: not known; dense assumed).
   virtual double attended_per_step() const { return -1; }
@@ -50,8 +51,9 @@ struct OurEngine final : Engine {
   std::string method() const override { return policy->name(); }
   std::string prefill() const override { return prefill_; }
   void ResetStats() override { policy->ResetStats(), peak = {}; }
-  double attended_fraction() const override { return policy->stats().attended_fraction(); }
-  double prefill_attended_fraction() const override { return policy->stats().prefill_attended_fraction(); }
+  double attended_fraction(bool prefill) const override {
+    return prefill ? policy->stats().prefill_attended_fraction() : policy->stats().attended_fraction();
+  }
   std::string kernel() const override { return AttentionKernelName(kernel_); }
   double attended_per_step() const override { return policy->stats().attended_per_step(); }
   double policy_read_bytes_per_step() const override { return policy->stats().policy_read_bytes_per_step(); }
@@ -164,8 +166,7 @@ std::vector<BenchRow> Measure(const std::vector<Engine*>& engines, const std::st
   }
   for (size_t k = 0; k < engines.size(); ++k) {
     MeanSd(rows[k].samples, rows[k].tokens_per_s, rows[k].tokens_per_s_sd);
-    rows[k].attended_fraction =
-        test == "pp" ? engines[k]->prefill_attended_fraction() : engines[k]->attended_fraction();
+    rows[k].attended_fraction = engines[k]->attended_fraction(test == "pp");
     rows[k].memory = engines[k]->memory();
     if (test == "tg") {
       const double known = engines[k]->attended_per_step();

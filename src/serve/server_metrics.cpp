@@ -37,40 +37,43 @@ std::string ServerMetrics::Render() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::ostringstream o;
   o.precision(17);
-  const auto metric = [&](const char* name, const char* type, const char* help) {
+  const auto header = [&](const char* name, const char* type, const char* help) {
     o << "# HELP chunkllm_" << name << ' ' << help << "\n# TYPE chunkllm_" << name << ' ' << type << '\n';
   };
-  metric("requests_total", "counter", "HTTP requests by endpoint and status");
+  header("requests_total", "counter", "HTTP requests by endpoint and status");
   for (const auto& [key, n] : requests_) {
     o << "chunkllm_requests_total{endpoint=\"" << key.first << "\",status=\"" << key.second << "\"} " << n << '\n';
   }
-  metric("generations_total", "counter", "completions generated to their end");
-  o << "chunkllm_generations_total " << generations_ << '\n';
-  metric("prompt_tokens_total", "counter", "prompt tokens prefilled");
-  o << "chunkllm_prompt_tokens_total " << prefilled_ << '\n';
-  metric("prompt_cached_tokens_total", "counter", "prompt tokens taken from a slot's prompt cache");
-  o << "chunkllm_prompt_cached_tokens_total " << cached_ << '\n';
-  metric("generated_tokens_total", "counter", "tokens generated");
-  o << "chunkllm_generated_tokens_total " << generated_ << '\n';
-  metric("prompt_seconds_total", "counter", "seconds of prefill, summed over requests");
-  o << "chunkllm_prompt_seconds_total " << prefill_s_ << '\n';
-  metric("decode_seconds_total", "counter", "seconds of decoding, summed over requests");
-  o << "chunkllm_decode_seconds_total " << decode_s_ << '\n';
-  metric("prompt_tokens_per_second", "gauge", "prompt tokens prefilled per second of prefill");
-  o << "chunkllm_prompt_tokens_per_second " << (prefill_s_ > 0 ? double(prefilled_) / prefill_s_ : 0.0) << '\n';
-  metric("decode_tokens_per_second", "gauge", "tokens generated per second of decoding (per request)");
-  o << "chunkllm_decode_tokens_per_second " << (decode_s_ > 0 ? double(generated_) / decode_s_ : 0.0) << '\n';
-  metric("slots_busy", "gauge", "slots serving a request");
-  o << "chunkllm_slots_busy " << busy_ << '\n';
-  metric("slots_total", "gauge", "slots (-np)");
-  o << "chunkllm_slots_total " << n_slots_ << '\n';
-  metric("requests_queued", "gauge", "requests waiting for a slot");
-  o << "chunkllm_requests_queued " << queued_ << '\n';
-  metric("kv_attended_fraction", "gauge",
-         "share of the cached KV positions that decode steps read, over every step served (1: dense)");
-  o << "chunkllm_kv_attended_fraction " << (seen_ > 0 ? attended_ / seen_ : 1.0) << '\n';
-  metric("kv_resident_fraction", "gauge", "share of the cached KV positions kept in memory, over every step served");
-  o << "chunkllm_kv_resident_fraction " << (seen_ > 0 ? resident_ / seen_ : 1.0) << '\n';
+  struct Metric {
+    const char* name;
+    const char* type;
+    const char* help;
+    double value;
+  };
+  const Metric metrics[] = {
+      {"generations_total", "counter", "completions generated to their end", double(generations_)},
+      {"prompt_tokens_total", "counter", "prompt tokens prefilled", double(prefilled_)},
+      {"prompt_cached_tokens_total", "counter", "prompt tokens taken from a slot's prompt cache", double(cached_)},
+      {"generated_tokens_total", "counter", "tokens generated", double(generated_)},
+      {"prompt_seconds_total", "counter", "seconds of prefill, summed over requests", prefill_s_},
+      {"decode_seconds_total", "counter", "seconds of decoding, summed over requests", decode_s_},
+      {"prompt_tokens_per_second", "gauge", "prompt tokens prefilled per second of prefill",
+       prefill_s_ > 0 ? double(prefilled_) / prefill_s_ : 0.0},
+      {"decode_tokens_per_second", "gauge", "tokens generated per second of decoding (per request)",
+       decode_s_ > 0 ? double(generated_) / decode_s_ : 0.0},
+      {"slots_busy", "gauge", "slots serving a request", double(busy_)},
+      {"slots_total", "gauge", "slots (-np)", double(n_slots_)},
+      {"requests_queued", "gauge", "requests waiting for a slot", double(queued_)},
+      {"kv_attended_fraction", "gauge",
+       "share of the cached KV positions that decode steps read, over every step served (1: dense)",
+       seen_ > 0 ? attended_ / seen_ : 1.0},
+      {"kv_resident_fraction", "gauge", "share of the cached KV positions kept in memory, over every step served",
+       seen_ > 0 ? resident_ / seen_ : 1.0},
+  };
+  for (const Metric& m : metrics) {
+    header(m.name, m.type, m.help);
+    o << "chunkllm_" << m.name << ' ' << m.value << '\n';
+  }
   return o.str();
 }
 

@@ -58,12 +58,15 @@ void Slot::Start(std::shared_ptr<GenerationTask> task) {
   n_cached_ = keep;
   use_prompt_logits_ = keep == L;
   t_start_ = t_prefill_end_ = NowSeconds();
-  if (task_->return_progress) {
-    TaskEvent e;
-    e.kind = TaskEvent::Kind::kProgress;
-    e.done = keep, e.total = L, e.cached = keep;
-    task_->channel.Push(std::move(e));
-  }
+  PushProgress();
+}
+
+void Slot::PushProgress() {
+  if (!task_->return_progress) return;
+  TaskEvent e;
+  e.kind = TaskEvent::Kind::kProgress;
+  e.done = prefill_pos_, e.total = int(task_->prompt.size()), e.cached = n_cached_;
+  task_->channel.Push(std::move(e));
 }
 
 void Slot::PrefillStep() {
@@ -85,12 +88,7 @@ void Slot::PrefillStep() {
     prompt_logits_len_ = L;
     t_prefill_end_ = NowSeconds();
   }
-  if (task_->return_progress) {
-    TaskEvent e;
-    e.kind = TaskEvent::Kind::kProgress;
-    e.done = prefill_pos_, e.total = L, e.cached = n_cached_;
-    task_->channel.Push(std::move(e));
-  }
+  PushProgress();
 }
 
 int32_t Slot::NextToken() {

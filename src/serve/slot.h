@@ -52,6 +52,8 @@ class Slot {
   Session& session() { return session_; }
 
  private:
+  // Reports the prompt tokens processed so far, when the request asked for progress.
+  void PushProgress();
   void Finish();
 
   int id_;

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chunk/adapter_file.h"
+#include "chunk/adapter_fixture.h"
 #include "chunk/adapter_runtime.h"
 #include "chunk/chunkllm_policy.h"
 #include "core/file_util.h"
@@ -210,9 +211,7 @@ TEST(Commands, BenchTimesPrefillForEveryMethod) {
   test::TempDir dir;
   const std::string model = test::FixtureModel("cmd-llama", test::SmallSpec(Arch::kLlama, "llama-spm"));
   const std::string adapters = dir.File("a.gguf");
-  AdapterHyperParams hp;
-  hp.d_adapter = 16, hp.rank = 8, hp.max_chunk = 12;
-  SaveAdapters(RandomAdapters(BaseModelInfoOf(*Model::Load(model), GgufFile::Open(model)), hp, 5), adapters);
+  test::WriteRandomAdapters(model, adapters, test::SmallAdapterHp(12));
   const auto r = test::RunCli({"bench", "-m", model, "-p", "32", "-n", "0", "-d", "0,64", "-r", "2", "--attn",
                                "dense,streaming,chunkllm", "--adapters", adapters, "--sink", "4", "--window", "16",
                                "-o", "json"});
@@ -252,9 +251,7 @@ TEST(Commands, BenchTimesTheFirstTokenOfDenseAndSparsePrefill) {
   test::TempDir dir;
   const std::string model = test::FixtureModel("cmd-llama", test::SmallSpec(Arch::kLlama, "llama-spm"));
   const std::string adapters = dir.File("a.gguf");
-  AdapterHyperParams hp;
-  hp.d_adapter = 16, hp.rank = 8, hp.max_chunk = 12;
-  SaveAdapters(RandomAdapters(BaseModelInfoOf(*Model::Load(model), GgufFile::Open(model)), hp, 5), adapters);
+  test::WriteRandomAdapters(model, adapters, test::SmallAdapterHp(12));
   const auto r = test::RunCli({"bench", "-m", model, "-p", "448", "-n", "0", "-r", "1", "-u", "64", "--attn",
                                "dense,chunkllm", "--adapters", adapters, "--prefill", "dense,sparse",
                                "--prefill-budget", "16", "--prefill-window", "16", "--prefill-dense-tail", "0",

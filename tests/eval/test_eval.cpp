@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chunk/adapter_file.h"
+#include "chunk/adapter_fixture.h"
 #include "core/error.h"
 #include "core/file_util.h"
 #include "model/gguf_file.h"
@@ -187,9 +188,7 @@ TEST(EvalCli, PrefillAxisRunsChunkMethodsDenseAndSparse) {
   InitLlamaBackend();
   test::TempDir dir;
   const std::string model = TinyModel(), adapters = dir.File("a.gguf");
-  AdapterHyperParams hp;
-  hp.d_adapter = 16, hp.rank = 8, hp.max_chunk = 32;
-  SaveAdapters(RandomAdapters(BaseModelInfoOf(*Model::Load(model), GgufFile::Open(model)), hp, 5), adapters);
+  test::WriteRandomAdapters(model, adapters, test::SmallAdapterHp(32));
   const std::string out = dir.File("report"), hay = Haystack(dir);
   const auto r = test::RunCli({"eval", "-m", model, "--task", "passkey", "--lengths", "1024", "--depths", "0.5",
                                "--attn", "dense,chunkllm", "--adapters", adapters, "--prefill", "dense,sparse",
@@ -218,9 +217,7 @@ TEST(EvalCli, ReportsTheAdaptersHeldOutMetrics) {
   InitLlamaBackend();
   test::TempDir dir;
   const std::string model = TinyModel(), adapters = dir.File("a.gguf");
-  AdapterHyperParams hp;
-  hp.d_adapter = 16, hp.rank = 8, hp.max_chunk = 32;
-  SaveAdapters(RandomAdapters(BaseModelInfoOf(*Model::Load(model), GgufFile::Open(model)), hp, 5), adapters);
+  test::WriteRandomAdapters(model, adapters, test::SmallAdapterHp(32));
   const std::string out = dir.File("report"), hay = Haystack(dir);
   auto r = test::RunCli({"eval", "-m", model, "--task", "passkey", "--lengths", "256", "--depths", "0.5", "--attn",
                          "chunkllm", "--adapters", adapters, "--topk", "2", "--adapter-windows", "2", "--adapter-seq",

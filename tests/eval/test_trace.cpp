@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chunk/adapter_file.h"
+#include "chunk/adapter_fixture.h"
 #include "core/error.h"
 #include "core/file_util.h"
 #include "eval/trace.h"
@@ -31,9 +32,7 @@ struct TraceFixture {
     spec.n_embd = 64, spec.n_layer = 2, spec.n_head = 4, spec.n_head_kv = 2, spec.n_ctx_train = 2048;
     model = test::FixtureModel("trace-tiny", spec);
     adapters = dir.File("a.gguf");
-    AdapterHyperParams hp;
-    hp.d_adapter = 16, hp.rank = 8, hp.max_chunk = 16;
-    SaveAdapters(RandomAdapters(BaseModelInfoOf(*Model::Load(model), GgufFile::Open(model)), hp, 3), adapters);
+    test::WriteRandomAdapters(model, adapters, test::SmallAdapterHp(16), 3);
     auto tok = Tokenizer::Load(model);
     std::string prose;
     for (int i = 0; i < 20; ++i) prose += "The river rose after three days of rain in 1921. Farmers moved their sheep uphill. ";
