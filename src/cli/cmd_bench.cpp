@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/file_util.h"
 #include "eval/bench.h"
+#include "model/attention_kernel.h"
 #include "model/kv_cache.h"
 
 namespace chunkllm::cli {
@@ -14,7 +15,7 @@ void RegisterBench(CLI::App& app) {
   auto kv = std::make_shared<std::string>("f16");
   auto format = std::make_shared<std::string>("md");
   auto out_file = std::make_shared<std::string>();
-  auto kernels = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"splitkv"});
+  auto kernels = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"chunkllm"});
   CLI::App* c = app.add_subcommand("bench", "prompt and generation speed at context depths (llama-bench style)");
   c->add_option("-m,--model", o->model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
   c->add_option("-p,--n-prompt", o->n_prompt, "prompt sizes, comma-separated")->delimiter(',')->capture_default_str();
@@ -24,7 +25,7 @@ void RegisterBench(CLI::App& app) {
   c->add_option("-r,--repetitions", o->repetitions, "timed repetitions per test")->check(kPositive)->capture_default_str();
   c->add_option("-u,--ubatch-size", o->n_ubatch, "prefill micro-batch size")->check(kPositive)->capture_default_str();
   c->add_option("--cache-type", *kv, "KV cache type: f16, f32 or q8_0")->capture_default_str();
-  c->add_option("--attn-kernel", *kernels, "decode attention kernels to compare, comma-separated: splitkv, ggml")
+  c->add_option("--attn-kernel", *kernels, "attention kernels to compare, comma-separated: chunkllm (split-KV decode, tiled prefill), ggml")
       ->delimiter(',')->capture_default_str();
   c->add_option("-o,--output", *format, "output format: md or json")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
   AddAttentionFlags(c, o->attention, &o->methods, "attention methods to compare, comma-separated (dense first)",

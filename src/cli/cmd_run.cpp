@@ -1,6 +1,7 @@
 #include "app/generate.h"
 #include "cli/attention_flags.h"
 #include "cli/commands.h"
+#include "model/attention_kernel.h"
 #include "model/kv_cache.h"
 
 namespace chunkllm::cli {
@@ -8,7 +9,7 @@ namespace chunkllm::cli {
 void RegisterRun(CLI::App& app) {
   auto o = std::make_shared<GenerateOptions>();
   auto kv = std::make_shared<std::string>("f16");
-  auto kernel = std::make_shared<std::string>("splitkv");
+  auto kernel = std::make_shared<std::string>("chunkllm");
   CLI::App* c = app.add_subcommand("run", "generate text from a prompt");
   c->add_option("-m,--model", o->model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
   auto* p = c->add_option("-p,--prompt", o->prompt, "prompt text");
@@ -19,7 +20,7 @@ void RegisterRun(CLI::App& app) {
   c->add_option("-t,--threads", o->session.n_threads, "threads")->check(kPositive)->capture_default_str();
   c->add_option("-u,--ubatch-size", o->session.n_ubatch, "prefill micro-batch size")->check(kPositive)->capture_default_str();
   c->add_option("--cache-type", *kv, "KV cache type: f16, f32 or q8_0")->capture_default_str();
-  c->add_option("--attn-kernel", *kernel, "decode attention kernel: splitkv or ggml (libllama's arithmetic)")
+  c->add_option("--attn-kernel", *kernel, "attention kernels: chunkllm (split-KV decode, tiled prefill) or ggml (libllama's arithmetic)")
       ->capture_default_str();
   c->add_option("--temp", o->sampler.temperature, "temperature (0: greedy)")->capture_default_str();
   c->add_option("--top-k", o->sampler.top_k, "top-k (0: off)")->capture_default_str();

@@ -1,6 +1,7 @@
 #include "cli/attention_flags.h"
 #include "cli/commands.h"
 #include "core/file_util.h"
+#include "model/attention_kernel.h"
 #include "model/kv_cache.h"
 #include "serve/server.h"
 
@@ -9,7 +10,7 @@ namespace chunkllm::cli {
 void RegisterServe(CLI::App& app) {
   auto o = std::make_shared<serve::ServeOptions>();
   auto kv = std::make_shared<std::string>("f16");
-  auto kernel = std::make_shared<std::string>("splitkv");
+  auto kernel = std::make_shared<std::string>("chunkllm");
   auto key_file = std::make_shared<std::string>();
   CLI::App* c = app.add_subcommand("serve", "an OpenAI-compatible HTTP server (chat and text completions)");
   c->add_option("-m,--model", o->model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
@@ -27,7 +28,7 @@ void RegisterServe(CLI::App& app) {
   c->add_option("-t,--threads", o->session.n_threads, "threads")->check(kPositive)->capture_default_str();
   c->add_option("-u,--ubatch-size", o->session.n_ubatch, "prefill micro-batch size")->check(kPositive)->capture_default_str();
   c->add_option("--cache-type", *kv, "KV cache type: f16, f32 or q8_0")->capture_default_str();
-  c->add_option("--attn-kernel", *kernel, "decode attention kernel: splitkv or ggml (libllama's arithmetic)")
+  c->add_option("--attn-kernel", *kernel, "attention kernels: chunkllm (split-KV decode, tiled prefill) or ggml (libllama's arithmetic)")
       ->capture_default_str();
   auto* key = c->add_option("--api-key", o->api_key, "ask clients for this key (Authorization: Bearer KEY)");
   auto* kf = c->add_option("--api-key-file", *key_file, "read the API key from the first line of a file")

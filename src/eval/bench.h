@@ -8,7 +8,7 @@
 
 #include "chunk/attention_options.h"
 #include "ggml.h"
-#include "model/split_kv_attention.h"
+#include "model/attention_kernel.h"
 
 namespace chunkllm {
 
@@ -23,7 +23,7 @@ struct BenchParams {
   ggml_type kv_type = GGML_TYPE_F16;
   // --attn-kernel a,b: one engine per kernel and method (model/split_kv_attention.h), so the
   // kernels are compared in one run; each row names its kernel, and ratios pair rows of one kernel.
-  std::vector<AttentionKernel> kernels = {AttentionKernel::kSplitKv};
+  std::vector<AttentionKernel> kernels = {AttentionKernel::kChunkllm};
   bool with_reference = false;        // --ref: libllama in the same run
   std::vector<AttentionMethod> methods = {AttentionMethod::kDense};  // --attn a,b,c: one engine per method
   AttentionOptions attention;         // knobs of the sparse methods (its method and prefill: unused)

@@ -5,6 +5,8 @@
 #include "core/error.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
+#include "model/split_kv_attention.h"
+#include "model/tiled_attention.h"
 
 namespace chunkllm {
 
@@ -88,8 +90,8 @@ ggml_tensor* Attention(ggml_context* ctx, ggml_cgraph* gf, const Model& m, const
   ggml_tensor* V = ggml_view_3d(ctx, v_cache, Dh, n_kv, Hkv, row_v, head_v, 0);
   const float scale = 1.0f / std::sqrt(float(Dh));
   ggml_tensor* out = nullptr;  // (Dh, H, T)
-  if (kernel == AttentionKernel::kSplitKv && T <= kSplitKvMaxTokens && SplitKvSupports(Dh)) {
-    out = SplitKvAttention(ctx, q, K, V, mask, scale);
+  if (kernel == AttentionKernel::kChunkllm && SplitKvSupports(Dh)) {
+    out = T <= kSplitKvMaxTokens ? SplitKvAttention(ctx, q, K, V, mask, scale) : TiledAttention(ctx, q, K, V, mask, scale);
   } else {
     if (K->type == GGML_TYPE_F32) K = ggml_cast(ctx, K, GGML_TYPE_F16);
     if (V->type == GGML_TYPE_F32) V = ggml_cast(ctx, V, GGML_TYPE_F16);

@@ -17,7 +17,7 @@
 
 #include "ggml.h"
 #include "model/graph_hook.h"
-#include "model/split_kv_attention.h"
+#include "model/attention_kernel.h"
 
 namespace chunkllm {
 

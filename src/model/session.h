@@ -25,9 +25,9 @@ struct SessionParams {
   int n_ubatch = 512;    // prefill micro-batch size
   int n_threads = 2;     // -t
   ggml_type kv_type = GGML_TYPE_F16;
-  // Decode attention (--attn-kernel): split-KV (model/split_kv_attention.h) or ggml's
-  // flash-attention kernel, whose arithmetic is libllama's bit for bit.
-  AttentionKernel attn_kernel = AttentionKernel::kSplitKv;
+  // Attention kernels (--attn-kernel, model/attention_kernel.h): ours (split-KV decode, tiled
+  // prefill) or ggml's flash-attention kernel, whose arithmetic is libllama's bit for bit.
+  AttentionKernel attn_kernel = AttentionKernel::kChunkllm;
 };
 
 class Session {

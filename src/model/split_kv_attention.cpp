@@ -1,7 +1,6 @@
 #include "model/split_kv_attention.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -10,18 +9,10 @@
 
 #include "core/error.h"
 #include "ggml-cpu.h"
+#include "model/custom_op_scale.h"
 #include "model/vec16.h"
 
 namespace chunkllm {
-
-AttentionKernel AttentionKernelFromName(const char* name) {
-  const std::string s = name;
-  if (s == "ggml") return AttentionKernel::kGgml;
-  if (s == "splitkv") return AttentionKernel::kSplitKv;
-  Fail("--attn-kernel: unknown kernel '", s, "' (ggml | splitkv)");
-}
-
-const char* AttentionKernelName(AttentionKernel k) { return k == AttentionKernel::kGgml ? "ggml" : "splitkv"; }
 
 namespace {
 
@@ -161,11 +152,6 @@ CHUNKLLM_INLINE void SoftmaxBlock(float* score, float& m, float& s, float* o, in
   if (shrink != 1.0f)
     for (int d = 0; d < Dh; d += kLanes) Store(o + d, Load(o + d) * shrink);
 }
-
-// The custom op carries one float, the softmax scale, in its userdata pointer's bits (ggml's
-// custom ops have no parameter block of their own, and a pointer would have to outlive the graph).
-void* ScaleAsUserdata(float scale) { return reinterpret_cast<void*>(uintptr_t(std::bit_cast<uint32_t>(scale))); }
-float ScaleFromUserdata(void* p) { return std::bit_cast<float>(uint32_t(reinterpret_cast<uintptr_t>(p))); }
 
 struct Problem {
   const ggml_tensor *q, *k, *v, *mask;

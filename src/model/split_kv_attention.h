@@ -12,8 +12,9 @@
 //
 // Two ggml custom ops, so the session's graph, allocator and thread pool run it like any node.
 // Used for micro-batches of at most kSplitKvMaxTokens tokens (decode steps, and the last few
-// tokens of a prompt when they make a micro-batch of their own); larger batches keep ggml's
-// tiled kernel, and so do models whose head dim the kernel does not take (SplitKvSupports). The numbers differ from ggml's kernel in rounding only (this one keeps
+// tokens of a prompt when they make a micro-batch of their own); larger batches take the tiled
+// kernel (model/tiled_attention.h), and models whose head dim neither takes (SplitKvSupports)
+// ggml's. The numbers differ from ggml's kernel in rounding only (this one keeps
 // the V sum in f32, ggml's in f16): tests/model/test_split_kv_attention.cpp bounds both against
 // a double-precision reference.
 #pragma once
@@ -21,16 +22,6 @@
 #include "ggml.h"
 
 namespace chunkllm {
-
-// Which kernel a session's attention uses (SessionParams::attn_kernel, `--attn-kernel`).
-enum class AttentionKernel {
-  kGgml,     // ggml_flash_attn_ext everywhere: libllama's arithmetic, bit for bit
-  kSplitKv,  // this file's op for decode micro-batches, ggml's for prefill
-};
-
-// "ggml" | "splitkv" -> kernel; throws Error naming the flag otherwise.
-AttentionKernel AttentionKernelFromName(const char* name);
-const char* AttentionKernelName(AttentionKernel k);
 
 inline constexpr int kSplitKvMaxTokens = 4;
 

@@ -32,7 +32,9 @@ CHUNKLLM_VEC16 F32x16 Load(const float* p) {
   return v;
 }
 CHUNKLLM_VEC16 void Store(float* p, F32x16 v) { std::memcpy(p, &v, sizeof v); }
-CHUNKLLM_VEC16 F32x16 Splat(float x) { return F32x16{} + x; }
+// x in every lane: one broadcast (F32x16{} + x would add 0.0f first: an exact sign rule
+// forbids the compiler to drop that addition).
+CHUNKLLM_VEC16 F32x16 Splat(float x) { return F32x16{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
 
 // 16 f16 values as f32, converted in registers where the CPU has F16C.
 CHUNKLLM_VEC16 F32x16 LoadHalf(const ggml_fp16_t* p) {

@@ -163,10 +163,10 @@ TEST(Commands, BenchJsonRowsCarryTheFields) {
 TEST(Commands, BenchComparesKernelsAndReportsTheMemoryFloor) {
   const std::string model = test::FixtureModel("cmd-llama", test::SmallSpec(Arch::kLlama, "llama-spm"));
   const auto r = test::RunCli({"bench", "-m", model, "-p", "0", "-n", "4", "-d", "0,16", "-r", "2", "--ref",
-                               "--attn-kernel", "splitkv,ggml", "-o", "json"});
+                               "--attn-kernel", "chunkllm,ggml", "-o", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto rows = nlohmann::json::parse(r.out);
-  ASSERT_EQ(rows.size(), 6u);  // {d0, d16} x {splitkv, ggml, llama.cpp}
+  ASSERT_EQ(rows.size(), 6u);  // {d0, d16} x {chunkllm, ggml, llama.cpp}
   auto m = Model::Load(model);
   const ModelConfig& c = m->config();
   const ggml_tensor* embd = m->weights().tok_embd;
@@ -175,7 +175,7 @@ TEST(Commands, BenchComparesKernelsAndReportsTheMemoryFloor) {
   const double per_position = 2.0 * double(ggml_row_size(GGML_TYPE_F16, c.n_embd_kv())) * c.n_layer;
   for (size_t i = 0; i < rows.size(); i += 3) {
     const int depth = rows[i]["depth"];
-    EXPECT_EQ(rows[i]["kernel"], "splitkv");
+    EXPECT_EQ(rows[i]["kernel"], "chunkllm");
     EXPECT_EQ(rows[i + 1]["kernel"], "ggml");
     EXPECT_EQ(rows[i + 2]["engine"], "llama.cpp");
     for (size_t k = i; k < i + 3; ++k) {

@@ -163,10 +163,10 @@ TEST_P(LogitsVsLlama, PrefillDecodeAndGreedyMatch) {
 // libllama: not the same arithmetic (it sums V in f32 where ggml's kernel sums in f16), so the
 // dtype's tolerance of the header is the check. It passes small errors (see the controls
 // below); a wrong scale, mask, head mapping or layout moves logits by far more.
-TEST_P(LogitsVsLlama, SplitKvKernelWithinTheDtypeTolerance) {
+TEST_P(LogitsVsLlama, ChunkllmKernelsWithinTheDtypeTolerance) {
   const Case& c = GetParam();
   const std::string path = test::FixtureModel(c.name, SpecFor(c));
-  const Agreement a = RunBoth(path, path, c.kv, AttentionKernel::kSplitKv);
+  const Agreement a = RunBoth(path, path, c.kv, AttentionKernel::kChunkllm);
   const double rel = (5.0 * SpecFor(c).n_layer + 2.0) * UnitRoundoff(c.type, c.kv);
   std::printf("  %s, split-KV: worst max|diff|/max|logit| %.3g at %s (tolerance %.3g)\n", c.name.c_str(),
               a.worst_rel, a.worst_at.c_str(), rel);

@@ -1,5 +1,6 @@
-// Split-KV attention (model/split_kv_attention.h) against a double-precision reference, and
-// ggml's flash-attention kernel (the path it replaces in decode) against the same reference.
+// Split-KV attention (model/split_kv_attention.h, decode) and tiled attention
+// (model/tiled_attention.h, prefill) against a double-precision reference, and ggml's
+// flash-attention kernel (the path they replace) against the same reference.
 //
 // The cache is laid out as the session's ([Hkv*Dh, n_ctx] per layer, viewed as (Dh, n_kv, Hkv)),
 // so the strides are the real ones. The reference reads the same K/V values the kernel reads
@@ -11,6 +12,10 @@
 //   so each weight e^(s_p - M) is off by a relative e_w = e_s + u*max|s - M| + 4u at most,
 //   the weights' sum and the weighted V sum are chains of at most len = part + parts terms:
 //   |out - ref| <= max|v| * (2 e_w + 2 gamma(len)) (+ a factor 2 for the second-order terms).
+// The tiled kernel's chains run over the whole cache, block after block: the value sum takes
+// n_kv products and one rescaling per block, the weight sum a 16-lane block sum (8 additions deep)
+// and a rescaling per block, so len = n_kv + 2 blocks + 10. A rescaling factor's own error
+// cancels: the same float multiplies the row's value sum and its weight sum.
 // ggml's kernel converts q to f16 (q8_0 for a q8_0 cache) before its dot products, which adds
 // that conversion's error to each score, and keeps its V sum in f16 (unit roundoff 2^-11 per
 // addition over n_kv terms, and the f16 rounding of each product): its bound takes
@@ -27,7 +32,9 @@
 
 #include "ggml-cpu.h"
 #include "ggml.h"
+#include "model/attention_kernel.h"
 #include "model/split_kv_attention.h"
+#include "model/tiled_attention.h"
 
 namespace chunkllm {
 namespace {
@@ -37,7 +44,11 @@ struct Case {
   int Dh, Hkv, group, T, n_kv;
   double mask_skip;      // fraction of positions masked out (per token)
   float q_spread = 2.0f;  // q's scale: scores of a few units; larger spreads the softmax
+  bool causal = false;    // token t reads positions <= n_kv - T + t (a prompt's batch), then mask_skip
+  int blind_token = -1;   // a token whose mask hides every position (its output is 0)
 };
+
+enum class Kernel { kSplitKv, kTiled, kGgml };
 
 // Higham's gamma_n = n u / (1 - n u): the relative error of n roundings; none below n u = 1.
 double Gamma(double n, double u) { return n * u < 1.0 ? n * u / (1.0 - n * u) : INFINITY; }
@@ -67,15 +78,17 @@ class Fixture {
     for (int t = 0; t < c.T; ++t) {
       bool any = false;
       for (int p = 0; p < c.n_kv; ++p) {
-        if (unit(rng) < c.mask_skip) mask_[size_t(t) * c.n_kv + p] = -INFINITY;
+        const bool future = c.causal && p > c.n_kv - c.T + t;
+        if (future || unit(rng) < c.mask_skip) mask_[size_t(t) * c.n_kv + p] = -INFINITY;
         else any = true;
       }
       if (!any) mask_[size_t(t) * c.n_kv] = 0.0f;
+      if (t == c.blind_token) std::fill_n(&mask_[size_t(t) * c.n_kv], c.n_kv, -INFINITY);
     }
   }
 
   // The kernel's output (Dh, H, T) for the chosen kernel.
-  std::vector<float> Compute(bool split, int n_threads) {
+  std::vector<float> Compute(Kernel kernel, int n_threads) {
     const int H = c_.Hkv * c_.group, Dh = c_.Dh;
     const size_t mem = 64 * 1024 * 1024 + size_t(c_.n_kv) * c_.Hkv * Dh * 16;
     ggml_init_params ip = {mem, nullptr, false};
@@ -94,8 +107,10 @@ class Fixture {
     ggml_tensor* V = ggml_view_3d(ctx, vc, Dh, c_.n_kv, c_.Hkv, vc->nb[1], head, 0);
     const float scale = 1.0f / std::sqrt(float(Dh));
     ggml_tensor* out;
-    if (split) {
+    if (kernel == Kernel::kSplitKv) {
       out = SplitKvAttention(ctx, q, K, V, mask, scale);
+    } else if (kernel == Kernel::kTiled) {
+      out = TiledAttention(ctx, q, K, V, mask, scale);
     } else {
       if (K->type == GGML_TYPE_F32) K = ggml_cast(ctx, K, GGML_TYPE_F16);
       if (V->type == GGML_TYPE_F32) V = ggml_cast(ctx, V, GGML_TYPE_F16);
@@ -112,13 +127,16 @@ class Fixture {
   }
 
   // Reference in double over the cache's stored values, and each kernel's error bound per row.
-  void Reference(std::vector<double>& ref, std::vector<double>& bound_split, std::vector<double>& bound_ggml) {
+  void Reference(std::vector<double>& ref, std::vector<double>& bound_split, std::vector<double>& bound_ggml,
+                 std::vector<double>* bound_tiled = nullptr) {
     const int H = c_.Hkv * c_.group, Dh = c_.Dh;
     const double u = std::ldexp(1.0, -24), uh = std::ldexp(1.0, -11);
     const double scale = 1.0 / std::sqrt(double(Dh));
     ref.assign(size_t(Dh) * H * c_.T, 0.0);
     bound_split.assign(size_t(H) * c_.T, 0.0);
     bound_ggml.assign(size_t(H) * c_.T, 0.0);
+    if (bound_tiled) bound_tiled->assign(size_t(H) * c_.T, 0.0);
+    const int tiled_len = c_.n_kv + 2 * ((c_.n_kv + kTiledKeys - 1) / kTiledKeys) + 10;
     const int parts = SplitKvParts(c_.n_kv);
     const int part_len = (c_.n_kv + parts - 1) / parts + 32;
     double vmax = 0;
@@ -162,11 +180,12 @@ class Fixture {
           const float* vp = &vq_[(size_t(p) * c_.Hkv + g) * Dh];
           for (int i = 0; i < Dh; ++i) o[i] += w * vp[i];
         }
-        for (int i = 0; i < Dh; ++i) o[i] /= sum;
+        for (int i = 0; i < Dh; ++i) o[i] = sum > 0 ? o[i] / sum : 0.0;  // a row that reads nothing: 0
         // Scores: Dh products plus the scaling of q (one rounding, relative u per product).
         const double e_s = Gamma(Dh + 1, u) * abs_dot;
         const double e_w = 2 * e_s + u * 2 * spread + 4 * u;
         bound_split[size_t(t) * H + h] = 2 * vmax * (2 * e_w + 2 * Gamma(part_len + parts + 2, u));
+        if (bound_tiled) (*bound_tiled)[size_t(t) * H + h] = 2 * vmax * (2 * e_w + 2 * Gamma(tiled_len, u));
         // ggml: K in f16 for f32 caches (its cast), q converted (above), and the V sum in f16.
         const double e_cast = (c_.type == GGML_TYPE_F32 ? Gamma(1, uh) * abs_dot * 2 : 0) + 2 * q_conv;
         // Past n_kv = 2^11 the f16 sum has no a-priori bound but the trivial one: the output and
@@ -196,10 +215,10 @@ void Check(const Case& c, uint32_t seed) {
   SCOPED_TRACE(testing::Message() << ggml_type_name(c.type) << " Dh " << c.Dh << " Hkv " << c.Hkv << " group "
                                   << c.group << " T " << c.T << " n_kv " << c.n_kv << " skip " << c.mask_skip);
   Fixture f(c, seed);
-  const std::vector<float> split1 = f.Compute(true, 1);
-  const std::vector<float> split2 = f.Compute(true, 2);
-  const std::vector<float> split3 = f.Compute(true, 3);
-  const std::vector<float> ggml = f.Compute(false, 2);
+  const std::vector<float> split1 = f.Compute(Kernel::kSplitKv, 1);
+  const std::vector<float> split2 = f.Compute(Kernel::kSplitKv, 2);
+  const std::vector<float> split3 = f.Compute(Kernel::kSplitKv, 3);
+  const std::vector<float> ggml = f.Compute(Kernel::kGgml, 2);
   std::vector<double> ref, bound_split, bound_ggml;
   f.Reference(ref, bound_split, bound_ggml);
   // The parts do not depend on the thread count: the same bits for any number of threads.
@@ -216,6 +235,82 @@ void Check(const Case& c, uint32_t seed) {
   }
   std::printf("  %s Dh %d Hkv %d group %d T %d n_kv %d: worst |error| / bound: split-KV %.3g, ggml %.3g\n",
               ggml_type_name(c.type), c.Dh, c.Hkv, c.group, c.T, c.n_kv, worst_split, worst_ggml);
+}
+
+// The tiled kernel on a batch: the same bits for 1, 2 and 3 threads, within its bound of the
+// reference; ggml's kernel within its own (rows that read nothing are left to the tiled kernel).
+void CheckTiled(const Case& c, uint32_t seed) {
+  SCOPED_TRACE(testing::Message() << "tiled " << ggml_type_name(c.type) << " Dh " << c.Dh << " Hkv " << c.Hkv
+                                  << " group " << c.group << " T " << c.T << " n_kv " << c.n_kv << " skip "
+                                  << c.mask_skip << (c.causal ? " causal" : ""));
+  Fixture f(c, seed);
+  const std::vector<float> tiled1 = f.Compute(Kernel::kTiled, 1);
+  EXPECT_EQ(tiled1, f.Compute(Kernel::kTiled, 2));
+  EXPECT_EQ(tiled1, f.Compute(Kernel::kTiled, 3));
+  const std::vector<float> ggml = f.Compute(Kernel::kGgml, 2);
+  std::vector<double> ref, bound_split, bound_ggml, bound_tiled;
+  f.Reference(ref, bound_split, bound_ggml, &bound_tiled);
+  const int H = c.Hkv * c.group;
+  double worst_tiled = 0, worst_ggml = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const size_t row = i / size_t(c.Dh);
+    ASSERT_TRUE(std::isfinite(tiled1[i])) << i;
+    ASSERT_LE(std::fabs(tiled1[i] - ref[i]), bound_tiled[row]) << "tiled, element " << i;
+    worst_tiled = std::max(worst_tiled, std::fabs(tiled1[i] - ref[i]) / bound_tiled[row]);
+    if (int(row) / H == c.blind_token) {
+      EXPECT_EQ(tiled1[i], 0.0f) << "a token that reads nothing";
+      continue;
+    }
+    ASSERT_LE(std::fabs(ggml[i] - ref[i]), bound_ggml[row]) << "ggml, element " << i;
+    worst_ggml = std::max(worst_ggml, std::fabs(ggml[i] - ref[i]) / bound_ggml[row]);
+  }
+  std::printf("  tiled %s Dh %d Hkv %d group %d T %d n_kv %d: worst |error| / bound: tiled %.3g, ggml %.3g\n",
+              ggml_type_name(c.type), c.Dh, c.Hkv, c.group, c.T, c.n_kv, worst_tiled, worst_ggml);
+}
+
+TEST(TiledAttention, MatchesDoubleReferenceAcrossShapesAndTypes) {
+  uint32_t seed = 300;
+  for (ggml_type type : {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0})
+    for (int Dh : {64, 128})
+      for (auto [Hkv, group] : {std::pair{1, 1}, {2, 3}, {1, 8}})
+        for (auto [T, n_kv] : {std::pair{5, 5}, {37, 100}, {64, 64}, {130, 700}}) {
+          Case c{type, Dh, Hkv, group, T, n_kv, 0.0};
+          c.causal = true;
+          CheckTiled(c, seed++);
+        }
+}
+
+// Random masks (a sparse prefill's gathered rows, padding), blocks no token of a tile reads,
+// a token that reads nothing, a cache whose last block is short, other head dims (the run-time
+// vector count), wide score spreads, and a batch of 512 at a depth of 4K.
+TEST(TiledAttention, MasksOtherHeadDimsAndLongBatches) {
+  uint32_t seed = 400;
+  for (double skip : {0.3, 0.97}) CheckTiled({GGML_TYPE_F16, 64, 2, 3, 40, 1536, skip}, seed++);
+  Case blind{GGML_TYPE_F16, 64, 2, 3, 9, 333, 0.2};
+  blind.blind_token = 4;
+  CheckTiled(blind, seed++);
+  for (ggml_type type : {GGML_TYPE_F32, GGML_TYPE_F16})
+    for (int Dh : {16, 96, 256}) CheckTiled({type, Dh, 2, 2, 21, 190, 0.3}, seed++);
+  Case wide{GGML_TYPE_F16, 64, 2, 3, 48, 900, 0.1, 8.0f};
+  wide.causal = true;
+  CheckTiled(wide, seed++);
+  Case deep{GGML_TYPE_F16, 64, 2, 3, 512, 4608, 0.0};
+  deep.causal = true;
+  CheckTiled(deep, seed++);
+  CheckTiled({GGML_TYPE_Q8_0, 128, 1, 8, 33, 2000, 0.5}, seed++);
+}
+
+// A defect the bound must catch: a head reading the wrong KV head is off by O(1).
+TEST(TiledAttention, BoundIsTightEnoughToSeeAWrongHead) {
+  Case c{GGML_TYPE_F16, 64, 2, 3, 8, 512, 0.0};
+  Fixture f(c, 3);
+  const std::vector<float> out = f.Compute(Kernel::kTiled, 2);
+  std::vector<double> ref, bound_split, bound_ggml, bound_tiled;
+  f.Reference(ref, bound_split, bound_ggml, &bound_tiled);
+  int over = 0;  // token 0's head 3 (KV head 1) against the reference's head 0 (KV head 0)
+  for (int d = 0; d < c.Dh; ++d)
+    if (std::fabs(out[size_t(3 * c.Dh + d)] - ref[size_t(d)]) > bound_tiled[0]) ++over;
+  EXPECT_GT(over, c.Dh / 2);
 }
 
 TEST(SplitKvAttention, MatchesDoubleReferenceAcrossShapesAndTypes) {
@@ -255,7 +350,7 @@ TEST(SplitKvAttention, OtherHeadDimsEmptyPartsAndWideScores) {
 TEST(SplitKvAttention, BoundsAreTightEnoughToSeeAWrongHead) {
   Case c{GGML_TYPE_F16, 64, 2, 3, 1, 512, 0.0};
   Fixture f(c, 3);
-  const std::vector<float> out = f.Compute(true, 2);
+  const std::vector<float> out = f.Compute(Kernel::kSplitKv, 2);
   std::vector<double> ref, bound_split, bound_ggml;
   f.Reference(ref, bound_split, bound_ggml);
   // Swap the outputs of heads 0 and 3 (KV heads 0 and 1): the check must fail.
@@ -267,7 +362,8 @@ TEST(SplitKvAttention, BoundsAreTightEnoughToSeeAWrongHead) {
 
 TEST(SplitKvAttention, KernelNames) {
   EXPECT_EQ(AttentionKernelFromName("ggml"), AttentionKernel::kGgml);
-  EXPECT_EQ(AttentionKernelFromName("splitkv"), AttentionKernel::kSplitKv);
+  EXPECT_EQ(AttentionKernelFromName("chunkllm"), AttentionKernel::kChunkllm);
+  EXPECT_ANY_THROW(AttentionKernelFromName("splitkv"));
   EXPECT_ANY_THROW(AttentionKernelFromName("fast"));
 }
 
