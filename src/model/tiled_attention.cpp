@@ -242,8 +242,13 @@ void Tile(const Problem& pb, Scratch& sc, int g, int t0, int n_tok, float* out) 
     for (int i = 0; i < R; ++i) {
       float* p = &sc.p[size_t(i) * kKeys];
       if (bias) {
+        // A hidden key's score is -inf whatever its product (an inf in a hidden row must not
+        // become NaN, as ggml's kernel, which skips hidden rows, would not either).
         const float* mrow = &sc.mask[size_t(i / group) * kKeys];
-        for (int c = 0; c < kKeyVecs; ++c) Store(p + c * kLanes, Load(p + c * kLanes) + Load(mrow + c * kLanes));
+        for (int c = 0; c < kKeyVecs; ++c) {
+          const F32x16 m = Load(mrow + c * kLanes);
+          Store(p + c * kLanes, m == -INFINITY ? m : Load(p + c * kLanes) + m);
+        }
       } else if (n < kKeys) {
         std::fill(p + n, p + kKeys, -INFINITY);  // past the cache
       }

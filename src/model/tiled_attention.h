@@ -24,7 +24,9 @@ namespace chunkllm {
 // k and v (Dh, n_kv, Hkv) of any type ggml can convert to f32 (f32, f16, q8_0, ...), under the
 // mask (n_kv, >= T) f16 (0 = read, -inf = skip, other values added to the score; may be null).
 // Query head h reads KV head h / (H / Hkv). Returns (Dh, H, T) f32, as ggml_flash_attn_ext does;
-// a query row that reads nothing is 0. Head dims: those SplitKvSupports takes.
+// a query row that reads nothing is 0. Head dims: those SplitKvSupports takes. Hidden rows enter
+// the arithmetic with weight 0 (a hidden key's score is -inf whatever it holds), so a hidden
+// value row must be finite: the session's caches are zeroed when made.
 ggml_tensor* TiledAttention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, ggml_tensor* mask,
                             float scale);
 

@@ -153,14 +153,16 @@ void Slot::Finish() {
     metrics_.CountGeneration(r.prompt_tokens - r.cached_tokens, r.cached_tokens, r.completion_tokens, r.prefill_s,
                              r.decode_s, r.stats);
   }
+  // The slot is free before its client hears the end (and before anything can throw: a Fail
+  // after this must not count the end twice).
+  const std::shared_ptr<GenerationTask> task = std::move(task_);
+  generation_.reset();
+  emitter_.reset();
   metrics_.SlotEnded();
   TaskEvent done;
   done.kind = TaskEvent::Kind::kDone;
   done.result = r;
-  task_->channel.Push(std::move(done));
-  task_.reset();
-  generation_.reset();
-  emitter_.reset();
+  task->channel.Push(std::move(done));
 }
 
 void Slot::Fail(const std::string& message) {

@@ -14,8 +14,11 @@
 //   |out - ref| <= max|v| * (2 e_w + 2 gamma(len)) (+ a factor 2 for the second-order terms).
 // The tiled kernel's chains run over the whole cache, block after block: the value sum takes
 // n_kv products and one rescaling per block, the weight sum a 16-lane block sum (8 additions deep)
-// and a rescaling per block, so len = n_kv + 2 blocks + 10. A rescaling factor's own error
-// cancels: the same float multiplies the row's value sum and its weight sum.
+// and a rescaling per block, so len = n_kv + 2 blocks + 10. A rescaling factor e^(m_old - m_new)
+// multiplies the row's value sum and weight sum alike but not the block's new terms, so its error
+// (2u of the polynomial, u of the product, u |m_old - m_new| of the difference) is a relative
+// error of the earlier weights against the later: over at most `blocks` rescalings whose
+// differences add up to at most the score spread, e_w grows by 3u blocks + u spread.
 // ggml's kernel converts q to f16 (q8_0 for a q8_0 cache) before its dot products, which adds
 // that conversion's error to each score, and keeps its V sum in f16 (unit roundoff 2^-11 per
 // addition over n_kv terms, and the f16 rounding of each product): its bound takes
@@ -46,6 +49,8 @@ struct Case {
   float q_spread = 2.0f;  // q's scale: scores of a few units; larger spreads the softmax
   bool causal = false;    // token t reads positions <= n_kv - T + t (a prompt's batch), then mask_skip
   int blind_token = -1;   // a token whose mask hides every position (its output is 0)
+  bool no_mask = false;   // the kernels get no mask at all (every position read)
+  bool bias = false;      // read positions carry finite mask values in [-4, 0] (some -0.0), added to the score
 };
 
 enum class Kernel { kSplitKv, kTiled, kGgml };
@@ -84,7 +89,27 @@ class Fixture {
       }
       if (!any) mask_[size_t(t) * c.n_kv] = 0.0f;
       if (t == c.blind_token) std::fill_n(&mask_[size_t(t) * c.n_kv], c.n_kv, -INFINITY);
+      for (int p = 0; c.bias && p < c.n_kv; ++p) {
+        float& m = mask_[size_t(t) * c.n_kv + p];
+        if (m == -INFINITY) continue;
+        m = p % 7 == 0 ? -0.0f : ggml_fp16_to_fp32(ggml_fp32_to_fp16(float(-4.0 * unit(rng))));  // as f16 holds it
+      }
     }
+  }
+
+  // Every query becomes the first one, w; rows [first, first + rows) hold the needle: keys 4 w
+  // (scores ~8 above the others' ~N(0, 0.5) at q_spread 4, so ~97% of the weight) and values 1;
+  // every other value row is 0.
+  void PlantNeedle(int first, int rows) {
+    const int Dh = c_.Dh;
+    for (size_t r = 1; r < q_.size() / size_t(Dh); ++r) std::copy_n(q_.begin(), Dh, q_.begin() + r * Dh);
+    std::fill(v_.begin(), v_.end(), 0.0f);
+    for (int p = first; p < first + rows; ++p)
+      for (int g = 0; g < c_.Hkv; ++g)
+        for (int d = 0; d < Dh; ++d) {
+          k_[(size_t(p) * c_.Hkv + g) * Dh + d] = 4.0f * q_[size_t(d)];
+          v_[(size_t(p) * c_.Hkv + g) * Dh + d] = 1.0f;
+        }
   }
 
   // The kernel's output (Dh, H, T) for the chosen kernel.
@@ -108,13 +133,14 @@ class Fixture {
     const float scale = 1.0f / std::sqrt(float(Dh));
     ggml_tensor* out;
     if (kernel == Kernel::kSplitKv) {
-      out = SplitKvAttention(ctx, q, K, V, mask, scale);
+      out = SplitKvAttention(ctx, q, K, V, c_.no_mask ? nullptr : mask, scale);
     } else if (kernel == Kernel::kTiled) {
-      out = TiledAttention(ctx, q, K, V, mask, scale);
+      out = TiledAttention(ctx, q, K, V, c_.no_mask ? nullptr : mask, scale);
     } else {
       if (K->type == GGML_TYPE_F32) K = ggml_cast(ctx, K, GGML_TYPE_F16);
       if (V->type == GGML_TYPE_F32) V = ggml_cast(ctx, V, GGML_TYPE_F16);
-      out = ggml_flash_attn_ext(ctx, ggml_permute(ctx, q, 0, 2, 1, 3), K, V, mask, scale, 0.0f, 0.0f);
+      out = ggml_flash_attn_ext(ctx, ggml_permute(ctx, q, 0, 2, 1, 3), K, V, c_.no_mask ? nullptr : mask, scale, 0.0f,
+                                0.0f);
       ggml_prec_set_acc(out, GGML_PREC_F32);
     }
     ggml_cgraph* gf = ggml_new_graph(ctx);
@@ -157,15 +183,18 @@ class Fixture {
           for (int i = b; i < std::min(Dh, b + 32); ++i)
             dq[size_t(i)] = c_.type == GGML_TYPE_Q8_0 ? amax / 254 + amax * uh : std::fabs(double(qh[i])) * uh;
         }
+        double mask_abs = 0;  // the largest finite mask value's size: one more rounding per score
         for (int p = 0; p < c_.n_kv; ++p) {
-          if (mask_[size_t(t) * c_.n_kv + p] == -INFINITY) continue;
+          const float mv = c_.no_mask ? 0.0f : mask_[size_t(t) * c_.n_kv + p];
+          if (mv == -INFINITY) continue;
+          mask_abs = std::max(mask_abs, double(std::fabs(mv)));
           const float* kp = &kq_[(size_t(p) * c_.Hkv + g) * Dh];
           double d = 0, a = 0, e = 0;
           for (int i = 0; i < Dh; ++i) {
             d += double(qh[i]) * kp[i], a += std::fabs(double(qh[i]) * kp[i]);
             e += std::fabs(double(kp[i])) * dq[size_t(i)];
           }
-          s[size_t(p)] = d * scale;
+          s[size_t(p)] = d * scale + mv;
           abs_dot = std::max(abs_dot, a * scale);
           q_conv = std::max(q_conv, e * scale);
           m = std::max(m, s[size_t(p)]);
@@ -182,10 +211,11 @@ class Fixture {
         }
         for (int i = 0; i < Dh; ++i) o[i] = sum > 0 ? o[i] / sum : 0.0;  // a row that reads nothing: 0
         // Scores: Dh products plus the scaling of q (one rounding, relative u per product).
-        const double e_s = Gamma(Dh + 1, u) * abs_dot;
+        const double e_s = Gamma(Dh + 1, u) * abs_dot + u * (abs_dot + mask_abs);
         const double e_w = 2 * e_s + u * 2 * spread + 4 * u;
         bound_split[size_t(t) * H + h] = 2 * vmax * (2 * e_w + 2 * Gamma(part_len + parts + 2, u));
-        if (bound_tiled) (*bound_tiled)[size_t(t) * H + h] = 2 * vmax * (2 * e_w + 2 * Gamma(tiled_len, u));
+        const double e_w_tiled = e_w + 3 * u * ((c_.n_kv + kTiledKeys - 1) / kTiledKeys) + u * spread;
+        if (bound_tiled) (*bound_tiled)[size_t(t) * H + h] = 2 * vmax * (2 * e_w_tiled + 2 * Gamma(tiled_len, u));
         // ggml: K in f16 for f32 caches (its cast), q converted (above), and the V sum in f16.
         const double e_cast = (c_.type == GGML_TYPE_F32 ? Gamma(1, uh) * abs_dot * 2 : 0) + 2 * q_conv;
         // Past n_kv = 2^11 the f16 sum has no a-priori bound but the trivial one: the output and
@@ -298,6 +328,36 @@ TEST(TiledAttention, MasksOtherHeadDimsAndLongBatches) {
   deep.causal = true;
   CheckTiled(deep, seed++);
   CheckTiled({GGML_TYPE_Q8_0, 128, 1, 8, 33, 2000, 0.5}, seed++);
+  // No mask at all (every block read, a short last block without bias), and finite mask values
+  // added to the scores (-0.0 among them), in both kernels.
+  Case open{GGML_TYPE_F16, 64, 2, 3, 12, 100, 0.0};
+  open.no_mask = true;
+  CheckTiled(open, seed++);
+  Check(Case{GGML_TYPE_F16, 64, 2, 3, 3, 100, 0.0, 2.0f, false, -1, true}, seed++);
+  Case biased{GGML_TYPE_F16, 64, 2, 3, 20, 300, 0.2};
+  biased.bias = true;
+  CheckTiled(biased, seed++);
+  Check(Case{GGML_TYPE_F16, 64, 2, 3, 2, 300, 0.2, 2.0f, false, -1, false, true}, seed++);
+  // A GQA group of 72 (tiles clamped to 4 tokens).
+  CheckTiled({GGML_TYPE_F16, 16, 1, 72, 9, 80, 0.1}, seed++);
+}
+
+// A needle the long case cannot blur: every value row 0 but one block's, whose keys match the
+// queries; dropping or mis-weighting that block costs O(1), far above the bound.
+TEST(TiledAttention, ANeedleBlockAtDepthIsWeightedRight) {
+  Case c{GGML_TYPE_F16, 64, 2, 3, 128, 4608, 0.0, 4.0f};
+  c.causal = true;
+  Fixture f(c, 77);
+  f.PlantNeedle(/*first=*/1984, /*rows=*/64);
+  const std::vector<float> out = f.Compute(Kernel::kTiled, 2);  // first: it stores the cache the reference reads
+  std::vector<double> ref, bound_split, bound_ggml, bound_tiled;
+  f.Reference(ref, bound_split, bound_ggml, &bound_tiled);
+  double largest = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    ASSERT_LE(std::fabs(out[i] - ref[i]), bound_tiled[i / size_t(c.Dh)]) << i;
+    largest = std::max(largest, std::fabs(ref[i]));
+  }
+  EXPECT_GT(largest, 0.9) << "the needle must carry the weight";
 }
 
 // A defect the bound must catch: a head reading the wrong KV head is off by O(1).
