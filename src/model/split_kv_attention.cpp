@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 #include "ggml-cpu.h"
-#include "model/custom_op_scale.h"
+#include "model/attention_op.h"
 #include "model/vec16.h"
 
 namespace chunkllm {
@@ -322,15 +322,9 @@ ggml_tensor* SplitKvAttention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k,
                               ggml_tensor* mask, float scale) {
   const int64_t Dh = q->ne[0], H = q->ne[1], T = q->ne[2];
   if (q->type != GGML_TYPE_F32 || !ggml_is_contiguous(q)) Fail("split-KV attention: q must be contiguous f32");
-  if (!SplitKvSupports(int(Dh))) Fail("split-KV attention: head dim ", Dh, " is not a multiple of ", kLanes, " up to ", kLanes * kMaxChunks);
+  // One type for both: a block's rows are read by one code path (f16 in registers, else f32).
   if (k->type != v->type) Fail("split-KV attention: k is ", ggml_type_name(k->type), ", v ", ggml_type_name(v->type));
-  if (k->ne[0] != Dh || v->ne[0] != Dh || k->ne[1] != v->ne[1] || k->ne[2] != v->ne[2] || H % k->ne[2] != 0)
-    Fail("split-KV attention: k, v (", k->ne[0], ", ", k->ne[1], ", ", k->ne[2], ") do not fit q (", Dh, ", ", H, ", ", T, ")");
-  for (const ggml_tensor* t : {k, v})
-    if (t->type != GGML_TYPE_F32 && ggml_get_type_traits(t->type)->to_float == nullptr)
-      Fail("split-KV attention: cannot read a ", ggml_type_name(t->type), " cache");
-  if (mask && (mask->type != GGML_TYPE_F16 || mask->ne[0] < k->ne[1] || mask->ne[1] < T))
-    Fail("split-KV attention: the mask must be f16 (n_kv, T)");
+  CheckAttentionOperands("split-KV attention", q, k, v, mask);
   const int parts = SplitKvParts(int(k->ne[1]));
   ggml_tensor* args[4] = {q, k, v, mask};
   ggml_tensor* partials = ggml_custom_4d(ctx, GGML_TYPE_F32, Dh + 2, H * T, parts, 1, args, mask ? 4 : 3,

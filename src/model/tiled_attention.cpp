@@ -8,8 +8,7 @@
 
 #include "core/error.h"
 #include "ggml-cpu.h"
-#include "model/custom_op_scale.h"
-#include "model/split_kv_attention.h"
+#include "model/attention_op.h"
 #include "model/vec16.h"
 
 namespace chunkllm {
@@ -307,14 +306,7 @@ ggml_tensor* TiledAttention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, g
                             float scale) {
   const int64_t Dh = q->ne[0], H = q->ne[1], T = q->ne[2];
   if (q->type != GGML_TYPE_F32 || q->nb[0] != sizeof(float)) Fail("tiled attention: q must be f32 with contiguous rows");
-  if (!SplitKvSupports(int(Dh))) Fail("tiled attention: head dim ", Dh, " is not a multiple of ", kLanes, " up to ", kLanes * kMaxChunks);
-  if (k->ne[0] != Dh || v->ne[0] != Dh || k->ne[1] != v->ne[1] || k->ne[2] != v->ne[2] || H % k->ne[2] != 0)
-    Fail("tiled attention: k, v (", k->ne[0], ", ", k->ne[1], ", ", k->ne[2], ") do not fit q (", Dh, ", ", H, ", ", T, ")");
-  for (const ggml_tensor* t : {k, v})
-    if (t->type != GGML_TYPE_F32 && t->type != GGML_TYPE_F16 && ggml_get_type_traits(t->type)->to_float == nullptr)
-      Fail("tiled attention: cannot read a ", ggml_type_name(t->type), " cache");
-  if (mask && (mask->type != GGML_TYPE_F16 || mask->ne[0] < k->ne[1] || mask->ne[1] < T))
-    Fail("tiled attention: the mask must be f16 (n_kv, T)");
+  CheckAttentionOperands("tiled attention", q, k, v, mask);
   ggml_tensor* args[4] = {q, k, v, mask};
   return ggml_custom_4d(ctx, GGML_TYPE_F32, Dh, H, T, 1, args, mask ? 4 : 3, TiledOp, GGML_N_TASKS_MAX,
                         ScaleAsUserdata(scale));
