@@ -10,7 +10,7 @@ namespace chunkllm {
 AdapterScorer::AdapterScorer(std::shared_ptr<const AdapterRuntime> adapters, int n_embd)
     : adapters_(std::move(adapters)), x_(size_t(n_embd)) {}
 
-void AdapterScorer::ReadQuery(const ForwardGraph& g, int row, int l, float* out) {
+void AdapterScorer::ReadQuery(const SequenceGraph& g, int row, int l, float* out) {
   const size_t D = x_.size();
   ggml_backend_tensor_get(g.attn_in[size_t(l)], x_.data(), sizeof(float) * D * size_t(row), sizeof(float) * D);
   adapters_->Query(l, x_.data(), out);

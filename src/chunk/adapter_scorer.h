@@ -16,7 +16,7 @@ class AdapterScorer final : public ChunkScorer {
   AdapterScorer(std::shared_ptr<const AdapterRuntime> adapters, int n_embd);
   GraphTaps taps() const override { return {.attn_in = true}; }
   int query_width() const override { return adapters_->rank(); }
-  void ReadQuery(const ForwardGraph& g, int row, int layer, float* out) override;
+  void ReadQuery(const SequenceGraph& g, int row, int layer, float* out) override;
   // Distances count back from the open chunk, whose tokens read this selection: candidates lie
   // local + 1 or more chunks back, as they do from a token's own chunk in training.
   std::vector<std::vector<float>> Scores(const ScoringInputs& in, const std::vector<int>& candidates) const override;

@@ -35,7 +35,7 @@ class ChunkScorer {
   // W: floats of one query, r (adapters) or H*Dh (oracle).
   virtual int query_width() const = 0;
   // Row `row` of the batch that graph g ran, in layer l -> its query (W floats).
-  virtual void ReadQuery(const ForwardGraph& g, int row, int layer, float* out) = 0;
+  virtual void ReadQuery(const SequenceGraph& g, int row, int layer, float* out) = 0;
   // [layer][candidate] scores of the candidate chunks (indices into the index, ascending); any
   // real scale: selection reads only their order and mean (chunk/selection.h).
   virtual std::vector<std::vector<float>> Scores(const ScoringInputs& in, const std::vector<int>& candidates) const = 0;

@@ -88,7 +88,7 @@ void ChunkLlmPolicy::OnBeginBatch(int, int n, const int32_t*) {
   }
 }
 
-void ChunkLlmPolicy::OnEndBatch(const ForwardGraph& g, int pos0, int n) {
+void ChunkLlmPolicy::OnEndBatch(const SequenceGraph& g, int pos0, int n) {
   static_cast<const AdapterGraph&>(*g.policy).Read(n, batch_keys_, batch_parts_);
   const int last_closing = index_.AddBatch(batch_keys_, batch_parts_, pos0, n);
   const bool boundary = last_closing == n - 1;

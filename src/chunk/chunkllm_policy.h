@@ -80,7 +80,7 @@ class ChunkLlmPolicy final : public GatheredPolicy, private PrefillGatherer {
 
  protected:
   void OnBeginBatch(int pos0, int n_tokens, const int32_t* tokens) override;
-  void OnEndBatch(const ForwardGraph& graph, int pos0, int n_tokens) override;
+  void OnEndBatch(const SequenceGraph& graph, int pos0, int n_tokens) override;
   // Back to 0 (a new prompt) or to the end of the last prefill (bench and eval repeat decodes
   // from there): the chunk index and the pending selection are restored. Elsewhere: Error.
   void OnTruncate(int n) override;

@@ -32,7 +32,7 @@ void GatheredPolicy::BeginBatch(int pos0, int n, const int32_t* tokens) {
   if (active_) EnsureCapacity(gathered_rows(0) + 1);
 }
 
-void GatheredPolicy::EndBatch(const ForwardGraph& g, int pos0, int n) {
+void GatheredPolicy::EndBatch(const SequenceGraph& g, int pos0, int n) {
   n_past_ = pos0 + n;
   if (decode_gathered_) {
     for (auto& p : positions_) p.push_back(pos0);  // the graph wrote its row at p.size()

@@ -26,7 +26,7 @@ class GatheredPolicy : public AttentionPolicy {
   int gathered_rows(int layer) const override { return int(positions_[size_t(layer)].size()); }
   bool keeps_full_cache() const override { return !(full_ && full_->released()); }
   void BeginBatch(int pos0, int n_tokens, const int32_t* tokens) override;
-  void EndBatch(const ForwardGraph& graph, int pos0, int n_tokens) override;
+  void EndBatch(const SequenceGraph& graph, int pos0, int n_tokens) override;
   // Drops positions >= n; gathered attention resumes at the next selection. After an eviction
   // only the current state exists: truncating then is an Error.
   void Truncate(int n) override;
@@ -41,7 +41,7 @@ class GatheredPolicy : public AttentionPolicy {
   // Hooks for subclasses. Before: the tokens of the batch (decode: one). After: the batch ran
   // (for a decode step its token is already appended to every layer's positions).
   virtual void OnBeginBatch(int pos0, int n_tokens, const int32_t* tokens) {}
-  virtual void OnEndBatch(const ForwardGraph& graph, int pos0, int n_tokens) = 0;
+  virtual void OnEndBatch(const SequenceGraph& graph, int pos0, int n_tokens) = 0;
   virtual void OnTruncate(int n) = 0;
 
   // Sets the attended positions of layer l (ascending, < n_past) and gathers their rows; with

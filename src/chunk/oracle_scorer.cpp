@@ -11,7 +11,7 @@
 
 namespace chunkllm {
 
-void OracleScorer::ReadQuery(const ForwardGraph& g, int row, int l, float* out) {
+void OracleScorer::ReadQuery(const SequenceGraph& g, int row, int l, float* out) {
   const size_t W = size_t(query_width());
   ggml_backend_tensor_get(g.q_rope[size_t(l)], out, sizeof(float) * W * size_t(row), sizeof(float) * W);
 }

@@ -18,7 +18,7 @@ class OracleScorer final : public ChunkScorer {
   explicit OracleScorer(const ModelConfig& config) : c_(config) {}
   GraphTaps taps() const override { return {.q_rope = true}; }
   int query_width() const override { return c_.n_head * c_.head_dim; }
-  void ReadQuery(const ForwardGraph& g, int row, int layer, float* out) override;
+  void ReadQuery(const SequenceGraph& g, int row, int layer, float* out) override;
   std::vector<std::vector<float>> Scores(const ScoringInputs& in, const std::vector<int>& candidates) const override;
 
  private:

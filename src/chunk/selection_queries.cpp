@@ -7,7 +7,7 @@ namespace chunkllm {
 SelectionQueries::SelectionQueries(int n_layer, int width, bool recent)
     : width_(width), recent_(recent), query_(size_t(n_layer)) {}
 
-void SelectionQueries::Remember(ChunkScorer& scorer, const ForwardGraph& g, int row, int pos) {
+void SelectionQueries::Remember(ChunkScorer& scorer, const SequenceGraph& g, int row, int pos) {
   latest_pos_ = pos;
   for (size_t l = 0; l < query_.size(); ++l) {
     query_[l].resize(size_t(width_));
@@ -15,7 +15,7 @@ void SelectionQueries::Remember(ChunkScorer& scorer, const ForwardGraph& g, int 
   }
 }
 
-void SelectionQueries::RememberRecent(ChunkScorer& scorer, const ForwardGraph& g, int pos0, int n, int from) {
+void SelectionQueries::RememberRecent(ChunkScorer& scorer, const SequenceGraph& g, int pos0, int n, int from) {
   const size_t W = size_t(width_);
   size_t drop = 0;
   while (drop < recent_pos_.size() && recent_pos_[drop] < from) ++drop;

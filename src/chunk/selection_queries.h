@@ -16,10 +16,10 @@ class SelectionQueries {
   SelectionQueries(int n_layer, int width, bool recent);
 
   // Row `row` of graph g, at position pos, becomes the one query.
-  void Remember(ChunkScorer& scorer, const ForwardGraph& g, int row, int pos);
+  void Remember(ChunkScorer& scorer, const SequenceGraph& g, int row, int pos);
   // select_query recent: rows older than position `from` (the latest completed chunk's start)
   // leave from the front; the batch's rows [pos0, pos0 + n) from `from` on join at the back.
-  void RememberRecent(ChunkScorer& scorer, const ForwardGraph& g, int pos0, int n, int from);
+  void RememberRecent(ChunkScorer& scorer, const SequenceGraph& g, int pos0, int n, int from);
 
   bool recent() const { return recent_; }
   int width() const { return width_; }

@@ -35,7 +35,7 @@ void WindowPolicy::OnBeginBatch(int pos0, int n, const int32_t* tokens) {
   }
 }
 
-void WindowPolicy::OnEndBatch(const ForwardGraph&, int, int n) {
+void WindowPolicy::OnEndBatch(const SequenceGraph&, int, int n) {
   if (n > 1) {
     refresh_before_decode_ = true;
   } else if (++since_refresh_ >= refresh_every_) {

@@ -25,7 +25,7 @@ class WindowPolicy final : public GatheredPolicy {
 
  protected:
   void OnBeginBatch(int pos0, int n_tokens, const int32_t* tokens) override;
-  void OnEndBatch(const ForwardGraph& graph, int pos0, int n_tokens) override;
+  void OnEndBatch(const SequenceGraph& graph, int pos0, int n_tokens) override;
   void OnTruncate(int n) override;
 
  private:

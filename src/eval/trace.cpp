@@ -29,7 +29,7 @@ class QueryRecorder final : public AttentionPolicy {
     t.q_rope = true;
     return t;
   }
-  void EndBatch(const ForwardGraph& g, int, int n) override {
+  void EndBatch(const SequenceGraph& g, int, int n) override {
     if (n != 1) return;
     for (size_t l = 0; l < q_.size(); ++l) {
       ggml_backend_tensor_get(g.q_rope[l], q_[l].data(), 0, sizeof(float) * q_[l].size());

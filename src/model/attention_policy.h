@@ -80,12 +80,12 @@ class AttentionPolicy {
   // Intermediate tensors the policy reads after each batch (fixed for a policy's lifetime).
   virtual GraphTaps taps() const { return {}; }
   // The policy's nodes for a graph being built (null: none). The session asks again whenever it
-  // builds a new graph; the graph owns what it returns (ForwardGraph::policy). Its nodes may call
+  // builds a new graph; the graph owns what it returns (SequenceGraph::policy). Its nodes may call
   // back into the policy while the graph runs (sparse prefill), so the policy outlives it.
   virtual std::unique_ptr<PolicyGraph> NewGraph() { return nullptr; }
-  // Called after the batch's graph ran: the tapped tensors of `graph` and its policy nodes hold
-  // this batch's values.
-  virtual void EndBatch(const ForwardGraph& graph, int pos0, int n_tokens) {}
+  // Called after the batch's graph ran: the tapped tensors of this session's part of the graph
+  // and its policy nodes hold this batch's values.
+  virtual void EndBatch(const SequenceGraph& graph, int pos0, int n_tokens) {}
 
   // Gathered attention for decode steps (one token): a policy-owned cache whose rows
   // [0, gathered_rows(l)) hold, contiguously, the K/V rows layer l reads. The step's token is

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "ggml-backend.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
 #include "model/split_kv_attention.h"
@@ -10,7 +11,7 @@
 
 namespace chunkllm {
 
-size_t ForwardGraphMaxNodes(int n_layer) { return size_t(64 * n_layer + 256); }
+size_t ForwardGraphMaxNodes(int n_layer, int n_seqs) { return size_t(64 * n_layer) * size_t(n_seqs) + 256; }
 
 namespace {
 
@@ -25,83 +26,125 @@ ggml_tensor* Rope(ggml_context* ctx, ggml_tensor* x, ggml_tensor* pos, const Mod
                        c.yarn_beta_fast, c.yarn_beta_slow);
 }
 
-// Self-attention of one layer for the micro-batch; returns Wo * attn, (D, T).
 // Marks a tapped tensor as an output, so the allocator keeps it until the caller reads it.
 ggml_tensor* Tap(ggml_tensor* t) {
   ggml_set_output(t);
   return t;
 }
 
-ggml_tensor* Attention(ggml_context* ctx, ggml_cgraph* gf, const Model& m, const KvCache& kv, int il,
-                       ggml_tensor* h, ForwardGraph& fg, int T, const GraphTaps& taps,
-                       const KvCache* gathered, bool write_kv, AttentionKernel kernel, bool sparse_prefill) {
-  const ModelConfig& c = m.config();
-  const LayerWeights& w = m.weights().layers[il];
-  const int Dh = c.head_dim, H = c.n_head, Hkv = c.n_head_kv;
+// Tokens [first, first + n) of t, a contiguous view. Tokens are t's last dimension: 0 for the
+// positions (I32 [T]), 1 for activations (D, T), 2 for heads (Dh, H, T); a graph of several
+// sequences has T >= 2, so the token dimension is the last one longer than 1.
+ggml_tensor* Rows(ggml_context* ctx, ggml_tensor* t, int first, int n) {
+  const int token_dim = t->ne[2] > 1 ? 2 : t->ne[1] > 1 ? 1 : 0;
+  if (token_dim == 0) return ggml_view_1d(ctx, t, n, size_t(first) * t->nb[0]);
+  if (token_dim == 1) return ggml_view_2d(ctx, t, t->ne[0], n, t->nb[1], size_t(first) * t->nb[1]);
+  return ggml_view_3d(ctx, t, t->ne[0], t->ne[1], n, t->nb[1], t->nb[2], size_t(first) * t->nb[2]);
+}
 
-  ggml_tensor* q = ggml_mul_mat(ctx, w.wq, h);  // (H*Dh, T)
-  ggml_tensor* k = ggml_mul_mat(ctx, w.wk, h);  // (Hkv*Dh, T)
-  ggml_tensor* v = ggml_mul_mat(ctx, w.wv, h);  // (Hkv*Dh, T)
-  if (c.has_qkv_bias) {
-    q = ggml_add(ctx, q, w.bq);
-    k = ggml_add(ctx, k, w.bk);
-    v = ggml_add(ctx, v, w.bv);
-  }
-  q = ggml_reshape_3d(ctx, q, Dh, H, T);
-  k = ggml_reshape_3d(ctx, k, Dh, Hkv, T);
-  if (c.has_qk_norm) {
-    q = RmsNorm(ctx, q, w.q_norm, c.rms_eps);
-    k = RmsNorm(ctx, k, w.k_norm, c.rms_eps);
-  }
-  q = Rope(ctx, q, fg.inp_pos, m);
-  k = Rope(ctx, k, fg.inp_pos, m);
-  if (taps.q_rope) fg.q_rope.push_back(Tap(q));
+// The graph being built and what every layer shares.
+struct Builder {
+  ggml_context* ctx;
+  ggml_cgraph* gf;
+  const Model& m;
+  ForwardGraph& fg;
+  const std::vector<SequenceSpec>& specs;
+  AttentionKernel kernel;
+  bool one = specs.size() == 1;  // a single sequence: its rows are the whole batch (no views)
 
-  // Write this batch's K and V into their cache rows. Expanded before the attention node, so
-  // the attention below reads them (ggml runs nodes in insertion order).
-  ggml_tensor* k2d = ggml_reshape_2d(ctx, k, c.n_embd_kv(), T);
-  ggml_tensor *written_k = nullptr, *written_v = nullptr;
-  if (write_kv) {
-    written_k = ggml_set_rows(ctx, kv.k(il), k2d, fg.inp_kv_rows);
-    written_v = ggml_set_rows(ctx, kv.v(il), v, fg.inp_kv_rows);
-    ggml_build_forward_expand(gf, written_k);
-    ggml_build_forward_expand(gf, written_v);
+  ggml_tensor* Of(ggml_tensor* t, const SequenceGraph& s) const { return one ? t : Rows(ctx, t, s.first_token, s.n_tokens); }
+  // A tap of one sequence's rows: the tensor itself, or a copy of its rows (policies read taps
+  // from their first row), which nothing else uses, so it goes into the graph here.
+  ggml_tensor* TapOf(ggml_tensor* t, const SequenceGraph& s) const { return one ? Tap(t) : TapCopy(Rows(ctx, t, s.first_token, s.n_tokens)); }
+  ggml_tensor* TapCopy(ggml_tensor* rows) const {
+    ggml_tensor* copy = Tap(ggml_cont(ctx, rows));
+    ggml_build_forward_expand(gf, copy);
+    return copy;
   }
-  const KvCache& src = gathered ? *gathered : kv;
-  ggml_tensor* mask = fg.inp_mask;
-  if (sparse_prefill) {
-    mask = fg.policy->SparsePrefillMask(ctx, gf, il, h, fg.inp_pos, written_k, written_v, fg.n_kv);
-    if (!mask || mask->type != GGML_TYPE_F16 || mask->ne[0] != fg.n_kv || mask->ne[1] != T) {
-      Fail("the policy's sparse-prefill mask of layer ", il, " is not F16 [", fg.n_kv, ", ", T, "]");
+
+  // Sequence s's attention in layer il over its cache: (Dh, H, T_s).
+  ggml_tensor* SequenceAttention(int il, size_t si, ggml_tensor* h, ggml_tensor* q, ggml_tensor* k2d, ggml_tensor* v) {
+    const ModelConfig& c = m.config();
+    const SequenceSpec& spec = specs[si];
+    SequenceGraph& s = fg.seqs[si];
+    const int Dh = c.head_dim, Hkv = c.n_head_kv;
+    k2d = Of(k2d, s);
+    v = Of(v, s);
+    // Write this batch's K and V into their cache rows. Expanded before the attention node, so
+    // the attention below reads them (ggml runs nodes in insertion order).
+    ggml_tensor *written_k = nullptr, *written_v = nullptr;
+    if (spec.write_kv) {
+      written_k = ggml_set_rows(ctx, spec.kv->k(il), k2d, s.inp_kv_rows);
+      written_v = ggml_set_rows(ctx, spec.kv->v(il), v, s.inp_kv_rows);
+      ggml_build_forward_expand(gf, written_k);
+      ggml_build_forward_expand(gf, written_v);
     }
-  } else if (gathered) {
-    mask = fg.inp_gather_mask[size_t(il)];
-    ggml_build_forward_expand(gf, ggml_set_rows(ctx, src.k(il), k2d, fg.inp_gather_row[size_t(il)]));
-    ggml_build_forward_expand(gf, ggml_set_rows(ctx, src.v(il), v, fg.inp_gather_row[size_t(il)]));
-  }
+    const KvCache& src = spec.gathered ? *spec.gathered : *spec.kv;
+    ggml_tensor* mask = s.inp_mask;
+    if (spec.sparse_prefill) {
+      mask = s.policy->SparsePrefillMask(ctx, gf, il, Of(h, s), Of(fg.inp_pos, s), written_k, written_v, s.n_kv);
+      if (!mask || mask->type != GGML_TYPE_F16 || mask->ne[0] != s.n_kv || mask->ne[1] != s.n_tokens) {
+        Fail("the policy's sparse-prefill mask of layer ", il, " is not F16 [", s.n_kv, ", ", s.n_tokens, "]");
+      }
+    } else if (spec.gathered) {
+      mask = s.inp_gather_mask[size_t(il)];
+      ggml_build_forward_expand(gf, ggml_set_rows(ctx, src.k(il), k2d, s.inp_gather_row[size_t(il)]));
+      ggml_build_forward_expand(gf, ggml_set_rows(ctx, src.v(il), v, s.inp_gather_row[size_t(il)]));
+    }
 
-  // Attend over rows [0, n_kv) of the source cache: views (Dh, n_kv, Hkv).
-  ggml_tensor* k_cache = src.k(il);
-  ggml_tensor* v_cache = src.v(il);
-  const size_t row_k = k_cache->nb[1], row_v = v_cache->nb[1];
-  const int n_kv = fg.n_kv;
-  const size_t head_k = ggml_row_size(k_cache->type, Dh), head_v = ggml_row_size(v_cache->type, Dh);
-  ggml_tensor* K = ggml_view_3d(ctx, k_cache, Dh, n_kv, Hkv, row_k, head_k, 0);
-  ggml_tensor* V = ggml_view_3d(ctx, v_cache, Dh, n_kv, Hkv, row_v, head_v, 0);
-  const float scale = 1.0f / std::sqrt(float(Dh));
-  ggml_tensor* out = nullptr;  // (Dh, H, T)
-  if (kernel == AttentionKernel::kChunkllm && SplitKvSupports(Dh)) {
-    out = T <= kSplitKvMaxTokens ? SplitKvAttention(ctx, q, K, V, mask, scale) : TiledAttention(ctx, q, K, V, mask, scale);
-  } else {
+    // Attend over rows [0, n_kv) of the source cache: views (Dh, n_kv, Hkv).
+    ggml_tensor* k_cache = src.k(il);
+    ggml_tensor* v_cache = src.v(il);
+    const size_t head_k = ggml_row_size(k_cache->type, Dh), head_v = ggml_row_size(v_cache->type, Dh);
+    ggml_tensor* K = ggml_view_3d(ctx, k_cache, Dh, s.n_kv, Hkv, k_cache->nb[1], head_k, 0);
+    ggml_tensor* V = ggml_view_3d(ctx, v_cache, Dh, s.n_kv, Hkv, v_cache->nb[1], head_v, 0);
+    q = Of(q, s);
+    const float scale = 1.0f / std::sqrt(float(Dh));
+    if (kernel == AttentionKernel::kChunkllm && SplitKvSupports(Dh)) {
+      return s.n_tokens <= kSplitKvMaxTokens ? SplitKvAttention(ctx, q, K, V, mask, scale)
+                                             : TiledAttention(ctx, q, K, V, mask, scale);
+    }
     if (K->type == GGML_TYPE_F32) K = ggml_cast(ctx, K, GGML_TYPE_F16);
     if (V->type == GGML_TYPE_F32) V = ggml_cast(ctx, V, GGML_TYPE_F16);
     ggml_tensor* Q = ggml_permute(ctx, q, 0, 2, 1, 3);  // (Dh, T, H)
-    out = ggml_flash_attn_ext(ctx, Q, K, V, mask, scale, 0.0f, 0.0f);
+    ggml_tensor* out = ggml_flash_attn_ext(ctx, Q, K, V, mask, scale, 0.0f, 0.0f);
     ggml_prec_set_acc(out, GGML_PREC_F32);
+    return out;
   }
-  out = ggml_reshape_2d(ctx, out, Dh * H, T);
-  return ggml_mul_mat(ctx, w.wo, out);
-}
+
+  // Self-attention of one layer for the batch; returns Wo * attn, (D, T).
+  ggml_tensor* Attention(int il, ggml_tensor* h, int T) {
+    const ModelConfig& c = m.config();
+    const LayerWeights& w = m.weights().layers[il];
+    const int Dh = c.head_dim, H = c.n_head, Hkv = c.n_head_kv;
+
+    ggml_tensor* q = ggml_mul_mat(ctx, w.wq, h);  // (H*Dh, T)
+    ggml_tensor* k = ggml_mul_mat(ctx, w.wk, h);  // (Hkv*Dh, T)
+    ggml_tensor* v = ggml_mul_mat(ctx, w.wv, h);  // (Hkv*Dh, T)
+    if (c.has_qkv_bias) {
+      q = ggml_add(ctx, q, w.bq);
+      k = ggml_add(ctx, k, w.bk);
+      v = ggml_add(ctx, v, w.bv);
+    }
+    q = ggml_reshape_3d(ctx, q, Dh, H, T);
+    k = ggml_reshape_3d(ctx, k, Dh, Hkv, T);
+    if (c.has_qk_norm) {
+      q = RmsNorm(ctx, q, w.q_norm, c.rms_eps);
+      k = RmsNorm(ctx, k, w.k_norm, c.rms_eps);
+    }
+    q = Rope(ctx, q, fg.inp_pos, m);
+    k = Rope(ctx, k, fg.inp_pos, m);
+    ggml_tensor* k2d = ggml_reshape_2d(ctx, k, c.n_embd_kv(), T);
+    ggml_tensor* out = nullptr;  // (Dh*H, T)
+    for (size_t si = 0; si < specs.size(); ++si) {
+      SequenceGraph& s = fg.seqs[si];
+      if (specs[si].taps.q_rope) s.q_rope.push_back(TapOf(q, s));
+      ggml_tensor* o = ggml_reshape_2d(ctx, SequenceAttention(il, si, h, q, k2d, v), Dh * H, s.n_tokens);
+      out = out ? ggml_concat(ctx, out, o, 1) : o;
+    }
+    return ggml_mul_mat(ctx, w.wo, out);
+  }
+};
 
 ggml_tensor* FeedForward(ggml_context* ctx, const LayerWeights& w, ggml_tensor* n) {
   ggml_tensor* gate = ggml_mul_mat(ctx, w.ffn_gate, n);  // (F, T)
@@ -109,56 +152,63 @@ ggml_tensor* FeedForward(ggml_context* ctx, const LayerWeights& w, ggml_tensor* 
   return ggml_mul_mat(ctx, w.ffn_down, ggml_swiglu_split(ctx, gate, up));
 }
 
+ggml_tensor* Input(ggml_context* ctx, ggml_type type, int64_t n0, int64_t n1 = 1) {
+  ggml_tensor* t = n1 == 1 && type != GGML_TYPE_F16 ? ggml_new_tensor_1d(ctx, type, n0) : ggml_new_tensor_2d(ctx, type, n0, n1);
+  ggml_set_input(t);
+  return t;
+}
+
 }  // namespace
 
-ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache& kv, int n_kv, int T,
-                               int n_outputs, const GraphTaps& taps, std::unique_ptr<PolicyGraph> policy_graph,
-                               const KvCache* gathered, bool write_kv, AttentionKernel kernel, bool sparse_prefill) {
+ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, std::vector<SequenceSpec> specs, AttentionKernel kernel) {
   const ModelConfig& c = m.config();
   const ModelWeights& w = m.weights();
-  if (sparse_prefill && (!gathered || !write_kv || !policy_graph)) {
-    Fail("sparse prefill needs a gathered cache, the full cache and the policy's graph nodes");
-  }
+  if (specs.empty()) Fail("a forward graph needs at least one sequence");
   ForwardGraph fg;
-  fg.policy = std::move(policy_graph);
-  PolicyGraph* hook = fg.policy.get();
-  fg.graph = ggml_new_graph_custom(ctx, ForwardGraphMaxNodes(c.n_layer), false);
-  fg.n_kv = n_kv;
-
-  fg.inp_tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
-  fg.inp_pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
-  if (write_kv) {  // an evicting policy's decode writes no full-cache row
-    fg.inp_kv_rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, T);
-    ggml_set_input(fg.inp_kv_rows);
-  }
-  ggml_set_input(fg.inp_tokens);
-  ggml_set_input(fg.inp_pos);
-  if (!gathered) {
-    fg.inp_mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F16, fg.n_kv, T);
-    ggml_set_input(fg.inp_mask);
-  }
-  if (gathered && !sparse_prefill) {
-    if (T != 1) Fail("gathered attention runs one token at a time, not ", T);
-    for (int il = 0; il < c.n_layer; ++il) {
-      fg.inp_gather_row.push_back(ggml_new_tensor_1d(ctx, GGML_TYPE_I64, 1));
-      fg.inp_gather_mask.push_back(ggml_new_tensor_2d(ctx, GGML_TYPE_F16, n_kv, 1));
-      ggml_set_input(fg.inp_gather_row.back());
-      ggml_set_input(fg.inp_gather_mask.back());
+  fg.graph = ggml_new_graph_custom(ctx, ForwardGraphMaxNodes(c.n_layer, int(specs.size())), false);
+  int T = 0, n_out = 0;
+  for (SequenceSpec& spec : specs) {
+    if (spec.n_tokens <= 0 || spec.n_outputs <= 0 || spec.n_outputs > spec.n_tokens) {
+      Fail("a sequence of ", spec.n_tokens, " tokens cannot have ", spec.n_outputs, " outputs");
     }
+    if (spec.sparse_prefill && (!spec.gathered || !spec.write_kv || !spec.policy)) {
+      Fail("sparse prefill needs a gathered cache, the full cache and the policy's graph nodes");
+    }
+    SequenceGraph s;
+    s.first_token = T, s.n_tokens = spec.n_tokens;
+    s.first_output = n_out, s.n_outputs = spec.n_outputs;
+    s.n_kv = spec.n_kv;
+    s.policy = std::move(spec.policy);
+    if (spec.write_kv) s.inp_kv_rows = Input(ctx, GGML_TYPE_I64, spec.n_tokens);  // an evicting decode writes none
+    if (!spec.gathered) s.inp_mask = Input(ctx, GGML_TYPE_F16, spec.n_kv, spec.n_tokens);
+    if (spec.gathered && !spec.sparse_prefill) {
+      if (spec.n_tokens != 1) Fail("gathered attention runs one token at a time, not ", spec.n_tokens);
+      for (int il = 0; il < c.n_layer; ++il) {
+        s.inp_gather_row.push_back(Input(ctx, GGML_TYPE_I64, 1));
+        s.inp_gather_mask.push_back(Input(ctx, GGML_TYPE_F16, spec.n_kv, 1));
+      }
+    }
+    T += spec.n_tokens;
+    n_out += spec.n_outputs;
+    fg.seqs.push_back(std::move(s));
   }
-  if (n_outputs < T) {
-    fg.inp_out_ids = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n_outputs);
-    ggml_set_input(fg.inp_out_ids);
-  }
+  fg.inp_tokens = Input(ctx, GGML_TYPE_I32, T);
+  fg.inp_pos = Input(ctx, GGML_TYPE_I32, T);
+  if (n_out < T) fg.inp_out_ids = Input(ctx, GGML_TYPE_I32, n_out);
 
+  Builder b{ctx, fg.graph, m, fg, specs, kernel};
   ggml_tensor* x = ggml_get_rows(ctx, w.tok_embd, fg.inp_tokens);  // (D, T)
   for (int il = 0; il < c.n_layer; ++il) {
     const LayerWeights& lw = w.layers[il];
     ggml_tensor* h = RmsNorm(ctx, x, lw.attn_norm, c.rms_eps);
-    if (taps.attn_in) fg.attn_in.push_back(Tap(h));
-    if (hook) hook->AtAttentionInput(ctx, fg.graph, il, h, fg.inp_pos);
-    ggml_tensor* attn = Attention(ctx, fg.graph, m, kv, il, h, fg, T, taps, gathered, write_kv, kernel, sparse_prefill);
-    if (il == c.n_layer - 1 && fg.inp_out_ids) {
+    for (size_t si = 0; si < specs.size(); ++si) {
+      SequenceGraph& s = fg.seqs[si];
+      if (specs[si].taps.attn_in) s.attn_in.push_back(b.TapOf(h, s));
+      if (s.policy) s.policy->AtAttentionInput(ctx, fg.graph, il, b.Of(h, s), b.Of(fg.inp_pos, s));
+    }
+    ggml_tensor* attn = b.Attention(il, h, T);
+    const bool pruned = il == c.n_layer - 1 && fg.inp_out_ids;
+    if (pruned) {
       // Only the output rows go on: (D, n_out).
       attn = ggml_get_rows(ctx, attn, fg.inp_out_ids);
       x = ggml_get_rows(ctx, x, fg.inp_out_ids);
@@ -166,14 +216,28 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, const KvCache&
     x = ggml_add(ctx, x, attn);
     ggml_tensor* n = RmsNorm(ctx, x, lw.ffn_norm, c.rms_eps);
     x = ggml_add(ctx, x, FeedForward(ctx, lw, n));
-    if (il == 0 && taps.layer1_out) fg.layer1_out = Tap(x);
-    if (il == 0 && hook) hook->AtLayer1Output(ctx, fg.graph, x);
+    if (il != 0) continue;
+    for (size_t si = 0; si < specs.size(); ++si) {
+      SequenceGraph& s = fg.seqs[si];
+      if (!specs[si].taps.layer1_out && !s.policy) continue;
+      // A one-layer model's h_1 has only the output rows left.
+      ggml_tensor* h1 = b.one ? x : pruned ? Rows(ctx, x, s.first_output, s.n_outputs) : Rows(ctx, x, s.first_token, s.n_tokens);
+      if (specs[si].taps.layer1_out) s.layer1_out = b.one ? Tap(x) : b.TapCopy(h1);
+      if (s.policy) s.policy->AtLayer1Output(ctx, fg.graph, h1);
+    }
   }
   x = RmsNorm(ctx, x, w.output_norm, c.rms_eps);
   fg.logits = ggml_mul_mat(ctx, w.output, x);  // (V, n_out)
   ggml_set_output(fg.logits);
   ggml_build_forward_expand(fg.graph, fg.logits);
   return fg;
+}
+
+void SetBatchInputs(const ForwardGraph& fg, const std::vector<int32_t>& tokens, const std::vector<int32_t>& pos,
+                    const std::vector<int32_t>& out_ids) {
+  ggml_backend_tensor_set(fg.inp_tokens, tokens.data(), 0, sizeof(int32_t) * tokens.size());
+  ggml_backend_tensor_set(fg.inp_pos, pos.data(), 0, sizeof(int32_t) * pos.size());
+  if (fg.inp_out_ids) ggml_backend_tensor_set(fg.inp_out_ids, out_ids.data(), 0, sizeof(int32_t) * out_ids.size());
 }
 
 }  // namespace chunkllm

@@ -12,6 +12,7 @@
 //   logits = Wout (rmsnorm(x) * output_norm)                       (V, n_out)
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -38,19 +39,32 @@ struct GraphTaps {
   bool operator==(const GraphTaps&) const = default;
 };
 
-struct ForwardGraph {
-  ggml_cgraph* graph = nullptr;
-  ggml_tensor* inp_tokens = nullptr;   // I32 [T]
-  ggml_tensor* inp_pos = nullptr;      // I32 [T]
+// One sequence's part of a forward graph (a session's micro-batch): its cache, what its tokens
+// attend to, and the policy nodes and taps it reads back. A graph holds one sequence, or several
+// (a server's slots decoding together: the weights are read once for all of them), each with its
+// own cache and policy; the matmuls run over every sequence's tokens at once.
+struct SequenceSpec {
+  const KvCache* kv = nullptr;  // the sequence's full cache
+  int n_kv = 0;                 // attention reads rows [0, n_kv) of kv (or of gathered)
+  int n_tokens = 0;             // this sequence's tokens, consecutive in the graph's batch
+  int n_outputs = 0;            // its last n_outputs tokens produce logits
+  GraphTaps taps;
+  std::unique_ptr<PolicyGraph> policy;  // may be null
+  const KvCache* gathered = nullptr;
+  bool write_kv = true;
+  bool sparse_prefill = false;
+};
+
+struct SequenceGraph {
+  int first_token = 0, n_tokens = 0;    // rows of the graph's batch
+  int first_output = 0, n_outputs = 0;  // rows of ForwardGraph::logits
+  int n_kv = 0;
   ggml_tensor* inp_kv_rows = nullptr;  // I64 [T]: cache row of each token (= its position)
   ggml_tensor* inp_mask = nullptr;     // F16 [n_kv, T]: 0 where attended, -inf elsewhere
-  ggml_tensor* inp_out_ids = nullptr;  // I32 [n_out], or null when every token is an output
-  ggml_tensor* logits = nullptr;       // F32 [V, n_out]
-  int n_kv = 0;
   // Gathered attention (decode with a sparse policy): per layer, the row of the gathered cache
   // that receives this token (I64 [1]) and the mask over its rows (F16 [n_kv, 1]).
   std::vector<ggml_tensor*> inp_gather_row, inp_gather_mask;
-  // Taps (null / empty unless requested).
+  // Taps (null / empty unless requested), this sequence's tokens only.
   std::vector<ggml_tensor*> attn_in;   // n_layer x F32 (D, T)
   std::vector<ggml_tensor*> q_rope;    // n_layer x F32 (Dh, H, T)
   ggml_tensor* layer1_out = nullptr;   // F32 (D, T); (D, n_out) if the model has one layer
@@ -58,12 +72,22 @@ struct ForwardGraph {
   std::unique_ptr<PolicyGraph> policy;
 };
 
-// T tokens attend to cache positions [0, n_kv) under inp_mask; their K/V are written into the
-// cache rows inp_kv_rows by the graph. The graph depends only on (T, n_outputs, n_kv), so a
-// session reuses it from one decode step to the next. Callers choose n_kv = pos0 + T rounded
-// up to kKvPad (the mask hides the rest): the same KV blocking as libllama, so the flash-
-// attention kernel sums in the same order. Only the last n_outputs tokens produce logits
-// (the last layer's FFN and the output matmul are skipped for the others, as in libllama).
+struct ForwardGraph {
+  ggml_cgraph* graph = nullptr;
+  ggml_tensor* inp_tokens = nullptr;   // I32 [T]: every sequence's tokens, one after another
+  ggml_tensor* inp_pos = nullptr;      // I32 [T]
+  ggml_tensor* inp_out_ids = nullptr;  // I32 [n_out], or null when every token is an output
+  ggml_tensor* logits = nullptr;       // F32 [V, n_out]
+  std::vector<SequenceGraph> seqs;
+};
+
+// Each sequence's T_s tokens attend to its cache positions [0, n_kv) under its inp_mask; their
+// K/V are written into its cache rows inp_kv_rows by the graph. The graph depends only on each
+// sequence's (T, n_outputs, n_kv, caches), so a session reuses it from one decode step to the
+// next. Callers choose n_kv = pos0 + T rounded up to kKvPad (the mask hides the rest): the same
+// KV blocking as libllama, so the flash-attention kernel sums in the same order. Only the last
+// n_outputs tokens of a sequence produce logits (the last layer's FFN and the output matmul are
+// skipped for the others, as in libllama).
 //
 // Gathered mode (gathered != null, one token): attention reads rows [0, n_kv) of `gathered`, a
 // second cache whose rows hold the positions each layer attends to, contiguously; the token's
@@ -74,15 +98,17 @@ struct ForwardGraph {
 // dense batch; then the policy graph's node (PolicyGraph::SparsePrefillMask) fills layer l's rows
 // [0, n_kv) of `gathered` and gives the mask [n_kv, T] over them, and attention reads those rows.
 //
-// policy_graph (may be null) is called at its hook points as the graph is built and then kept in
-// the returned graph (ForwardGraph::policy).
-ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& model, const KvCache& kv, int n_kv,
-                               int n_tokens, int n_outputs, const GraphTaps& taps = {},
-                               std::unique_ptr<PolicyGraph> policy_graph = nullptr,
-                               const KvCache* gathered = nullptr, bool write_kv = true,
-                               AttentionKernel kernel = AttentionKernel::kGgml, bool sparse_prefill = false);
+// A sequence's policy graph (may be null) is called at its hook points, with that sequence's
+// rows, as the graph is built, and then kept in the returned graph (SequenceGraph::policy).
+ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& model, std::vector<SequenceSpec> seqs,
+                               AttentionKernel kernel = AttentionKernel::kGgml);
 
-// Node budget for BuildForwardGraph, for sizing the graph context.
-size_t ForwardGraphMaxNodes(int n_layer);
+// Fills the inputs the sequences share once the graph is allocated: every token (I32 [T]), its
+// position, and the batch rows that produce logits (ignored when every row does).
+void SetBatchInputs(const ForwardGraph& fg, const std::vector<int32_t>& tokens, const std::vector<int32_t>& pos,
+                    const std::vector<int32_t>& out_ids);
+
+// Node budget for BuildForwardGraph over n_seqs sequences, for sizing the graph context.
+size_t ForwardGraphMaxNodes(int n_layer, int n_seqs = 1);
 
 }  // namespace chunkllm

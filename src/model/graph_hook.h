@@ -4,9 +4,11 @@
 // (llama_memory_i), so ChunkLLM's adapters live in chunk/ (chunk/adapter_graph.h) and model/
 // knows nothing of them.
 //
-// A policy makes one per built graph (AttentionPolicy::NewGraph); the ForwardGraph owns it and
-// hands it back with the graph after it ran (ForwardGraph::policy, AttentionPolicy::EndBatch),
-// so what it built lives exactly as long as the graph that holds it.
+// A policy makes one per built graph (AttentionPolicy::NewGraph); the graph owns it and hands it
+// back with the policy's sequence of the graph after it ran (SequenceGraph::policy,
+// AttentionPolicy::EndBatch), so what it built lives exactly as long as the graph that holds it.
+// A graph that decodes several sessions together holds one per session, each called with its
+// own session's rows only.
 #pragma once
 
 #include "ggml.h"

@@ -28,8 +28,11 @@ Session::Session(const Model& model, const SessionParams& params, AttentionPolic
   if (!backend_) Fail("cannot initialise the CPU backend");
   ggml_backend_cpu_set_n_threads(backend_, params.n_threads);
   // A persistent thread pool, as llama-bench attaches one: no thread start-up per step.
-  ggml_threadpool_params tpp = ggml_threadpool_params_default(params.n_threads);
-  threadpool_ = ggml_threadpool_new(&tpp);
+  threadpool_ = params.threadpool;
+  if (!threadpool_) {
+    ggml_threadpool_params tpp = ggml_threadpool_params_default(params.n_threads);
+    threadpool_ = ggml_threadpool_new(&tpp);
+  }
   if (threadpool_) ggml_backend_cpu_set_threadpool(backend_, threadpool_);
   galloc_ = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_));
   const size_t max_nodes = ForwardGraphMaxNodes(model.config().n_layer);
@@ -42,7 +45,7 @@ Session::~Session() {
   if (graph_ctx_) ggml_free(graph_ctx_);
   if (galloc_) ggml_gallocr_free(galloc_);
   if (backend_) ggml_backend_free(backend_);
-  if (threadpool_) ggml_threadpool_free(threadpool_);
+  if (threadpool_ && threadpool_ != params_.threadpool) ggml_threadpool_free(threadpool_);
 }
 
 void Session::Truncate(int n) {
@@ -64,18 +67,21 @@ void Session::ResetPolicy(AttentionPolicy* policy) {
   if (kv_.released()) kv_.Reacquire();
   kv_.set_n_past(0);
   policy_ = policy ? policy : &dense_policy_;
+  ++policy_epoch_;
   policy_->Attach(kv_);
 }
 
 size_t Session::compute_bytes() const { return galloc_ ? ggml_gallocr_get_buffer_size(galloc_, 0) : 0; }
 
-void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_logits, int prompt_end) {
+Session::BatchPlan Session::Plan(const int32_t* tokens, int T, int n_outputs, int prompt_end) {
   const int pos0 = kv_.n_past();
   policy_->BeginBatch(pos0, T, tokens);
   const SparsePrefillBatch sparse = T > 1 ? policy_->PrefillBatch(pos0, T, prompt_end) : SparsePrefillBatch{};
 
   // A one-layer model's layer-1 taps must cover every token: no output-row pruning then.
-  const int n_wanted = n_outputs;
+  BatchPlan plan;
+  plan.pos0 = pos0;
+  plan.n_wanted = n_outputs;
   const GraphTaps taps = policy_->taps();
   const bool reads_layer1 = taps.layer1_out || taps.hook_layer1;
   if (reads_layer1 && model_.config().n_layer == 1) n_outputs = T;
@@ -97,41 +103,46 @@ void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_l
     if (rows > gathered->n_ctx()) Fail("gathered attention needs ", rows, " rows; its cache holds ", gathered->n_ctx());
     n_kv = std::min(gathered->n_ctx(), GGML_PAD(rows, kKvPad));
   }
-  const GraphKey key{T, n_outputs, n_kv, gathered, write_kv, sparse.cache != nullptr};
-  if (!(key == graph_key_)) {
-    if (graph_ctx_) ggml_free(graph_ctx_);
-    graph_key_ = GraphKey{};
-    ggml_init_params ip = {graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
-    graph_ctx_ = ggml_init(ip);
-    graph_ = BuildForwardGraph(graph_ctx_, model_, kv_, key.n_kv, T, n_outputs, taps, policy_->NewGraph(), gathered,
-                               write_kv, params_.attn_kernel, key.sparse_prefill);
-    if (!ggml_gallocr_alloc_graph(galloc_, graph_.graph)) {
-      Fail("cannot allocate compute memory for a batch of ", T, " tokens");
-    }
-    graph_key_ = key;
-  }
-  const ForwardGraph& fg = graph_;
+  plan.key = GraphKey{T, n_outputs, n_kv, gathered, write_kv, sparse.cache != nullptr};
+  return plan;
+}
 
-  std::vector<int32_t> pos(T);
-  std::vector<int64_t> rows(T);
-  for (int i = 0; i < T; ++i) pos[i] = pos0 + i, rows[i] = pos0 + i;
-  ggml_backend_tensor_set(fg.inp_tokens, tokens, 0, sizeof(int32_t) * T);
-  ggml_backend_tensor_set(fg.inp_pos, pos.data(), 0, sizeof(int32_t) * T);
-  if (fg.inp_kv_rows) ggml_backend_tensor_set(fg.inp_kv_rows, rows.data(), 0, sizeof(int64_t) * T);
+SequenceSpec Session::Spec(const BatchPlan& plan) {
+  const GraphKey& k = plan.key;
+  SequenceSpec spec;
+  spec.kv = &kv_;
+  spec.n_kv = k.n_kv;
+  spec.n_tokens = k.n_tokens;
+  spec.n_outputs = k.n_outputs;
+  spec.taps = policy_->taps();
+  spec.policy = policy_->NewGraph();
+  spec.gathered = k.gathered;
+  spec.write_kv = k.write_kv;
+  spec.sparse_prefill = k.sparse_prefill;
+  return spec;
+}
+
+void Session::SetInputs(const SequenceGraph& seq, const BatchPlan& plan) {
+  const int T = plan.key.n_tokens, n_kv = plan.key.n_kv, pos0 = plan.pos0;
+  if (seq.inp_kv_rows) {
+    std::vector<int64_t> rows(T);
+    for (int i = 0; i < T; ++i) rows[i] = pos0 + i;
+    ggml_backend_tensor_set(seq.inp_kv_rows, rows.data(), 0, sizeof(int64_t) * T);
+  }
   const ggml_fp16_t zero = ggml_fp32_to_fp16(0.0f), neg_inf = ggml_fp32_to_fp16(-INFINITY);
-  if (sparse.cache) {
+  if (plan.key.sparse_prefill) {
     // The policy's nodes make each layer's mask while the graph runs.
-  } else if (gathered) {
+  } else if (plan.key.gathered) {
     // Layer l reads its gathered rows and the new one: [0, gathered_rows(l)]; padding masked.
     mask_.resize(size_t(n_kv));
-    for (int il = 0; il < n_layer; ++il) {
+    for (int il = 0; il < model_.config().n_layer; ++il) {
       const int64_t row = policy_->gathered_rows(il);
-      ggml_backend_tensor_set(fg.inp_gather_row[size_t(il)], &row, 0, sizeof(row));
+      ggml_backend_tensor_set(seq.inp_gather_row[size_t(il)], &row, 0, sizeof(row));
       if (!policy_->GatheredMask(il, n_kv, mask_.data())) {
         std::fill(mask_.begin(), mask_.begin() + row + 1, zero);
         std::fill(mask_.begin() + row + 1, mask_.end(), neg_inf);
       }
-      ggml_backend_tensor_set(fg.inp_gather_mask[size_t(il)], mask_.data(), 0, mask_.size() * sizeof(ggml_fp16_t));
+      ggml_backend_tensor_set(seq.inp_gather_mask[size_t(il)], mask_.data(), 0, mask_.size() * sizeof(ggml_fp16_t));
     }
   } else {
     // Causal mask (n_kv, T): token i (at pos0 + i) sees cache positions j <= pos0 + i; the
@@ -143,21 +154,44 @@ void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_l
       std::fill(row, row + seen, zero);
       std::fill(row + seen, row + n_kv, neg_inf);
     }
-    ggml_backend_tensor_set(fg.inp_mask, mask_.data(), 0, mask_.size() * sizeof(ggml_fp16_t));
+    ggml_backend_tensor_set(seq.inp_mask, mask_.data(), 0, mask_.size() * sizeof(ggml_fp16_t));
   }
-  if (fg.inp_out_ids) {
-    std::vector<int32_t> ids(n_outputs);
-    for (int i = 0; i < n_outputs; ++i) ids[i] = T - n_outputs + i;
-    ggml_backend_tensor_set(fg.inp_out_ids, ids.data(), 0, sizeof(int32_t) * n_outputs);
-  }
+}
 
+void Session::Finish(const ForwardGraph& fg, const SequenceGraph& seq, const BatchPlan& plan, float* out_logits) {
+  // The last n_wanted of this sequence's output rows of logits (V, n_out) are the caller's.
+  const size_t row_bytes = fg.logits->nb[1];
+  const int first = seq.first_output + seq.n_outputs - plan.n_wanted;
+  ggml_backend_tensor_get(fg.logits, out_logits, row_bytes * size_t(first), row_bytes * size_t(plan.n_wanted));
+  kv_.set_n_past(plan.pos0 + plan.key.n_tokens);
+  policy_->EndBatch(seq, plan.pos0, plan.key.n_tokens);
+}
+
+void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_logits, int prompt_end) {
+  const BatchPlan plan = Plan(tokens, T, n_outputs, prompt_end);
+  if (!(plan.key == graph_key_)) {
+    if (graph_ctx_) ggml_free(graph_ctx_);
+    graph_key_ = GraphKey{};
+    ggml_init_params ip = {graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
+    graph_ctx_ = ggml_init(ip);
+    std::vector<SequenceSpec> specs;
+    specs.push_back(Spec(plan));
+    graph_ = BuildForwardGraph(graph_ctx_, model_, std::move(specs), params_.attn_kernel);
+    if (!ggml_gallocr_alloc_graph(galloc_, graph_.graph)) {
+      Fail("cannot allocate compute memory for a batch of ", T, " tokens");
+    }
+    graph_key_ = plan.key;
+  }
+  const ForwardGraph& fg = graph_;
+  const int n_out = plan.key.n_outputs;
+  std::vector<int32_t> pos(T), out_ids(n_out);
+  for (int i = 0; i < T; ++i) pos[i] = plan.pos0 + i;
+  for (int i = 0; i < n_out; ++i) out_ids[i] = T - n_out + i;
+  SetBatchInputs(fg, std::vector<int32_t>(tokens, tokens + T), pos, out_ids);
+  SetInputs(fg.seqs[0], plan);
   const ggml_status st = ggml_backend_graph_compute(backend_, fg.graph);
   if (st != GGML_STATUS_SUCCESS) Fail("graph compute failed with status ", int(st));
-  // The last n_wanted rows of logits (V, n_outputs) are the caller's.
-  const size_t row_bytes = fg.logits->nb[1];
-  ggml_backend_tensor_get(fg.logits, out_logits, row_bytes * (n_outputs - n_wanted), row_bytes * n_wanted);
-  kv_.set_n_past(pos0 + T);
-  policy_->EndBatch(fg, pos0, T);
+  Finish(fg, fg.seqs[0], plan, out_logits);
 }
 
 void Session::Prefill(const std::vector<int32_t>& tokens, std::vector<float>* all_logits,
@@ -191,12 +225,16 @@ void Session::Prefill(const std::vector<int32_t>& tokens, std::vector<float>* al
   if (all_logits) std::copy(all_logits->end() - V, all_logits->end(), logits_.begin());
 }
 
-const std::vector<float>& Session::Decode(int32_t token) {
+void Session::CheckDecode(int32_t token) const {
   const int V = model_.config().n_vocab;
   if (token < 0 || token >= V) Fail("token id ", token, " is out of range [0, ", V, ")");
   if (kv_.n_past() + 1 > n_ctx()) {
     Fail("the context is full: ", n_ctx(), " positions (raise -c)");
   }
+}
+
+const std::vector<float>& Session::Decode(int32_t token) {
+  CheckDecode(token);
   RunBatch(&token, 1, 1, logits_.data(), kv_.n_past() + 1);
   return logits_;
 }

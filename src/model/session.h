@@ -28,6 +28,10 @@ struct SessionParams {
   // Attention kernels (--attn-kernel, model/attention_kernel.h): ours (split-KV decode, tiled
   // prefill) or ggml's flash-attention kernel, whose arithmetic is libllama's bit for bit.
   AttentionKernel attn_kernel = AttentionKernel::kChunkllm;
+  // A thread pool shared with other sessions that never compute at the same time (a server's
+  // slots, model/session_batch.h), so idle pools do not spin beside the busy one; it must
+  // outlive the session. Null: the session makes its own of n_threads.
+  ggml_threadpool* threadpool = nullptr;
 };
 
 class Session {
@@ -71,20 +75,10 @@ class Session {
   size_t compute_bytes() const;
 
  private:
-  // Runs one micro-batch of n_tokens tokens after the cached ones, of a prompt that ends at
-  // position prompt_end; writes the logits of the last n_outputs.
-  void RunBatch(const int32_t* tokens, int n_tokens, int n_outputs, float* out_logits, int prompt_end);
+  friend class SessionBatch;  // decodes several sessions in one graph with the steps below
 
-  const Model& model_;
-  SessionParams params_;
-  DensePolicy dense_policy_;
-  AttentionPolicy* policy_;
-  KvCache kv_;
-  ggml_backend_t backend_ = nullptr;
-  ggml_threadpool* threadpool_ = nullptr;
-  ggml_gallocr_t galloc_ = nullptr;
-  // The last graph built, reused while its shape (T, n_outputs, n_kv) repeats: consecutive
-  // decode steps rebuild nothing for kKvPad steps.
+  // One micro-batch of this session, planned: what its part of a forward graph is (GraphKey)
+  // and how its inputs are filled.
   struct GraphKey {
     int n_tokens = -1, n_outputs = -1, n_kv = -1;
     const KvCache* gathered = nullptr;
@@ -92,7 +86,36 @@ class Session {
     bool sparse_prefill = false;
     bool operator==(const GraphKey&) const = default;
   };
+  struct BatchPlan {
+    GraphKey key;
+    int pos0 = 0;
+    int n_wanted = 0;  // the caller's output rows: the last n_wanted of key.n_outputs
+  };
+  // Runs one micro-batch of n_tokens tokens after the cached ones, of a prompt that ends at
+  // position prompt_end; writes the logits of the last n_outputs.
+  void RunBatch(const int32_t* tokens, int n_tokens, int n_outputs, float* out_logits, int prompt_end);
+  // The steps of a batch: Plan tells the policy that the batch begins and sizes the graph;
+  // Spec is this session's part of a new graph; SetInputs fills that part's inputs (masks, cache
+  // rows); Finish, after the graph ran, copies the logits and tells the policy that it ended.
+  BatchPlan Plan(const int32_t* tokens, int n_tokens, int n_outputs, int prompt_end);
+  SequenceSpec Spec(const BatchPlan& plan);
+  void SetInputs(const SequenceGraph& seq, const BatchPlan& plan);
+  void Finish(const ForwardGraph& fg, const SequenceGraph& seq, const BatchPlan& plan, float* out_logits);
+  // Checks a decode step's token and room in the context.
+  void CheckDecode(int32_t token) const;
+
+  const Model& model_;
+  SessionParams params_;
+  DensePolicy dense_policy_;
+  AttentionPolicy* policy_;
+  KvCache kv_;
+  ggml_backend_t backend_ = nullptr;
+  ggml_threadpool* threadpool_ = nullptr;  // owned unless params_.threadpool gave it
+  ggml_gallocr_t galloc_ = nullptr;
+  // The last graph built, reused while its shape (T, n_outputs, n_kv) repeats: consecutive
+  // decode steps rebuild nothing for kKvPad steps.
   GraphKey graph_key_;
+  uint64_t policy_epoch_ = 0;  // counts ResetPolicy calls: a graph holds its policy's nodes
   ggml_context* graph_ctx_ = nullptr;
   ForwardGraph graph_;
   std::vector<uint8_t> graph_meta_;  // ggml context memory for graph nodes

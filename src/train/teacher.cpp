@@ -24,7 +24,7 @@ class TeacherCapture final : public AttentionPolicy {
   }
   const char* name() const override { return "teacher"; }
   GraphTaps taps() const override { return {.attn_in = true, .q_rope = true, .layer1_out = true}; }
-  void EndBatch(const ForwardGraph& g, int pos0, int n) override {
+  void EndBatch(const SequenceGraph& g, int pos0, int n) override {
     for (size_t l = 0; l < attn_in.size(); ++l) {
       ggml_backend_tensor_get(g.attn_in[l], attn_in[l].data() + size_t(pos0) * D_, 0, sizeof(float) * D_ * n);
       ggml_backend_tensor_get(g.q_rope[l], q[l].data() + size_t(pos0) * qrow_, 0, sizeof(float) * qrow_ * n);

@@ -332,7 +332,7 @@ class RecordsAttnIn final : public AttentionPolicy {
     return t;
   }
   std::unique_ptr<PolicyGraph> NewGraph() override { return inner_.NewGraph(); }
-  void EndBatch(const ForwardGraph& g, int pos0, int n) override {
+  void EndBatch(const SequenceGraph& g, int pos0, int n) override {
     for (size_t l = 0; l < x_.size(); ++l) {
       ASSERT_EQ(x_[l].size(), size_t(pos0) * size_t(D_)) << "batches out of order";
       x_[l].resize(size_t(pos0 + n) * size_t(D_));

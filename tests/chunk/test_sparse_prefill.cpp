@@ -90,7 +90,7 @@ class PlannedPolicy final : public GatheredPolicy {
     const auto& layers = plan_.at(pos0);
     for (int l = 0; l < n_layer(); ++l) SetPositions(l, layers[size_t(l)]);
   }
-  void OnEndBatch(const ForwardGraph&, int, int) override {}
+  void OnEndBatch(const SequenceGraph&, int, int) override {}
   void OnTruncate(int) override {}
 
  private:

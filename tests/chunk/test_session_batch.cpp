@@ -1,0 +1,211 @@
+// Batched decode across sessions (model/session_batch.h): several sessions, each with its own
+// cache, depth and attention policy (dense, ChunkLLM methods, the window baselines), decoded in
+// one graph.
+//
+// What is exact, and why: ggml's CPU matmul computes each output element on its own, whatever the
+// other columns are, but by two kernels: ggml's vec_dot for one column (a decode alone) and
+// llamafile's tinyBLAS for two or more (a batch), which sum in different orders. So a session's
+// logits in any batch of two or more sessions are the same bits whoever its partners are and
+// wherever it sits (checked exactly: a graph that mixed up sequences' rows, caches or policies
+// would fail it), and they differ from its decode alone only by the matmuls' summation order
+// (checked against the dtype's tolerance that the kernel tests use, LogitsVsLlama: a relative
+// (5L + 2) u of max|logit|, with the policy's statistics equal, and the greedy token wherever
+// the top two logits are further apart than two tolerances).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "chunk/policy_fixture.h"
+#include "chunk/policy_spec.h"
+#include "core/error.h"
+#include "model/session_batch.h"
+
+namespace chunkllm {
+namespace {
+
+using test::Fixture, test::MakeFixture, test::Params, test::Options;
+
+// One sequence of the comparison: a policy (null: dense), its prompt length and decode tokens.
+struct Case {
+  std::string method;  // "" for dense
+  int prompt_len;
+};
+
+std::unique_ptr<AttentionPolicy> NewPolicy(const Fixture& f, const std::string& method) {
+  if (method.empty()) return nullptr;
+  AttentionOptions o = Options(method, 3);
+  if (method == "chunkllm") o.first_selection = FirstSelection::kDenseStep, o.layer_topk = 2;  // the defaults' kind
+  if (method == "streaming" || method == "sepllm") o.window = 64;
+  return PolicySpec(*f.model, o, f.adapters).NewPolicy();
+}
+
+// How the sessions decode: alone (Session::Decode); each beside a companion of its own (a dense
+// session, batches of two); or all together, in batches whose members change from step to step.
+enum class Mode { kAlone, kWithCompanion, kTogether };
+
+// Logits of every decode step of each case.
+struct Decoded {
+  std::vector<std::vector<std::vector<float>>> logits;  // [case][step]
+  std::vector<AttentionStats> stats;
+};
+
+// Whether case i decodes at step t of `steps` when all decode together: cases 0 and 1 always
+// (so every batch has two sessions or more), the others join late and leave early.
+bool Member(size_t i, int t, int steps) { return i < 2 || (t >= int(i) && t < steps - int(i) / 2); }
+
+Decoded Decode(const Fixture& f, const std::vector<Case>& cases, int steps, Mode mode, AttentionKernel kernel) {
+  SessionParams p = Params();
+  p.attn_kernel = kernel;
+  std::vector<std::unique_ptr<AttentionPolicy>> policies;
+  std::vector<std::unique_ptr<Session>> sessions, companions;
+  for (const Case& c : cases) {
+    policies.push_back(NewPolicy(f, c.method));
+    sessions.push_back(std::make_unique<Session>(*f.model, p, policies.back().get()));
+    sessions.back()->Prefill(std::vector<int32_t>(f.prompt.begin(), f.prompt.begin() + c.prompt_len));
+    if (mode != Mode::kWithCompanion) continue;
+    companions.push_back(std::make_unique<Session>(*f.model, p));
+    companions.back()->Prefill(std::vector<int32_t>(f.prompt.begin() + 7, f.prompt.begin() + 7 + 90));
+  }
+  SessionBatch batch(*f.model, p.n_threads, kernel);
+  Decoded run;
+  run.logits.resize(cases.size());
+  for (int t = 0; t < steps; ++t) {
+    const int32_t token = f.continuation[size_t(t)];
+    std::vector<Session*> together;
+    for (size_t i = 0; i < cases.size(); ++i) {
+      if (!Member(i, t, steps)) continue;
+      if (mode == Mode::kAlone) sessions[i]->Decode(token);
+      if (mode == Mode::kWithCompanion) batch.Decode({companions[i].get(), sessions[i].get()}, {token, token});
+      if (mode == Mode::kTogether) together.push_back(sessions[i].get());
+    }
+    if (mode == Mode::kTogether) batch.Decode(together, std::vector<int32_t>(together.size(), token));
+    for (size_t i = 0; i < cases.size(); ++i) {
+      if (Member(i, t, steps)) run.logits[i].push_back(sessions[i]->last_logits());
+    }
+  }
+  for (auto& policy : policies) run.stats.push_back(policy ? policy->stats() : AttentionStats{});
+  return run;
+}
+
+std::string NameOf(const Case& c) { return c.method.empty() ? "dense" : c.method; }
+
+void ExpectSameStats(const AttentionStats& a, const AttentionStats& b, const std::string& name) {
+  EXPECT_EQ(a.decode_steps, b.decode_steps) << name;
+  EXPECT_EQ(a.attended_sum, b.attended_sum) << name;
+  EXPECT_EQ(a.selections, b.selections) << name;
+}
+
+void ExpectSameBits(const Decoded& a, const Decoded& b, const std::vector<Case>& cases) {
+  for (size_t i = 0; i < cases.size(); ++i) {
+    ASSERT_EQ(a.logits[i].size(), b.logits[i].size());
+    ASSERT_FALSE(a.logits[i].empty());
+    for (size_t t = 0; t < a.logits[i].size(); ++t) {
+      ASSERT_EQ(0, std::memcmp(a.logits[i][t].data(), b.logits[i][t].data(), a.logits[i][t].size() * sizeof(float)))
+          << NameOf(cases[i]) << " (case " << i << "): logits differ at step " << t;
+    }
+    ExpectSameStats(a.stats[i], b.stats[i], NameOf(cases[i]));
+  }
+}
+
+// Prompts of different lengths put the sessions at different depths, across the 256-row KV
+// padding (one of them crosses it while decoding); every method keeps its own index.
+const std::vector<Case> kMixed = {{"", 250}, {"chunkllm", 400}, {"", 37}, {"novote", 300},
+                                  {"oracle", 200}, {"streaming", 260}, {"sepllm", 120}, {"chunk-fixed", 180}};
+
+TEST(SessionBatch, ASessionsLogitsDoNotDependOnItsPartners) {
+  const Fixture f = MakeFixture();
+  for (AttentionKernel kernel : {AttentionKernel::kChunkllm, AttentionKernel::kGgml}) {
+    const Decoded paired = Decode(f, kMixed, 24, Mode::kWithCompanion, kernel);
+    const Decoded together = Decode(f, kMixed, 24, Mode::kTogether, kernel);
+    ExpectSameBits(paired, together, kMixed);
+    EXPECT_GT(together.stats[1].selections, 0) << "ChunkLLM never selected: the test would not see its index";
+  }
+}
+
+TEST(SessionBatch, ASessionsLogitsAreItsOwnDecodesWithinTheDtypeTolerance) {
+  const Fixture f = MakeFixture();
+  const Decoded alone = Decode(f, kMixed, 24, Mode::kAlone, AttentionKernel::kChunkllm);
+  const Decoded together = Decode(f, kMixed, 24, Mode::kTogether, AttentionKernel::kChunkllm);
+  // f16 weights and cache: u = 2^-11; the fixture has 3 layers.
+  const double tolerance = (5.0 * f.model->config().n_layer + 2.0) * std::ldexp(1.0, -11);
+  double worst = 0;
+  int separated = 0, steps = 0;
+  for (size_t i = 0; i < kMixed.size(); ++i) {
+    ASSERT_EQ(alone.logits[i].size(), together.logits[i].size());
+    for (size_t t = 0; t < alone.logits[i].size(); ++t) {
+      const std::vector<float>&a = alone.logits[i][t], &b = together.logits[i][t];
+      double diff = 0, scale = 0;
+      for (size_t v = 0; v < a.size(); ++v) {
+        diff = std::max(diff, std::fabs(double(a[v]) - double(b[v])));
+        scale = std::max(scale, std::fabs(double(a[v])));
+      }
+      worst = std::max(worst, diff / scale);
+      ++steps;
+      EXPECT_LE(diff / scale, tolerance) << NameOf(kMixed[i]) << " step " << t;
+      // The greedy token is the same wherever the top two logits are further apart than two
+      // tolerances (a random model has near-ties, where either token is right).
+      std::vector<float> top(a);
+      std::partial_sort(top.begin(), top.begin() + 2, top.end(), std::greater<float>());
+      if (top[0] - top[1] > 2 * tolerance * scale) {
+        EXPECT_EQ(std::max_element(a.begin(), a.end()) - a.begin(), std::max_element(b.begin(), b.end()) - b.begin())
+            << NameOf(kMixed[i]) << ": the greedy token differs at step " << t;
+        ++separated;
+      }
+    }
+    ExpectSameStats(alone.stats[i], together.stats[i], NameOf(kMixed[i]));
+  }
+  EXPECT_GE(2 * separated, steps) << "fewer than half the steps have a clear greedy token to check";
+  std::printf("  batched vs alone: worst max|diff|/max|logit| %.3g (tolerance %.3g); %d steps with a clear greedy token\n",
+              worst, tolerance, separated);
+}
+
+TEST(SessionBatch, ASessionOfTheBatchIsNotTheSameAsAnotherSession) {
+  // Negative control for the comparisons above: two sessions with different prompts, batched,
+  // must not get each other's logits (a graph that mixed up the sequences' caches would).
+  const Fixture f = MakeFixture();
+  const std::vector<Case> two = {{"", 100}, {"", 300}};
+  const Decoded together = Decode(f, two, 2, Mode::kTogether, AttentionKernel::kChunkllm);
+  for (size_t t = 0; t < 2; ++t) {
+    EXPECT_NE(0, std::memcmp(together.logits[0][t].data(), together.logits[1][t].data(),
+                             together.logits[0][t].size() * sizeof(float)));
+  }
+}
+
+TEST(SessionBatch, RefusesBadCallsBeforeAnySessionChanges) {
+  const Fixture f = MakeFixture();
+  SessionParams p = Params();
+  p.n_ctx = 300;
+  Session a(*f.model, p), b(*f.model, p), full(*f.model, p);
+  a.Prefill(std::vector<int32_t>(f.prompt.begin(), f.prompt.begin() + 10));
+  b.Prefill(std::vector<int32_t>(f.prompt.begin(), f.prompt.begin() + 20));
+  full.Prefill(std::vector<int32_t>(f.prompt.begin(), f.prompt.begin() + 300));
+  SessionBatch batch(*f.model, 2, p.attn_kernel);
+  const int V = f.model->config().n_vocab;
+  const auto expect_refused = [&](const std::vector<Session*>& s, const std::vector<int32_t>& t, const char* what) {
+    try {
+      batch.Decode(s, t);
+      ADD_FAILURE() << "accepted " << what;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(a.n_past(), 10);
+    EXPECT_EQ(b.n_past(), 20);
+  };
+  expect_refused({&a, &b}, {5, V}, "out of range");
+  expect_refused({&a, &b, &full}, {5, 6, 7}, "context is full");
+  expect_refused({&a, &a}, {5, 6}, "twice");
+  expect_refused({&a, &b}, {5}, "one token per session");
+  batch.Decode({&a, &b}, {5, 6});
+  EXPECT_EQ(a.n_past(), 11);
+  EXPECT_EQ(b.n_past(), 21);
+}
+
+}  // namespace
+}  // namespace chunkllm
