@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "ggml-backend.h"
+#include "model/batched_matvec.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
 #include "model/split_kv_attention.h"
@@ -62,6 +63,29 @@ struct Builder {
     return copy;
   }
 
+  // w x for the batch's tokens x (K, T): (M, T). With our kernels, decode-sized batches (one
+  // session's step, or several sessions' steps together) of f16 weights take the batched mat-vec
+  // op (model/batched_matvec.h): each weight converted once for every column, every column
+  // summed in the same order whatever the others are, so a session decodes the same bits alone
+  // and in a server's batch. Other weight types, and ggml's kernels, in a graph of several
+  // sessions make the tokens a batch dimension of one-column products, (K, 1, T): ggml then
+  // computes each column with the dot product a lone decode uses (the same bits), rather than
+  // with the tiled GEMM it picks for two columns or more, which is slower at this size.
+  ggml_tensor* MatMul(ggml_tensor* w, ggml_tensor* x) const {
+    if (kernel == AttentionKernel::kChunkllm && BatchedMatVecSupports(w) && x->ne[1] <= kBatchedMatVecMaxTokens) {
+      return BatchedMatVec(ctx, w, x);
+    }
+    if (one) return ggml_mul_mat(ctx, w, x);
+    ggml_tensor* y = ggml_mul_mat(ctx, w, ggml_reshape_3d(ctx, x, x->ne[0], 1, x->ne[1]));  // (M, 1, T)
+    return ggml_reshape_2d(ctx, y, y->ne[0], y->ne[2]);
+  }
+
+  ggml_tensor* FeedForward(const LayerWeights& w, ggml_tensor* n) const {
+    ggml_tensor* gate = MatMul(w.ffn_gate, n);  // (F, T)
+    ggml_tensor* up = MatMul(w.ffn_up, n);      // (F, T)
+    return MatMul(w.ffn_down, ggml_swiglu_split(ctx, gate, up));
+  }
+
   // Sequence s's attention in layer il over its cache: (Dh, H, T_s).
   ggml_tensor* SequenceAttention(int il, size_t si, ggml_tensor* h, ggml_tensor* q, ggml_tensor* k2d, ggml_tensor* v) {
     const ModelConfig& c = m.config();
@@ -118,9 +142,9 @@ struct Builder {
     const LayerWeights& w = m.weights().layers[il];
     const int Dh = c.head_dim, H = c.n_head, Hkv = c.n_head_kv;
 
-    ggml_tensor* q = ggml_mul_mat(ctx, w.wq, h);  // (H*Dh, T)
-    ggml_tensor* k = ggml_mul_mat(ctx, w.wk, h);  // (Hkv*Dh, T)
-    ggml_tensor* v = ggml_mul_mat(ctx, w.wv, h);  // (Hkv*Dh, T)
+    ggml_tensor* q = MatMul(w.wq, h);  // (H*Dh, T)
+    ggml_tensor* k = MatMul(w.wk, h);  // (Hkv*Dh, T)
+    ggml_tensor* v = MatMul(w.wv, h);  // (Hkv*Dh, T)
     if (c.has_qkv_bias) {
       q = ggml_add(ctx, q, w.bq);
       k = ggml_add(ctx, k, w.bk);
@@ -142,15 +166,9 @@ struct Builder {
       ggml_tensor* o = ggml_reshape_2d(ctx, SequenceAttention(il, si, h, q, k2d, v), Dh * H, s.n_tokens);
       out = out ? ggml_concat(ctx, out, o, 1) : o;
     }
-    return ggml_mul_mat(ctx, w.wo, out);
+    return MatMul(w.wo, out);
   }
 };
-
-ggml_tensor* FeedForward(ggml_context* ctx, const LayerWeights& w, ggml_tensor* n) {
-  ggml_tensor* gate = ggml_mul_mat(ctx, w.ffn_gate, n);  // (F, T)
-  ggml_tensor* up = ggml_mul_mat(ctx, w.ffn_up, n);      // (F, T)
-  return ggml_mul_mat(ctx, w.ffn_down, ggml_swiglu_split(ctx, gate, up));
-}
 
 ggml_tensor* Input(ggml_context* ctx, ggml_type type, int64_t n0, int64_t n1 = 1) {
   ggml_tensor* t = n1 == 1 && type != GGML_TYPE_F16 ? ggml_new_tensor_1d(ctx, type, n0) : ggml_new_tensor_2d(ctx, type, n0, n1);
@@ -215,7 +233,7 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, std::vector<Se
     }
     x = ggml_add(ctx, x, attn);
     ggml_tensor* n = RmsNorm(ctx, x, lw.ffn_norm, c.rms_eps);
-    x = ggml_add(ctx, x, FeedForward(ctx, lw, n));
+    x = ggml_add(ctx, x, b.FeedForward(lw, n));
     if (il != 0) continue;
     for (size_t si = 0; si < specs.size(); ++si) {
       SequenceGraph& s = fg.seqs[si];
@@ -227,7 +245,7 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, std::vector<Se
     }
   }
   x = RmsNorm(ctx, x, w.output_norm, c.rms_eps);
-  fg.logits = ggml_mul_mat(ctx, w.output, x);  // (V, n_out)
+  fg.logits = b.MatMul(w.output, x);  // (V, n_out)
   ggml_set_output(fg.logits);
   ggml_build_forward_expand(fg.graph, fg.logits);
   return fg;

@@ -3,9 +3,9 @@
 // runs the weights' matmuls over every session's token together (D, N), so the weights are read
 // once per step for all of them, and each session's attention reads only its own cache.
 //
-// A session's logits equal its own Decode's up to the matmul kernels' arithmetic for N columns
-// instead of one (ggml's CPU kernels compute each output element alone, so on CPU they are the
-// same bits; tests/chunk/test_session_batch.cpp checks it).
+// A session's logits are its own Decode's, bit for bit: every matmul computes each column alone in
+// the order a lone decode uses (forward_graph.cpp, MatMul), and attention reads only the session's
+// own cache (tests/chunk/test_session_batch.cpp).
 #pragma once
 
 #include <cstdint>

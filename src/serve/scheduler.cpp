@@ -3,12 +3,39 @@
 #include <algorithm>
 #include <exception>
 
+#include "core/error.h"
+#include "ggml-cpu.h"
+
 namespace chunkllm::serve {
+
+namespace {
+
+// One thread pool for every slot and the batch: they compute one at a time on the scheduler's
+// thread, and idle pools would spin beside the busy one.
+ggml_threadpool* NewThreadPool(int n_threads) {
+  if (n_threads <= 0) Fail("thread count must be positive, got ", n_threads);
+  ggml_threadpool_params tpp = ggml_threadpool_params_default(n_threads);
+  ggml_threadpool* pool = ggml_threadpool_new(&tpp);
+  if (!pool) Fail("cannot start a pool of ", n_threads, " threads");
+  return pool;
+}
+
+SessionParams WithPool(SessionParams params, ggml_threadpool* pool) {
+  params.threadpool = pool;
+  return params;
+}
+
+}  // namespace
 
 Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, const SessionParams& params, int n_slots,
                      int max_queue, ServerMetrics& metrics)
-    : metrics_(metrics), max_queue_(max_queue) {
-  for (int i = 0; i < n_slots; ++i) slots_.push_back(std::make_unique<Slot>(i, model, tokenizer, params, metrics));
+    : metrics_(metrics),
+      max_queue_(max_queue),
+      pool_(NewThreadPool(params.n_threads), &ggml_threadpool_free),
+      batch_(model, params.n_threads, params.attn_kernel, pool_.get()) {
+  for (int i = 0; i < n_slots; ++i) {
+    slots_.push_back(std::make_unique<Slot>(i, model, tokenizer, WithPool(params, pool_.get()), metrics));
+  }
   last_used_.assign(size_t(n_slots), 0);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -105,12 +132,32 @@ void Scheduler::Loop() {
     for (auto& slot : slots_) {
       if (slot->prefilling()) run(*slot, [&] { slot->PrefillStep(); });
     }
+    // Every generating slot draws its next token; then their decode steps run as one batch
+    // (the weights read once for all), or alone on a lone slot's session (the same bits as
+    // `chunkllm run`).
+    std::vector<Slot*> decoding;
+    std::vector<Session*> sessions;
+    std::vector<int32_t> tokens;
     for (auto& slot : slots_) {
       if (!slot->busy() || slot->prefilling()) continue;
       run(*slot, [&] {
         const int32_t token = slot->NextToken();
-        if (token >= 0) slot->Decode(token);
+        if (token < 0) return;
+        decoding.push_back(slot.get());
+        sessions.push_back(&slot->session());
+        tokens.push_back(token);
       });
+    }
+    if (!decoding.empty()) metrics_.CountDecodeRound(int(decoding.size()));
+    if (decoding.size() == 1) {
+      run(*decoding[0], [&] { decoding[0]->Decode(tokens[0]); });
+    } else if (!decoding.empty()) {
+      try {
+        batch_.Decode(sessions, tokens);
+        for (size_t i = 0; i < decoding.size(); ++i) decoding[i]->Decoded(tokens[i]);
+      } catch (const std::exception& e) {
+        for (Slot* slot : decoding) slot->Fail(e.what());  // their sessions' state is unknown
+      }
     }
     int busy = 0;
     for (auto& slot : slots_) busy += slot->busy();

@@ -18,6 +18,12 @@ void ServerMetrics::CountGeneration(int prefilled, int cached, int generated, do
   attended_ += stats.attended_sum, resident_ += stats.resident_sum, seen_ += stats.cached_sum;
 }
 
+void ServerMetrics::CountDecodeRound(int n_slots) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++decode_rounds_;
+  decode_round_slots_ += n_slots;
+}
+
 void ServerMetrics::SlotStarted() {
   std::lock_guard<std::mutex> lock(mu_);
   ++busy_;
@@ -61,6 +67,11 @@ std::string ServerMetrics::Render() const {
        prefill_s_ > 0 ? double(prefilled_) / prefill_s_ : 0.0},
       {"decode_tokens_per_second", "gauge", "tokens generated per second of decoding (per request)",
        decode_s_ > 0 ? double(generated_) / decode_s_ : 0.0},
+      {"decode_rounds_total", "counter", "decode steps run, each for every generating slot at once",
+       double(decode_rounds_)},
+      {"decode_round_slots_total", "counter", "slots decoded, summed over decode steps", double(decode_round_slots_)},
+      {"slots_per_decode", "gauge", "slots decoded per decode step (the batch's mean size)",
+       decode_rounds_ > 0 ? double(decode_round_slots_) / double(decode_rounds_) : 0.0},
       {"slots_busy", "gauge", "slots serving a request", double(busy_)},
       {"slots_total", "gauge", "slots (-np)", double(n_slots_)},
       {"requests_queued", "gauge", "requests waiting for a slot", double(queued_)},

@@ -127,7 +127,7 @@ int32_t Slot::NextToken() {
 
 void Slot::Decode(int32_t token) {
   session_.Decode(token);
-  cached_.push_back(token);
+  Decoded(token);
 }
 
 void Slot::Finish() {

@@ -46,6 +46,8 @@ class Slot {
   int32_t NextToken();
   // Decodes the token NextToken returned, on this slot's own session.
   void Decode(int32_t token);
+  // The token NextToken returned was decoded on session() by a batch of slots (SessionBatch).
+  void Decoded(int32_t token) { cached_.push_back(token); }
   // Ends the task with a server error (the slot's cache is dropped: its state is unknown).
   void Fail(const std::string& message);
 

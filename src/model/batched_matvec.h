@@ -1,0 +1,34 @@
+// Batched matrix-vector products: the f16 weight matmuls of decode steps, W x for one column x
+// or a few at once (several sessions decoding together, model/session_batch.h).
+//
+// For one column ggml converts every f16 weight and does one multiply-add with it, which keeps
+// pace with memory. For two columns or more ggml's CPU backend switches to a tiled GEMM
+// (llamafile's tinyBLAS) made for prompt-sized batches, which reads 4-row blocks as short streams
+// and runs at a third of the bandwidth (measured: a 49 MB f16 matrix, 2 threads, AMD EPYC: 1.26
+// ms for one column, 3.57 ms for two, 4.04 ms for four). This op reads W's rows one after another
+// (one stream the prefetchers follow), converts each weight once and multiplies it into up to
+// kBatchedMatVecCols columns: 1.18, 1.62 and 1.94 ms.
+//
+// Each (row, column) sums its products in one fixed order (blocks of 16 along K in turn, lanes
+// summed by halves), whatever the other columns are, so a column's result does not depend on the
+// batch it is in. It differs from ggml's one-column product by rounding only (x stays f32 here;
+// ggml rounds it to f16 first): tests/model/test_batched_matvec.cpp bounds it against doubles.
+#pragma once
+
+#include "ggml.h"
+
+namespace chunkllm {
+
+// Columns converted weights are reused for; more columns take further passes over the weights.
+inline constexpr int kBatchedMatVecCols = 8;
+// Up to this many columns the forward graph takes this op (a decode step, a server's slots'
+// steps together, a prompt's short last micro-batch); more (prompt-sized batches) take ggml's GEMM.
+inline constexpr int kBatchedMatVecMaxTokens = 16;
+
+// Whether the op takes weights w: f16, K a multiple of 16.
+bool BatchedMatVecSupports(const ggml_tensor* w);
+
+// w (K, M) f16, x (K, N) f32 contiguous: returns w^T x as ggml_mul_mat does, (M, N) f32.
+ggml_tensor* BatchedMatVec(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x);
+
+}  // namespace chunkllm
