@@ -5,9 +5,9 @@
 // pace with memory. For two columns or more ggml's CPU backend switches to a tiled GEMM
 // (llamafile's tinyBLAS) made for prompt-sized batches, which reads 4-row blocks as short streams
 // and runs at a third of the bandwidth (measured: a 49 MB f16 matrix, 2 threads, AMD EPYC: 1.26
-// ms for one column, 3.57 ms for two, 4.04 ms for four). This op reads W's rows one after another
-// (one stream the prefetchers follow), converts each weight once and multiplies it into up to
-// kBatchedMatVecCols columns: 1.18, 1.62 and 1.94 ms.
+// ms for one column, 3.5 ms for two, 4.0 ms for four, 5.3 for eight). This op reads W's rows one
+// after another as one prefetched stream, converts each weight once and multiplies it into up to
+// kBatchedMatVecCols columns: 0.9-1.0, 1.1-1.2, 1.3 and 3.2 ms (eight columns spill registers).
 //
 // Each (row, column) sums its products in one fixed order (blocks of 16 along K in turn, lanes
 // summed by halves), whatever the other columns are, so a column's result does not depend on the
