@@ -22,6 +22,9 @@ void RegisterBench(CLI::App& app) {
   c->add_option("-n,--n-gen", o->n_gen, "generation lengths, comma-separated")->delimiter(',')->capture_default_str();
   c->add_option("-d,--depth", o->depths, "context depths, comma-separated")->delimiter(',')->capture_default_str();
   c->add_option("-t,--threads", o->n_threads, "threads")->check(kPositive)->capture_default_str();
+  c->add_option("--parallel", o->parallel,
+                "sequences decoded together in one batch (as serve's busy slots), comma-separated; tg only (also -np)")
+      ->delimiter(',')->capture_default_str();
   c->add_option("-r,--repetitions", o->repetitions, "timed repetitions per test")->check(kPositive)->capture_default_str();
   c->add_option("-u,--ubatch-size", o->n_ubatch, "prefill micro-batch size")->check(kPositive)->capture_default_str();
   c->add_option("--cache-type", *kv, "KV cache type: f16, f32 or q8_0")->capture_default_str();

@@ -8,11 +8,12 @@
 #include "core/error.h"
 
 int main(int argc, char** argv) {
-  // llama.cpp's server spells its slot count -np; CLI11 takes one-letter short flags only, so it
-  // becomes serve's --parallel here.
+  // llama.cpp spells its sequence count -np (llama-server's slots); CLI11 takes one-letter short
+  // flags only, so it becomes serve's and bench's --parallel here.
   std::vector<char*> args(argv, argv + argc);
   static char parallel[] = "--parallel";
-  for (int i = 2; argc > 1 && std::string(argv[1]) == "serve" && i < argc; ++i) {
+  const bool takes_np = argc > 1 && (std::string(argv[1]) == "serve" || std::string(argv[1]) == "bench");
+  for (int i = 2; takes_np && i < argc; ++i) {
     if (std::string(argv[i]) == "-np") args[size_t(i)] = parallel;
   }
   argv = args.data();

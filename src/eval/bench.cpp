@@ -13,6 +13,7 @@
 #include "core/timer.h"
 #include "eval/llama_reference.h"
 #include "model/session.h"
+#include "model/session_batch.h"
 #include "text/text_windows.h"
 #include "text/tokenizer.h"
 
@@ -38,19 +39,40 @@ struct Engine {
   virtual double attended_per_step() const { return -1; }
   virtual double policy_read_bytes_per_step() const { return 0; }
   virtual MemoryPeak memory() const { return {}; }
+  // Sequences decoded together (bench -np): a tg step appends a token to each, in one batch.
+  virtual int parallel() const { return 1; }
 };
 
 struct OurEngine final : Engine {
   std::unique_ptr<AttentionPolicy> policy;
   Session session;
   MemoryPeak peak;
-  OurEngine(const Model& m, const SessionParams& p, const PolicySpec& spec)
+  // -np P > 1: P - 1 more sequences with their own policies, decoded with `session` as one batch
+  // (model/session_batch.h); every sequence gets the same tokens.
+  std::vector<std::unique_ptr<AttentionPolicy>> more_policies;
+  std::vector<std::unique_ptr<Session>> more;
+  std::unique_ptr<SessionBatch> batch;
+  std::vector<Session*> all;
+  OurEngine(const Model& m, const SessionParams& p, const PolicySpec& spec, int parallel)
       : policy(spec.NewPolicy()), session(m, p, policy.get()), kernel_(p.attn_kernel),
-        prefill_(Name(spec.options().prefill)) {}
+        prefill_(Name(spec.options().prefill)) {
+    all.push_back(&session);
+    for (int i = 1; i < parallel; ++i) {
+      more_policies.push_back(spec.NewPolicy());
+      more.push_back(std::make_unique<Session>(m, p, more_policies.back().get()));
+      all.push_back(more.back().get());
+    }
+    if (parallel > 1) batch = std::make_unique<SessionBatch>(m, p.n_threads, p.attn_kernel);
+  }
   const char* name() const override { return "chunkllm"; }
   std::string method() const override { return policy->name(); }
   std::string prefill() const override { return prefill_; }
-  void ResetStats() override { policy->ResetStats(), peak = {}; }
+  int parallel() const override { return int(all.size()); }
+  void ResetStats() override {
+    policy->ResetStats(), peak = {};
+    for (auto& q : more_policies) q->ResetStats();
+  }
+  // The figures of the first sequence (the others read the same tokens).
   double attended_fraction(bool prefill) const override {
     return prefill ? policy->stats().prefill_attended_fraction() : policy->stats().attended_fraction();
   }
@@ -60,11 +82,18 @@ struct OurEngine final : Engine {
   AttentionKernel kernel_;
   std::string prefill_;
   MemoryPeak memory() const override { return peak; }
-  void Prefill(const std::vector<int32_t>& t) override { session.Prefill(t); }
+  void Prefill(const std::vector<int32_t>& t) override {
+    for (Session* s : all) s->Prefill(t);
+  }
   void Decode(int32_t t) override {
-    session.Decode(t);
-    // What this engine holds after the step: KV rows in use (full cache while resident, plus
-    // every layer's gathered rows) and the buffers allocated for them and for the graph.
+    if (batch) {
+      batch->Decode(all, std::vector<int32_t>(all.size(), t));
+    } else {
+      session.Decode(t);
+    }
+    // What this engine holds after the step (its first sequence): KV rows in use (full cache
+    // while resident, plus every layer's gathered rows) and the buffers allocated for them and
+    // for the graph.
     const KvCache& full = session.kv_cache();
     const KvCache* g = policy->gathered_cache();
     const int L = session.model().config().n_layer;
@@ -76,11 +105,18 @@ struct OurEngine final : Engine {
                              double(full.bytes() + (g ? g->bytes() : 0) + session.compute_bytes()) / mib);
   }
   void Rewind(int depth, const std::vector<int32_t>& prefix) override {
-    if (!session.kv_cache().released() && policy->CanTruncate(depth)) return session.Truncate(depth);
-    // Evicted, or a chunk index kept only at the end of the latest prompt (after a timed
-    // prefill, that is past `depth`): start again from the prefix.
-    session.Clear();
-    if (depth > 0) session.Prefill(prefix);
+    for (size_t i = 0; i < all.size(); ++i) {
+      Session& s = *all[i];
+      AttentionPolicy& q = i == 0 ? *policy : *more_policies[i - 1];
+      if (!s.kv_cache().released() && q.CanTruncate(depth)) {
+        s.Truncate(depth);
+        continue;
+      }
+      // Evicted, or a chunk index kept only at the end of the latest prompt (after a timed
+      // prefill, that is past `depth`): start again from the prefix.
+      s.Clear();
+      if (depth > 0) s.Prefill(prefix);
+    }
   }
 };
 
@@ -144,7 +180,7 @@ std::vector<BenchRow> Measure(const std::vector<Engine*>& engines, const std::st
     } else {
       for (int i = 0; i < n; ++i) e.Decode(batch[size_t(i)]);
     }
-    return double(n) / (NowSeconds() - t0);
+    return double(n) * e.parallel() / (NowSeconds() - t0);
   };
   std::vector<BenchRow> rows(engines.size());
   for (size_t k = 0; k < engines.size(); ++k) {
@@ -156,6 +192,7 @@ std::vector<BenchRow> Measure(const std::vector<Engine*>& engines, const std::st
     (test == "pp" ? rows[k].n_prompt : rows[k].n_gen) = n;
     rows[k].method = e.method();
     rows[k].prefill = e.prefill();
+    rows[k].parallel = e.parallel();
     e.Rewind(0, {});
     if (depth > 0) e.Prefill(prefix);
     run_once(e);  // warm-up
@@ -171,9 +208,11 @@ std::vector<BenchRow> Measure(const std::vector<Engine*>& engines, const std::st
     if (test == "tg") {
       const double known = engines[k]->attended_per_step();
       const double attended = known >= 0 ? known : depth + (n + 1) / 2.0;  // dense: d+1 .. d+n
-      rows[k].step_bytes = cost.weight_bytes + attended * cost.kv_bytes_per_position +
-                           engines[k]->policy_read_bytes_per_step();
-      rows[k].over_floor = cost.bandwidth / (rows[k].tokens_per_s * rows[k].step_bytes);
+      // One step of P sequences reads the weights once and each sequence's K/V.
+      const int P = engines[k]->parallel();
+      rows[k].step_bytes = cost.weight_bytes + P * (attended * cost.kv_bytes_per_position +
+                                                    engines[k]->policy_read_bytes_per_step());
+      rows[k].over_floor = P * cost.bandwidth / (rows[k].tokens_per_s * rows[k].step_bytes);
     }
   }
   return rows;
@@ -232,10 +271,13 @@ BenchReport RunBench(const BenchParams& p) {
     for (size_t j = 0; j < i; ++j)
       if (p.kernels[i] == p.kernels[j]) Fail("--attn-kernel names ", AttentionKernelName(p.kernels[i]), " twice");
   const std::vector<PolicySpec> specs = MakePolicySpecs(*model, p.attention, p.methods, p.prefills);
-  for (AttentionKernel kernel : p.kernels) {
-    sp.attn_kernel = kernel;
-    for (const PolicySpec& spec : specs) engines.push_back(std::make_unique<OurEngine>(*model, sp, spec));
-  }
+  if (p.parallel.empty()) Fail("-np needs at least one count");
+  for (int np : p.parallel) if (np <= 0 || np > 64) Fail("-np values must be in [1, 64], got ", np);
+  for (int np : p.parallel)
+    for (AttentionKernel kernel : p.kernels) {
+      sp.attn_kernel = kernel;
+      for (const PolicySpec& spec : specs) engines.push_back(std::make_unique<OurEngine>(*model, sp, spec, np));
+    }
   if (p.with_reference) {
     ReferenceParams rp;
     rp.n_ctx = sp.n_ctx;
@@ -262,7 +304,10 @@ BenchReport RunBench(const BenchParams& p) {
   for (int depth : p.depths) {
     for (const Test& t : tests) {
       bar.Update(done, Str(t.name, t.n, " @ d", depth));
-      for (BenchRow& row : Measure(all, t.name, t.n, depth, p.repetitions, tokens, cost)) {
+      // Prompts are prefilled one sequence at a time: pp runs on the one-sequence engines only.
+      std::vector<Engine*> engines_here;
+      for (Engine* e : all) if (t.name == "tg" || e->parallel() == 1) engines_here.push_back(e);
+      for (BenchRow& row : Measure(engines_here, t.name, t.n, depth, p.repetitions, tokens, cost)) {
         report.rows.push_back(std::move(row));
       }
       ++done;
@@ -281,7 +326,7 @@ const BenchRow* FindRow(const BenchReport& r, const BenchRow& row, const char* e
     if (o.engine == engine && (!method || (o.method == method && o.prefill == "dense")) &&
         (o.engine != "chunkllm" || o.kernel == row.kernel) &&
         o.test == row.test && o.n_prompt == row.n_prompt &&
-        o.n_gen == row.n_gen && o.depth == row.depth) {
+        o.n_gen == row.n_gen && o.depth == row.depth && o.parallel == (o.engine == "chunkllm" ? row.parallel : 1)) {
       return &o;
     }
   }
@@ -308,7 +353,8 @@ std::string FormatBenchMarkdown(const BenchReport& r) {
   s += "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
   auto ratio = [](double x) { return std::isnan(x) ? std::string() : Str(std::round(x * 1000) / 1000); };
   for (const auto& row : r.rows) {
-    const std::string test = row.test == "pp" ? Str("pp", row.n_prompt) : Str("tg", row.n_gen);
+    const std::string test = row.test == "pp" ? Str("pp", row.n_prompt)
+                                              : row.parallel > 1 ? Str("tg", row.n_gen, " x", row.parallel) : Str("tg", row.n_gen);
     const std::string name = row.depth > 0 ? Str(test, " @ d", row.depth) : test;
     const bool ours = row.engine == "chunkllm";
     const bool tg = ours && row.test == "tg";  // memory is sampled after decode steps
@@ -347,6 +393,7 @@ std::string FormatBenchJson(const BenchReport& r) {
                         {"engine", row.engine},
                         {"method", row.engine == "chunkllm" ? row.method : "dense"},
                         {"prefill", row.engine == "chunkllm" ? row.prefill : "dense"},
+                        {"parallel", row.parallel},
                         {"tokens_per_s", row.tokens_per_s},
                         {"tokens_per_s_sd", row.tokens_per_s_sd},
                         {"samples", row.samples},
@@ -363,6 +410,14 @@ std::string FormatBenchJson(const BenchReport& r) {
       const double to_ref = RatioTo(r, row, "llama.cpp", nullptr), to_dense = RatioTo(r, row, "chunkllm", "dense");
       if (!std::isnan(to_ref)) j["ratio_to_llama_cpp"] = to_ref;
       if (!std::isnan(to_dense)) j["ratio_to_dense"] = to_dense;
+      if (row.parallel > 1) {
+        for (const auto& o : r.rows) {
+          if (o.engine == row.engine && o.kernel == row.kernel && o.method == row.method && o.prefill == row.prefill &&
+              o.test == row.test && o.n_gen == row.n_gen && o.depth == row.depth && o.parallel == 1) {
+            j["ratio_to_one_sequence"] = row.tokens_per_s / o.tokens_per_s;
+          }
+        }
+      }
     }
     rows.push_back(j);
   }

@@ -25,6 +25,9 @@ struct BenchParams {
   // kernels are compared in one run; each row names its kernel, and ratios pair rows of one kernel.
   std::vector<AttentionKernel> kernels = {AttentionKernel::kChunkllm};
   bool with_reference = false;        // --ref: libllama in the same run
+  // -np a,b: sequences decoded together (model/session_batch.h), as a server's busy slots; a tg
+  // row of P sequences appends a token to each per step, in one batch, and counts P tokens.
+  std::vector<int> parallel = {1};
   std::vector<AttentionMethod> methods = {AttentionMethod::kDense};  // --attn a,b,c: one engine per method
   AttentionOptions attention;         // knobs of the sparse methods (its method and prefill: unused)
   // --prefill a,b: for each ChunkLLM method (but the oracle) one engine per prefill mode; the
@@ -54,12 +57,14 @@ struct BenchRow {
   std::string kernel;  // ours: the decode attention kernel (--attn-kernel)
   std::string method = "dense";  // attention method (ours)
   std::string prefill = "dense";  // ours: the prefill mode (--prefill)
+  int parallel = 1;                // sequences decoded together (-np); tokens/s counts all of them
   // KV positions read / positions cached: per decode step (tg), or per prompt token over its
   // causal past (pp)
   double attended_fraction = 1.0;
   MemoryPeak memory;               // tg rows of our engine only
-  // tg rows: the bytes one decode step must read (weights, the K/V rows attended, what the
-  // policy reads beside attention), and the measured step time over the time those bytes take
+  // tg rows: the bytes one decode step must read (weights, and for each of its -np sequences the
+  // K/V rows attended and what the policy reads beside attention), and the measured step time
+  // (-np tokens) over the time those bytes take
   // at the read bandwidth measured in the same run (1 = at the memory floor).
   double step_bytes = 0;
   double over_floor = 0;

@@ -206,6 +206,38 @@ TEST(Commands, BenchComparesKernelsAndReportsTheMemoryFloor) {
 // Prefill is timed for every method, not only dense: a policy's own per-token work in a prompt
 // (e.g. ChunkLLM's Chunk Adapter) is part of its prefill speed. ChunkLLM keeps its chunk index
 // only at a prompt's end, so each timed prefill at a depth starts again from the prefix.
+TEST(Commands, BenchDecodesSequencesTogetherWithNp) {
+  // -np 1,3: tg rows of one sequence and of three decoded in one batch (each step appends a token
+  // to every sequence and counts them all); pp only for one sequence; the floor counts the
+  // weights once and each sequence's K/V.
+  const std::string model = test::FixtureModel("cmd-llama", test::SmallSpec(Arch::kLlama, "llama-spm"));
+  const auto r = test::RunCli({"bench", "-m", model, "-p", "8", "-n", "4", "-d", "16", "-np", "1,3", "-r", "1", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = nlohmann::json::parse(r.out);
+  ASSERT_EQ(rows.size(), 3u) << rows;  // pp8 x1, tg4 x1, tg4 x3
+  EXPECT_EQ(rows[0]["test"], "pp");
+  EXPECT_EQ(rows[0]["parallel"], 1);
+  EXPECT_EQ(rows[1]["test"], "tg");
+  EXPECT_EQ(rows[1]["parallel"], 1);
+  EXPECT_EQ(rows[2]["test"], "tg");
+  EXPECT_EQ(rows[2]["parallel"], 3);
+  EXPECT_DOUBLE_EQ(rows[2]["ratio_to_one_sequence"].get<double>(),
+                   rows[2]["tokens_per_s"].get<double>() / rows[1]["tokens_per_s"].get<double>());
+  auto m = Model::Load(model);
+  const double per_position = 2.0 * double(ggml_row_size(GGML_TYPE_F16, m->config().n_embd_kv())) * m->config().n_layer;
+  const double kv = (16 + 2.5) * per_position;  // steps at d+1 .. d+4 positions
+  EXPECT_NEAR(rows[2]["step_bytes"].get<double>() - rows[1]["step_bytes"].get<double>(), 2 * kv, 1e-9 * kv);
+  const double bw = rows[2]["read_bytes_per_s"];
+  EXPECT_NEAR(rows[2]["over_floor"].get<double>(), 3 * bw / (rows[2]["tokens_per_s"].get<double>() * rows[2]["step_bytes"].get<double>()),
+              1e-9 * rows[2]["over_floor"].get<double>());
+  const auto md = test::RunCli({"bench", "-m", model, "-p", "0", "-n", "2", "-np", "2", "-r", "1"});
+  ASSERT_EQ(md.exit_code, 0) << md.err;
+  EXPECT_NE(md.out.find("| tg2 x2 |"), std::string::npos) << md.out;
+  const auto zero = test::RunCli({"bench", "-m", model, "-p", "0", "-n", "1", "-r", "1", "-np", "0"});
+  EXPECT_NE(zero.exit_code, 0);
+  EXPECT_NE(zero.err.find("-np"), std::string::npos) << zero.err;
+}
+
 TEST(Commands, BenchTimesPrefillForEveryMethod) {
   InitLlamaBackend();
   test::TempDir dir;
