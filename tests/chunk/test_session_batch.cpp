@@ -34,6 +34,11 @@ struct Case {
 
 std::unique_ptr<AttentionPolicy> NewPolicy(const Fixture& f, const std::string& method) {
   if (method.empty()) return nullptr;
+  if (method == "chunkllm-evict") {  // keeps only its gathered rows: its decode writes no full-cache row
+    AttentionOptions o = Options("chunkllm", 3);
+    o.kv = KvMode::kEvict;
+    return PolicySpec(*f.model, o, f.adapters).NewPolicy();
+  }
   AttentionOptions o = Options(method, 3);
   if (method == "chunkllm") o.first_selection = FirstSelection::kDenseStep, o.layer_topk = 2;  // the defaults' kind
   if (method == "streaming" || method == "sepllm") o.window = 64;
@@ -48,6 +53,7 @@ enum class Mode { kAlone, kWithCompanion, kTogether };
 struct Decoded {
   std::vector<std::vector<std::vector<float>>> logits;  // [case][step]
   std::vector<AttentionStats> stats;
+  std::vector<bool> released;  // whether the session's full cache was evicted
 };
 
 // Whether case i decodes at step t of `steps` when all decode together: cases 0 and 1 always
@@ -85,6 +91,7 @@ Decoded Decode(const Fixture& f, const std::vector<Case>& cases, int steps, Mode
     }
   }
   for (auto& policy : policies) run.stats.push_back(policy ? policy->stats() : AttentionStats{});
+  for (auto& session : sessions) run.released.push_back(session->kv_cache().released());
   return run;
 }
 
@@ -110,8 +117,8 @@ void ExpectSameBits(const Decoded& a, const Decoded& b, const std::vector<Case>&
 
 // Prompts of different lengths put the sessions at different depths, across the 256-row KV
 // padding (one of them crosses it while decoding); every method keeps its own index.
-const std::vector<Case> kMixed = {{"", 250}, {"chunkllm", 400}, {"", 37}, {"novote", 300},
-                                  {"oracle", 200}, {"streaming", 260}, {"sepllm", 120}, {"chunk-fixed", 180}};
+const std::vector<Case> kMixed = {{"", 250}, {"chunkllm", 400}, {"", 37}, {"novote", 300}, {"oracle", 200},
+                                  {"streaming", 260}, {"sepllm", 120}, {"chunk-fixed", 180}, {"chunkllm-evict", 330}};
 
 TEST(SessionBatch, ASessionsLogitsDoNotDependOnItsPartners) {
   const Fixture f = MakeFixture();
@@ -120,6 +127,7 @@ TEST(SessionBatch, ASessionsLogitsDoNotDependOnItsPartners) {
     const Decoded together = Decode(f, kMixed, 24, Mode::kTogether, kernel);
     ExpectSameBits(paired, together, kMixed);
     EXPECT_GT(together.stats[1].selections, 0) << "ChunkLLM never selected: the test would not see its index";
+    EXPECT_TRUE(together.released.back()) << "the evicting policy kept its full cache: the test would not see it";
   }
 }
 
