@@ -6,7 +6,8 @@
 //     the next turn (that prompt, its answer and a second question), which the slot's prompt
 //     cache serves. Time to first token as the client sees it, and decode tokens/s.
 //  2. Aggregate decode: 1, 2, ... concurrent requests (short distinct prompts, a fixed number of
-//     tokens each with ignore_eos): tokens streamed per second while all of them are generating
+//     tokens each with ignore_eos): text events (a token each, bar a held-back partial character or
+//     stop-string prefix) streamed per second while all of them are generating
 //     (from the last one's first token to the first one's last), and generated tokens over the
 //     wall time from the requests to their ends (prefills included); medians of --repeat runs.
 //
@@ -156,7 +157,8 @@ async function main() {
       for (const n of o.slots) {
         const rates = [], steady = [];
         for (let rep = 0; rep < o.repeat; ++rep) {
-          const prompts = Array.from({ length: n }, (_, i) => corpusText(3000, 7 * i + rep).slice(0, 3000));
+          // Prompts no earlier run used, so none is served from a slot's prompt cache.
+          const prompts = Array.from({ length: n }, (_, i) => corpusText(3000, 7 * i + rep + 13 * n).slice(0, 3000));
           const t0 = performance.now();
           const rs = await Promise.all(prompts.map((p, i) =>
             complete(url, { prompt: p, max_tokens: o.gen, ignore_eos: true, seed: i, chunkllm: { attn: method } })));

@@ -57,12 +57,15 @@ struct OurEngine final : Engine {
       : policy(spec.NewPolicy()), session(m, p, policy.get()), kernel_(p.attn_kernel),
         prefill_(Name(spec.options().prefill)) {
     all.push_back(&session);
+    // The batch and the other sequences share the first session's thread pool, as serve's slots do.
+    SessionParams shared = p;
+    shared.threadpool = session.threadpool();
     for (int i = 1; i < parallel; ++i) {
       more_policies.push_back(spec.NewPolicy());
-      more.push_back(std::make_unique<Session>(m, p, more_policies.back().get()));
+      more.push_back(std::make_unique<Session>(m, shared, more_policies.back().get()));
       all.push_back(more.back().get());
     }
-    if (parallel > 1) batch = std::make_unique<SessionBatch>(m, p.n_threads, p.attn_kernel);
+    if (parallel > 1) batch = std::make_unique<SessionBatch>(m, p.n_threads, p.attn_kernel, shared.threadpool);
   }
   const char* name() const override { return "chunkllm"; }
   std::string method() const override { return policy->name(); }
@@ -87,7 +90,8 @@ struct OurEngine final : Engine {
   }
   void Decode(int32_t t) override {
     if (batch) {
-      batch->Decode(all, std::vector<int32_t>(all.size(), t));
+      const auto failures = batch->Decode(all, std::vector<int32_t>(all.size(), t));
+      if (!failures.empty()) Fail("sequence ", failures[0].index, " of a batch: ", failures[0].message);
     } else {
       session.Decode(t);
     }
@@ -101,8 +105,8 @@ struct OurEngine final : Engine {
     if (g) for (int l = 0; l < L; ++l) rows += size_t(policy->gathered_rows(l));
     const double mib = 1024.0 * 1024.0;
     peak.kv_used_mib = std::max(peak.kv_used_mib, double(rows * full.bytes_per_row()) / mib);
-    peak.held_mib = std::max(peak.held_mib,
-                             double(full.bytes() + (g ? g->bytes() : 0) + session.compute_bytes()) / mib);
+    const size_t graph = batch ? batch->compute_bytes() : session.compute_bytes();  // the graph that decodes
+    peak.held_mib = std::max(peak.held_mib, double(full.bytes() + (g ? g->bytes() : 0) + graph) / mib);
   }
   void Rewind(int depth, const std::vector<int32_t>& prefix) override {
     for (size_t i = 0; i < all.size(); ++i) {

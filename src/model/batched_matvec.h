@@ -9,8 +9,8 @@
 // after another as one prefetched stream, converts each weight once and multiplies it into up to
 // kBatchedMatVecCols columns: 0.9-1.0, 1.1-1.2, 1.3 and 3.2 ms (eight columns spill registers).
 //
-// Each (row, column) sums its products in one fixed order (blocks of 16 along K in turn, lanes
-// summed by halves), whatever the other columns are, so a column's result does not depend on the
+// Each (row, column) sums its products in one fixed order (even and odd blocks of 16 along K in
+// two accumulators, added, then lanes summed by halves), whatever the other columns are, so a column's result does not depend on the
 // batch it is in. It differs from ggml's one-column product by rounding only (x stays f32 here;
 // ggml rounds it to f16 first): tests/model/test_batched_matvec.cpp bounds it against doubles.
 #pragma once
@@ -21,8 +21,9 @@ namespace chunkllm {
 
 // Columns converted weights are reused for; more columns take further passes over the weights.
 inline constexpr int kBatchedMatVecCols = 8;
-// Up to this many columns the forward graph takes this op (a decode step, a server's slots'
-// steps together, a prompt's short last micro-batch); more (prompt-sized batches) take ggml's GEMM.
+// A session's batches of up to this many tokens take this op (decode steps, a prompt's short last
+// micro-batch); longer ones take ggml's GEMM. A graph of several sessions' decode steps takes it
+// for any number of sessions.
 inline constexpr int kBatchedMatVecMaxTokens = 16;
 
 // Whether the op takes weights w: f16, K a multiple of 16.

@@ -33,11 +33,9 @@ ggml_tensor* Tap(ggml_tensor* t) {
   return t;
 }
 
-// Tokens [first, first + n) of t, a contiguous view. Tokens are t's last dimension: 0 for the
-// positions (I32 [T]), 1 for activations (D, T), 2 for heads (Dh, H, T); a graph of several
-// sequences has T >= 2, so the token dimension is the last one longer than 1.
-ggml_tensor* Rows(ggml_context* ctx, ggml_tensor* t, int first, int n) {
-  const int token_dim = t->ne[2] > 1 ? 2 : t->ne[1] > 1 ? 1 : 0;
+// Tokens [first, first + n) of t, a contiguous view; t's tokens lie along dimension token_dim
+// (0 for the positions, I32 [T]; 1 for activations (D, T); 2 for heads (Dh, H, T)).
+ggml_tensor* Rows(ggml_context* ctx, ggml_tensor* t, int token_dim, int first, int n) {
   if (token_dim == 0) return ggml_view_1d(ctx, t, n, size_t(first) * t->nb[0]);
   if (token_dim == 1) return ggml_view_2d(ctx, t, t->ne[0], n, t->nb[1], size_t(first) * t->nb[1]);
   return ggml_view_3d(ctx, t, t->ne[0], t->ne[1], n, t->nb[1], t->nb[2], size_t(first) * t->nb[2]);
@@ -53,26 +51,31 @@ struct Builder {
   AttentionKernel kernel;
   bool one = specs.size() == 1;  // a single sequence: its rows are the whole batch (no views)
 
-  ggml_tensor* Of(ggml_tensor* t, const SequenceGraph& s) const { return one ? t : Rows(ctx, t, s.first_token, s.n_tokens); }
+  // Sequence s's tokens of t (whose tokens lie along token_dim, see Rows).
+  ggml_tensor* Of(ggml_tensor* t, int token_dim, const SequenceGraph& s) const {
+    return one ? t : Rows(ctx, t, token_dim, s.first_token, s.n_tokens);
+  }
   // A tap of one sequence's rows: the tensor itself, or a copy of its rows (policies read taps
   // from their first row), which nothing else uses, so it goes into the graph here.
-  ggml_tensor* TapOf(ggml_tensor* t, const SequenceGraph& s) const { return one ? Tap(t) : TapCopy(Rows(ctx, t, s.first_token, s.n_tokens)); }
+  ggml_tensor* TapOf(ggml_tensor* t, int token_dim, const SequenceGraph& s) const {
+    return one ? Tap(t) : TapCopy(Rows(ctx, t, token_dim, s.first_token, s.n_tokens));
+  }
   ggml_tensor* TapCopy(ggml_tensor* rows) const {
     ggml_tensor* copy = Tap(ggml_cont(ctx, rows));
     ggml_build_forward_expand(gf, copy);
     return copy;
   }
 
-  // w x for the batch's tokens x (K, T): (M, T). With our kernels, decode-sized batches (one
-  // session's step, or several sessions' steps together) of f16 weights take the batched mat-vec
-  // op (model/batched_matvec.h): each weight converted once for every column, every column
-  // summed in the same order whatever the others are, so a session decodes the same bits alone
-  // and in a server's batch. Other weight types, and ggml's kernels, in a graph of several
-  // sessions make the tokens a batch dimension of one-column products, (K, 1, T): ggml then
-  // computes each column with the dot product a lone decode uses (the same bits), rather than
-  // with the tiled GEMM it picks for two columns or more, which is slower at this size.
+  // w x for the batch's tokens x (K, T): (M, T). With our kernels, f16 weights take the batched
+  // mat-vec op (model/batched_matvec.h: each weight converted once for every column, every column
+  // summed in one order whatever the others are) for a decode step (T <= 16) and for any graph of
+  // several sessions, so a session decodes the same bits alone and in a server's batch of any
+  // size. Other weight types, and ggml's kernels, in a graph of several sessions make the tokens
+  // a batch dimension of one-column products, (K, 1, T): ggml then computes each column with the
+  // dot product a lone decode uses (the same bits), rather than with the tiled GEMM it picks for
+  // two columns or more (slower at this size, and another summation order).
   ggml_tensor* MatMul(ggml_tensor* w, ggml_tensor* x) const {
-    if (kernel == AttentionKernel::kChunkllm && BatchedMatVecSupports(w) && x->ne[1] <= kBatchedMatVecMaxTokens) {
+    if (kernel == AttentionKernel::kChunkllm && BatchedMatVecSupports(w) && (!one || x->ne[1] <= kBatchedMatVecMaxTokens)) {
       return BatchedMatVec(ctx, w, x);
     }
     if (one) return ggml_mul_mat(ctx, w, x);
@@ -92,8 +95,8 @@ struct Builder {
     const SequenceSpec& spec = specs[si];
     SequenceGraph& s = fg.seqs[si];
     const int Dh = c.head_dim, Hkv = c.n_head_kv;
-    k2d = Of(k2d, s);
-    v = Of(v, s);
+    k2d = Of(k2d, 1, s);
+    v = Of(v, 1, s);
     // Write this batch's K and V into their cache rows. Expanded before the attention node, so
     // the attention below reads them (ggml runs nodes in insertion order).
     ggml_tensor *written_k = nullptr, *written_v = nullptr;
@@ -106,7 +109,7 @@ struct Builder {
     const KvCache& src = spec.gathered ? *spec.gathered : *spec.kv;
     ggml_tensor* mask = s.inp_mask;
     if (spec.sparse_prefill) {
-      mask = s.policy->SparsePrefillMask(ctx, gf, il, Of(h, s), Of(fg.inp_pos, s), written_k, written_v, s.n_kv);
+      mask = s.policy->SparsePrefillMask(ctx, gf, il, Of(h, 1, s), Of(fg.inp_pos, 0, s), written_k, written_v, s.n_kv);
       if (!mask || mask->type != GGML_TYPE_F16 || mask->ne[0] != s.n_kv || mask->ne[1] != s.n_tokens) {
         Fail("the policy's sparse-prefill mask of layer ", il, " is not F16 [", s.n_kv, ", ", s.n_tokens, "]");
       }
@@ -122,7 +125,7 @@ struct Builder {
     const size_t head_k = ggml_row_size(k_cache->type, Dh), head_v = ggml_row_size(v_cache->type, Dh);
     ggml_tensor* K = ggml_view_3d(ctx, k_cache, Dh, s.n_kv, Hkv, k_cache->nb[1], head_k, 0);
     ggml_tensor* V = ggml_view_3d(ctx, v_cache, Dh, s.n_kv, Hkv, v_cache->nb[1], head_v, 0);
-    q = Of(q, s);
+    q = Of(q, 2, s);
     const float scale = 1.0f / std::sqrt(float(Dh));
     if (kernel == AttentionKernel::kChunkllm && SplitKvSupports(Dh)) {
       return s.n_tokens <= kSplitKvMaxTokens ? SplitKvAttention(ctx, q, K, V, mask, scale)
@@ -162,7 +165,7 @@ struct Builder {
     ggml_tensor* out = nullptr;  // (Dh*H, T)
     for (size_t si = 0; si < specs.size(); ++si) {
       SequenceGraph& s = fg.seqs[si];
-      if (specs[si].taps.q_rope) s.q_rope.push_back(TapOf(q, s));
+      if (specs[si].taps.q_rope) s.q_rope.push_back(TapOf(q, 2, s));
       ggml_tensor* o = ggml_reshape_2d(ctx, SequenceAttention(il, si, h, q, k2d, v), Dh * H, s.n_tokens);
       out = out ? ggml_concat(ctx, out, o, 1) : o;
     }
@@ -221,8 +224,8 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, std::vector<Se
     ggml_tensor* h = RmsNorm(ctx, x, lw.attn_norm, c.rms_eps);
     for (size_t si = 0; si < specs.size(); ++si) {
       SequenceGraph& s = fg.seqs[si];
-      if (specs[si].taps.attn_in) s.attn_in.push_back(b.TapOf(h, s));
-      if (s.policy) s.policy->AtAttentionInput(ctx, fg.graph, il, b.Of(h, s), b.Of(fg.inp_pos, s));
+      if (specs[si].taps.attn_in) s.attn_in.push_back(b.TapOf(h, 1, s));
+      if (s.policy) s.policy->AtAttentionInput(ctx, fg.graph, il, b.Of(h, 1, s), b.Of(fg.inp_pos, 0, s));
     }
     ggml_tensor* attn = b.Attention(il, h, T);
     const bool pruned = il == c.n_layer - 1 && fg.inp_out_ids;
@@ -239,7 +242,7 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, std::vector<Se
       SequenceGraph& s = fg.seqs[si];
       if (!specs[si].taps.layer1_out && !s.policy) continue;
       // A one-layer model's h_1 has only the output rows left.
-      ggml_tensor* h1 = b.one ? x : pruned ? Rows(ctx, x, s.first_output, s.n_outputs) : Rows(ctx, x, s.first_token, s.n_tokens);
+      ggml_tensor* h1 = b.one ? x : pruned ? Rows(ctx, x, 1, s.first_output, s.n_outputs) : Rows(ctx, x, 1, s.first_token, s.n_tokens);
       if (specs[si].taps.layer1_out) s.layer1_out = b.one ? Tap(x) : b.TapCopy(h1);
       if (s.policy) s.policy->AtLayer1Output(ctx, fg.graph, h1);
     }

@@ -55,6 +55,9 @@ struct SequenceSpec {
   bool sparse_prefill = false;
 };
 
+// One sequence's part of a built forward graph: its rows of the batch and of the logits, its
+// inputs (filled by its session before each run), the taps and policy nodes its policy reads back
+// after the run (AttentionPolicy::EndBatch gets this).
 struct SequenceGraph {
   int first_token = 0, n_tokens = 0;    // rows of the graph's batch
   int first_output = 0, n_outputs = 0;  // rows of ForwardGraph::logits

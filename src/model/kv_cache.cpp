@@ -1,5 +1,7 @@
 #include "model/kv_cache.h"
 
+#include <atomic>
+
 #include "core/error.h"
 #include "core/memory_limit.h"
 #include "ggml-cpu.h"
@@ -22,8 +24,18 @@ KvCache::KvCache(const ModelConfig& c, int n_ctx, ggml_type type) : config_(c), 
   Allocate();
 }
 
+namespace {
+
+uint64_t NextUid() {
+  static std::atomic<uint64_t> next{1};
+  return next++;
+}
+
+}  // namespace
+
 void KvCache::Allocate() {
   const ModelConfig& c = config_;
+  uid_ = NextUid();
   CheckFitsInMemory(uint64_t(2) * uint64_t(c.n_layer) * ggml_row_size(type_, c.n_embd_kv()) * uint64_t(n_ctx_),
                     Str("a KV cache of ", n_ctx_, " positions (-c, ", ggml_type_name(type_), ")"));
   ggml_init_params params = {ggml_tensor_overhead() * size_t(2 * c.n_layer + 2), nullptr, true};

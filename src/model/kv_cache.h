@@ -7,6 +7,7 @@
 // V is stored untransposed, as flash attention reads it.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,10 @@ class KvCache {
   // After Release: allocates the cache again, empty (n_past 0), with new k() and v() tensors.
   void Reacquire();
 
+  // Differs for every allocation of any cache in the process (a new cache, or Reacquire): graphs
+  // built over k() and v() key on it, since a new cache may land at a freed one's address.
+  uint64_t uid() const { return uid_; }
+
   // Positions [0, n_past) hold valid K/V.
   int n_past() const { return n_past_; }
   void set_n_past(int n) { n_past_ = n; }
@@ -52,6 +57,7 @@ class KvCache {
   int n_ctx_;
   ggml_type type_;
   int n_past_ = 0;
+  uint64_t uid_ = 0;
   ggml_context* ctx_ = nullptr;
   ggml_backend_buffer_t buffer_ = nullptr;
   std::vector<ggml_tensor*> k_, v_;

@@ -1,6 +1,7 @@
 #include "model/session.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "core/error.h"
@@ -15,6 +16,11 @@ namespace {
 int PaddedContext(int n_ctx) {
   if (n_ctx <= 0 || n_ctx > kMaxContext) Fail("context size (-c) must be in [1, ", kMaxContext, "], got ", n_ctx);
   return GGML_PAD(n_ctx, kKvPad);
+}
+
+uint64_t NextGeneration() {
+  static std::atomic<uint64_t> next{1};
+  return next++;
 }
 
 }  // namespace
@@ -38,6 +44,7 @@ Session::Session(const Model& model, const SessionParams& params, AttentionPolic
   const size_t max_nodes = ForwardGraphMaxNodes(model.config().n_layer);
   graph_meta_.resize(ggml_tensor_overhead() * max_nodes + ggml_graph_overhead_custom(max_nodes, false));
   logits_.assign(model.config().n_vocab, 0.0f);
+  generation_ = NextGeneration();
   policy_->Attach(kv_);
 }
 
@@ -67,7 +74,7 @@ void Session::ResetPolicy(AttentionPolicy* policy) {
   if (kv_.released()) kv_.Reacquire();
   kv_.set_n_past(0);
   policy_ = policy ? policy : &dense_policy_;
-  ++policy_epoch_;
+  generation_ = NextGeneration();
   policy_->Attach(kv_);
 }
 
@@ -103,7 +110,7 @@ Session::BatchPlan Session::Plan(const int32_t* tokens, int T, int n_outputs, in
     if (rows > gathered->n_ctx()) Fail("gathered attention needs ", rows, " rows; its cache holds ", gathered->n_ctx());
     n_kv = std::min(gathered->n_ctx(), GGML_PAD(rows, kKvPad));
   }
-  plan.key = GraphKey{T, n_outputs, n_kv, gathered, write_kv, sparse.cache != nullptr};
+  plan.key = GraphKey{T, n_outputs, n_kv, gathered, gathered ? gathered->uid() : 0, write_kv, sparse.cache != nullptr};
   return plan;
 }
 

@@ -73,6 +73,9 @@ class Session {
   void ResetPolicy(AttentionPolicy* policy);
   // Bytes of the compute buffer (activations of the last graph), for memory reports.
   size_t compute_bytes() const;
+  // The thread pool the session computes with (its own, or the one SessionParams gave it), to
+  // share with sessions and batches that compute one at a time with it.
+  ggml_threadpool* threadpool() const { return threadpool_; }
 
  private:
   friend class SessionBatch;  // decodes several sessions in one graph with the steps below
@@ -82,6 +85,7 @@ class Session {
   struct GraphKey {
     int n_tokens = -1, n_outputs = -1, n_kv = -1;
     const KvCache* gathered = nullptr;
+    uint64_t gathered_uid = 0;  // KvCache::uid: a new gathered cache may reuse a freed one's address
     bool write_kv = true;
     bool sparse_prefill = false;
     bool operator==(const GraphKey&) const = default;
@@ -115,7 +119,9 @@ class Session {
   // The last graph built, reused while its shape (T, n_outputs, n_kv) repeats: consecutive
   // decode steps rebuild nothing for kKvPad steps.
   GraphKey graph_key_;
-  uint64_t policy_epoch_ = 0;  // counts ResetPolicy calls: a graph holds its policy's nodes
+  // Unique in the process, new with every policy (ResetPolicy): a batch's graph holds the session's
+  // policy nodes and its caches (model/session_batch.h keys on it and on the caches' uids).
+  uint64_t generation_ = 0;
   ggml_context* graph_ctx_ = nullptr;
   ForwardGraph graph_;
   std::vector<uint8_t> graph_meta_;  // ggml context memory for graph nodes

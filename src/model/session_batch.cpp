@@ -29,21 +29,38 @@ SessionBatch::~SessionBatch() {
   if (owns_threadpool_ && threadpool_) ggml_threadpool_free(threadpool_);
 }
 
-void SessionBatch::Decode(const std::vector<Session*>& sessions, const std::vector<int32_t>& tokens) {
-  const size_t N = sessions.size();
-  if (N == 0) return;
-  if (tokens.size() != N) Fail("a batched decode step needs one token per session: ", tokens.size(), " for ", N);
-  for (size_t i = 0; i < N; ++i) {
+std::vector<SessionBatch::Failure> SessionBatch::Decode(const std::vector<Session*>& sessions,
+                                                       const std::vector<int32_t>& tokens) {
+  if (tokens.size() != sessions.size()) {
+    Fail("a batched decode step needs one token per session: ", tokens.size(), " for ", sessions.size());
+  }
+  for (size_t i = 0; i < sessions.size(); ++i) {
     if (&sessions[i]->model() != &model_) Fail("a batched decode step got a session of another model");
+    if (sessions[i]->params().attn_kernel != kernel_) Fail("a batched decode step got a session of other kernels");
     if (std::count(sessions.begin(), sessions.end(), sessions[i]) != 1) Fail("a session appears twice in a batch");
     sessions[i]->CheckDecode(tokens[i]);
   }
+  // Each session's policy plans its step; one that cannot (e.g. it evicted what it needs) is left
+  // out and reported, the others decode.
+  std::vector<Failure> failures;
+  std::vector<Session*> batch;
+  std::vector<int32_t> batch_tokens;
   std::vector<Session::BatchPlan> plans;
   std::vector<Part> key;
-  for (size_t i = 0; i < N; ++i) {
-    plans.push_back(sessions[i]->Plan(&tokens[i], 1, 1, sessions[i]->n_past() + 1));
-    key.push_back(Part{sessions[i], sessions[i]->policy_epoch_, plans.back().key, sessions[i]->kv_.released() ? nullptr : sessions[i]->kv_.k(0)});
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    Session& s = *sessions[i];
+    try {
+      plans.push_back(s.Plan(&tokens[i], 1, 1, s.n_past() + 1));
+    } catch (const Error& e) {
+      failures.push_back({i, e.what()});
+      continue;
+    }
+    batch.push_back(&s);
+    batch_tokens.push_back(tokens[i]);
+    key.push_back(Part{s.generation_, s.kv_.released() ? 0 : s.kv_.uid(), plans.back().key});
   }
+  const size_t N = batch.size();
+  if (N == 0) return failures;
   if (key != graph_key_) {
     if (graph_ctx_) ggml_free(graph_ctx_);
     graph_key_.clear();
@@ -52,7 +69,7 @@ void SessionBatch::Decode(const std::vector<Session*>& sessions, const std::vect
     ggml_init_params ip = {graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
     graph_ctx_ = ggml_init(ip);
     std::vector<SequenceSpec> specs;
-    for (size_t i = 0; i < N; ++i) specs.push_back(sessions[i]->Spec(plans[i]));
+    for (size_t i = 0; i < N; ++i) specs.push_back(batch[i]->Spec(plans[i]));
     graph_ = BuildForwardGraph(graph_ctx_, model_, std::move(specs), kernel_);
     if (!ggml_gallocr_alloc_graph(galloc_, graph_.graph)) {
       Fail("cannot allocate compute memory for a decode step of ", N, " sessions");
@@ -61,11 +78,14 @@ void SessionBatch::Decode(const std::vector<Session*>& sessions, const std::vect
   }
   std::vector<int32_t> pos(N), out_ids(N);
   for (size_t i = 0; i < N; ++i) pos[i] = plans[i].pos0, out_ids[i] = int32_t(i);
-  SetBatchInputs(graph_, tokens, pos, out_ids);
-  for (size_t i = 0; i < N; ++i) sessions[i]->SetInputs(graph_.seqs[i], plans[i]);
+  SetBatchInputs(graph_, batch_tokens, pos, out_ids);
+  for (size_t i = 0; i < N; ++i) batch[i]->SetInputs(graph_.seqs[i], plans[i]);
   const ggml_status st = ggml_backend_graph_compute(backend_, graph_.graph);
   if (st != GGML_STATUS_SUCCESS) Fail("graph compute failed with status ", int(st));
-  for (size_t i = 0; i < N; ++i) sessions[i]->Finish(graph_, graph_.seqs[i], plans[i], sessions[i]->logits_.data());
+  for (size_t i = 0; i < N; ++i) batch[i]->Finish(graph_, graph_.seqs[i], plans[i], batch[i]->logits_.data());
+  return failures;
 }
+
+size_t SessionBatch::compute_bytes() const { return galloc_ ? ggml_gallocr_get_buffer_size(galloc_, 0) : 0; }
 
 }  // namespace chunkllm

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "model/session.h"
@@ -24,10 +25,20 @@ class SessionBatch {
   SessionBatch(const SessionBatch&) = delete;
   SessionBatch& operator=(const SessionBatch&) = delete;
 
-  // Appends tokens[i] to sessions[i] (distinct sessions); afterwards sessions[i]->last_logits()
-  // holds its logits. Checks every token and context before any session changes; an Error
-  // thrown after that (compute memory) leaves the sessions' state unknown.
-  void Decode(const std::vector<Session*>& sessions, const std::vector<int32_t>& tokens);
+  // A session that could not take part in a step, and why.
+  struct Failure {
+    size_t index;  // into the sessions given to Decode
+    std::string message;
+  };
+
+  // Appends tokens[i] to sessions[i] (distinct sessions of this batch's kernels); afterwards
+  // sessions[i]->last_logits() holds its logits. Every token and context is checked before any
+  // session changes (an Error, nothing decoded). A session whose policy then cannot plan its step
+  // is left out and returned (its state is unknown, as after a failed Session::Decode); the
+  // others decode. An Error thrown after that (compute memory) leaves every session's unknown.
+  std::vector<Failure> Decode(const std::vector<Session*>& sessions, const std::vector<int32_t>& tokens);
+  // Bytes of the compute buffer of the last graph, for memory reports.
+  size_t compute_bytes() const;
 
  private:
   const Model& model_;
@@ -37,11 +48,11 @@ class SessionBatch {
   bool owns_threadpool_ = false;
   ggml_gallocr_t galloc_ = nullptr;
   // The last graph, reused while every session's part of it and its caches stay the same.
+  // Identities, not addresses: a freed session, policy or cache's address may be reused.
   struct Part {
-    const Session* session;
-    uint64_t policy_epoch;  // the session's policy (its graph nodes are in the graph)
-    Session::GraphKey key;
-    const ggml_tensor* cache;  // the session's K tensor of layer 0 (new after a Reacquire)
+    uint64_t generation;  // the session and its policy (the policy's nodes are in the graph)
+    uint64_t kv_uid;      // its full cache (new after a Reacquire); 0 while released
+    Session::GraphKey key;  // with its gathered cache's uid
     bool operator==(const Part&) const = default;
   };
   std::vector<Part> graph_key_;

@@ -1,4 +1,5 @@
-// Vectors of 16 floats for the hand-written attention kernels (model/split_kv_attention.cpp).
+// Vectors of 16 floats for the hand-written kernels (attention: model/split_kv_attention.cpp,
+// model/tiled_attention.cpp; weights: model/batched_matvec.cpp).
 //
 // GCC/Clang vector extensions: one zmm register with AVX-512, two ymm with AVX2, four q
 // registers on NEON, so the kernels' loops need intrinsics only for f16 loads (F16C). Include

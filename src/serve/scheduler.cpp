@@ -25,6 +25,13 @@ SessionParams WithPool(SessionParams params, ggml_threadpool* pool) {
   return params;
 }
 
+std::vector<std::unique_ptr<Slot>> MakeSlots(const Model& model, const Tokenizer& tokenizer, const SessionParams& params,
+                                             int n_slots, ServerMetrics& metrics) {
+  std::vector<std::unique_ptr<Slot>> slots;
+  for (int i = 0; i < n_slots; ++i) slots.push_back(std::make_unique<Slot>(i, model, tokenizer, params, metrics));
+  return slots;
+}
+
 }  // namespace
 
 Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, const SessionParams& params, int n_slots,
@@ -32,10 +39,8 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, const Sessi
     : metrics_(metrics),
       max_queue_(max_queue),
       pool_(NewThreadPool(params.n_threads), &ggml_threadpool_free),
+      slots_(MakeSlots(model, tokenizer, WithPool(params, pool_.get()), n_slots, metrics)),
       batch_(model, params.n_threads, params.attn_kernel, pool_.get()) {
-  for (int i = 0; i < n_slots; ++i) {
-    slots_.push_back(std::make_unique<Slot>(i, model, tokenizer, WithPool(params, pool_.get()), metrics));
-  }
   last_used_.assign(size_t(n_slots), 0);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -153,8 +158,14 @@ void Scheduler::Loop() {
       run(*decoding[0], [&] { decoding[0]->Decode(tokens[0]); });
     } else if (!decoding.empty()) {
       try {
-        batch_.Decode(sessions, tokens);
-        for (size_t i = 0; i < decoding.size(); ++i) decoding[i]->Decoded(tokens[i]);
+        std::vector<bool> failed(decoding.size(), false);
+        for (const SessionBatch::Failure& f : batch_.Decode(sessions, tokens)) {
+          failed[f.index] = true;
+          decoding[f.index]->Fail(f.message);
+        }
+        for (size_t i = 0; i < decoding.size(); ++i) {
+          if (!failed[i]) decoding[i]->Decoded(tokens[i]);
+        }
       } catch (const std::exception& e) {
         for (Slot* slot : decoding) slot->Fail(e.what());  // their sessions' state is unknown
       }

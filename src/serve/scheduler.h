@@ -3,8 +3,9 @@
 // else the one idle longest), then loops over rounds: one prefill micro-batch for every slot
 // still prefilling, then one decode step for every slot generating, so a long prefill does not
 // stall the others' tokens. The generating slots' decode steps run as one batch
-// (model/session_batch.h): the weights are read once per round for all of them. Tasks beyond the slots wait in a bounded queue; Submit refuses a task
-// when it is full. A cancelled task (its client went away) leaves its slot at the next round.
+// (model/session_batch.h): the weights are read once per round for all of them. Tasks beyond
+// the slots wait in a bounded queue; Submit refuses a task when it is full. A cancelled task
+// (its client went away) leaves its slot at the next round.
 //
 // Everything on the model runs on this one thread; slots are never touched by another.
 #pragma once
@@ -42,10 +43,11 @@ class Scheduler {
 
   ServerMetrics& metrics_;
   const int max_queue_;
-  // Declared before the slots and the batch that use it, so it is freed after them.
+  // Declared before the slots and the batch that use it, so it is freed after them; the batch
+  // after the slots, so its graph (which holds the slots' policy nodes) goes first.
   std::unique_ptr<ggml_threadpool, void (*)(ggml_threadpool*)> pool_;
-  SessionBatch batch_;  // the generating slots' decode steps, one graph per round
   std::vector<std::unique_ptr<Slot>> slots_;
+  SessionBatch batch_;  // the generating slots' decode steps, one graph per round
   std::vector<uint64_t> last_used_;  // per slot: the admission count when it last took a task
   uint64_t admissions_ = 0;
 

@@ -1,9 +1,9 @@
 // ServerMetrics: the server's counters since start-up, for GET /metrics in Prometheus' text
 // format: requests (by endpoint and outcome), prompt tokens (prefilled and taken from the prompt
 // cache), generated tokens, the time spent prefilling and decoding (so tokens/s), decode steps
-// and the slots each one batched, busy slots and
-// queued requests, and ChunkLLM's attended and resident KV fractions over every decode step
-// served. Thread-safe: handlers and the scheduler update it, /metrics reads it.
+// and the slots each one batched, busy slots and queued requests, and ChunkLLM's attended and
+// resident KV fractions over every decode step served. Thread-safe: handlers and the scheduler
+// update it, /metrics reads it.
 #pragma once
 
 #include <cstdint>

@@ -140,6 +140,82 @@ TEST(SessionBatch, ASessionsLogitsAreItsOwnDecodesBitForBit) {
   }
 }
 
+TEST(SessionBatch, SeventeenSessionsAreTheirLoneDecodesBitForBit) {
+  // More sessions than a lone batch's mat-vec limit (16 tokens) and than one pass of columns (8);
+  // all 17 decode together at steps 16 and 17 (Member).
+  const Fixture f = MakeFixture();
+  std::vector<Case> many;
+  for (int i = 0; i < 17; ++i) many.push_back({i % 3 == 1 ? "chunkllm" : "", 40 + 21 * i});
+  for (AttentionKernel kernel : {AttentionKernel::kChunkllm, AttentionKernel::kGgml}) {
+    const Decoded alone = Decode(f, many, 26, Mode::kAlone, kernel);
+    const Decoded together = Decode(f, many, 26, Mode::kTogether, kernel);
+    ExpectSameBits(alone, together, many);
+  }
+}
+
+// A policy whose step cannot be planned: it claims more gathered rows than its cache holds.
+class UnplannablePolicy final : public AttentionPolicy {
+ public:
+  explicit UnplannablePolicy(const ModelConfig& c) : cache_(c, 256, GGML_TYPE_F16) {}
+  const char* name() const override { return "unplannable"; }
+  const KvCache* gathered_cache() const override { return &cache_; }
+  int gathered_rows(int) const override { return 1000; }
+
+ private:
+  KvCache cache_;
+};
+
+TEST(SessionBatch, ASessionThatCannotPlanIsLeftOutAndTheOthersDecode) {
+  const Fixture f = MakeFixture();
+  const SessionParams p = Params();
+  const std::vector<int32_t> prompt(f.prompt.begin(), f.prompt.begin() + 50);
+  Session alone(*f.model, p), a(*f.model, p), c(*f.model, p);
+  UnplannablePolicy bad_policy(f.model->config());
+  Session bad(*f.model, p, &bad_policy);
+  for (Session* s : {&alone, &a, &c}) s->Prefill(prompt);
+  bad.Prefill(prompt);  // prefill attends densely: only decode reads the gathered cache
+  alone.Decode(7);
+  SessionBatch batch(*f.model, p.n_threads, p.attn_kernel);
+  const auto failures = batch.Decode({&a, &bad, &c}, {7, 7, 7});
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_EQ(failures[0].index, 1u);
+  EXPECT_NE(failures[0].message.find("gathered attention needs"), std::string::npos) << failures[0].message;
+  for (Session* s : {&a, &c}) {
+    EXPECT_EQ(s->n_past(), 51);
+    EXPECT_EQ(0, std::memcmp(s->last_logits().data(), alone.last_logits().data(), alone.last_logits().size() * sizeof(float)));
+  }
+}
+
+TEST(SessionBatch, ABatchAfterAnEvictedCacheCameBackReadsTheNewCache) {
+  // An evicting session releases its full cache; Truncate(0) allocates a new one (which may land
+  // at the old one's address). The batch's graph from before must not be reused over it.
+  const Fixture f = MakeFixture();
+  AttentionOptions o = Options("chunkllm", 3);
+  o.kv = KvMode::kEvict;
+  const PolicySpec spec(*f.model, o, f.adapters);
+  const SessionParams p = Params();
+  std::unique_ptr<AttentionPolicy> evicting = spec.NewPolicy();
+  Session s(*f.model, p, evicting.get()), partner(*f.model, p), reference(*f.model, p, nullptr);
+  const std::vector<int32_t> prompt(f.prompt.begin(), f.prompt.begin() + 200);
+  s.Prefill(prompt);
+  partner.Prefill(prompt);
+  SessionBatch batch(*f.model, p.n_threads, p.attn_kernel);
+  for (int t = 0; t < 30; ++t) batch.Decode({&s, &partner}, {f.continuation[size_t(t)], f.continuation[size_t(t)]});
+  ASSERT_TRUE(s.kv_cache().released()) << "the policy did not evict: the test would not see a new cache";
+  s.Truncate(0);  // the full cache again, new tensors
+  s.ResetPolicy(nullptr);
+  const std::vector<int32_t> other(f.prompt.begin() + 100, f.prompt.begin() + 300);
+  s.Prefill(other);
+  reference.Prefill(other);
+  partner.Truncate(200);
+  for (int t = 0; t < 3; ++t) {
+    batch.Decode({&s, &partner}, {f.continuation[size_t(t)], f.continuation[size_t(t)]});
+    reference.Decode(f.continuation[size_t(t)]);
+    ASSERT_EQ(0, std::memcmp(s.last_logits().data(), reference.last_logits().data(), reference.last_logits().size() * sizeof(float)))
+        << "step " << t;
+  }
+}
+
 TEST(SessionBatch, ASessionOfTheBatchIsNotTheSameAsAnotherSession) {
   // Negative control for the comparisons above: two sessions with different prompts, batched,
   // must not get each other's logits (a graph that mixed up the sequences' caches would).

@@ -203,9 +203,6 @@ TEST(Commands, BenchComparesKernelsAndReportsTheMemoryFloor) {
   EXPECT_NE(twice.err.find("twice"), std::string::npos) << twice.err;
 }
 
-// Prefill is timed for every method, not only dense: a policy's own per-token work in a prompt
-// (e.g. ChunkLLM's Chunk Adapter) is part of its prefill speed. ChunkLLM keeps its chunk index
-// only at a prompt's end, so each timed prefill at a depth starts again from the prefix.
 TEST(Commands, BenchDecodesSequencesTogetherWithNp) {
   // -np 1,3: tg rows of one sequence and of three decoded in one batch (each step appends a token
   // to every sequence and counts them all); pp only for one sequence; the floor counts the
@@ -238,6 +235,9 @@ TEST(Commands, BenchDecodesSequencesTogetherWithNp) {
   EXPECT_NE(zero.err.find("-np"), std::string::npos) << zero.err;
 }
 
+// Prefill is timed for every method, not only dense: a policy's own per-token work in a prompt
+// (e.g. ChunkLLM's Chunk Adapter) is part of its prefill speed. ChunkLLM keeps its chunk index
+// only at a prompt's end, so each timed prefill at a depth starts again from the prefix.
 TEST(Commands, BenchTimesPrefillForEveryMethod) {
   InitLlamaBackend();
   test::TempDir dir;
