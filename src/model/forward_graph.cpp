@@ -167,14 +167,14 @@ struct Builder {
       SequenceGraph& s = fg.seqs[si];
       if (specs[si].taps.q_rope) s.q_rope.push_back(TapOf(q, 2, s));
       ggml_tensor* o = ggml_reshape_2d(ctx, SequenceAttention(il, si, h, q, k2d, v), Dh * H, s.n_tokens);
-      out = out ? ggml_concat(ctx, out, o, 1) : o;
+      out = out ? ggml_concat(ctx, out, o, 1) : o;  // copies grow with the sessions; a few, small
     }
     return MatMul(w.wo, out);
   }
 };
 
-ggml_tensor* Input(ggml_context* ctx, ggml_type type, int64_t n0, int64_t n1 = 1) {
-  ggml_tensor* t = n1 == 1 && type != GGML_TYPE_F16 ? ggml_new_tensor_1d(ctx, type, n0) : ggml_new_tensor_2d(ctx, type, n0, n1);
+// A graph input: the caller fills it before each run.
+ggml_tensor* Input(ggml_tensor* t) {
   ggml_set_input(t);
   return t;
 }
@@ -200,22 +200,22 @@ ForwardGraph BuildForwardGraph(ggml_context* ctx, const Model& m, std::vector<Se
     s.first_output = n_out, s.n_outputs = spec.n_outputs;
     s.n_kv = spec.n_kv;
     s.policy = std::move(spec.policy);
-    if (spec.write_kv) s.inp_kv_rows = Input(ctx, GGML_TYPE_I64, spec.n_tokens);  // an evicting decode writes none
-    if (!spec.gathered) s.inp_mask = Input(ctx, GGML_TYPE_F16, spec.n_kv, spec.n_tokens);
+    if (spec.write_kv) s.inp_kv_rows = Input(ggml_new_tensor_1d(ctx, GGML_TYPE_I64, spec.n_tokens));  // an evicting decode writes none
+    if (!spec.gathered) s.inp_mask = Input(ggml_new_tensor_2d(ctx, GGML_TYPE_F16, spec.n_kv, spec.n_tokens));
     if (spec.gathered && !spec.sparse_prefill) {
       if (spec.n_tokens != 1) Fail("gathered attention runs one token at a time, not ", spec.n_tokens);
       for (int il = 0; il < c.n_layer; ++il) {
-        s.inp_gather_row.push_back(Input(ctx, GGML_TYPE_I64, 1));
-        s.inp_gather_mask.push_back(Input(ctx, GGML_TYPE_F16, spec.n_kv, 1));
+        s.inp_gather_row.push_back(Input(ggml_new_tensor_1d(ctx, GGML_TYPE_I64, 1)));
+        s.inp_gather_mask.push_back(Input(ggml_new_tensor_2d(ctx, GGML_TYPE_F16, spec.n_kv, 1)));
       }
     }
     T += spec.n_tokens;
     n_out += spec.n_outputs;
     fg.seqs.push_back(std::move(s));
   }
-  fg.inp_tokens = Input(ctx, GGML_TYPE_I32, T);
-  fg.inp_pos = Input(ctx, GGML_TYPE_I32, T);
-  if (n_out < T) fg.inp_out_ids = Input(ctx, GGML_TYPE_I32, n_out);
+  fg.inp_tokens = Input(ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T));
+  fg.inp_pos = Input(ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T));
+  if (n_out < T) fg.inp_out_ids = Input(ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n_out));
 
   Builder b{ctx, fg.graph, m, fg, specs, kernel};
   ggml_tensor* x = ggml_get_rows(ctx, w.tok_embd, fg.inp_tokens);  // (D, T)
