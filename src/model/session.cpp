@@ -5,7 +5,6 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "ggml-cpu.h"
 
 namespace chunkllm {
 
@@ -27,33 +26,14 @@ uint64_t NextGeneration() {
 
 Session::Session(const Model& model, const SessionParams& params, AttentionPolicy* policy)
     : model_(model), params_(params), policy_(policy ? policy : &dense_policy_),
-      kv_(model.config(), PaddedContext(params.n_ctx), params.kv_type) {
-  if (params.n_threads <= 0) Fail("thread count must be positive, got ", params.n_threads);
+      kv_(model.config(), PaddedContext(params.n_ctx), params.kv_type), runner_(params.n_threads, params.threadpool) {
   if (params.n_ubatch <= 0) Fail("micro-batch size must be positive, got ", params.n_ubatch);
-  backend_ = ggml_backend_cpu_init();
-  if (!backend_) Fail("cannot initialise the CPU backend");
-  ggml_backend_cpu_set_n_threads(backend_, params.n_threads);
-  // A persistent thread pool, as llama-bench attaches one: no thread start-up per step.
-  threadpool_ = params.threadpool;
-  if (!threadpool_) {
-    ggml_threadpool_params tpp = ggml_threadpool_params_default(params.n_threads);
-    threadpool_ = ggml_threadpool_new(&tpp);
-  }
-  if (threadpool_) ggml_backend_cpu_set_threadpool(backend_, threadpool_);
-  galloc_ = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_));
-  const size_t max_nodes = ForwardGraphMaxNodes(model.config().n_layer);
-  graph_meta_.resize(ggml_tensor_overhead() * max_nodes + ggml_graph_overhead_custom(max_nodes, false));
   logits_.assign(model.config().n_vocab, 0.0f);
   generation_ = NextGeneration();
   policy_->Attach(kv_);
 }
 
-Session::~Session() {
-  if (graph_ctx_) ggml_free(graph_ctx_);
-  if (galloc_) ggml_gallocr_free(galloc_);
-  if (backend_) ggml_backend_free(backend_);
-  if (threadpool_ && threadpool_ != params_.threadpool) ggml_threadpool_free(threadpool_);
-}
+Session::~Session() = default;
 
 void Session::Truncate(int n) {
   n = std::max(0, std::min(n, kv_.n_past()));
@@ -67,9 +47,7 @@ void Session::Truncate(int n) {
 
 void Session::ResetPolicy(AttentionPolicy* policy) {
   // The cached graph holds the old policy's nodes: dropped before that policy may go.
-  if (graph_ctx_) ggml_free(graph_ctx_);
-  graph_ctx_ = nullptr;
-  graph_ = ForwardGraph{};
+  runner_.Forget();
   graph_key_ = GraphKey{};
   if (kv_.released()) kv_.Reacquire();
   kv_.set_n_past(0);
@@ -78,7 +56,7 @@ void Session::ResetPolicy(AttentionPolicy* policy) {
   policy_->Attach(kv_);
 }
 
-size_t Session::compute_bytes() const { return galloc_ ? ggml_gallocr_get_buffer_size(galloc_, 0) : 0; }
+size_t Session::compute_bytes() const { return runner_.compute_bytes(); }
 
 Session::BatchPlan Session::Plan(const int32_t* tokens, int T, int n_outputs, int prompt_end) {
   const int pos0 = kv_.n_past();
@@ -177,27 +155,20 @@ void Session::Finish(const ForwardGraph& fg, const SequenceGraph& seq, const Bat
 void Session::RunBatch(const int32_t* tokens, int T, int n_outputs, float* out_logits, int prompt_end) {
   const BatchPlan plan = Plan(tokens, T, n_outputs, prompt_end);
   if (!(plan.key == graph_key_)) {
-    if (graph_ctx_) ggml_free(graph_ctx_);
     graph_key_ = GraphKey{};
-    ggml_init_params ip = {graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true};
-    graph_ctx_ = ggml_init(ip);
     std::vector<SequenceSpec> specs;
     specs.push_back(Spec(plan));
-    graph_ = BuildForwardGraph(graph_ctx_, model_, std::move(specs), params_.attn_kernel);
-    if (!ggml_gallocr_alloc_graph(galloc_, graph_.graph)) {
-      Fail("cannot allocate compute memory for a batch of ", T, " tokens");
-    }
+    runner_.Build(model_, std::move(specs), params_.attn_kernel);
     graph_key_ = plan.key;
   }
-  const ForwardGraph& fg = graph_;
+  const ForwardGraph& fg = runner_.graph();
   const int n_out = plan.key.n_outputs;
   std::vector<int32_t> pos(T), out_ids(n_out);
   for (int i = 0; i < T; ++i) pos[i] = plan.pos0 + i;
   for (int i = 0; i < n_out; ++i) out_ids[i] = T - n_out + i;
   SetBatchInputs(fg, std::vector<int32_t>(tokens, tokens + T), pos, out_ids);
   SetInputs(fg.seqs[0], plan);
-  const ggml_status st = ggml_backend_graph_compute(backend_, fg.graph);
-  if (st != GGML_STATUS_SUCCESS) Fail("graph compute failed with status ", int(st));
+  runner_.Compute();
   Finish(fg, fg.seqs[0], plan, out_logits);
 }
 

@@ -8,10 +8,9 @@
 #include <memory>
 #include <vector>
 
-#include "ggml-alloc.h"
-#include "ggml-backend.h"
 #include "model/attention_policy.h"
 #include "model/forward_graph.h"
+#include "model/graph_runner.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
 
@@ -75,7 +74,7 @@ class Session {
   size_t compute_bytes() const;
   // The thread pool the session computes with (its own, or the one SessionParams gave it), to
   // share with sessions and batches that compute one at a time with it.
-  ggml_threadpool* threadpool() const { return threadpool_; }
+  ggml_threadpool* threadpool() const { return runner_.threadpool(); }
 
  private:
   friend class SessionBatch;  // decodes several sessions in one graph with the steps below
@@ -113,18 +112,13 @@ class Session {
   DensePolicy dense_policy_;
   AttentionPolicy* policy_;
   KvCache kv_;
-  ggml_backend_t backend_ = nullptr;
-  ggml_threadpool* threadpool_ = nullptr;  // owned unless params_.threadpool gave it
-  ggml_gallocr_t galloc_ = nullptr;
-  // The last graph built, reused while its shape (T, n_outputs, n_kv) repeats: consecutive
-  // decode steps rebuild nothing for kKvPad steps.
+  // The backend and the last graph built, reused while its shape (T, n_outputs, n_kv) repeats:
+  // consecutive decode steps rebuild nothing for kKvPad steps.
+  GraphRunner runner_;
   GraphKey graph_key_;
   // Unique in the process, new with every policy (ResetPolicy): a batch's graph holds the session's
   // policy nodes and its caches (model/session_batch.h keys on it and on the caches' uids).
   uint64_t generation_ = 0;
-  ggml_context* graph_ctx_ = nullptr;
-  ForwardGraph graph_;
-  std::vector<uint8_t> graph_meta_;  // ggml context memory for graph nodes
   std::vector<float> logits_;        // (V) of the last token
   std::vector<ggml_fp16_t> mask_;    // scratch for the attention mask
 };

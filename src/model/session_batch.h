@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "model/graph_runner.h"
 #include "model/session.h"
 
 namespace chunkllm {
@@ -21,7 +22,6 @@ class SessionBatch {
   // Sessions handed to Decode must be of `model`. threadpool: shared with those sessions (they
   // never compute at the same time as the batch), or null for a pool of n_threads of its own.
   SessionBatch(const Model& model, int n_threads, AttentionKernel kernel, ggml_threadpool* threadpool = nullptr);
-  ~SessionBatch();
   SessionBatch(const SessionBatch&) = delete;
   SessionBatch& operator=(const SessionBatch&) = delete;
 
@@ -43,10 +43,6 @@ class SessionBatch {
  private:
   const Model& model_;
   AttentionKernel kernel_;
-  ggml_backend_t backend_ = nullptr;
-  ggml_threadpool* threadpool_ = nullptr;
-  bool owns_threadpool_ = false;
-  ggml_gallocr_t galloc_ = nullptr;
   // The last graph, reused while every session's part of it and its caches stay the same.
   // Identities, not addresses: a freed session, policy or cache's address may be reused.
   struct Part {
@@ -56,9 +52,7 @@ class SessionBatch {
     bool operator==(const Part&) const = default;
   };
   std::vector<Part> graph_key_;
-  ggml_context* graph_ctx_ = nullptr;
-  ForwardGraph graph_;
-  std::vector<uint8_t> graph_meta_;
+  GraphRunner runner_;
 };
 
 }  // namespace chunkllm
