@@ -119,6 +119,17 @@
 #   from stage 15's GGUF (INIT=path, not committed), twice the tokens (4.8M, 292 steps), four fifths of
 #   the synthetic documents from the varied mix (weights 12 + 12 against 1 for each classic task),
 #   synthetic share 0.75, copy share 0.1, data seed 16.
+#   2026-12-07 (session 27): stopped at step ~130 of 293 (val 4.238 at step 120, stage 14's 4.240;
+#   retrieval probe flat at 28-31% from step 40 on); its checkpoint exported (EXPORT=1) is stage
+#   17's INIT. The 4K oot tasks, dense, at step 126: 4 of 40 (10%, as stage 15), every answer
+#   still a number: words and codes never copied.
+# Stage 17 (session 27): more answers per token. Stages 15-16 packed 2-3 synthetic documents of
+#   2,048+ tokens into a row, so 4.8M tokens held only ~1,000 varied questions: too few to learn
+#   to match a question's wording with a needle's and copy a value of any kind. Stage 17: from
+#   stage 16's export (INIT=path), rows of 2,048 tokens (60% of the tokens; 8 a step) and 8,192
+#   (40%; needles up to 8K deep), synthetic documents from 256, 512 or 1,024 tokens up (log-uniform
+#   up to the row's room), so a row holds several times as many questions; synthetic share 0.8,
+#   the varied mix weighted as in stage 16, copy share 0.1, data seed 17.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
@@ -139,7 +150,9 @@ case "$STAGE" in
   15) init="stage14 4ecce5b:models/demo-backbone.gguf" ;;
   16) init="stage15 -"  # stage 15 was not committed: INIT=its backbone.gguf
       [ -n "${INIT:-}" ] || { echo "STAGE=16 needs INIT=stage 15's backbone.gguf" >&2; exit 2; } ;;
-  *) echo "STAGE must be 1 to 16" >&2; exit 2 ;;
+  17) init="stage16 -"  # stage 16 was not committed either: INIT=its exported backbone.gguf
+      [ -n "${INIT:-}" ] || { echo "STAGE=17 needs INIT=stage 16's backbone.gguf" >&2; exit 2; } ;;
+  *) echo "STAGE must be 1 to 17" >&2; exit 2 ;;
 esac
 # Stages 1-8 drew their rows with data seed 1; from stage 9 on each stage's seed is its number.
 seed=1
@@ -188,6 +201,10 @@ case "$STAGE" in
        --copy-share 0.2 --answer-weight 20 --lr 3e-4 --min-lr 3e-5 --warmup 10 --val-every 40 $resume ;;
   16) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-4800000} --schedule $rows \
        --ubatch $ubatch --synthetic 0.75 --synthetic-min-len 2048,3800 --synthetic-depth-power 3 \
+       --synthetic-tasks passkey,niah_single,niah_multikey,niah_multivalue,niah_multiquery,vt,varied_single:12,varied_multikey:12 \
+       --copy-share 0.1 --answer-weight 20 --lr 3e-4 --min-lr 3e-5 --warmup 10 --val-every 40 $resume ;;
+  17) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-4800000} --schedule 2048x8:0.6,8192x2:0.4 \
+       --ubatch 1 --synthetic 0.8 --synthetic-min-len 256,512,1024 --synthetic-depth-power 3 \
        --synthetic-tasks passkey,niah_single,niah_multikey,niah_multivalue,niah_multiquery,vt,varied_single:12,varied_multikey:12 \
        --copy-share 0.1 --answer-weight 20 --lr 3e-4 --min-lr 3e-5 --warmup 10 --val-every 40 $resume ;;
   8|9|10|11|12|13|14) min_len=2048
