@@ -6,10 +6,6 @@
 #include "core/error.h"
 #include "model/vec16.h"
 
-// GCC 12 warns that _mm512_cvtph_ps's undefined pass-through operand "may be used uninitialized"
-// once LoadHalf is inlined into these loops: a false positive (the operand is never read).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
 namespace chunkllm {
 namespace {
 

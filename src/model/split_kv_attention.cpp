@@ -34,11 +34,6 @@ int PartLength(int n_kv, int parts) {
   return (len + kBlock - 1) / kBlock * kBlock;
 }
 
-// Asks for the lines of [p, p + bytes) to be brought into the caches.
-CHUNKLLM_INLINE void Prefetch(const char* p, int bytes) {
-  for (int off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
-}
-
 // Chunk c (16 values) of one cache row as f32: f16 converted in registers, f32 loaded.
 template <bool kHalf>
 CHUNKLLM_INLINE F32x16 Chunk(const char* row, int c) {
@@ -46,148 +41,73 @@ CHUNKLLM_INLINE F32x16 Chunk(const char* row, int c) {
   else return Load(reinterpret_cast<const float*>(row) + c * kLanes);
 }
 
-// Per thread, for one part: each KV head's R query rows, their running maximum m, sum s and
-// weighted V sum o, the block's scores, and f32 copies of the block's rows for cache types that
-// are neither f32 nor f16.
+// Query rows whose q and weighted V sums stay in registers for a whole part: with AVX-512's
+// 32 vector registers, 24 hold them (q in the score phase, the sums in the V phase) and the
+// rest one cache row's chunks.
+constexpr int kSetRegisters = 24;
+
+// Per thread: the scaled query rows, the part's mask as f32, and for cache types that are
+// neither f32 nor f16 a block's rows converted to f32.
 struct Scratch {
-  std::vector<float> q, o, m, s, score, tile, mask, kconv, vconv;
-  void Size(int R, int Hkv, int Dh, int T, int part_len) {
-    q.resize(size_t(Hkv) * R * Dh);
-    o.resize(size_t(Hkv) * R * Dh);
-    m.resize(size_t(Hkv) * R);
-    s.resize(size_t(Hkv) * R);
-    score.resize(size_t(R) * kBlock);
-    tile.resize(size_t(R) * kLanes * kLanes);
+  std::vector<float> q, mask, kconv, vconv;
+  void Size(int G, int Dh, int T, int part_len, int row_values) {
+    q.resize(size_t(G) * Dh);
     mask.resize(size_t(T) * part_len);
-    kconv.resize(size_t(kBlock) * Dh);
-    vconv.resize(size_t(kBlock) * Dh);
+    kconv.resize(size_t(kBlock) * row_values);
+    vconv.resize(size_t(kBlock) * row_values);
   }
 };
-
-// score[i][jj] = q_i . k_jj for the block's rows: each K row is read once for all R query rows.
-// The 16 lanes of a product are summed 16 rows at a time (vec16::TransposeSum).
-template <bool kHalf, int DC>
-CHUNKLLM_INLINE void ScoreBlock(const char* const* krow, int n_live, const float* __restrict q, int R, int dc, int Dh,
-                                float* __restrict tile, float* __restrict score, size_t ahead) {
-  if constexpr (DC > 0) dc = DC;
-  for (int sub = 0; sub < n_live; sub += kLanes) {
-    const int n = std::min(kLanes, n_live - sub);
-    for (int jj = 0; jj < kLanes; ++jj) {
-      if (jj >= n) {
-        for (int i = 0; i < R; ++i) Store(&tile[(size_t(i) * kLanes + size_t(jj)) * kLanes], F32x16{});
-        continue;
-      }
-      if (ahead) Prefetch(krow[sub + jj] + ahead, dc * kLanes * int(kHalf ? 2 : 4));
-      F32x16 k[kMaxChunks];
-      for (int c = 0; c < dc; ++c) k[c] = Chunk<kHalf>(krow[sub + jj], c);
-      for (int i = 0; i < R; ++i) {
-        const float* qi = q + size_t(i) * Dh;
-        F32x16 a = Load(qi) * k[0];
-        for (int c = 1; c < dc; ++c) a += Load(qi + c * kLanes) * k[c];
-        Store(&tile[(size_t(i) * kLanes + size_t(jj)) * kLanes], a);
-      }
-    }
-    for (int i = 0; i < R; ++i) {
-      F32x16 rows[kLanes];
-      for (int jj = 0; jj < kLanes; ++jj) rows[jj] = Load(&tile[(size_t(i) * kLanes + size_t(jj)) * kLanes]);
-      Store(score + size_t(i) * kBlock + size_t(sub), vec16::TransposeSum(rows));
-    }
-  }
-}
-
-// o_i += sum_jj w[i][jj] v_jj for RT query rows at once, their sums held in registers while
-// each V row is read once.
-template <bool kHalf, int DC, int RT>
-CHUNKLLM_INLINE void AccumulateRows(const char* const* vrow, int n_live, const float* __restrict w, float* __restrict o,
-                                    int dc, int Dh, size_t ahead) {
-  if constexpr (DC > 0) dc = DC;
-  F32x16 acc[RT][kMaxChunks];
-  for (int r = 0; r < RT; ++r)
-    for (int c = 0; c < dc; ++c) acc[r][c] = Load(o + size_t(r) * Dh + c * kLanes);
-  for (int jj = 0; jj < n_live; ++jj) {
-    if (ahead) Prefetch(vrow[jj] + ahead, dc * kLanes * int(kHalf ? 2 : 4));
-    F32x16 v[kMaxChunks];
-    for (int c = 0; c < dc; ++c) v[c] = Chunk<kHalf>(vrow[jj], c);
-    for (int r = 0; r < RT; ++r) {
-      const F32x16 wr = Splat(w[size_t(r) * kBlock + size_t(jj)]);
-      for (int c = 0; c < dc; ++c) acc[r][c] += wr * v[c];
-    }
-  }
-  for (int r = 0; r < RT; ++r)
-    for (int c = 0; c < dc; ++c) Store(o + size_t(r) * Dh + c * kLanes, acc[r][c]);
-}
-
-template <bool kHalf, int DC>
-CHUNKLLM_INLINE void AccumulateBlock(const char* const* vrow, int n_live, const float* w, float* o, int R, int dc, int Dh,
-                                     size_t ahead) {
-  // Rows in tiles that fit the registers beside one V row (32 zmm with AVX-512).
-  constexpr int kTile = DC > 0 && DC <= 4 ? 4 : 2;
-  int i = 0;
-  for (; i + kTile <= R; i += kTile, ahead = 0)  // the first tile asks for the next rows
-    AccumulateRows<kHalf, DC, kTile>(vrow, n_live, w + size_t(i) * kBlock, o + size_t(i) * Dh, dc, Dh, ahead);
-  for (; i < R; ++i, ahead = 0)
-    AccumulateRows<kHalf, DC, 1>(vrow, n_live, w + size_t(i) * kBlock, o + size_t(i) * Dh, dc, Dh, ahead);
-}
-
-// Online softmax of one row over the block: the scores become weights e^(score - m), and what
-// was summed before is rescaled to the new maximum m. Unused tail scores are -inf (weight 0).
-CHUNKLLM_INLINE void SoftmaxBlock(float* score, float& m, float& s, float* o, int Dh) {
-  F32x16 mx = Load(score);
-  for (int jj = kLanes; jj < kBlock; jj += kLanes) mx = vec16::Max(mx, Load(score + jj));
-  const float block_max = vec16::HorizontalMax(mx);
-  if (block_max == -INFINITY) {  // this token reads none of the block
-    std::fill(score, score + kBlock, 0.0f);
-    return;
-  }
-  const float m_new = std::max(m, block_max);
-  const float shrink = vec16::ExpNonPositive(m - m_new);
-  m = m_new;
-  F32x16 sum = {};
-  for (int jj = 0; jj < kBlock; jj += kLanes) {
-    const F32x16 w = vec16::ExpNonPositive(Load(score + jj) - m_new);
-    Store(score + jj, w);
-    sum += w;
-  }
-  s = s * shrink + vec16::HorizontalSum(sum);
-  if (shrink != 1.0f)
-    for (int d = 0; d < Dh; d += kLanes) Store(o + d, Load(o + d) * shrink);
-}
 
 struct Problem {
   const ggml_tensor *q, *k, *v, *mask;
-  int Dh, H, T, n_kv, Hkv, group, R, parts, part_len;
+  int Dh, H, T, n_kv, Hkv, group, R, G, parts, part_len;
   float scale;  // softmax scale, applied to q as it is read
 };
 
-// One part, rows [c0, c1): M, S and O of every query row. Blocks outer, KV heads inner, so the
-// cache is read front to back, each position's row (all its KV heads) once.
-template <bool kHalf, int DC>
-void Part(const Problem& pb, Scratch& sc, int c0, int c1) {
-  const int Dh = pb.Dh, R = pb.R, T = pb.T, group = pb.group, dc = Dh / kLanes;
-  const bool convert = !kHalf && pb.k->type != GGML_TYPE_F32;
-  // KV head g's rows are g * R + i, with i = t * group + j for head g * group + j of token t.
-  for (int g = 0; g < pb.Hkv; ++g)
-    for (int t = 0; t < T; ++t)
-      for (int j = 0; j < group; ++j) {
-        const char* src = static_cast<const char*>(pb.q->data) + size_t(g * group + j) * pb.q->nb[1] + size_t(t) * pb.q->nb[2];
-        const float* qh = reinterpret_cast<const float*>(src);
-        float* dst_q = &sc.q[(size_t(g) * R + size_t(t * group + j)) * Dh];
-        for (int d = 0; d < Dh; ++d) dst_q[d] = qh[d] * pb.scale;
-      }
-  std::fill(sc.o.begin(), sc.o.end(), 0.0f);
-  std::fill(sc.m.begin(), sc.m.end(), -INFINITY);
-  std::fill(sc.s.begin(), sc.s.end(), 0.0f);
+// A part's result for one query row: its maximum score M, sum S of e^(score - M) and sum O of
+// e^(score - M) v, written to the column of (token t, head h).
+struct PartOutput {
+  float* part_cols;  // this part's columns, (Dh + 2) floats each, column t * H + h
+  const Problem* pb;
+  float* Column(int r) const {  // query row r = g * R + t * group + j reads KV head g; it is head g * group + j
+    const int g = r / pb->R, t = (r % pb->R) / pb->group, j = r % pb->group;
+    return part_cols + size_t(t * pb->H + g * pb->group + j) * size_t(pb->Dh + 2);
+  }
+};
 
+// Query rows r0 .. r0 + N - 1 (row r reads KV head r / R) over the part's rows [c0, c1). The
+// cache is read front to back, each position's K row (then its V row) for all the set's heads
+// at once: reading one head's half of many rows and coming back for the other half later runs
+// at two thirds of the speed (the hardware prefetchers follow a plain stream best). When the
+// query rows need more than one set, the later sets read the part again from L2.
+template <bool kHalf, int DC, int N>
+void PartSet(const Problem& pb, Scratch& sc, int c0, int c1, int r0, const PartOutput& out) {
+  constexpr int kC = DC > 0 ? DC : kMaxChunks;  // chunks held per row (runtime count dc when DC is 0)
+  const int dc = DC > 0 ? DC : pb.Dh / kLanes, Dh = pb.Dh, R = pb.R;
+  const bool convert = !kHalf && pb.k->type != GGML_TYPE_F32;
+  const int g_first = r0 / R, g_last = (r0 + N - 1) / R;  // the KV heads the set reads
+  // A row's head changes at n = 0 and wherever r0 + n starts a head's rows.
+  auto new_head = [&](int n) { return n == 0 || (r0 + n) % R == 0; };
+
+  F32x16 q[N][kC], acc[N][kC];
+  float m[N], s[N];
+  for (int n = 0; n < N; ++n) {
+    for (int c = 0; c < dc; ++c) q[n][c] = Load(&sc.q[size_t(r0 + n) * Dh + c * kLanes]), acc[n][c] = F32x16{};
+    m[n] = -INFINITY, s[n] = 0.0f;
+  }
   const char* krow[kBlock];
   const char* vrow[kBlock];
   int live[kBlock];
+  alignas(64) float score[N][kBlock];
+  // Bytes between a row's KV heads: the cache's, or Dh floats in converted rows.
+  const size_t k_head = convert ? sizeof(float) * Dh : pb.k->nb[2], v_head = convert ? sizeof(float) * Dh : pb.v->nb[2];
   for (int b0 = c0; b0 < c1; b0 += kBlock) {
     // The block's rows that some token reads (the rest cost nothing).
     int n_live = 0;
     bool bias = false;  // a read row whose mask is not 0 (else adding the mask is skipped)
     for (int p = b0; p < std::min(c1, b0 + kBlock); ++p) {
       bool read = false;
-      for (int t = 0; t < T; ++t) {
+      for (int t = 0; t < pb.T; ++t) {
         const float mv = sc.mask[size_t(t) * pb.part_len + size_t(p - c0)];
         read |= mv != -INFINITY;
         bias |= mv != 0.0f;
@@ -195,36 +115,96 @@ void Part(const Problem& pb, Scratch& sc, int c0, int c1) {
       if (read) live[n_live++] = p;
     }
     if (n_live == 0) continue;
-    // Rows of the next block are asked for while this block computes, each row's lines as the
-    // same head's row of this block is read (a burst of them all would overflow the core's
-    // line-fill buffers): the memory stream alone keeps too few misses in flight. Only within
-    // the part, and not for rows converted to scratch.
-    const bool next = !convert && b0 + 2 * kBlock <= c1;
-    const size_t k_ahead = next ? size_t(kBlock) * pb.k->nb[1] : 0, v_ahead = next ? size_t(kBlock) * pb.v->nb[1] : 0;
-    for (int g = 0; g < pb.Hkv; ++g) {
-      for (int jj = 0; jj < n_live; ++jj) {
-        krow[jj] = static_cast<const char*>(pb.k->data) + size_t(live[jj]) * pb.k->nb[1] + size_t(g) * pb.k->nb[2];
-        vrow[jj] = static_cast<const char*>(pb.v->data) + size_t(live[jj]) * pb.v->nb[1] + size_t(g) * pb.v->nb[2];
-        if (convert) {  // q8_0 and other block types: to f32 rows first
-          float* kf = &sc.kconv[size_t(jj) * Dh];
-          float* vf = &sc.vconv[size_t(jj) * Dh];
-          ggml_get_type_traits(pb.k->type)->to_float(krow[jj], kf, Dh);
-          ggml_get_type_traits(pb.v->type)->to_float(vrow[jj], vf, Dh);
-          krow[jj] = reinterpret_cast<const char*>(kf);
-          vrow[jj] = reinterpret_cast<const char*>(vf);
+    for (int jj = 0; jj < n_live; ++jj) {
+      krow[jj] = static_cast<const char*>(pb.k->data) + size_t(live[jj]) * pb.k->nb[1];
+      vrow[jj] = static_cast<const char*>(pb.v->data) + size_t(live[jj]) * pb.v->nb[1];
+      if (convert) {  // q8_0 and other block types: the set's heads to f32 rows first
+        float* kf = &sc.kconv[size_t(jj) * pb.Hkv * Dh];
+        float* vf = &sc.vconv[size_t(jj) * pb.Hkv * Dh];
+        for (int g = g_first; g <= g_last; ++g) {
+          ggml_get_type_traits(pb.k->type)->to_float(krow[jj] + size_t(g) * pb.k->nb[2], kf + size_t(g) * Dh, Dh);
+          ggml_get_type_traits(pb.v->type)->to_float(vrow[jj] + size_t(g) * pb.v->nb[2], vf + size_t(g) * Dh, Dh);
+        }
+        krow[jj] = reinterpret_cast<const char*>(kf);
+        vrow[jj] = reinterpret_cast<const char*>(vf);
+      }
+    }
+    // Scores, 16 cache rows at a time: each row's K chunks converted once per head for the
+    // set's rows of that head; the lanes of a product summed 16 rows at once (TransposeSum).
+    for (int sub = 0; sub < n_live; sub += kLanes) {
+      const int live_here = std::min(kLanes, n_live - sub);
+      F32x16 partial[N][kLanes];
+      for (int jj = 0; jj < kLanes; ++jj) {
+        if (jj >= live_here) {
+          for (int n = 0; n < N; ++n) partial[n][jj] = F32x16{};
+          continue;
+        }
+        F32x16 k[kC] = {};  // (every row loads its head first: new_head(0))
+        for (int n = 0; n < N; ++n) {
+          if (new_head(n))
+            for (int c = 0; c < dc; ++c) k[c] = Chunk<kHalf>(krow[sub + jj] + size_t((r0 + n) / R) * k_head, c);
+          F32x16 a = q[n][0] * k[0];
+          for (int c = 1; c < dc; ++c) a += q[n][c] * k[c];
+          partial[n][jj] = a;
         }
       }
-      const size_t r0 = size_t(g) * R;
-      ScoreBlock<kHalf, DC>(krow, n_live, &sc.q[r0 * Dh], R, dc, Dh, sc.tile.data(), sc.score.data(), k_ahead);
-      for (int i = 0; i < R; ++i) {
-        float* score = &sc.score[size_t(i) * kBlock];
-        const float* mrow = &sc.mask[size_t(i / group) * pb.part_len];
-        if (bias)
-          for (int jj = 0; jj < n_live; ++jj) score[jj] += mrow[live[jj] - c0];
-        for (int jj = n_live; jj < kBlock; ++jj) score[jj] = -INFINITY;
-        SoftmaxBlock(score, sc.m[r0 + size_t(i)], sc.s[r0 + size_t(i)], &sc.o[(r0 + size_t(i)) * Dh], Dh);
+      for (int n = 0; n < N; ++n) Store(&score[n][sub], vec16::TransposeSum(partial[n]));
+    }
+    // Online softmax of each row over the block: scores become weights e^(score - m), and what
+    // was summed before is rescaled to the new maximum m. Unused tail scores are -inf (weight 0).
+    for (int n = 0; n < N; ++n) {
+      float* sn = score[n];
+      const float* mrow = &sc.mask[size_t(((r0 + n) % R) / pb.group) * pb.part_len];
+      if (bias)
+        for (int jj = 0; jj < n_live; ++jj) sn[jj] += mrow[live[jj] - c0];
+      for (int jj = n_live; jj < kBlock; ++jj) sn[jj] = -INFINITY;
+      const float block_max = vec16::HorizontalMax(vec16::Max(Load(sn), Load(sn + kLanes)));
+      if (block_max == -INFINITY) {  // this token reads none of the block
+        std::fill(sn, sn + kBlock, 0.0f);
+        continue;
       }
-      AccumulateBlock<kHalf, DC>(vrow, n_live, sc.score.data(), &sc.o[r0 * Dh], R, dc, Dh, v_ahead);
+      const float m_new = std::max(m[n], block_max);
+      const float shrink = vec16::ExpNonPositive(m[n] - m_new);
+      m[n] = m_new;
+      const F32x16 w0 = vec16::ExpNonPositive(Load(sn) - m_new), w1 = vec16::ExpNonPositive(Load(sn + kLanes) - m_new);
+      Store(sn, w0);
+      Store(sn + kLanes, w1);
+      s[n] = s[n] * shrink + vec16::HorizontalSum(w0 + w1);
+      if (shrink != 1.0f)
+        for (int c = 0; c < dc; ++c) acc[n][c] *= Splat(shrink);
+    }
+    // o_n += sum_jj w[n][jj] v_jj: each V row's chunks converted once per head.
+    for (int jj = 0; jj < n_live; ++jj) {
+      F32x16 v[kC] = {};
+      for (int n = 0; n < N; ++n) {
+        if (new_head(n))
+          for (int c = 0; c < dc; ++c) v[c] = Chunk<kHalf>(vrow[jj] + size_t((r0 + n) / R) * v_head, c);
+        const F32x16 w = Splat(score[n][jj]);
+        for (int c = 0; c < dc; ++c) acc[n][c] += w * v[c];
+      }
+    }
+  }
+  for (int n = 0; n < N; ++n) {
+    float* col = out.Column(r0 + n);
+    col[0] = m[n];
+    col[1] = s[n];
+    for (int c = 0; c < dc; ++c) Store(col + 2 + c * kLanes, acc[n][c]);
+  }
+}
+
+// The part's query rows in sets of up to kSetRegisters / DC rows (a runtime chunk count: one row a set).
+template <bool kHalf, int DC>
+void Part(const Problem& pb, Scratch& sc, int c0, int c1, const PartOutput& out) {
+  constexpr int kMaxSet = DC > 0 ? kSetRegisters / DC : 1;
+  static_assert(kMaxSet >= 1 && kMaxSet <= 6, "set sizes below are instantiated up to 6");
+  for (int r0 = 0; r0 < pb.G; r0 += kMaxSet) {
+    switch (std::min(kMaxSet, pb.G - r0)) {
+      case 1: PartSet<kHalf, DC, 1>(pb, sc, c0, c1, r0, out); break;
+      case 2: if constexpr (kMaxSet >= 2) PartSet<kHalf, DC, 2>(pb, sc, c0, c1, r0, out); break;
+      case 3: if constexpr (kMaxSet >= 3) PartSet<kHalf, DC, 3>(pb, sc, c0, c1, r0, out); break;
+      case 4: if constexpr (kMaxSet >= 4) PartSet<kHalf, DC, 4>(pb, sc, c0, c1, r0, out); break;
+      case 5: if constexpr (kMaxSet >= 5) PartSet<kHalf, DC, 5>(pb, sc, c0, c1, r0, out); break;
+      case 6: if constexpr (kMaxSet >= 6) PartSet<kHalf, DC, 6>(pb, sc, c0, c1, r0, out); break;
     }
   }
 }
@@ -237,14 +217,23 @@ void PartialsOp(ggml_tensor* dst, int ith, int nth, void* userdata) {
   pb.q = dst->src[0], pb.k = dst->src[1], pb.v = dst->src[2], pb.mask = dst->src[3];
   pb.Dh = int(pb.q->ne[0]), pb.H = int(pb.q->ne[1]), pb.T = int(pb.q->ne[2]);
   pb.n_kv = int(pb.k->ne[1]), pb.Hkv = int(pb.k->ne[2]);
-  pb.group = pb.H / pb.Hkv, pb.R = pb.group * pb.T;
+  pb.group = pb.H / pb.Hkv, pb.R = pb.group * pb.T, pb.G = pb.Hkv * pb.R;
   pb.parts = int(dst->ne[2]);
   pb.part_len = PartLength(pb.n_kv, pb.parts);
   const bool half = pb.k->type == GGML_TYPE_F16 && pb.v->type == GGML_TYPE_F16;
   const int dc = pb.Dh / kLanes;
 
   thread_local Scratch sc;
-  sc.Size(pb.R, pb.Hkv, pb.Dh, pb.T, pb.part_len);
+  sc.Size(pb.G, pb.Dh, pb.T, pb.part_len, pb.Hkv * pb.Dh);
+  // Query row r = g * R + t * group + j (head g * group + j of token t), scaled.
+  for (int g = 0; g < pb.Hkv; ++g)
+    for (int t = 0; t < pb.T; ++t)
+      for (int j = 0; j < pb.group; ++j) {
+        const char* src = static_cast<const char*>(pb.q->data) + size_t(g * pb.group + j) * pb.q->nb[1] + size_t(t) * pb.q->nb[2];
+        const float* qh = reinterpret_cast<const float*>(src);
+        float* dst_q = &sc.q[(size_t(g) * pb.R + size_t(t * pb.group + j)) * pb.Dh];
+        for (int d = 0; d < pb.Dh; ++d) dst_q[d] = qh[d] * pb.scale;
+      }
   float* out = static_cast<float*>(dst->data);
   const size_t col = size_t(pb.Dh) + 2;
 
@@ -256,26 +245,18 @@ void PartialsOp(ggml_tensor* dst, int ith, int nth, void* userdata) {
       for (int t = 0; t < pb.T; ++t)
         ggml_cpu_fp16_to_fp32(reinterpret_cast<const ggml_fp16_t*>(static_cast<const char*>(pb.mask->data) + size_t(t) * pb.mask->nb[1]) + c0,
                               &sc.mask[size_t(t) * pb.part_len], c1 - c0);
-    // Head dims 64 and 128 get loops unrolled for their chunk count; others run the same code
-    // with the count at run time. f32 rows are read in place, other types converted per block.
+    const PartOutput po{out + size_t(part) * size_t(pb.H * pb.T) * col, &pb};
+    // Head dims 64 and 128 get loops unrolled for their chunk count and rows held in
+    // registers; others run the same code with the count at run time. f32 rows are read in
+    // place, other types converted per block.
     if (half) {
-      if (dc == 4) Part<true, 4>(pb, sc, c0, c1);
-      else if (dc == 8) Part<true, 8>(pb, sc, c0, c1);
-      else Part<true, 0>(pb, sc, c0, c1);
+      if (dc == 4) Part<true, 4>(pb, sc, c0, c1, po);
+      else if (dc == 8) Part<true, 8>(pb, sc, c0, c1, po);
+      else Part<true, 0>(pb, sc, c0, c1, po);
     } else {
-      if (dc == 4) Part<false, 4>(pb, sc, c0, c1);
-      else if (dc == 8) Part<false, 8>(pb, sc, c0, c1);
-      else Part<false, 0>(pb, sc, c0, c1);
-    }
-    for (int g = 0; g < pb.Hkv; ++g) {
-      for (int t = 0; t < pb.T; ++t)
-        for (int j = 0; j < pb.group; ++j) {
-          const int i = g * pb.R + t * pb.group + j, h = g * pb.group + j;
-          float* dst_col = out + (size_t(part) * size_t(pb.H * pb.T) + size_t(t * pb.H + h)) * col;
-          dst_col[0] = sc.m[size_t(i)];
-          dst_col[1] = sc.s[size_t(i)];
-          std::memcpy(dst_col + 2, &sc.o[size_t(i) * pb.Dh], sizeof(float) * size_t(pb.Dh));
-        }
+      if (dc == 4) Part<false, 4>(pb, sc, c0, c1, po);
+      else if (dc == 8) Part<false, 8>(pb, sc, c0, c1, po);
+      else Part<false, 0>(pb, sc, c0, c1, po);
     }
   }
 }

@@ -3,9 +3,10 @@
 // ggml's CPU flash-attention kernel walks the cache once per query head, one position at a
 // time (a dot product, an exp and an f16 multiply-add of one row each), so under grouped-query
 // attention every K/V row is read H/Hkv times and the step is bound by that per-row work, not
-// by memory. This op instead takes, for each KV head, all the query rows that share it (the
-// GQA group times the batch's tokens) against a block of cache rows at once: each K and V row
-// is converted to f32 once and used by every query row of its group. The cache is split along
+// by memory. This op instead reads the cache front to back, each position's K row (then its V
+// row) for all KV heads at once, and uses each head's part of it, converted to f32 once, for
+// every query row that shares that head (the GQA group times the batch's tokens); the query
+// rows and their running sums stay in registers for a whole part. The cache is split along
 // its length into a fixed number of parts (not the thread count: the result is the same for any
 // number of threads); each part keeps its own softmax maximum, sum and weighted V sum, and a
 // second op combines the parts, as flash-decoding does.

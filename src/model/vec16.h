@@ -41,7 +41,9 @@ CHUNKLLM_VEC16 F32x16 Splat(float x) { return F32x16{x, x, x, x, x, x, x, x, x, 
 CHUNKLLM_VEC16 F32x16 LoadHalf(const ggml_fp16_t* p) {
   F32x16 r;
 #if defined(__AVX512F__)
-  const __m512 v = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  // (The zero-masked form with every lane kept is the same instruction; the plain one makes
+  // GCC 12 warn of its undefined pass-through operand, GCC bug 105593.)
+  const __m512 v = _mm512_maskz_cvtph_ps(__mmask16(0xFFFF), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   std::memcpy(&r, &v, sizeof r);
 #elif defined(__F16C__)
   const __m256 lo = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));

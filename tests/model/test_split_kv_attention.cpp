@@ -381,6 +381,17 @@ TEST(SplitKvAttention, MatchesDoubleReferenceAcrossShapesAndTypes) {
         for (int n_kv : {1, 7, 256, 1000, 4096}) Check({type, Dh, Hkv, group, 1, n_kv, 0.0}, seed++);
 }
 
+// Query rows are taken in sets that fit the registers (6 rows at head dim 64, 3 at 128); these
+// groupings make sets that end inside a KV head's rows or span several heads (Qwen2.5-0.5B's
+// 14 heads over 2, and 4 KV heads of 2).
+TEST(SplitKvAttention, RowSetsAcrossKvHeads) {
+  uint32_t seed = 50;
+  for (ggml_type type : {GGML_TYPE_F16, GGML_TYPE_Q8_0})
+    for (int Dh : {64, 128})
+      for (auto [Hkv, group] : {std::pair{2, 7}, {4, 2}, {8, 1}})
+        for (int T : {1, 3}) Check({type, Dh, Hkv, group, T, 777, T > 1 ? 0.3 : 0.0}, seed++);
+}
+
 TEST(SplitKvAttention, MasksAndSeveralTokens) {
   uint32_t seed = 100;
   for (ggml_type type : {GGML_TYPE_F16, GGML_TYPE_Q8_0})
