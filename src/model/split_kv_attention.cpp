@@ -34,6 +34,11 @@ int PartLength(int n_kv, int parts) {
   return (len + kBlock - 1) / kBlock * kBlock;
 }
 
+// Asks for the lines of [p, p + bytes) to be brought into the caches.
+CHUNKLLM_INLINE void Prefetch(const char* p, int bytes) {
+  for (int off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
+}
+
 // Chunk c (16 values) of one cache row as f32: f16 converted in registers, f32 loaded.
 template <bool kHalf>
 CHUNKLLM_INLINE F32x16 Chunk(const char* row, int c) {
@@ -86,8 +91,27 @@ void PartSet(const Problem& pb, Scratch& sc, int c0, int c1, int r0, const PartO
   const int dc = DC > 0 ? DC : pb.Dh / kLanes, Dh = pb.Dh, R = pb.R;
   const bool convert = !kHalf && pb.k->type != GGML_TYPE_F32;
   const int g_first = r0 / R, g_last = (r0 + N - 1) / R;  // the KV heads the set reads
-  // A row's head changes at n = 0 and wherever r0 + n starts a head's rows.
-  auto new_head = [&](int n) { return n == 0 || (r0 + n) % R == 0; };
+  // Bytes between a row's KV heads: the cache's, or Dh floats in converted rows.
+  const size_t k_head = convert ? sizeof(float) * Dh : pb.k->nb[2], v_head = convert ? sizeof(float) * Dh : pb.v->nb[2];
+  // Where the set's rows change KV head (n = 0 and wherever r0 + n starts a head's rows), and
+  // each row's head's byte offset in a K and a V row: worked out once, not divided per row.
+  // Also each row's token's mask row.
+  bool new_head[N];
+  size_t k_off[N], v_off[N];
+  const float* mask_row[N];
+  for (int n = 0; n < N; ++n) {
+    new_head[n] = n == 0 || (r0 + n) % R == 0;
+    k_off[n] = size_t((r0 + n) / R) * k_head, v_off[n] = size_t((r0 + n) / R) * v_head;
+    mask_row[n] = &sc.mask[size_t(((r0 + n) % R) / pb.group) * pb.part_len];
+  }
+
+  // The first set of several reads only the first heads' part of each row; the rest of the
+  // row is asked for at the same time, so memory still sees the rows front to back and the
+  // later sets find them in L2.
+  const bool first_of_several = r0 == 0 && g_last + 1 < pb.Hkv && !convert;
+  const size_t rest_k = size_t(g_last + 1) * k_head, rest_v = size_t(g_last + 1) * v_head;
+  const int rest_bytes_k = first_of_several ? int(size_t(pb.Hkv) * k_head - rest_k) : 0;
+  const int rest_bytes_v = first_of_several ? int(size_t(pb.Hkv) * v_head - rest_v) : 0;
 
   F32x16 q[N][kC], acc[N][kC];
   float m[N], s[N];
@@ -99,8 +123,6 @@ void PartSet(const Problem& pb, Scratch& sc, int c0, int c1, int r0, const PartO
   const char* vrow[kBlock];
   int live[kBlock];
   alignas(64) float score[N][kBlock];
-  // Bytes between a row's KV heads: the cache's, or Dh floats in converted rows.
-  const size_t k_head = convert ? sizeof(float) * Dh : pb.k->nb[2], v_head = convert ? sizeof(float) * Dh : pb.v->nb[2];
   for (int b0 = c0; b0 < c1; b0 += kBlock) {
     // The block's rows that some token reads (the rest cost nothing).
     int n_live = 0;
@@ -139,10 +161,11 @@ void PartSet(const Problem& pb, Scratch& sc, int c0, int c1, int r0, const PartO
           for (int n = 0; n < N; ++n) partial[n][jj] = F32x16{};
           continue;
         }
-        F32x16 k[kC] = {};  // (every row loads its head first: new_head(0))
+        if (rest_bytes_k) Prefetch(krow[sub + jj] + rest_k, rest_bytes_k);
+        F32x16 k[kC] = {};  // (every row loads its head first: new_head[0])
         for (int n = 0; n < N; ++n) {
-          if (new_head(n))
-            for (int c = 0; c < dc; ++c) k[c] = Chunk<kHalf>(krow[sub + jj] + size_t((r0 + n) / R) * k_head, c);
+          if (new_head[n])
+            for (int c = 0; c < dc; ++c) k[c] = Chunk<kHalf>(krow[sub + jj] + k_off[n], c);
           F32x16 a = q[n][0] * k[0];
           for (int c = 1; c < dc; ++c) a += q[n][c] * k[c];
           partial[n][jj] = a;
@@ -154,9 +177,8 @@ void PartSet(const Problem& pb, Scratch& sc, int c0, int c1, int r0, const PartO
     // was summed before is rescaled to the new maximum m. Unused tail scores are -inf (weight 0).
     for (int n = 0; n < N; ++n) {
       float* sn = score[n];
-      const float* mrow = &sc.mask[size_t(((r0 + n) % R) / pb.group) * pb.part_len];
       if (bias)
-        for (int jj = 0; jj < n_live; ++jj) sn[jj] += mrow[live[jj] - c0];
+        for (int jj = 0; jj < n_live; ++jj) sn[jj] += mask_row[n][live[jj] - c0];
       for (int jj = n_live; jj < kBlock; ++jj) sn[jj] = -INFINITY;
       const float block_max = vec16::HorizontalMax(vec16::Max(Load(sn), Load(sn + kLanes)));
       if (block_max == -INFINITY) {  // this token reads none of the block
@@ -175,10 +197,11 @@ void PartSet(const Problem& pb, Scratch& sc, int c0, int c1, int r0, const PartO
     }
     // o_n += sum_jj w[n][jj] v_jj: each V row's chunks converted once per head.
     for (int jj = 0; jj < n_live; ++jj) {
+      if (rest_bytes_v) Prefetch(vrow[jj] + rest_v, rest_bytes_v);
       F32x16 v[kC] = {};
       for (int n = 0; n < N; ++n) {
-        if (new_head(n))
-          for (int c = 0; c < dc; ++c) v[c] = Chunk<kHalf>(vrow[jj] + size_t((r0 + n) / R) * v_head, c);
+        if (new_head[n])
+          for (int c = 0; c < dc; ++c) v[c] = Chunk<kHalf>(vrow[jj] + v_off[n], c);
         const F32x16 w = Splat(score[n][jj]);
         for (int c = 0; c < dc; ++c) acc[n][c] += w * v[c];
       }
