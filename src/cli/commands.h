@@ -10,6 +10,7 @@ namespace chunkllm::cli {
 
 void RegisterRun(CLI::App& app);
 void RegisterBench(CLI::App& app);
+void RegisterBenchAttention(CLI::App& app);
 void RegisterMkModel(CLI::App& app);
 void RegisterInspect(CLI::App& app);
 void RegisterPretrain(CLI::App& app);

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   try {
     chunkllm::cli::RegisterRun(app);
     chunkllm::cli::RegisterBench(app);
+    chunkllm::cli::RegisterBenchAttention(app);
     chunkllm::cli::RegisterMkModel(app);
     chunkllm::cli::RegisterInspect(app);
 #ifdef CHUNKLLM_WITH_TRAINING

@@ -171,20 +171,23 @@ struct StepCost {
 
 // One (test, size, depth) measurement on every engine: each engine first fills its cache to
 // `depth` and does a warm-up run, then the timed runs alternate between engines (A B A B ...)
-// so that drift in the machine's speed affects them alike. Every run starts from `depth`.
+// so that drift in the machine's speed affects them alike. Every run starts from `depth`. A
+// pp warm-up prefills at most one micro-batch (`pp_warmup` tokens): that builds the graphs and
+// wakes the threads, and a whole 32K prompt's warm-up would double a run of many minutes.
 std::vector<BenchRow> Measure(const std::vector<Engine*>& engines, const std::string& test, int n,
-                              int depth, int reps, const std::vector<int32_t>& tokens, const StepCost& cost) {
+                              int depth, int reps, const std::vector<int32_t>& tokens, const StepCost& cost,
+                              int pp_warmup) {
   const std::vector<int32_t> prefix(tokens.begin(), tokens.begin() + depth);
   const std::vector<int32_t> batch(tokens.begin() + depth, tokens.begin() + depth + n);
-  auto run_once = [&](Engine& e) {
+  auto run_once = [&](Engine& e, int count) {
     e.Rewind(depth, prefix);
     const double t0 = NowSeconds();
     if (test == "pp") {
-      e.Prefill(batch);
+      e.Prefill(count == n ? batch : std::vector<int32_t>(batch.begin(), batch.begin() + count));
     } else {
-      for (int i = 0; i < n; ++i) e.Decode(batch[size_t(i)]);
+      for (int i = 0; i < count; ++i) e.Decode(batch[size_t(i)]);
     }
-    return double(n) * e.parallel() / (NowSeconds() - t0);
+    return double(count) * e.parallel() / (NowSeconds() - t0);
   };
   std::vector<BenchRow> rows(engines.size());
   for (size_t k = 0; k < engines.size(); ++k) {
@@ -199,11 +202,11 @@ std::vector<BenchRow> Measure(const std::vector<Engine*>& engines, const std::st
     rows[k].parallel = e.parallel();
     e.Rewind(0, {});
     if (depth > 0) e.Prefill(prefix);
-    run_once(e);  // warm-up
+    run_once(e, test == "pp" ? std::min(n, pp_warmup) : n);  // warm-up
     e.ResetStats();
   }
   for (int r = 0; r < reps; ++r) {
-    for (size_t k = 0; k < engines.size(); ++k) rows[k].samples.push_back(run_once(*engines[k]));
+    for (size_t k = 0; k < engines.size(); ++k) rows[k].samples.push_back(run_once(*engines[k], n));
   }
   for (size_t k = 0; k < engines.size(); ++k) {
     MeanSd(rows[k].samples, rows[k].tokens_per_s, rows[k].tokens_per_s_sd);
@@ -311,7 +314,7 @@ BenchReport RunBench(const BenchParams& p) {
       // Prompts are prefilled one sequence at a time: pp runs on the one-sequence engines only.
       std::vector<Engine*> engines_here;
       for (Engine* e : all) if (t.name == "tg" || e->parallel() == 1) engines_here.push_back(e);
-      for (BenchRow& row : Measure(engines_here, t.name, t.n, depth, p.repetitions, tokens, cost)) {
+      for (BenchRow& row : Measure(engines_here, t.name, t.n, depth, p.repetitions, tokens, cost, p.n_ubatch)) {
         report.rows.push_back(std::move(row));
       }
       ++done;

@@ -1,6 +1,8 @@
 // Which attention kernels a session's graph uses (SessionParams::attn_kernel, `--attn-kernel`).
 #pragma once
 
+#include "ggml.h"
+
 namespace chunkllm {
 
 enum class AttentionKernel {
@@ -13,5 +15,11 @@ enum class AttentionKernel {
 // "ggml" | "chunkllm" -> kernel; throws Error naming the flag otherwise.
 AttentionKernel AttentionKernelFromName(const char* name);
 const char* AttentionKernelName(AttentionKernel k);
+
+// Attention of q (Dh, H, T) f32 over the cache views k and v (Dh, n_kv, Hkv) under the mask
+// (n_kv, T) f16 (may be null), scores scaled by `scale`, with `kernel`'s op for this batch size
+// and head dim; returns (Dh, H, T) f32. The one place a graph picks its attention op.
+ggml_tensor* AttentionWithKernel(ggml_context* ctx, AttentionKernel kernel, ggml_tensor* q, ggml_tensor* k,
+                                 ggml_tensor* v, ggml_tensor* mask, float scale);
 
 }  // namespace chunkllm

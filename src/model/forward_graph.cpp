@@ -7,8 +7,6 @@
 #include "model/batched_matvec.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
-#include "model/split_kv_attention.h"
-#include "model/tiled_attention.h"
 
 namespace chunkllm {
 
@@ -126,17 +124,7 @@ struct Builder {
     ggml_tensor* K = ggml_view_3d(ctx, k_cache, Dh, s.n_kv, Hkv, k_cache->nb[1], head_k, 0);
     ggml_tensor* V = ggml_view_3d(ctx, v_cache, Dh, s.n_kv, Hkv, v_cache->nb[1], head_v, 0);
     q = Of(q, 2, s);
-    const float scale = 1.0f / std::sqrt(float(Dh));
-    if (kernel == AttentionKernel::kChunkllm && SplitKvSupports(Dh)) {
-      return s.n_tokens <= kSplitKvMaxTokens ? SplitKvAttention(ctx, q, K, V, mask, scale)
-                                             : TiledAttention(ctx, q, K, V, mask, scale);
-    }
-    if (K->type == GGML_TYPE_F32) K = ggml_cast(ctx, K, GGML_TYPE_F16);
-    if (V->type == GGML_TYPE_F32) V = ggml_cast(ctx, V, GGML_TYPE_F16);
-    ggml_tensor* Q = ggml_permute(ctx, q, 0, 2, 1, 3);  // (Dh, T, H)
-    ggml_tensor* out = ggml_flash_attn_ext(ctx, Q, K, V, mask, scale, 0.0f, 0.0f);
-    ggml_prec_set_acc(out, GGML_PREC_F32);
-    return out;
+    return AttentionWithKernel(ctx, kernel, q, K, V, mask, 1.0f / std::sqrt(float(Dh)));
   }
 
   // Self-attention of one layer for the batch; returns Wo * attn, (D, T).

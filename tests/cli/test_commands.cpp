@@ -235,6 +235,46 @@ TEST(Commands, BenchDecodesSequencesTogetherWithNp) {
   EXPECT_NE(zero.err.find("-np"), std::string::npos) << zero.err;
 }
 
+TEST(Commands, BenchAttentionTimesEachKernelAgainstTheReadFloor) {
+  // 3 layers of 300 rows, 6 heads on 2 KV heads of 64, 8 causal queries: both kernels and the
+  // plain products; every figure derived from the shapes and the times it reports.
+  const auto r = test::RunCli({"bench-attention", "--n-kv", "300", "--layers", "3", "--tokens", "8", "--matmul", "-r",
+                               "3", "-t", "2", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  const auto& rows = j["rows"];
+  ASSERT_EQ(rows.size(), 3u) << j;
+  EXPECT_EQ(rows[0]["op"], "chunkllm");
+  EXPECT_EQ(rows[1]["op"], "ggml");
+  EXPECT_EQ(rows[2]["op"], "matmul");
+  const double flops_layer = 4.0 * 64 * 300 * 8 * 6, bytes_layer = 2.0 * 300 * 2 * 64 * 2;  // f16 K and V
+  const double bw = j["read_bytes_per_s"];
+  ASSERT_GT(bw, 0);
+  for (size_t i = 0; i < 3; ++i) {
+    const double layers = i < 2 ? 3 : 1;  // the products are layer 0's
+    EXPECT_DOUBLE_EQ(rows[i]["flops"].get<double>(), layers * flops_layer);
+    EXPECT_DOUBLE_EQ(rows[i]["bytes"].get<double>(), layers * bytes_layer);
+    ASSERT_EQ(rows[i]["seconds"].size(), 3u);
+    const double s = rows[i]["median_s"];
+    EXPECT_GT(s, 0);
+    EXPECT_NEAR(rows[i]["over_read_floor"].get<double>(), s * bw / (layers * bytes_layer), 1e-9 * s * bw / bytes_layer);
+  }
+  const auto md = test::RunCli({"bench-attention", "--n-kv", "64", "--layers", "1", "--attn-kernel", "chunkllm", "-r", "1"});
+  ASSERT_EQ(md.exit_code, 0) << md.err;
+  EXPECT_NE(md.out.find("| chunkllm |"), std::string::npos) << md.out;
+  EXPECT_EQ(md.out.find("| ggml |"), std::string::npos) << md.out;
+  for (const auto& [args, flag] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--n-kv", "64", "--heads", "5"}, "--heads"}, {{"--n-kv", "64", "--head-dim", "40"}, "--head-dim"},
+           {{"--n-kv", "64", "--tokens", "65"}, "--tokens"}, {{"--n-kv", "64", "--attn-kernel", "ggml,ggml"}, "twice"},
+           {{"--n-kv", "100000000"}, "GiB"}}) {
+    std::vector<std::string> cmd = {"bench-attention", "-r", "1"};
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    const auto bad = test::RunCli(cmd);
+    EXPECT_NE(bad.exit_code, 0) << flag;
+    EXPECT_NE(bad.err.find(flag), std::string::npos) << bad.err;
+  }
+}
+
 // Prefill is timed for every method, not only dense: a policy's own per-token work in a prompt
 // (e.g. ChunkLLM's Chunk Adapter) is part of its prefill speed. ChunkLLM keeps its chunk index
 // only at a prompt's end, so each timed prefill at a depth starts again from the prefix.
