@@ -39,7 +39,7 @@ void RegisterBenchAttention(CLI::App& app) {
     const std::string text = *format == "json" ? FormatAttentionBenchJson(report) : FormatAttentionBenchMarkdown(report);
     std::fputs(text.c_str(), stdout);
     if (!out_file->empty()) {
-      const bool json = out_file->size() >= 5 && out_file->compare(out_file->size() - 5, 5, ".json") == 0;
+      const bool json = IsJsonPath(*out_file);
       WriteTextFile(*out_file, json ? FormatAttentionBenchJson(report) : FormatAttentionBenchMarkdown(report));
     }
   });

@@ -273,10 +273,7 @@ BenchReport RunBench(const BenchParams& p) {
   sp.kv_type = p.kv_type;
   std::vector<std::unique_ptr<Engine>> engines;
   if (p.methods.empty()) Fail("--attn needs at least one method");
-  if (p.kernels.empty()) Fail("--attn-kernel needs at least one kernel");
-  for (size_t i = 0; i < p.kernels.size(); ++i)
-    for (size_t j = 0; j < i; ++j)
-      if (p.kernels[i] == p.kernels[j]) Fail("--attn-kernel names ", AttentionKernelName(p.kernels[i]), " twice");
+  CheckKernelList(p.kernels);
   const std::vector<PolicySpec> specs = MakePolicySpecs(*model, p.attention, p.methods, p.prefills);
   if (p.parallel.empty()) Fail("-np needs at least one count");
   for (int np : p.parallel) if (np <= 0 || np > 64) Fail("-np values must be in [1, 64], got ", np);

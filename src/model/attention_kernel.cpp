@@ -17,6 +17,13 @@ AttentionKernel AttentionKernelFromName(const char* name) {
 
 const char* AttentionKernelName(AttentionKernel k) { return k == AttentionKernel::kGgml ? "ggml" : "chunkllm"; }
 
+void CheckKernelList(const std::vector<AttentionKernel>& kernels) {
+  if (kernels.empty()) Fail("--attn-kernel needs at least one kernel");
+  for (size_t i = 0; i < kernels.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (kernels[i] == kernels[j]) Fail("--attn-kernel names ", AttentionKernelName(kernels[i]), " twice");
+}
+
 ggml_tensor* AttentionWithKernel(ggml_context* ctx, AttentionKernel kernel, ggml_tensor* q, ggml_tensor* k,
                                  ggml_tensor* v, ggml_tensor* mask, float scale) {
   if (kernel == AttentionKernel::kChunkllm && SplitKvSupports(int(q->ne[0]))) {

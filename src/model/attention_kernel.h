@@ -1,6 +1,8 @@
 // Which attention kernels a session's graph uses (SessionParams::attn_kernel, `--attn-kernel`).
 #pragma once
 
+#include <vector>
+
 #include "ggml.h"
 
 namespace chunkllm {
@@ -15,6 +17,9 @@ enum class AttentionKernel {
 // "ggml" | "chunkllm" -> kernel; throws Error naming the flag otherwise.
 AttentionKernel AttentionKernelFromName(const char* name);
 const char* AttentionKernelName(AttentionKernel k);
+// A list of kernels to compare (`--attn-kernel a,b`): throws Error unless it names at least one
+// kernel and none twice.
+void CheckKernelList(const std::vector<AttentionKernel>& kernels);
 
 // Attention of q (Dh, H, T) f32 over the cache views k and v (Dh, n_kv, Hkv) under the mask
 // (n_kv, T) f16 (may be null), scores scaled by `scale`, with `kernel`'s op for this batch size

@@ -35,8 +35,8 @@ int PartLength(int n_kv, int parts) {
 }
 
 // Asks for the lines of [p, p + bytes) to be brought into the caches.
-CHUNKLLM_INLINE void Prefetch(const char* p, int bytes) {
-  for (int off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
+CHUNKLLM_INLINE void Prefetch(const char* p, size_t bytes) {
+  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
 }
 
 // Chunk c (16 values) of one cache row as f32: f16 converted in registers, f32 loaded.
@@ -108,10 +108,12 @@ void PartSet(const Problem& pb, Scratch& sc, int c0, int c1, int r0, const PartO
   // The first set of several reads only the first heads' part of each row; the rest of the
   // row is asked for at the same time, so memory still sees the rows front to back and the
   // later sets find them in L2.
-  const bool first_of_several = r0 == 0 && g_last + 1 < pb.Hkv && !convert;
+  // (Only where a position's KV heads lie side by side, as the cache lays them out.)
+  const bool heads_adjacent = pb.k->nb[1] == size_t(pb.Hkv) * pb.k->nb[2] && pb.v->nb[1] == size_t(pb.Hkv) * pb.v->nb[2];
+  const bool first_of_several = r0 == 0 && g_last + 1 < pb.Hkv && !convert && heads_adjacent;
   const size_t rest_k = size_t(g_last + 1) * k_head, rest_v = size_t(g_last + 1) * v_head;
-  const int rest_bytes_k = first_of_several ? int(size_t(pb.Hkv) * k_head - rest_k) : 0;
-  const int rest_bytes_v = first_of_several ? int(size_t(pb.Hkv) * v_head - rest_v) : 0;
+  const size_t rest_bytes_k = first_of_several ? size_t(pb.Hkv) * k_head - rest_k : 0;
+  const size_t rest_bytes_v = first_of_several ? size_t(pb.Hkv) * v_head - rest_v : 0;
 
   F32x16 q[N][kC], acc[N][kC];
   float m[N], s[N];

@@ -263,10 +263,26 @@ TEST(Commands, BenchAttentionTimesEachKernelAgainstTheReadFloor) {
   ASSERT_EQ(md.exit_code, 0) << md.err;
   EXPECT_NE(md.out.find("| chunkllm |"), std::string::npos) << md.out;
   EXPECT_EQ(md.out.find("| ggml |"), std::string::npos) << md.out;
+  // The other cache types, a decode step (split-KV) and ggml's f16 casts of an f32 cache; many
+  // repetitions of a product whose work buffer (S as f16, 12.6 MB) is planned once: taken from
+  // the context on every run, 13 runs would outgrow it.
+  for (const char* type : {"q8_0", "f32"}) {
+    const auto t = test::RunCli({"bench-attention", "--n-kv", "500", "--layers", "2", "--cache-type", type, "-r", "2", "-o", "json"});
+    ASSERT_EQ(t.exit_code, 0) << type << ": " << t.err;
+    const auto tj = nlohmann::json::parse(t.out);
+    EXPECT_EQ(tj["kv_type"], type);
+    const double row = std::string(type) == "f32" ? 2 * 64 * 4 : 2 * 2 * 34;  // 2 KV heads of 64: f32, or 2 q8_0 blocks of 34 bytes
+    EXPECT_DOUBLE_EQ(tj["rows"][0]["bytes"].get<double>(), 2.0 * 2 * 500 * row) << type;
+  }
+  const auto many = test::RunCli({"bench-attention", "--n-kv", "8192", "--layers", "1", "--tokens", "128", "--matmul",
+                                  "--attn-kernel", "chunkllm", "-r", "12", "-o", "json"});
+  ASSERT_EQ(many.exit_code, 0) << many.err;
+  EXPECT_EQ(nlohmann::json::parse(many.out)["rows"][1]["seconds"].size(), 12u);
   for (const auto& [args, flag] : std::vector<std::pair<std::vector<std::string>, std::string>>{
            {{"--n-kv", "64", "--heads", "5"}, "--heads"}, {{"--n-kv", "64", "--head-dim", "40"}, "--head-dim"},
            {{"--n-kv", "64", "--tokens", "65"}, "--tokens"}, {{"--n-kv", "64", "--attn-kernel", "ggml,ggml"}, "twice"},
-           {{"--n-kv", "100000000"}, "GiB"}}) {
+           {{"--n-kv", "100000000"}, "GiB"}, {{"--n-kv", "64", "--head-dim", "0"}, "--head-dim"},
+           {{"--n-kv", "64", "--head-dim", "48", "--cache-type", "q8_0"}, "block"}}) {
     std::vector<std::string> cmd = {"bench-attention", "-r", "1"};
     cmd.insert(cmd.end(), args.begin(), args.end());
     const auto bad = test::RunCli(cmd);
