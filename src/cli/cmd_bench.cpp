@@ -1,9 +1,7 @@
-#include <cstdio>
-
 #include "cli/attention_flags.h"
 #include "cli/commands.h"
+#include "cli/report_flags.h"
 #include "core/error.h"
-#include "core/file_util.h"
 #include "eval/bench.h"
 #include "model/attention_kernel.h"
 #include "model/kv_cache.h"
@@ -13,8 +11,7 @@ namespace chunkllm::cli {
 void RegisterBench(CLI::App& app) {
   auto o = std::make_shared<BenchParams>();
   auto kv = std::make_shared<std::string>("f16");
-  auto format = std::make_shared<std::string>("md");
-  auto out_file = std::make_shared<std::string>();
+  auto report_flags = std::make_shared<ReportFlags>();
   auto kernels = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"chunkllm"});
   CLI::App* c = app.add_subcommand("bench", "prompt and generation speed at context depths (llama-bench style)");
   c->add_option("-m,--model", o->model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
@@ -30,24 +27,17 @@ void RegisterBench(CLI::App& app) {
   c->add_option("--cache-type", *kv, "KV cache type: f16, f32 or q8_0")->capture_default_str();
   c->add_option("--attn-kernel", *kernels, "attention kernels to compare, comma-separated: chunkllm (split-KV decode, tiled prefill), ggml")
       ->delimiter(',')->capture_default_str();
-  c->add_option("-o,--output", *format, "output format: md or json")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
+  AddReportFlags(c, *report_flags);
   AddAttentionFlags(c, o->attention, &o->methods, "attention methods to compare, comma-separated (dense first)",
                     &o->prefills);
-  c->add_option("--out-file", *out_file, "also write the results to this file (JSON if it ends in .json, else md)");
   c->add_option("--text", o->text_dir, "context of held-out prose from this folder's .txt files instead of random tokens")
       ->check(CLI::ExistingDirectory);
   c->add_flag("--ref", o->with_reference, "also run libllama on the same file and report ours/llama.cpp");
-  c->callback([o, kv, kernels, format, out_file] {
+  c->callback([o, kv, kernels, report_flags] {
     o->kv_type = KvTypeFromName(*kv);
-    o->kernels.clear();
-    for (const std::string& k : *kernels) o->kernels.push_back(AttentionKernelFromName(k.c_str()));
+    o->kernels = AttentionKernelsFromNames(*kernels);
     const BenchReport report = RunBench(*o);
-    const std::string text = *format == "json" ? FormatBenchJson(report) : FormatBenchMarkdown(report);
-    std::fputs(text.c_str(), stdout);
-    if (!out_file->empty()) {
-      const bool json = IsJsonPath(*out_file);
-      WriteTextFile(*out_file, json ? FormatBenchJson(report) : FormatBenchMarkdown(report));
-    }
+    EmitReport(*report_flags, [&] { return FormatBenchJson(report); }, [&] { return FormatBenchMarkdown(report); });
   });
 }
 

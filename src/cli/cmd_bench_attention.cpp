@@ -1,7 +1,5 @@
-#include <cstdio>
-
 #include "cli/commands.h"
-#include "core/file_util.h"
+#include "cli/report_flags.h"
 #include "eval/attention_bench.h"
 #include "model/attention_kernel.h"
 #include "model/kv_cache.h"
@@ -11,8 +9,7 @@ namespace chunkllm::cli {
 void RegisterBenchAttention(CLI::App& app) {
   auto o = std::make_shared<AttentionBenchParams>();
   auto kv = std::make_shared<std::string>("f16");
-  auto format = std::make_shared<std::string>("md");
-  auto out_file = std::make_shared<std::string>();
+  auto report_flags = std::make_shared<ReportFlags>();
   auto kernels = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"chunkllm", "ggml"});
   CLI::App* c = app.add_subcommand(
       "bench-attention", "the attention op alone over a synthetic cache, against a read of its bytes (no model file)");
@@ -29,19 +26,13 @@ void RegisterBenchAttention(CLI::App& app) {
   c->add_flag("--matmul", o->matmul, "also time layer 0's arithmetic as two plain ggml products (the ceiling)");
   c->add_option("-t,--threads", o->n_threads, "threads")->check(kPositive)->capture_default_str();
   c->add_option("-r,--repetitions", o->repetitions, "timed repetitions")->check(kPositive)->capture_default_str();
-  c->add_option("-o,--output", *format, "output format: md or json")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
-  c->add_option("--out-file", *out_file, "also write the results to this file (JSON if it ends in .json, else md)");
-  c->callback([o, kv, kernels, format, out_file] {
+  AddReportFlags(c, *report_flags);
+  c->callback([o, kv, kernels, report_flags] {
     o->kv_type = KvTypeFromName(*kv);
-    o->kernels.clear();
-    for (const std::string& k : *kernels) o->kernels.push_back(AttentionKernelFromName(k.c_str()));
+    o->kernels = AttentionKernelsFromNames(*kernels);
     const AttentionBenchReport report = RunAttentionBench(*o);
-    const std::string text = *format == "json" ? FormatAttentionBenchJson(report) : FormatAttentionBenchMarkdown(report);
-    std::fputs(text.c_str(), stdout);
-    if (!out_file->empty()) {
-      const bool json = IsJsonPath(*out_file);
-      WriteTextFile(*out_file, json ? FormatAttentionBenchJson(report) : FormatAttentionBenchMarkdown(report));
-    }
+    EmitReport(*report_flags, [&] { return FormatAttentionBenchJson(report); },
+               [&] { return FormatAttentionBenchMarkdown(report); });
   });
 }
 

@@ -31,11 +31,6 @@ inline void RegisterNotBuilt(CLI::App& app, const std::string& name, const std::
   });
 }
 
-// --out-file F: reports are written again to F, as JSON when F ends in .json, else markdown.
-inline bool IsJsonPath(const std::string& path) {
-  return path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
-}
-
 // Shared validators
 inline const auto kPositive = CLI::PositiveNumber;
 

@@ -15,6 +15,12 @@ AttentionKernel AttentionKernelFromName(const char* name) {
   Fail("--attn-kernel: unknown kernel '", s, "' (chunkllm | ggml)");
 }
 
+std::vector<AttentionKernel> AttentionKernelsFromNames(const std::vector<std::string>& names) {
+  std::vector<AttentionKernel> kernels;
+  for (const std::string& n : names) kernels.push_back(AttentionKernelFromName(n.c_str()));
+  return kernels;
+}
+
 const char* AttentionKernelName(AttentionKernel k) { return k == AttentionKernel::kGgml ? "ggml" : "chunkllm"; }
 
 void CheckKernelList(const std::vector<AttentionKernel>& kernels) {

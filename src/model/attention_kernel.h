@@ -1,6 +1,7 @@
 // Which attention kernels a session's graph uses (SessionParams::attn_kernel, `--attn-kernel`).
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "ggml.h"
@@ -16,6 +17,8 @@ enum class AttentionKernel {
 
 // "ggml" | "chunkllm" -> kernel; throws Error naming the flag otherwise.
 AttentionKernel AttentionKernelFromName(const char* name);
+// Each name of a list (`--attn-kernel a,b`) as above.
+std::vector<AttentionKernel> AttentionKernelsFromNames(const std::vector<std::string>& names);
 const char* AttentionKernelName(AttentionKernel k);
 // A list of kernels to compare (`--attn-kernel a,b`): throws Error unless it names at least one
 // kernel and none twice.

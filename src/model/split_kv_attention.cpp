@@ -90,6 +90,8 @@ void PartSet(const Problem& pb, Scratch& sc, int c0, int c1, int r0, const PartO
   constexpr int kC = DC > 0 ? DC : kMaxChunks;  // chunks held per row (runtime count dc when DC is 0)
   const int dc = DC > 0 ? DC : pb.Dh / kLanes, Dh = pb.Dh, R = pb.R;
   const bool convert = !kHalf && pb.k->type != GGML_TYPE_F32;
+  const ggml_to_float_t k_to_float = ggml_get_type_traits(pb.k->type)->to_float;
+  const ggml_to_float_t v_to_float = ggml_get_type_traits(pb.v->type)->to_float;
   const int g_first = r0 / R, g_last = (r0 + N - 1) / R;  // the KV heads the set reads
   // Bytes between a row's KV heads: the cache's, or Dh floats in converted rows.
   const size_t k_head = convert ? sizeof(float) * Dh : pb.k->nb[2], v_head = convert ? sizeof(float) * Dh : pb.v->nb[2];
@@ -146,8 +148,8 @@ void PartSet(const Problem& pb, Scratch& sc, int c0, int c1, int r0, const PartO
         float* kf = &sc.kconv[size_t(jj) * pb.Hkv * Dh];
         float* vf = &sc.vconv[size_t(jj) * pb.Hkv * Dh];
         for (int g = g_first; g <= g_last; ++g) {
-          ggml_get_type_traits(pb.k->type)->to_float(krow[jj] + size_t(g) * pb.k->nb[2], kf + size_t(g) * Dh, Dh);
-          ggml_get_type_traits(pb.v->type)->to_float(vrow[jj] + size_t(g) * pb.v->nb[2], vf + size_t(g) * Dh, Dh);
+          k_to_float(krow[jj] + size_t(g) * pb.k->nb[2], kf + size_t(g) * Dh, Dh);
+          v_to_float(vrow[jj] + size_t(g) * pb.v->nb[2], vf + size_t(g) * Dh, Dh);
         }
         krow[jj] = reinterpret_cast<const char*>(kf);
         vrow[jj] = reinterpret_cast<const char*>(vf);
