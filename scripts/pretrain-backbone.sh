@@ -130,6 +130,15 @@
 #   (40%; needles up to 8K deep), synthetic documents from 256, 512 or 1,024 tokens up (log-uniform
 #   up to the row's room), so a row holds several times as many questions; synthetic share 0.8,
 #   the varied mix weighted as in stage 16, copy share 0.1, data seed 17.
+#   2026-12-07: at step ~68 the 4K oot tasks were still 4 of 40, every answer a number. Its
+#   checkpoints (and stage 15-16's files) were lost with the session's machine: not committed.
+# Stage 18 (session 28): optimiser steps. Stages 15-17 gave the varied tasks 146-293 steps of 16K
+#   tokens at lr 3e-4 and never produced a word or code value; the copy circuit formed in stage 5
+#   only after ~1,000 steps at lr 1e-3 (the induction harness: a matter of steps more than
+#   tokens). Stage 18: from stage 14's committed GGUF, 8K tokens a step in three phases, short
+#   first (rows of 512 packed with 64-512-token documents: ~10 questions a row, then 2,048, then
+#   8,192 for distance), so ~490 steps at lr 6e-4 -> 6e-5; the varied mix as in stage 16 (four
+#   fifths of the synthetic documents), synthetic share 0.85, copy share 0.15, data seed 18.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
@@ -152,7 +161,8 @@ case "$STAGE" in
       [ -n "${INIT:-}" ] || { echo "STAGE=16 needs INIT=stage 15's backbone.gguf" >&2; exit 2; } ;;
   17) init="stage16 -"  # stage 16 was not committed either: INIT=its exported backbone.gguf
       [ -n "${INIT:-}" ] || { echo "STAGE=17 needs INIT=stage 16's backbone.gguf" >&2; exit 2; } ;;
-  *) echo "STAGE must be 1 to 17" >&2; exit 2 ;;
+  18) init="stage14 4ecce5b:models/demo-backbone.gguf" ;;
+  *) echo "STAGE must be 1 to 18" >&2; exit 2 ;;
 esac
 # Stages 1-8 drew their rows with data seed 1; from stage 9 on each stage's seed is its number.
 seed=1
@@ -207,6 +217,10 @@ case "$STAGE" in
        --ubatch 1 --synthetic 0.8 --synthetic-min-len 256,512,1024 --synthetic-depth-power 3 \
        --synthetic-tasks passkey,niah_single,niah_multikey,niah_multivalue,niah_multiquery,vt,varied_single:12,varied_multikey:12 \
        --copy-share 0.1 --answer-weight 20 --lr 3e-4 --min-lr 3e-5 --warmup 10 --val-every 40 $resume ;;
+  18) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-4000000} --schedule 512x16:0.5,2048x4:0.3,8192x1:0.2 \
+       --ubatch 4 --synthetic 0.85 --synthetic-min-len 64,128,256 --synthetic-depth-power 3 \
+       --synthetic-tasks passkey,niah_single,niah_multikey,niah_multivalue,niah_multiquery,vt,varied_single:12,varied_multikey:12 \
+       --copy-share 0.15 --answer-weight 20 --lr 6e-4 --min-lr 6e-5 --warmup 30 --val-every 50 $resume ;;
   8|9|10|11|12|13|14) min_len=2048
        [ "$STAGE" = 9 ] && min_len=3800
        [ "$STAGE" -ge 10 ] && min_len=2048,3800

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "core/file_util.h"
 #include "core/svg_plot.h"
@@ -11,12 +12,17 @@
 namespace chunkllm {
 
 nlohmann::json ToJson(const SampleResult& r) {
-  return {{"method", r.method}, {"task", r.task}, {"length", r.length}, {"depth", r.depth}, {"seed", r.seed},
+  nlohmann::json j = {{"method", r.method}, {"task", r.task}, {"length", r.length}, {"depth", r.depth}, {"seed", r.seed},
           {"prediction", r.prediction}, {"answers", r.answers}, {"score", r.score},
           {"prompt_tokens", r.prompt_tokens}, {"decode_tokens_per_s", r.decode_tokens_per_s},
           {"attended_fraction", r.attended_fraction}, {"resident_fraction", r.resident_fraction},
           {"prefill_attended_fraction", r.prefill_attended_fraction},
           {"selections_per_token", r.selections_per_token}};
+  if (r.agreement) {
+    j["agreement"] = {{"same_answer", r.agreement->same_answer}, {"answer_steps", r.agreement->steps},
+                      {"answer_kl", r.agreement->kl}, {"answer_top1", r.agreement->top1}};
+  }
+  return j;
 }
 
 namespace {
@@ -123,6 +129,48 @@ nlohmann::json AdapterSection(const std::string& dir, const nlohmann::json& a, s
   return a;
 }
 
+// Agreement with dense attention's answers, per method, task and length (methods measured against
+// dense only): the share of samples whose answer is dense's, and KL and top-1 teacher-forced on
+// dense's answer steps (means over samples of the per-sample means).
+nlohmann::json AgreementSection(const std::vector<SampleResult>& results, const std::vector<std::string>& methods,
+                                std::string& md) {
+  using Key = std::tuple<std::string, std::string, int>;  // method, task, length ("" task: all)
+  std::map<Key, Mean> same, kl, top1;
+  std::set<std::pair<std::string, int>> cells;  // task, length
+  for (const SampleResult& r : results) {
+    if (!r.agreement) continue;
+    for (const std::string& t : {r.task, std::string()}) {
+      const int L = t.empty() ? 0 : r.length;
+      same[{r.method, t, L}].Add(r.agreement->same_answer ? 1 : 0);
+      kl[{r.method, t, L}].Add(r.agreement->kl), top1[{r.method, t, L}].Add(r.agreement->top1);
+    }
+    cells.insert({r.task, r.length});
+  }
+  nlohmann::json out = nlohmann::json::array();
+  if (same.empty()) return out;
+  md += "\nAgreement with dense attention's answers (same answer: the greedy answer is dense's, token for token; "
+        "KL(dense || method) and top-1 teacher-forced on dense's answer tokens, its stop token included):\n\n"
+        "| method | task | length | samples | same answer % | answer top-1 % | answer KL |\n"
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |\n";
+  for (const std::string& m : methods) {
+    std::vector<std::pair<std::string, int>> rows(cells.begin(), cells.end());
+    rows.push_back({"", 0});
+    for (const auto& [t, L] : rows) {
+      auto it = same.find({m, t, L});
+      if (it == same.end()) continue;
+      out.push_back({{"method", m}, {"task", t.empty() ? "all" : t}, {"length", L}, {"samples", it->second.n},
+                     {"same_answer", it->second.get()}, {"answer_top1", top1[{m, t, L}].get()},
+                     {"answer_kl", kl[{m, t, L}].get()}});
+      char line[256];
+      std::snprintf(line, sizeof line, "| %s | %s | %s | %d | %s | %s | %.4f |\n", m.c_str(),
+                    t.empty() ? "**all**" : t.c_str(), L ? std::to_string(L).c_str() : "", it->second.n,
+                    Pct(it->second.get()).c_str(), Pct(top1[{m, t, L}].get()).c_str(), kl[{m, t, L}].get());
+      md += line;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 bool IsEvalReportFile(const std::string& name) {
@@ -192,6 +240,8 @@ nlohmann::json WriteEvalReport(const std::string& dir, const std::vector<SampleR
       }
       md += "\n";
     }
+  const nlohmann::json agreement = AgreementSection(results, methods, md);
+  if (!agreement.empty()) summary["agreement_with_dense"] = agreement;
   if (!fidelity.empty()) summary["fidelity"] = FidelitySection(dir, fidelity, methods, md);
   if (!adapter_metrics.is_null()) summary["adapters"] = AdapterSection(dir, adapter_metrics, md);
   WriteTextFile(dir + "/summary.json", summary.dump(2) + "\n");

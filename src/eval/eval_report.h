@@ -2,11 +2,13 @@
 // per-sample results.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "eval/answer_agreement.h"
 #include "eval/fidelity.h"
 
 namespace chunkllm {
@@ -23,6 +25,7 @@ struct SampleResult {
   double decode_tokens_per_s = 0;
   double attended_fraction = 1, resident_fraction = 1, selections_per_token = 0;
   double prefill_attended_fraction = 1;  // per prompt token, of its causal past (sparse prefill < 1)
+  std::optional<AnswerAgreement> agreement;  // with dense's answer (methods other than dense, dense in the run)
 };
 
 nlohmann::json ToJson(const SampleResult& r);

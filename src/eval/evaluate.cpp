@@ -11,6 +11,7 @@
 #include "core/progress.h"
 #include "core/timer.h"
 #include "chunk/policy_spec.h"
+#include "eval/answer_agreement.h"
 #include "eval/eval_report.h"
 #include "tasks/scoring.h"
 #include "tasks/task_generators.h"
@@ -37,33 +38,30 @@ std::vector<TaskRecord> GenerateTasks(const EvalOptions& o, const Tokenizer& tok
 }
 
 // One sample on one method, in a fresh session (an evicting policy cannot go back): prefill
-// the prompt, decode greedily, score.
-SampleResult RunSample(const Model& model, const SessionParams& sp, const PolicySpec& spec, const Tokenizer& tok,
-                       const TaskRecord& r) {
+// the prompt, decode greedily, score. keep_logp keeps each step's distribution (for the
+// agreement with dense, eval/answer_agreement.h).
+struct SampleRun {
+  SampleResult result;
+  GreedyAnswer answer;
+};
+
+SampleRun RunSample(const Model& model, const SessionParams& sp, const PolicySpec& spec, const Tokenizer& tok,
+                    const TaskRecord& r, const std::vector<int32_t>& prompt, bool keep_logp) {
   std::unique_ptr<AttentionPolicy> owned = spec.NewPolicy();
   AttentionPolicy& policy = *owned;
   Session session(model, sp, owned.get());
-  const std::string method = spec.name();
-  const std::vector<int32_t> prompt = tok.Tokenize(r.context + r.question + r.answer_prefix, /*add_special=*/true);
   if (int(prompt.size()) + r.max_new_tokens > session.n_ctx()) {
     Fail("a ", r.task, " sample needs ", prompt.size() + size_t(r.max_new_tokens), " positions; the context holds ",
          session.n_ctx());
   }
   session.Prefill(prompt);
-  std::vector<int32_t> out;
   const double t0 = NowSeconds();
-  int32_t next = ArgMax(session.last_logits());
-  for (int i = 0; i < r.max_new_tokens; ++i) {
-    if (tok.IsEndOfGeneration(next)) break;
-    const std::string piece = tok.TokenToPiece(next);
-    if (piece.find('\n') != std::string::npos && !out.empty()) break;
-    out.push_back(next);
-    if (i + 1 < r.max_new_tokens) next = ArgMax(session.Decode(next));
-  }
+  SampleRun run;
+  run.answer = DecodeGreedy(session, tok, r.max_new_tokens, keep_logp);
   const double dt = NowSeconds() - t0;
-  SampleResult s;
-  s.method = method, s.task = r.task, s.length = r.length, s.depth = r.depth, s.seed = r.seed;
-  s.prediction = tok.Detokenize(out);
+  SampleResult& s = run.result;
+  s.method = spec.name(), s.task = r.task, s.length = r.length, s.depth = r.depth, s.seed = r.seed;
+  s.prediction = tok.Detokenize(run.answer.tokens);
   s.answers = r.answers;
   s.score = StringMatchAll(s.prediction, r.answers);
   s.prompt_tokens = int(prompt.size());
@@ -72,7 +70,7 @@ SampleResult RunSample(const Model& model, const SessionParams& sp, const Policy
   s.attended_fraction = st.attended_fraction(), s.resident_fraction = st.resident_fraction();
   s.selections_per_token = st.selections_per_token();
   s.prefill_attended_fraction = st.prefill_attended_fraction();
-  return s;
+  return run;
 }
 
 }  // namespace
@@ -168,16 +166,32 @@ void RunEval(const EvalOptions& o) {
   SessionParams sp;
   sp.n_ctx = n_ctx;
   sp.n_threads = o.n_threads;
-  std::vector<SampleResult> results;
-  std::string rows;
+  // Sample by sample, dense attention first (when it is one of the methods): every other method's
+  // answer is compared with dense's on the same prompt (eval/answer_agreement.h). The rows stay
+  // grouped by method, each method's in the tasks' order.
+  const auto dense_it = std::find_if(methods.begin(), methods.end(),
+                                     [](const PolicySpec& s) { return s.method() == AttentionMethod::kDense; });
+  std::vector<size_t> order;
+  if (dense_it != methods.end()) order.push_back(size_t(dense_it - methods.begin()));
+  for (size_t m = 0; m < methods.size(); ++m)
+    if (order.empty() || m != order[0]) order.push_back(m);
+  const bool agree = dense_it != methods.end() && methods.size() > 1;
+  std::vector<std::vector<SampleResult>> by_method(methods.size());
   const int64_t total = int64_t(tasks.size() * methods.size());
   ProgressBar bar(total, "eval", o.show_progress);
   const double start = NowSeconds();
   int64_t done = 0;
-  for (size_t m = 0; m < methods.size(); ++m) {
-    for (const TaskRecord& r : tasks) {
-      results.push_back(RunSample(*model, sp, methods[m], *tok, r));
-      rows += ToJson(results.back()).dump() + "\n";
+  for (const TaskRecord& r : tasks) {
+    const std::vector<int32_t> prompt = tok->Tokenize(r.context + r.question + r.answer_prefix, /*add_special=*/true);
+    GreedyAnswer dense;
+    for (size_t m : order) {
+      SampleRun run = RunSample(*model, sp, methods[m], *tok, r, prompt, agree);
+      if (agree && m == order[0]) {
+        dense = std::move(run.answer);
+      } else if (agree) {
+        run.result.agreement = AgreeWithDense(*model, sp, methods[m], prompt, dense, run.answer);
+      }
+      by_method[m].push_back(std::move(run.result));
       ++done;
       bar.Update(done, Str(method_names[m], " ", r.task, " ", r.length));
       if (!bar.active() && (done % 10 == 0 || done == total)) {
@@ -187,6 +201,13 @@ void RunEval(const EvalOptions& o) {
       }
     }
   }
+  std::vector<SampleResult> results;
+  std::string rows;
+  for (const std::vector<SampleResult>& rs : by_method)
+    for (const SampleResult& r : rs) {
+      results.push_back(r);
+      rows += ToJson(r).dump() + "\n";
+    }
   bar.Finish();
   WriteTextFile(out + "/results.jsonl", rows);
 

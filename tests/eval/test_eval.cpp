@@ -12,6 +12,9 @@
 #include "chunk/adapter_fixture.h"
 #include "core/error.h"
 #include "core/file_util.h"
+#include "eval/fidelity.h"
+#include "model/session.h"
+#include "chunk/policy_spec.h"
 #include "model/gguf_file.h"
 #include "model/model.h"
 #include "tasks/scoring.h"
@@ -176,6 +179,113 @@ TEST(EvalCli, DumpThenTasksRoundTripAndBadJsonl) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("empty.jsonl:2: field 'answers' holds an empty string"), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir.File("o/results.jsonl")));
+}
+
+// Agreement with dense's answers, recomputed here from its definition: dense attention's greedy
+// answer decoded step by step (the stop token a step of its own), the method's own greedy
+// answer, and the method teacher-forced on dense's steps in a session of its own. A 16-token
+// window over 256-token prompts moves a random model's answers (the path that decodes again);
+// a window beyond the prompt is dense attention, bit for bit (the path that reuses the run).
+TEST(EvalCli, AgreementWithDenseIsTeacherForcedOnDensesAnswer) {
+  test::TempDir dir;
+  const std::string hay = Haystack(dir), model_path = TinyModel();
+  const std::vector<std::string> gen = {"-m", model_path, "--task", "passkey", "--lengths", "256", "--depths",
+                                        "0,0.5,1", "--samples", "2", "--haystack", hay};
+  std::vector<std::string> dump = {"eval"};
+  dump.insert(dump.end(), gen.begin(), gen.end());
+  dump.insert(dump.end(), {"--dump", dir.File("tasks.jsonl")});
+  ASSERT_EQ(test::RunCli(dump).exit_code, 0);
+  const auto records = ReadJsonl(dir.File("tasks.jsonl"));
+  ASSERT_EQ(records.size(), 6u);
+  auto model = Model::Load(model_path);
+  auto tok = Tokenizer::Load(model_path);
+  for (int window : {16, 1024}) {
+    const std::string out = dir.File("report" + std::to_string(window));
+    std::vector<std::string> args = {"eval"};
+    args.insert(args.end(), gen.begin(), gen.end());
+    args.insert(args.end(), {"--attn", "streaming,dense", "--window", std::to_string(window), "--sink", "4",
+                             "--fidelity-docs", "0", "-o", out});
+    const auto r = test::RunCli(args, 600);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto rows = ReadJsonl(out + "/results.jsonl");
+    ASSERT_EQ(rows.size(), 12u);  // grouped by method in --attn's order, dense run first per sample
+    SessionParams sp;
+    sp.n_ctx = nlohmann::json::parse(ReadTextFile(out + "/config.json")).at("n_ctx");
+    AttentionOptions a;
+    a.method = AttentionMethod::kStreaming, a.window = window, a.sink = 4;
+    const PolicySpec streaming(*model, a);
+    int diverged = 0;
+    double same_sum = 0;
+    for (size_t i = 0; i < records.size(); ++i) {
+      const auto& rec = records[i];
+      const nlohmann::json& srow = rows[i];
+      const nlohmann::json& drow = rows[records.size() + i];
+      ASSERT_EQ(srow["method"], "streaming");
+      ASSERT_EQ(drow["method"], "dense");
+      EXPECT_FALSE(drow.contains("agreement")) << "dense is the reference";
+      ASSERT_TRUE(srow.contains("agreement")) << i;
+      const std::vector<int32_t> prompt = tok->Tokenize(
+          rec["context"].get<std::string>() + rec["question"].get<std::string>() + rec["answer_prefix"].get<std::string>(),
+          true);
+      const int max_new = rec["max_new_tokens"];
+      // A greedy run: the chosen token of every step, and the answer's tokens.
+      auto greedy = [&](AttentionPolicy* policy, std::vector<int32_t>& steps, std::vector<int32_t>& answer,
+                        std::vector<std::vector<double>>& logp) {
+        Session s(*model, sp, policy);
+        s.Prefill(prompt);
+        std::vector<float> logits = s.last_logits();
+        for (int k = 0; k < max_new; ++k) {
+          LogSoftmax(logits, logp.emplace_back());
+          const int32_t t = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+          steps.push_back(t);
+          if (tok->IsEndOfGeneration(t)) break;
+          if (tok->TokenToPiece(t).find('\n') != std::string::npos && !answer.empty()) break;
+          answer.push_back(t);
+          if (k + 1 < max_new) logits = s.Decode(t);
+        }
+      };
+      std::vector<int32_t> dsteps, danswer, ssteps, sanswer;
+      std::vector<std::vector<double>> dlogp, slogp;
+      greedy(nullptr, dsteps, danswer, dlogp);
+      auto p1 = streaming.NewPolicy();
+      greedy(p1.get(), ssteps, sanswer, slogp);
+      EXPECT_EQ(drow["prediction"], tok->Detokenize(danswer)) << i;
+      EXPECT_EQ(srow["prediction"], tok->Detokenize(sanswer)) << i;
+      // Teacher-forced on dense's steps.
+      auto p2 = streaming.NewPolicy();
+      Session s(*model, sp, p2.get());
+      s.Prefill(prompt);
+      std::vector<float> logits = s.last_logits();
+      double kl = 0, top1 = 0;
+      for (size_t k = 0; k < dsteps.size(); ++k) {
+        std::vector<double> q;
+        LogSoftmax(logits, q);
+        kl += KlOfLogProbs(dlogp[k], q);
+        top1 += int32_t(std::max_element(q.begin(), q.end()) - q.begin()) == dsteps[k];
+        if (k + 1 < dsteps.size()) logits = s.Decode(dsteps[k]);
+      }
+      const nlohmann::json& ag = srow["agreement"];
+      EXPECT_EQ(ag["answer_steps"].get<size_t>(), dsteps.size()) << i;
+      EXPECT_EQ(ag["same_answer"].get<bool>(), sanswer == danswer) << i;
+      EXPECT_NEAR(ag["answer_kl"].get<double>(), kl / double(dsteps.size()), 1e-12) << i;
+      EXPECT_DOUBLE_EQ(ag["answer_top1"].get<double>(), top1 / double(dsteps.size())) << i;
+      if (window == 1024) {  // dense attention: the same answer, KL 0
+        EXPECT_TRUE(ag["same_answer"].get<bool>()) << i;
+        EXPECT_EQ(ag["answer_kl"].get<double>(), 0.0) << i;
+        EXPECT_EQ(ag["answer_top1"].get<double>(), 1.0) << i;
+      }
+      diverged += ssteps != dsteps;
+      same_sum += sanswer == danswer;
+    }
+    if (window == 16) EXPECT_GT(diverged, 0) << "no sample took the teacher-forced path";
+    const nlohmann::json summary = nlohmann::json::parse(ReadTextFile(out + "/summary.json"));
+    const auto& agreement = summary.at("agreement_with_dense");
+    ASSERT_EQ(agreement.size(), 2u);  // streaming: passkey at 256, and all
+    EXPECT_EQ(agreement[1]["task"], "all");
+    EXPECT_EQ(agreement[1]["samples"], 6);
+    EXPECT_DOUBLE_EQ(agreement[1]["same_answer"].get<double>(), same_sum / 6);
+    EXPECT_NE(ReadTextFile(out + "/summary.md").find("Agreement with dense attention's answers"), std::string::npos);
+  }
 }
 
 // With --adapters, the report carries the adapters' held-out metrics: one recall and mass per
