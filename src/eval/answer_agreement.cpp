@@ -9,10 +9,11 @@
 
 namespace chunkllm {
 
-GreedyAnswer DecodeGreedy(Session& session, const Tokenizer& tok, int max_new, bool keep_logp) {
+GreedyAnswer DecodeGreedy(Session& session, const Tokenizer& tok, int max_new, int keep) {
   GreedyAnswer a;
+  if (max_new <= 0) return a;
   auto choose = [&](const std::vector<float>& logits) {
-    if (keep_logp) LogSoftmax(logits, a.logp.emplace_back());
+    if (int(a.logits.size()) < keep) a.logits.push_back(logits);  // a copy: the session reuses its buffer
     const int32_t t = ArgMax(logits);
     a.steps.push_back(t);
     return t;
@@ -27,48 +28,53 @@ GreedyAnswer DecodeGreedy(Session& session, const Tokenizer& tok, int max_new, b
   return a;  // max_new tokens: no stop step
 }
 
-AnswerAgreement CompareAnswer(const GreedyAnswer& dense, const std::vector<std::vector<double>>& method_logp,
+AnswerAgreement CompareAnswer(const GreedyAnswer& dense, const std::vector<std::vector<float>>& method_logits,
                               bool same_answer) {
-  if (dense.logp.size() != dense.steps.size() || method_logp.size() != dense.steps.size()) {
-    Fail("answer agreement: dense has ", dense.steps.size(), " steps with ", dense.logp.size(),
-         " distributions, the method ", method_logp.size());
+  const size_t n = std::min(dense.steps.size(), size_t(kAgreementSteps));
+  if (dense.logits.size() < n || method_logits.size() < n) {
+    Fail("answer agreement: ", n, " steps to compare, but dense kept ", dense.logits.size(), " and the method ",
+         method_logits.size());
   }
   AnswerAgreement r;
   r.same_answer = same_answer;
-  r.steps = int(dense.steps.size());
-  if (r.steps == 0) return r;
+  r.steps = int(n);
+  if (n == 0) return r;
   double kl = 0, top1 = 0;
-  for (size_t i = 0; i < dense.steps.size(); ++i) {
-    const std::vector<double>& p = dense.logp[i];
-    const std::vector<double>& q = method_logp[i];
-    if (p.size() != q.size()) Fail("answer agreement: vocabularies of ", p.size(), " and ", q.size(), " tokens");
+  std::vector<double> p, q;
+  for (size_t i = 0; i < n; ++i) {
+    if (dense.logits[i].size() != method_logits[i].size()) {
+      Fail("answer agreement: vocabularies of ", dense.logits[i].size(), " and ", method_logits[i].size(), " tokens");
+    }
+    LogSoftmax(dense.logits[i], p);
+    LogSoftmax(method_logits[i], q);
     kl += KlOfLogProbs(p, q);
-    top1 += int32_t(std::max_element(q.begin(), q.end()) - q.begin()) == dense.steps[i] ? 1 : 0;
+    top1 += ArgMax(method_logits[i]) == dense.steps[i] ? 1 : 0;
   }
-  r.kl = kl / r.steps, r.top1 = top1 / r.steps;
+  r.kl = kl / double(n), r.top1 = top1 / double(n);
   return r;
 }
 
-std::vector<std::vector<double>> TeacherForcedLogProbs(const Model& model, const SessionParams& sp,
-                                                       const PolicySpec& spec, const std::vector<int32_t>& prompt,
-                                                       const std::vector<int32_t>& steps) {
-  std::vector<std::vector<double>> logp;
-  if (steps.empty()) return logp;
+std::vector<std::vector<float>> TeacherForcedLogits(const Model& model, const SessionParams& sp,
+                                                    const PolicySpec& spec, const std::vector<int32_t>& prompt,
+                                                    const std::vector<int32_t>& steps) {
+  std::vector<std::vector<float>> logits;
+  if (steps.empty()) return logits;
   std::unique_ptr<AttentionPolicy> policy = spec.NewPolicy();
   Session s(model, sp, policy.get());
   s.Prefill(prompt);
-  LogSoftmax(s.last_logits(), logp.emplace_back());
-  for (size_t i = 0; i + 1 < steps.size(); ++i) LogSoftmax(s.Decode(steps[i]), logp.emplace_back());
-  return logp;
+  logits.push_back(s.last_logits());
+  for (size_t i = 0; i + 1 < steps.size(); ++i) logits.push_back(s.Decode(steps[i]));
+  return logits;
 }
 
 AnswerAgreement AgreeWithDense(const Model& model, const SessionParams& sp, const PolicySpec& spec,
                                const std::vector<int32_t>& prompt, const GreedyAnswer& dense,
                                const GreedyAnswer& run) {
-  // Greedy decoding is deterministic: a run that chose dense's steps fed dense's tokens, so its
-  // distributions are the teacher-forced ones.
-  if (run.steps == dense.steps) return CompareAnswer(dense, run.logp, run.tokens == dense.tokens);
-  return CompareAnswer(dense, TeacherForcedLogProbs(model, sp, spec, prompt, dense.steps), run.tokens == dense.tokens);
+  const bool same = run.tokens == dense.tokens;
+  if (run.steps == dense.steps) return CompareAnswer(dense, run.logits, same);
+  const size_t n = std::min(dense.steps.size(), size_t(kAgreementSteps));
+  const std::vector<int32_t> forced(dense.steps.begin(), dense.steps.begin() + std::ptrdiff_t(n));
+  return CompareAnswer(dense, TeacherForcedLogits(model, sp, spec, prompt, forced), same);
 }
 
 }  // namespace chunkllm

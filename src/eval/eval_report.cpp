@@ -148,17 +148,18 @@ nlohmann::json AgreementSection(const std::vector<SampleResult>& results, const 
   }
   nlohmann::json out = nlohmann::json::array();
   if (same.empty()) return out;
-  md += "\nAgreement with dense attention's answers (same answer: the greedy answer is dense's, token for token; "
-        "KL(dense || method) and top-1 teacher-forced on dense's answer tokens, its stop token included):\n\n"
+  std::vector<std::pair<std::string, int>> rows(cells.begin(), cells.end());
+  if (rows.size() > 1) rows.push_back({"", 0});  // all of a method's samples
+  md += "\nAgreement with dense attention's answers (same answer: the greedy answer's text is dense's, token for "
+        "token; KL(dense || method) and top-1 teacher-forced on dense's answer steps, its stop token included):\n\n"
         "| method | task | length | samples | same answer % | answer top-1 % | answer KL |\n"
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |\n";
   for (const std::string& m : methods) {
-    std::vector<std::pair<std::string, int>> rows(cells.begin(), cells.end());
-    rows.push_back({"", 0});
     for (const auto& [t, L] : rows) {
       auto it = same.find({m, t, L});
       if (it == same.end()) continue;
-      out.push_back({{"method", m}, {"task", t.empty() ? "all" : t}, {"length", L}, {"samples", it->second.n},
+      out.push_back({{"method", m}, {"task", t.empty() ? "all" : t},
+                     {"length", t.empty() ? nlohmann::json(nullptr) : nlohmann::json(L)}, {"samples", it->second.n},
                      {"same_answer", it->second.get()}, {"answer_top1", top1[{m, t, L}].get()},
                      {"answer_kl", kl[{m, t, L}].get()}});
       char line[256];

@@ -37,16 +37,16 @@ std::vector<TaskRecord> GenerateTasks(const EvalOptions& o, const Tokenizer& tok
   return out;
 }
 
-// One sample on one method, in a fresh session (an evicting policy cannot go back): prefill
-// the prompt, decode greedily, score. keep_logp keeps each step's distribution (for the
-// agreement with dense, eval/answer_agreement.h).
 struct SampleRun {
   SampleResult result;
   GreedyAnswer answer;
 };
 
+// One sample on one method, in a fresh session (an evicting policy cannot go back): prefill
+// the prompt, decode greedily, score. Keeps the logits of the first `keep` steps (for the
+// agreement with dense, eval/answer_agreement.h; copied outside the timed decode's arithmetic).
 SampleRun RunSample(const Model& model, const SessionParams& sp, const PolicySpec& spec, const Tokenizer& tok,
-                    const TaskRecord& r, const std::vector<int32_t>& prompt, bool keep_logp) {
+                    const TaskRecord& r, const std::vector<int32_t>& prompt, int keep) {
   std::unique_ptr<AttentionPolicy> owned = spec.NewPolicy();
   AttentionPolicy& policy = *owned;
   Session session(model, sp, owned.get());
@@ -57,7 +57,7 @@ SampleRun RunSample(const Model& model, const SessionParams& sp, const PolicySpe
   session.Prefill(prompt);
   const double t0 = NowSeconds();
   SampleRun run;
-  run.answer = DecodeGreedy(session, tok, r.max_new_tokens, keep_logp);
+  run.answer = DecodeGreedy(session, tok, r.max_new_tokens, keep);
   const double dt = NowSeconds() - t0;
   SampleResult& s = run.result;
   s.method = spec.name(), s.task = r.task, s.length = r.length, s.depth = r.depth, s.seed = r.seed;
@@ -185,10 +185,10 @@ void RunEval(const EvalOptions& o) {
     const std::vector<int32_t> prompt = tok->Tokenize(r.context + r.question + r.answer_prefix, /*add_special=*/true);
     GreedyAnswer dense;
     for (size_t m : order) {
-      SampleRun run = RunSample(*model, sp, methods[m], *tok, r, prompt, agree);
+      SampleRun run = RunSample(*model, sp, methods[m], *tok, r, prompt, agree ? kAgreementSteps : 0);
       if (agree && m == order[0]) {
         dense = std::move(run.answer);
-      } else if (agree) {
+      } else if (agree && methods[m].method() != AttentionMethod::kDense) {
         run.result.agreement = AgreeWithDense(*model, sp, methods[m], prompt, dense, run.answer);
       }
       by_method[m].push_back(std::move(run.result));

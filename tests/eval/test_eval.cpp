@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include "chunk/adapter_fixture.h"
 #include "core/error.h"
 #include "core/file_util.h"
+#include "eval/answer_agreement.h"
 #include "eval/fidelity.h"
 #include "model/session.h"
 #include "chunk/policy_spec.h"
@@ -189,14 +191,14 @@ TEST(EvalCli, DumpThenTasksRoundTripAndBadJsonl) {
 TEST(EvalCli, AgreementWithDenseIsTeacherForcedOnDensesAnswer) {
   test::TempDir dir;
   const std::string hay = Haystack(dir), model_path = TinyModel();
-  const std::vector<std::string> gen = {"-m", model_path, "--task", "passkey", "--lengths", "256", "--depths",
-                                        "0,0.5,1", "--samples", "2", "--haystack", hay};
+  const std::vector<std::string> gen = {"-m", model_path, "--task", "passkey", "--lengths", "256,320", "--depths",
+                                        "0,1", "--samples", "2", "--haystack", hay};
   std::vector<std::string> dump = {"eval"};
   dump.insert(dump.end(), gen.begin(), gen.end());
   dump.insert(dump.end(), {"--dump", dir.File("tasks.jsonl")});
   ASSERT_EQ(test::RunCli(dump).exit_code, 0);
   const auto records = ReadJsonl(dir.File("tasks.jsonl"));
-  ASSERT_EQ(records.size(), 6u);
+  ASSERT_EQ(records.size(), 8u);
   auto model = Model::Load(model_path);
   auto tok = Tokenizer::Load(model_path);
   for (int window : {16, 1024}) {
@@ -208,7 +210,7 @@ TEST(EvalCli, AgreementWithDenseIsTeacherForcedOnDensesAnswer) {
     const auto r = test::RunCli(args, 600);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto rows = ReadJsonl(out + "/results.jsonl");
-    ASSERT_EQ(rows.size(), 12u);  // grouped by method in --attn's order, dense run first per sample
+    ASSERT_EQ(rows.size(), 16u);  // grouped by method in --attn's order, dense run first per sample
     SessionParams sp;
     sp.n_ctx = nlohmann::json::parse(ReadTextFile(out + "/config.json")).at("n_ctx");
     AttentionOptions a;
@@ -280,12 +282,54 @@ TEST(EvalCli, AgreementWithDenseIsTeacherForcedOnDensesAnswer) {
     if (window == 16) EXPECT_GT(diverged, 0) << "no sample took the teacher-forced path";
     const nlohmann::json summary = nlohmann::json::parse(ReadTextFile(out + "/summary.json"));
     const auto& agreement = summary.at("agreement_with_dense");
-    ASSERT_EQ(agreement.size(), 2u);  // streaming: passkey at 256, and all
-    EXPECT_EQ(agreement[1]["task"], "all");
-    EXPECT_EQ(agreement[1]["samples"], 6);
-    EXPECT_DOUBLE_EQ(agreement[1]["same_answer"].get<double>(), same_sum / 6);
+    ASSERT_EQ(agreement.size(), 3u);  // streaming: passkey at 256 and at 320, and all
+    EXPECT_EQ(agreement[2]["task"], "all");
+    EXPECT_TRUE(agreement[2]["length"].is_null());
+    EXPECT_EQ(agreement[2]["samples"], 8);
+    EXPECT_DOUBLE_EQ(agreement[2]["same_answer"].get<double>(), same_sum / 8);
     EXPECT_NE(ReadTextFile(out + "/summary.md").find("Agreement with dense attention's answers"), std::string::npos);
   }
+}
+
+// A run that chose dense's steps is compared through its own logits (not dense's, not a second
+// run): two different distributions with the same argmax give the KL computed here in long
+// double, and top-1 1. Steps beyond kAgreementSteps are not scored.
+TEST(AnswerAgreement, ARunOnDensesStepsIsComparedThroughItsOwnLogits) {
+  auto model = Model::Load(TinyModel());
+  AttentionOptions a;  // dense: unused on this path (nothing is decoded again)
+  const PolicySpec spec(*model, a);
+  GreedyAnswer dense, run;
+  const int n = kAgreementSteps + 6, V = 5;
+  for (int i = 0; i < n; ++i) {
+    const int32_t t = i % V;
+    dense.steps.push_back(t), run.steps.push_back(t);
+    std::vector<float> d(V, 0.0f), r(V, 0.0f);
+    d[size_t(t)] = 2.0f + 0.01f * float(i), r[size_t(t)] = 1.0f;
+    r[size_t((t + 1) % V)] = 0.5f;
+    if (i < kAgreementSteps) dense.logits.push_back(d), run.logits.push_back(r);
+  }
+  dense.tokens = run.tokens = dense.steps;
+  const AnswerAgreement ag = AgreeWithDense(*model, SessionParams{}, spec, {1}, dense, run);
+  EXPECT_TRUE(ag.same_answer);
+  EXPECT_EQ(ag.steps, kAgreementSteps);
+  EXPECT_EQ(ag.top1, 1.0);
+  long double kl = 0;
+  for (int i = 0; i < kAgreementSteps; ++i) {
+    auto logp = [](const std::vector<float>& x) {
+      long double z = 0;
+      for (float v : x) z += std::exp((long double)v);
+      std::vector<long double> out;
+      for (float v : x) out.push_back((long double)v - std::log(z));
+      return out;
+    };
+    const auto p = logp(dense.logits[size_t(i)]), q = logp(run.logits[size_t(i)]);
+    for (int v = 0; v < V; ++v) kl += std::exp(p[size_t(v)]) * (p[size_t(v)] - q[size_t(v)]);
+  }
+  EXPECT_GT(double(kl), 0.01);
+  EXPECT_NEAR(ag.kl, double(kl / kAgreementSteps), 1e-12);
+  // Too few logits kept for the steps to score: refused, not read past the end.
+  run.logits.pop_back();
+  EXPECT_THROW(AgreeWithDense(*model, SessionParams{}, spec, {1}, dense, run), Error);
 }
 
 // With --adapters, the report carries the adapters' held-out metrics: one recall and mass per
