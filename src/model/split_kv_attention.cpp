@@ -46,10 +46,19 @@ CHUNKLLM_INLINE F32x16 Chunk(const char* row, int c) {
   else return Load(reinterpret_cast<const float*>(row) + c * kLanes);
 }
 
-// Query rows whose q and weighted V sums stay in registers for a whole part: with AVX-512's
-// 32 vector registers, 24 hold them (q in the score phase, the sums in the V phase) and the
-// rest one cache row's chunks.
+// Query rows whose q and weighted V sums stay in registers for a whole sub-block: with
+// AVX-512's 32 vector registers, 24 hold them (q in the score phase, the sums in the V phase)
+// and the rest one cache row's chunks.
 constexpr int kSetRegisters = 24;
+
+// When the query rows need several sets, a part is walked in sub-blocks of about this many
+// cache bytes (K and V rows of every KV head), each read by every set before the next: the
+// first set brings it from memory, the others find it in L2 (1-2 MiB a core on the CPUs seen
+// here). A whole part at Llama-3-8B's shape (8 KV heads of 128) is 4 MiB: its later sets read
+// it again from L3 or memory, at a third of the speed of the bytes (measured with
+// bench-attention). A set's running maximum, sum and weighted V sums wait in its output
+// column between sub-blocks, so every row sees the same arithmetic in the same order.
+constexpr size_t kSubBlockBytes = 256 * 1024;
 
 // Per thread: the scaled query rows, the part's mask as f32, and for cache types that are
 // neither f32 nor f16 a block's rows converted to f32.
@@ -80,13 +89,15 @@ struct PartOutput {
   }
 };
 
-// Query rows r0 .. r0 + N - 1 (row r reads KV head r / R) over the part's rows [c0, c1). The
-// cache is read front to back, each position's K row (then its V row) for all the set's heads
-// at once: reading one head's half of many rows and coming back for the other half later runs
-// at two thirds of the speed (the hardware prefetchers follow a plain stream best). When the
-// query rows need more than one set, the later sets read the part again from L2.
+// Query rows r0 .. r0 + N - 1 (row r reads KV head r / R) over the cache rows [b0, b1) of the
+// part that starts at c0 (the first sub-block starts the rows' softmax; later ones continue
+// it from their output columns). The cache is read front to back, each position's K row (then
+// its V row) for all the set's heads at once: reading one head's half of many rows and coming
+// back for the other half later runs at two thirds of the speed (the hardware prefetchers
+// follow a plain stream best). When the query rows need more than one set, the later sets
+// read the sub-block again from L2.
 template <bool kHalf, int DC, int N>
-void PartSet(const Problem& pb, Scratch& sc, int c0, int c1, int r0, const PartOutput& out) {
+void PartSet(const Problem& pb, Scratch& sc, int c0, int b_start, int b_end, int r0, const PartOutput& out) {
   constexpr int kC = DC > 0 ? DC : kMaxChunks;  // chunks held per row (runtime count dc when DC is 0)
   const int dc = DC > 0 ? DC : pb.Dh / kLanes, Dh = pb.Dh, R = pb.R;
   const bool convert = !kHalf && pb.k->type != GGML_TYPE_F32;
@@ -120,18 +131,23 @@ void PartSet(const Problem& pb, Scratch& sc, int c0, int c1, int r0, const PartO
   F32x16 q[N][kC], acc[N][kC];
   float m[N], s[N];
   for (int n = 0; n < N; ++n) {
-    for (int c = 0; c < dc; ++c) q[n][c] = Load(&sc.q[size_t(r0 + n) * Dh + c * kLanes]), acc[n][c] = F32x16{};
-    m[n] = -INFINITY, s[n] = 0.0f;
+    const float* col = out.Column(r0 + n);  // (M, S, O) so far, after the part's first sub-block
+    const bool first = b_start == c0;
+    for (int c = 0; c < dc; ++c) {
+      q[n][c] = Load(&sc.q[size_t(r0 + n) * Dh + c * kLanes]);
+      acc[n][c] = first ? F32x16{} : Load(col + 2 + c * kLanes);
+    }
+    m[n] = first ? -INFINITY : col[0], s[n] = first ? 0.0f : col[1];
   }
   const char* krow[kBlock];
   const char* vrow[kBlock];
   int live[kBlock];
   alignas(64) float score[N][kBlock];
-  for (int b0 = c0; b0 < c1; b0 += kBlock) {
+  for (int b0 = b_start; b0 < b_end; b0 += kBlock) {
     // The block's rows that some token reads (the rest cost nothing).
     int n_live = 0;
     bool bias = false;  // a read row whose mask is not 0 (else adding the mask is skipped)
-    for (int p = b0; p < std::min(c1, b0 + kBlock); ++p) {
+    for (int p = b0; p < std::min(b_end, b0 + kBlock); ++p) {
       bool read = false;
       for (int t = 0; t < pb.T; ++t) {
         const float mv = sc.mask[size_t(t) * pb.part_len + size_t(p - c0)];
@@ -219,20 +235,27 @@ void PartSet(const Problem& pb, Scratch& sc, int c0, int c1, int r0, const PartO
   }
 }
 
-// The part's query rows in sets of up to kSetRegisters / DC rows (a runtime chunk count: one row a set).
+// The part's query rows in sets of up to kSetRegisters / DC rows (a runtime chunk count: one row
+// a set), over sub-blocks of about kSubBlockBytes when there are several sets.
 template <bool kHalf, int DC>
 void Part(const Problem& pb, Scratch& sc, int c0, int c1, const PartOutput& out) {
   constexpr int kMaxSet = DC > 0 ? kSetRegisters / DC : 1;
   static_assert(kMaxSet >= 1 && kMaxSet <= 6, "set sizes below are instantiated up to 6");
-  for (int r0 = 0; r0 < pb.G; r0 += kMaxSet) {
-    switch (std::min(kMaxSet, pb.G - r0)) {
-      case 1: PartSet<kHalf, DC, 1>(pb, sc, c0, c1, r0, out); break;
-      case 2: if constexpr (kMaxSet >= 2) PartSet<kHalf, DC, 2>(pb, sc, c0, c1, r0, out); break;
-      case 3: if constexpr (kMaxSet >= 3) PartSet<kHalf, DC, 3>(pb, sc, c0, c1, r0, out); break;
-      case 4: if constexpr (kMaxSet >= 4) PartSet<kHalf, DC, 4>(pb, sc, c0, c1, r0, out); break;
-      case 5: if constexpr (kMaxSet >= 5) PartSet<kHalf, DC, 5>(pb, sc, c0, c1, r0, out); break;
-      case 6: if constexpr (kMaxSet >= 6) PartSet<kHalf, DC, 6>(pb, sc, c0, c1, r0, out); break;
+  const size_t position_bytes = pb.k->nb[1] + pb.v->nb[1];
+  const int sub = pb.G <= kMaxSet ? c1 - c0 : std::max(kBlock, int(kSubBlockBytes / position_bytes) / kBlock * kBlock);
+  for (int b = c0;; b += sub) {  // (an empty part too writes its rows' columns: M -inf, S 0, O 0)
+    const int e = std::min(c1, b + sub);
+    for (int r0 = 0; r0 < pb.G; r0 += kMaxSet) {
+      switch (std::min(kMaxSet, pb.G - r0)) {
+        case 1: PartSet<kHalf, DC, 1>(pb, sc, c0, b, e, r0, out); break;
+        case 2: if constexpr (kMaxSet >= 2) PartSet<kHalf, DC, 2>(pb, sc, c0, b, e, r0, out); break;
+        case 3: if constexpr (kMaxSet >= 3) PartSet<kHalf, DC, 3>(pb, sc, c0, b, e, r0, out); break;
+        case 4: if constexpr (kMaxSet >= 4) PartSet<kHalf, DC, 4>(pb, sc, c0, b, e, r0, out); break;
+        case 5: if constexpr (kMaxSet >= 5) PartSet<kHalf, DC, 5>(pb, sc, c0, b, e, r0, out); break;
+        case 6: if constexpr (kMaxSet >= 6) PartSet<kHalf, DC, 6>(pb, sc, c0, b, e, r0, out); break;
+      }
     }
+    if (e >= c1) break;
   }
 }
 
