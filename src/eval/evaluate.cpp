@@ -44,7 +44,8 @@ struct SampleRun {
 
 // One sample on one method, in a fresh session (an evicting policy cannot go back): prefill
 // the prompt, decode greedily, score. Keeps the logits of the first `keep` steps (for the
-// agreement with dense, eval/answer_agreement.h; copied outside the timed decode's arithmetic).
+// agreement with dense, eval/answer_agreement.h): a copy a step inside the timed decode, the
+// comparison's arithmetic after it.
 SampleRun RunSample(const Model& model, const SessionParams& sp, const PolicySpec& spec, const Tokenizer& tok,
                     const TaskRecord& r, const std::vector<int32_t>& prompt, int keep) {
   std::unique_ptr<AttentionPolicy> owned = spec.NewPolicy();

@@ -54,10 +54,11 @@ constexpr int kSetRegisters = 24;
 // When the query rows need several sets, a part is walked in sub-blocks of about this many
 // cache bytes (K and V rows of every KV head), each read by every set before the next: the
 // first set brings it from memory, the others find it in L2 (1-2 MiB a core on the CPUs seen
-// here). A whole part at Llama-3-8B's shape (8 KV heads of 128) is 4 MiB: its later sets read
-// it again from L3 or memory, at a third of the speed of the bytes (measured with
-// bench-attention). A set's running maximum, sum and weighted V sums wait in its output
-// column between sub-blocks, so every row sees the same arithmetic in the same order.
+// here). A whole part at Llama-3-8B's shape (8 KV heads of 128) is 4 MiB, which its later sets
+// read again from L3 or memory; in sub-blocks that shape ran 10-20% faster at 32K
+// (bench-attention, docs/benchmarks.md). A set's running maximum, sum and weighted V sums wait
+// in its output column between sub-blocks, so every row sees the same arithmetic in the same
+// order.
 constexpr size_t kSubBlockBytes = 256 * 1024;
 
 // Per thread: the scaled query rows, the part's mask as f32, and for cache types that are
@@ -89,7 +90,7 @@ struct PartOutput {
   }
 };
 
-// Query rows r0 .. r0 + N - 1 (row r reads KV head r / R) over the cache rows [b0, b1) of the
+// Query rows r0 .. r0 + N - 1 (row r reads KV head r / R) over the cache rows [b_start, b_end) of the
 // part that starts at c0 (the first sub-block starts the rows' softmax; later ones continue
 // it from their output columns). The cache is read front to back, each position's K row (then
 // its V row) for all the set's heads at once: reading one head's half of many rows and coming
