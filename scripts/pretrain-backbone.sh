@@ -139,6 +139,17 @@
 #   first (rows of 512 packed with 64-512-token documents: ~10 questions a row, then 2,048, then
 #   8,192 for distance), so ~490 steps at lr 6e-4 -> 6e-5; the varied mix as in stage 16 (four
 #   fifths of the synthetic documents), synthetic share 0.85, copy share 0.15, data seed 18.
+#   2026-12-07 (session 28): the session ended at step 349 of 488 (the 2 cores were shared with a clean-clone
+#   test and harness runs): at step 190 (all in 512-token rows), dense on the oot tasks at 1K
+#   answered 5 of 20 (stage 14: 0) and, for the first time, with word values ("lemon badge",
+#   "cherry compass"); at 4K 0 of 20, and passkey fell to 3 of 10 (distance not yet trained
+#   back). At step 349 (halfway through the 2,048-token phase): oot at 1K 5 of 20 (three word
+#   values right), at 4K 1 of 20; passkey / niah_single at 4K 6 and 5 of 10 (coming back). That
+#   export is committed as models/stage18-backbone.gguf (the checkpoint, 300 MB with AdamW's
+#   moments, dies with the machine): stage 19's warm start.
+# Stage 19 (next): stage 18's remaining phases from its export: rows of 2,048 then 8,192 (needles
+#   up to 8K deep) with stage 18's mix, to bring distance back while keeping the value kinds;
+#   data seed 19, lr 4e-4 -> 4e-5 (moments restart).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
@@ -162,7 +173,8 @@ case "$STAGE" in
   17) init="stage16 -"  # stage 16 was not committed either: INIT=its exported backbone.gguf
       [ -n "${INIT:-}" ] || { echo "STAGE=17 needs INIT=stage 16's backbone.gguf" >&2; exit 2; } ;;
   18) init="stage14 4ecce5b:models/demo-backbone.gguf" ;;
-  *) echo "STAGE must be 1 to 18" >&2; exit 2 ;;
+  19) init="stage18 9ff78f2:models/stage18-backbone.gguf" ;;
+  *) echo "STAGE must be 1 to 19" >&2; exit 2 ;;
 esac
 # Stages 1-8 drew their rows with data seed 1; from stage 9 on each stage's seed is its number.
 seed=1
@@ -221,6 +233,10 @@ case "$STAGE" in
        --ubatch 4 --synthetic 0.85 --synthetic-min-len 64,128,256 --synthetic-depth-power 3 \
        --synthetic-tasks passkey,niah_single,niah_multikey,niah_multivalue,niah_multiquery,vt,varied_single:12,varied_multikey:12 \
        --copy-share 0.15 --answer-weight 20 --lr 6e-4 --min-lr 6e-5 --warmup 30 --val-every 50 $resume ;;
+  19) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-3200000} --schedule 2048x4:0.6,8192x1:0.4 \
+       --ubatch 4 --synthetic 0.85 --synthetic-min-len 64,256,1024 --synthetic-depth-power 3 \
+       --synthetic-tasks passkey,niah_single,niah_multikey,niah_multivalue,niah_multiquery,vt,varied_single:12,varied_multikey:12 \
+       --copy-share 0.15 --answer-weight 20 --lr 4e-4 --min-lr 4e-5 --warmup 20 --val-every 50 $resume ;;
   8|9|10|11|12|13|14) min_len=2048
        [ "$STAGE" = 9 ] && min_len=3800
        [ "$STAGE" -ge 10 ] && min_len=2048,3800
