@@ -197,6 +197,11 @@ if [ -n "$init" ]; then
   [ -f "$INIT" ] || git show "$object" > "$INIT"
   common+=(--init-from "$INIT")
 fi
+# The varied-wording mix of stages 16-19: the six classic tasks once each and the varied ones 12
+# times each (four fifths of the synthetic documents), needles drawn near their documents'
+# start, answer tokens weighted 20x in the loss.
+varied_mix=(--synthetic-depth-power 3 --answer-weight 20
+            --synthetic-tasks passkey,niah_single,niah_multikey,niah_multivalue,niah_multiquery,vt,varied_single:12,varied_multikey:12)
 # Stages 3 and 4: rows packed with short documents, half of the synthetic ones copy lists.
 short_rows=(--synthetic 0.7 --synthetic-min-len 32 --copy-share 0.5 --lr 1e-3 --min-lr 1e-4 --warmup 50 --val-every 200)
 case "$STAGE" in
@@ -222,21 +227,17 @@ case "$STAGE" in
        --synthetic-tasks passkey,niah_single,niah_multikey,niah_multivalue,niah_multiquery,vt,varied_single:6,varied_multikey:6 \
        --copy-share 0.2 --answer-weight 20 --lr 3e-4 --min-lr 3e-5 --warmup 10 --val-every 40 $resume ;;
   16) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-4800000} --schedule $rows \
-       --ubatch $ubatch --synthetic 0.75 --synthetic-min-len 2048,3800 --synthetic-depth-power 3 \
-       --synthetic-tasks passkey,niah_single,niah_multikey,niah_multivalue,niah_multiquery,vt,varied_single:12,varied_multikey:12 \
-       --copy-share 0.1 --answer-weight 20 --lr 3e-4 --min-lr 3e-5 --warmup 10 --val-every 40 $resume ;;
+       --ubatch $ubatch --synthetic 0.75 --synthetic-min-len 2048,3800 "${varied_mix[@]}" \
+       --copy-share 0.1 --lr 3e-4 --min-lr 3e-5 --warmup 10 --val-every 40 $resume ;;
   17) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-4800000} --schedule 2048x8:0.6,8192x2:0.4 \
-       --ubatch 1 --synthetic 0.8 --synthetic-min-len 256,512,1024 --synthetic-depth-power 3 \
-       --synthetic-tasks passkey,niah_single,niah_multikey,niah_multivalue,niah_multiquery,vt,varied_single:12,varied_multikey:12 \
-       --copy-share 0.1 --answer-weight 20 --lr 3e-4 --min-lr 3e-5 --warmup 10 --val-every 40 $resume ;;
+       --ubatch 1 --synthetic 0.8 --synthetic-min-len 256,512,1024 "${varied_mix[@]}" \
+       --copy-share 0.1 --lr 3e-4 --min-lr 3e-5 --warmup 10 --val-every 40 $resume ;;
   18) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-4000000} --schedule 512x16:0.5,2048x4:0.3,8192x1:0.2 \
-       --ubatch 4 --synthetic 0.85 --synthetic-min-len 64,128,256 --synthetic-depth-power 3 \
-       --synthetic-tasks passkey,niah_single,niah_multikey,niah_multivalue,niah_multiquery,vt,varied_single:12,varied_multikey:12 \
-       --copy-share 0.15 --answer-weight 20 --lr 6e-4 --min-lr 6e-5 --warmup 30 --val-every 50 $resume ;;
+       --ubatch 4 --synthetic 0.85 --synthetic-min-len 64,128,256 "${varied_mix[@]}" \
+       --copy-share 0.15 --lr 6e-4 --min-lr 6e-5 --warmup 30 --val-every 50 $resume ;;
   19) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-3200000} --schedule 2048x4:0.6,8192x1:0.4 \
-       --ubatch 4 --synthetic 0.85 --synthetic-min-len 64,256,1024 --synthetic-depth-power 3 \
-       --synthetic-tasks passkey,niah_single,niah_multikey,niah_multivalue,niah_multiquery,vt,varied_single:12,varied_multikey:12 \
-       --copy-share 0.15 --answer-weight 20 --lr 4e-4 --min-lr 4e-5 --warmup 20 --val-every 50 $resume ;;
+       --ubatch 4 --synthetic 0.85 --synthetic-min-len 64,256,1024 "${varied_mix[@]}" \
+       --copy-share 0.15 --lr 4e-4 --min-lr 4e-5 --warmup 20 --val-every 50 $resume ;;
   8|9|10|11|12|13|14) min_len=2048
        [ "$STAGE" = 9 ] && min_len=3800
        [ "$STAGE" -ge 10 ] && min_len=2048,3800
