@@ -135,19 +135,22 @@ nlohmann::json AdapterSection(const std::string& dir, const nlohmann::json& a, s
 nlohmann::json AgreementSection(const std::vector<SampleResult>& results, const std::vector<std::string>& methods,
                                 std::string& md) {
   using Key = std::tuple<std::string, std::string, int>;  // method, task, length ("" task: all)
-  std::map<Key, Mean> same, kl, top1;
+  struct Means {
+    Mean same, kl, top1;
+  };
+  std::map<Key, Means> by_key;
   std::set<std::pair<std::string, int>> cells;  // task, length
   for (const SampleResult& r : results) {
     if (!r.agreement) continue;
     for (const std::string& t : {r.task, std::string()}) {
       const int L = t.empty() ? 0 : r.length;
-      same[{r.method, t, L}].Add(r.agreement->same_answer ? 1 : 0);
-      kl[{r.method, t, L}].Add(r.agreement->kl), top1[{r.method, t, L}].Add(r.agreement->top1);
+      Means& m = by_key[{r.method, t, L}];
+      m.same.Add(r.agreement->same_answer ? 1 : 0), m.kl.Add(r.agreement->kl), m.top1.Add(r.agreement->top1);
     }
     cells.insert({r.task, r.length});
   }
   nlohmann::json out = nlohmann::json::array();
-  if (same.empty()) return out;
+  if (by_key.empty()) return out;
   std::vector<std::pair<std::string, int>> rows(cells.begin(), cells.end());
   if (rows.size() > 1) rows.push_back({"", 0});  // all of a method's samples
   md += "\nAgreement with dense attention's answers (same answer: the greedy answer's text is dense's, token for "
@@ -156,16 +159,16 @@ nlohmann::json AgreementSection(const std::vector<SampleResult>& results, const 
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |\n";
   for (const std::string& m : methods) {
     for (const auto& [t, L] : rows) {
-      auto it = same.find({m, t, L});
-      if (it == same.end()) continue;
+      auto it = by_key.find({m, t, L});
+      if (it == by_key.end()) continue;
+      const Means& a = it->second;
       out.push_back({{"method", m}, {"task", t.empty() ? "all" : t},
-                     {"length", t.empty() ? nlohmann::json(nullptr) : nlohmann::json(L)}, {"samples", it->second.n},
-                     {"same_answer", it->second.get()}, {"answer_top1", top1[{m, t, L}].get()},
-                     {"answer_kl", kl[{m, t, L}].get()}});
+                     {"length", t.empty() ? nlohmann::json(nullptr) : nlohmann::json(L)}, {"samples", a.same.n},
+                     {"same_answer", a.same.get()}, {"answer_top1", a.top1.get()}, {"answer_kl", a.kl.get()}});
       char line[256];
       std::snprintf(line, sizeof line, "| %s | %s | %s | %d | %s | %s | %.4f |\n", m.c_str(),
-                    t.empty() ? "**all**" : t.c_str(), L ? std::to_string(L).c_str() : "", it->second.n,
-                    Pct(it->second.get()).c_str(), Pct(top1[{m, t, L}].get()).c_str(), kl[{m, t, L}].get());
+                    t.empty() ? "**all**" : t.c_str(), L ? std::to_string(L).c_str() : "", a.same.n,
+                    Pct(a.same.get()).c_str(), Pct(a.top1.get()).c_str(), a.kl.get());
       md += line;
     }
   }

@@ -108,7 +108,8 @@ TraceResult RunTrace(const TraceOptions& o) {
   t.prompt_tokens = int(prompt.size());
   std::tie(t.needle_begin, t.needle_end) = TokenSpan(*tok, r.context, r.answers.empty() ? "" : r.answers[0]);
 
-  // Each side's own greedy continuation (what eval scores), for the record.
+  // Each side's own greedy continuation of `steps` tokens, for the record (eval's answers stop
+  // sooner, at a newline: DecodeGreedy); the trace below follows dense's continuation.
   auto free_run = [&](AttentionPolicy* policy) {
     Session s(*model, sp, policy);
     s.Prefill(prompt);
