@@ -61,10 +61,12 @@ constexpr int kSetRegisters = 24;
 // order.
 constexpr size_t kSubBlockBytes = 256 * 1024;
 
-// Per thread: the scaled query rows, the part's mask as f32, and for cache types that are
-// neither f32 nor f16 a block's rows converted to f32.
+// Per thread: the scaled query rows, the part's mask as f32 (and whether every token reads
+// every row of the part unbiased, as in a decode step: then blocks skip the mask), and for cache
+// types that are neither f32 nor f16 a block's rows converted to f32.
 struct Scratch {
   std::vector<float> q, mask, kconv, vconv;
+  bool plain = false;
   void Size(int G, int Dh, int T, int part_len, int row_values) {
     q.resize(size_t(G) * Dh);
     mask.resize(size_t(T) * part_len);
@@ -148,15 +150,18 @@ void PartSet(const Problem& pb, Scratch& sc, int c0, int b_start, int b_end, int
     // The block's rows that some token reads (the rest cost nothing).
     int n_live = 0;
     bool bias = false;  // a read row whose mask is not 0 (else adding the mask is skipped)
-    for (int p = b0; p < std::min(b_end, b0 + kBlock); ++p) {
-      bool read = false;
-      for (int t = 0; t < pb.T; ++t) {
-        const float mv = sc.mask[size_t(t) * pb.part_len + size_t(p - c0)];
-        read |= mv != -INFINITY;
-        bias |= mv != 0.0f;
+    if (sc.plain)
+      for (int p = b0; p < std::min(b_end, b0 + kBlock); ++p) live[n_live++] = p;
+    else
+      for (int p = b0; p < std::min(b_end, b0 + kBlock); ++p) {
+        bool read = false;
+        for (int t = 0; t < pb.T; ++t) {
+          const float mv = sc.mask[size_t(t) * pb.part_len + size_t(p - c0)];
+          read |= mv != -INFINITY;
+          bias |= mv != 0.0f;
+        }
+        if (read) live[n_live++] = p;
       }
-      if (read) live[n_live++] = p;
-    }
     if (n_live == 0) continue;
     for (int jj = 0; jj < n_live; ++jj) {
       krow[jj] = static_cast<const char*>(pb.k->data) + size_t(live[jj]) * pb.k->nb[1];
@@ -196,17 +201,19 @@ void PartSet(const Problem& pb, Scratch& sc, int c0, int b_start, int b_end, int
     }
     // Online softmax of each row over the block: scores become weights e^(score - m), and what
     // was summed before is rescaled to the new maximum m. Unused tail scores are -inf (weight 0).
+    // The block's maximum is found across lanes only when some score passes the running one
+    // (after the first blocks, rarely): otherwise m stays, as max(m, block max) would leave it.
     for (int n = 0; n < N; ++n) {
       float* sn = score[n];
       if (bias)
         for (int jj = 0; jj < n_live; ++jj) sn[jj] += mask_row[n][live[jj] - c0];
       for (int jj = n_live; jj < kBlock; ++jj) sn[jj] = -INFINITY;
-      const float block_max = vec16::HorizontalMax(vec16::Max(Load(sn), Load(sn + kLanes)));
-      if (block_max == -INFINITY) {  // this token reads none of the block
+      const F32x16 lane_max = vec16::Max(Load(sn), Load(sn + kLanes));
+      const float m_new = vec16::AnyGreater(lane_max, m[n]) ? vec16::HorizontalMax(lane_max) : m[n];
+      if (m_new == -INFINITY) {  // this token has read nothing yet, nor does it in this block
         std::fill(sn, sn + kBlock, 0.0f);
         continue;
       }
-      const float m_new = std::max(m[n], block_max);
       const float shrink = vec16::ExpNonPositive(m[n] - m_new);
       m[n] = m_new;
       const F32x16 w0 = vec16::ExpNonPositive(Load(sn) - m_new), w1 = vec16::ExpNonPositive(Load(sn + kLanes) - m_new);
@@ -296,6 +303,10 @@ void PartialsOp(ggml_tensor* dst, int ith, int nth, void* userdata) {
       for (int t = 0; t < pb.T; ++t)
         ggml_cpu_fp16_to_fp32(reinterpret_cast<const ggml_fp16_t*>(static_cast<const char*>(pb.mask->data) + size_t(t) * pb.mask->nb[1]) + c0,
                               &sc.mask[size_t(t) * pb.part_len], c1 - c0);
+    sc.plain = true;
+    for (int t = 0; t < pb.T && sc.plain; ++t)
+      sc.plain = std::all_of(&sc.mask[size_t(t) * pb.part_len], &sc.mask[size_t(t) * pb.part_len] + (c1 - c0),
+                             [](float x) { return x == 0.0f; });
     const PartOutput po{out + size_t(part) * size_t(pb.H * pb.T) * col, &pb};
     // Head dims 64 and 128 get loops unrolled for their chunk count and rows held in
     // registers; others run the same code with the count at run time. f32 rows are read in

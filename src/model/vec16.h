@@ -69,10 +69,27 @@ CHUNKLLM_VEC16 float HorizontalSum(F32x16 v) {
 
 CHUNKLLM_VEC16 F32x16 Max(F32x16 a, F32x16 b) { return a > b ? a : b; }
 
+// The largest lane by halves (exact in any order, as max is).
 CHUNKLLM_VEC16 float HorizontalMax(F32x16 v) {
-  float m = v[0];
-  for (int i = 1; i < kLanes; ++i) m = std::max(m, v[i]);
-  return m;
+  const auto a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
+  const auto b = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  const auto c = a > b ? a : b;
+  const auto d = __builtin_shufflevector(c, c, 0, 1, 2, 3), e = __builtin_shufflevector(c, c, 4, 5, 6, 7);
+  const auto f = d > e ? d : e;
+  return std::max(std::max(f[0], f[1]), std::max(f[2], f[3]));
+}
+
+// Whether some lane of v is greater than x (false for NaN lanes).
+CHUNKLLM_VEC16 bool AnyGreater(F32x16 v, float x) {
+#if defined(__AVX512F__)
+  __m512 a;
+  std::memcpy(&a, &v, sizeof a);
+  return _mm512_cmp_ps_mask(a, _mm512_set1_ps(x), _CMP_GT_OQ) != 0;
+#else
+  for (int i = 0; i < kLanes; ++i)
+    if (v[i] > x) return true;
+  return false;
+#endif
 }
 
 // The lane sums of 16 vectors at once: lane p of the result is the sum of v[p]'s 16 lanes.
