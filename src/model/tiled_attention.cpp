@@ -151,13 +151,14 @@ void Accumulate(const float* vb, int n_keys, const float* p, const float* shrink
 CHUNKLLM_INLINE void Softmax(float* p, float& m, float& s, float& shrink) {
   F32x16 mx = Load(p);
   for (int c = 1; c < kKeyVecs; ++c) mx = vec16::Max(mx, Load(p + c * kLanes));
-  const float block_max = vec16::HorizontalMax(mx);
-  if (block_max == -INFINITY) {  // this row reads none of the block
+  // The maximum across lanes only when a score passes the running one (else m stays, as
+  // max(m, block max) would leave it).
+  const float m_new = vec16::AnyGreater(mx, m) ? vec16::HorizontalMax(mx) : m;
+  if (m_new == -INFINITY) {  // this row has read nothing yet, nor does it in this block
     std::fill(p, p + kKeys, 0.0f);
     shrink = 1.0f;
     return;
   }
-  const float m_new = std::max(m, block_max);
   shrink = vec16::ExpNonPositive(m - m_new);
   m = m_new;
   F32x16 sum = {};
