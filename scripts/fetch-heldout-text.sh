@@ -54,27 +54,19 @@ PINS=(
 CONVERTER="scripts/heldout-to-text.mjs"
 OUT="data/heldout"
 CACHE="data/downloads"
+TAG="fetch-heldout-text"
+# shellcheck source=lib/fetch-common.sh
+source scripts/lib/fetch-common.sh
 MIN_TOTAL_BYTES=1500000  # enough for 200 haystacks of 8K tokens with reuse
 
-log() { echo "[fetch-heldout-text] $*"; }
-die() { echo "[fetch-heldout-text] error: $*" >&2; exit 1; }
-
-FORCE=0
-case "${1:-}" in
-  "") ;;
-  --force) FORCE=1 ;;
-  *) die "usage: bash scripts/fetch-heldout-text.sh [--force]" ;;
-esac
-
-command -v node >/dev/null 2>&1 || die "node not found (Node.js >= 18 is needed for $CONVERTER)"
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-[ "$node_major" -ge 18 ] || die "Node.js >= 18 needed, found $(node --version)"
+parse_force "$@"
+need_node
 command -v dpkg-deb >/dev/null 2>&1 || die "dpkg-deb not found (needed to unpack the .deb files; Debian/Ubuntu package dpkg)"
 
 # The version string names everything the text is derived from: the pinned packages and the
 # converter itself (which holds the page lists and the text rules). Any change to either makes
 # the next run rebuild.
-converter_sha=$(sha256sum "$CONVERTER" | cut -d' ' -f1)
+converter_sha=$(sha_of "$CONVERTER")
 VERSION="chunkllm-heldout-1"
 for pin in "${PINS[@]}"; do
   read -r name ver sha <<<"$pin"
@@ -82,55 +74,8 @@ for pin in "${PINS[@]}"; do
 done
 VERSION+=" converter=$converter_sha"
 
-if [ "$FORCE" = 0 ] && [ -f "$OUT/manifest.json" ]; then
-  rc=0
-  summary=$(node "$CONVERTER" check --out "$OUT" --version "$VERSION") || rc=$?
-  if [ "$rc" = 0 ]; then
-    log "$OUT is up to date (documents and bytes per package):"
-    echo "$summary"
-    exit 0
-  fi
-  [ "$rc" = 3 ] || die "checking $OUT/manifest.json failed"
-  log "$OUT is missing, outdated or modified: rebuilding"
-fi
-
-mkdir -p data "$CACHE"
-# Everything temporary lives under data/ (same file system), so the final move is a rename.
-WORK=$(mktemp -d data/.fetch-heldout.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
-
-sha_of() { sha256sum "$1" | cut -d' ' -f1; }
-
-# fetch_deb NAME VERSION SHA256: prints the path of the verified .deb in $CACHE.
-fetch_deb() {
-  local name=$1 ver=$2 sha=$3 deb dl got
-  deb="$CACHE/${name}_${ver}_all.deb"
-  [ -f "$deb" ] && [ "$(sha_of "$deb")" = "$sha" ] && { echo "$deb"; return; }
-  command -v apt-get >/dev/null 2>&1 \
-    || die "apt-get not found: cannot fetch $name=$ver (put the verified .deb at $deb to build without apt)"
-  log "apt-get download $name=$ver" >&2
-  dl=$(mktemp -d "$WORK/apt.XXXXXX")
-  # apt-get download needs no root, but a fresh machine may have no package lists yet.
-  # (Its output is shown only on failure: as root it warns that _apt cannot write here.)
-  if ! (cd "$dl" && apt-get download -q "$name=$ver") >"$dl/log" 2>&1; then
-    log "package lists lack $name=$ver; running apt-get update" >&2
-    local sudo=""
-    [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo="sudo"
-    $sudo apt-get update -qq >&2 || true
-    (cd "$dl" && apt-get download -q "$name=$ver") >"$dl/log" 2>&1 || {
-      cat "$dl/log" >&2
-      die "apt-get download $name=$ver failed (is Debian's apt repository reachable, and is version $ver still in it? see apt-cache policy $name)"
-    }
-  fi
-  got=("$dl"/*.deb)
-  [ -f "${got[0]}" ] || die "apt-get download $name=$ver produced no .deb file"
-  local got_sha
-  got_sha=$(sha_of "${got[0]}")
-  [ "$got_sha" = "$sha" ] \
-    || die "sha256 mismatch for $name=$ver (${got[0]##*/}): expected $sha, got $got_sha"
-  mv "${got[0]}" "$deb"
-  echo "$deb"
-}
+exit_if_up_to_date "$VERSION" "documents and bytes per package"
+make_work fetch-heldout
 
 mkdir -p "$WORK/src"
 pkg_args=()
@@ -148,7 +93,5 @@ total=$(node -p "require('./$WORK/heldout/manifest.json').documents.reduce((a, d
 [ "$total" -ge "$MIN_TOTAL_BYTES" ] \
   || die "only $total bytes of text were produced, expected at least $MIN_TOTAL_BYTES (empty or truncated output)"
 
-# Swap the new text in; the old one (if any) is removed with $WORK.
-[ -e "$OUT" ] && mv "$OUT" "$WORK/old-heldout"
-mv "$WORK/heldout" "$OUT"
+swap_in "$WORK/heldout"
 log "wrote $OUT ($total bytes); held out of all training: never pass it to chunkllm pretrain/train"
