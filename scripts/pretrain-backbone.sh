@@ -146,10 +146,13 @@
 #   back). At step 349 (halfway through the 2,048-token phase): oot at 1K 5 of 20 (three word
 #   values right), at 4K 1 of 20; passkey / niah_single at 4K 6 and 5 of 10 (coming back). That
 #   export is committed as models/stage18-backbone.gguf (the checkpoint, 300 MB with AdamW's
-#   moments, dies with the machine): stage 19's warm start.
-# Stage 19 (next): stage 18's remaining phases from its export: rows of 2,048 then 8,192 (needles
-#   up to 8K deep) with stage 18's mix, to bring distance back while keeping the value kinds;
-#   data seed 19, lr 4e-4 -> 4e-5 (moments restart).
+#   moments, dies with the machine).
+#   2026-12-07 (session 29): the machine (and the checkpoint) survived; the run resumed exactly at
+#   step 349 and ended at 488 (val 4.246 on 16 x 8192 tokens; stage 14: 4.240). Its final export
+#   is committed as models/stage18-backbone.gguf (df99b1f; evaluation in models/README.md).
+# Stage 19: from stage 18's final export, rows of 2,048 then 8,192 (needles up to 8K deep) with
+#   stage 18's mix, to bring distance further while keeping the value kinds; data seed 19,
+#   lr 4e-4 -> 4e-5 (moments restart).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
@@ -173,7 +176,7 @@ case "$STAGE" in
   17) init="stage16 -"  # stage 16 was not committed either: INIT=its exported backbone.gguf
       [ -n "${INIT:-}" ] || { echo "STAGE=17 needs INIT=stage 16's backbone.gguf" >&2; exit 2; } ;;
   18) init="stage14 4ecce5b:models/demo-backbone.gguf" ;;
-  19) init="stage18 9ff78f2:models/stage18-backbone.gguf" ;;
+  19) init="stage18 df99b1f:models/stage18-backbone.gguf" ;;
   *) echo "STAGE must be 1 to 19" >&2; exit 2 ;;
 esac
 # Stages 1-8 drew their rows with data seed 1; from stage 9 on each stage's seed is its number.
