@@ -152,7 +152,10 @@
 #   is committed as models/stage18-backbone.gguf (df99b1f; evaluation in models/README.md).
 # Stage 19: from stage 18's final export, rows of 2,048 then 8,192 (needles up to 8K deep) with
 #   stage 18's mix, to bring distance further while keeping the value kinds; data seed 19,
-#   lr 4e-4 -> 4e-5 (moments restart).
+#   lr 4e-4 -> 4e-5 (moments restart). 2026-12-07 (session 29): started at 09:00, at step 285 of
+#   390 when the session ended (~1,040 tokens/s in 2,048-token rows, ~480 in 8,192); that
+#   checkpoint's export is models/stage19-backbone.gguf (oot 7 of 20 at 1K, 3 of 20 at 4K). To go
+#   on: resume from $STATE's checkpoint if it survived; else a stage 20 from that file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
