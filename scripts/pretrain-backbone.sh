@@ -139,14 +139,14 @@
 #   first (rows of 512 packed with 64-512-token documents: ~10 questions a row, then 2,048, then
 #   8,192 for distance), so ~490 steps at lr 6e-4 -> 6e-5; the varied mix as in stage 16 (four
 #   fifths of the synthetic documents), synthetic share 0.85, copy share 0.15, data seed 18.
-#   2026-12-07 (session 28): the session ended at step 349 of 488 (the 2 cores were shared with a clean-clone
-#   test and harness runs): at step 190 (all in 512-token rows), dense on the oot tasks at 1K
+#   2026-12-07 (session 28): the session ended at step 349 of 488 (the 2 cores were shared
+#   with a clean-clone test and harness runs): at step 190 (all in 512-token rows), dense on the oot tasks at 1K
 #   answered 5 of 20 (stage 14: 0) and, for the first time, with word values ("lemon badge",
 #   "cherry compass"); at 4K 0 of 20, and passkey fell to 3 of 10 (distance not yet trained
 #   back). At step 349 (halfway through the 2,048-token phase): oot at 1K 5 of 20 (three word
 #   values right), at 4K 1 of 20; passkey / niah_single at 4K 6 and 5 of 10 (coming back). That
-#   export is committed as models/stage18-backbone.gguf (the checkpoint, 300 MB with AdamW's
-#   moments, dies with the machine).
+#   export was committed as models/stage18-backbone.gguf (9ff78f2; replaced by the final one
+#   below) in case the checkpoint (300 MB with AdamW's moments) died with the machine.
 #   2026-12-07 (session 29): the machine (and the checkpoint) survived; the run resumed exactly at
 #   step 349 and ended at 488 (val 4.246 on 16 x 8192 tokens; stage 14: 4.240). Its final export
 #   is committed as models/stage18-backbone.gguf (df99b1f; evaluation in models/README.md).

@@ -201,15 +201,12 @@ void PartSet(const Problem& pb, Scratch& sc, int c0, int b_start, int b_end, int
     }
     // Online softmax of each row over the block: scores become weights e^(score - m), and what
     // was summed before is rescaled to the new maximum m. Unused tail scores are -inf (weight 0).
-    // The block's maximum is found across lanes only when some score passes the running one
-    // (after the first blocks, rarely): otherwise m stays, as max(m, block max) would leave it.
     for (int n = 0; n < N; ++n) {
       float* sn = score[n];
       if (bias)
         for (int jj = 0; jj < n_live; ++jj) sn[jj] += mask_row[n][live[jj] - c0];
       for (int jj = n_live; jj < kBlock; ++jj) sn[jj] = -INFINITY;
-      const F32x16 lane_max = vec16::Max(Load(sn), Load(sn + kLanes));
-      const float m_new = vec16::AnyGreater(lane_max, m[n]) ? vec16::HorizontalMax(lane_max) : m[n];
+      const float m_new = vec16::RunningMax(vec16::Max(Load(sn), Load(sn + kLanes)), m[n]);
       if (m_new == -INFINITY) {  // this token has read nothing yet, nor does it in this block
         std::fill(sn, sn + kBlock, 0.0f);
         continue;

@@ -151,9 +151,7 @@ void Accumulate(const float* vb, int n_keys, const float* p, const float* shrink
 CHUNKLLM_INLINE void Softmax(float* p, float& m, float& s, float& shrink) {
   F32x16 mx = Load(p);
   for (int c = 1; c < kKeyVecs; ++c) mx = vec16::Max(mx, Load(p + c * kLanes));
-  // The maximum across lanes only when a score passes the running one (else m stays, as
-  // max(m, block max) would leave it).
-  const float m_new = vec16::AnyGreater(mx, m) ? vec16::HorizontalMax(mx) : m;
+  const float m_new = vec16::RunningMax(mx, m);
   if (m_new == -INFINITY) {  // this row has read nothing yet, nor does it in this block
     std::fill(p, p + kKeys, 0.0f);
     shrink = 1.0f;

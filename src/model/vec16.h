@@ -92,6 +92,11 @@ CHUNKLLM_VEC16 bool AnyGreater(F32x16 v, float x) {
 #endif
 }
 
+// An online softmax's new running maximum, max(m, the largest lane of v), with the lanes reduced
+// only when one passes m (in a long softmax, after the first blocks, rarely): one vector compare
+// where a reduction across lanes would be paid for every block.
+CHUNKLLM_VEC16 float RunningMax(F32x16 v, float m) { return AnyGreater(v, m) ? HorizontalMax(v) : m; }
+
 // The lane sums of 16 vectors at once: lane p of the result is the sum of v[p]'s 16 lanes.
 // Four levels; a level with stride S pairs vectors a, b into one whose lanes with bit S clear
 // hold a's sums over lanes {j, j + S} and the others b's over {j - S, j}. After the strides 1,
