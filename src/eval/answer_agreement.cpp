@@ -9,7 +9,7 @@
 
 namespace chunkllm {
 
-GreedyAnswer DecodeGreedy(Session& session, const Tokenizer& tok, int max_new, int keep) {
+GreedyAnswer DecodeGreedy(Session& session, const Tokenizer& tok, int max_new, int keep, StopAt stop) {
   GreedyAnswer a;
   if (max_new <= 0) return a;
   auto choose = [&](const std::vector<float>& logits) {
@@ -21,7 +21,9 @@ GreedyAnswer DecodeGreedy(Session& session, const Tokenizer& tok, int max_new, i
   int32_t next = choose(session.last_logits());
   for (int i = 0; i < max_new; ++i) {
     if (tok.IsEndOfGeneration(next)) return a;
-    if (tok.TokenToPiece(next).find('\n') != std::string::npos && !a.tokens.empty()) return a;
+    if (stop == StopAt::kNewline && !a.tokens.empty() && tok.TokenToPiece(next).find('\n') != std::string::npos) {
+      return a;
+    }
     a.tokens.push_back(next);
     if (i + 1 < max_new) next = choose(session.Decode(next));
   }

@@ -31,10 +31,14 @@ struct GreedyAnswer {
   std::vector<std::vector<float>> logits;   // per step, the first `keep` steps
 };
 
+// Where a greedy answer ends besides the end of generation and max_new tokens: eval scores the
+// first line (a piece holding a newline once something was generated), trace shows the whole run.
+enum class StopAt { kNewline, kEndOfGeneration };
+
 // Greedy decoding after a prefill (already done on `session`): stops at the end of generation,
-// at a piece holding a newline once something was generated, or after max_new tokens. Keeps the
-// logits of the first `keep` steps (0: none).
-GreedyAnswer DecodeGreedy(Session& session, const Tokenizer& tok, int max_new, int keep);
+// at a newline (StopAt::kNewline), or after max_new tokens. Keeps the logits of the first `keep`
+// steps (0: none).
+GreedyAnswer DecodeGreedy(Session& session, const Tokenizer& tok, int max_new, int keep, StopAt stop);
 
 struct AnswerAgreement {
   bool same_answer = false;

@@ -58,7 +58,7 @@ SampleRun RunSample(const Model& model, const SessionParams& sp, const PolicySpe
   session.Prefill(prompt);
   const double t0 = NowSeconds();
   SampleRun run;
-  run.answer = DecodeGreedy(session, tok, r.max_new_tokens, keep);
+  run.answer = DecodeGreedy(session, tok, r.max_new_tokens, keep, StopAt::kNewline);
   const double dt = NowSeconds() - t0;
   SampleResult& s = run.result;
   s.method = spec.name(), s.task = r.task, s.length = r.length, s.depth = r.depth, s.seed = r.seed;

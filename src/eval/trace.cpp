@@ -7,6 +7,7 @@
 
 #include "chunk/gathered_policy.h"
 #include "chunk/policy_spec.h"
+#include "eval/answer_agreement.h"
 #include "eval/fidelity.h"
 #include "core/error.h"
 #include "core/file_util.h"
@@ -109,17 +110,11 @@ TraceResult RunTrace(const TraceOptions& o) {
   std::tie(t.needle_begin, t.needle_end) = TokenSpan(*tok, r.context, r.answers.empty() ? "" : r.answers[0]);
 
   // Each side's own greedy continuation of `steps` tokens, for the record (eval's answers stop
-  // sooner, at a newline: DecodeGreedy); the trace below follows dense's continuation.
+  // sooner, at a newline); the trace below follows dense's continuation.
   auto free_run = [&](AttentionPolicy* policy) {
     Session s(*model, sp, policy);
     s.Prefill(prompt);
-    std::vector<int32_t> out;
-    int32_t next = ArgMax(s.last_logits());
-    for (int i = 0; i < steps && !tok->IsEndOfGeneration(next); ++i) {
-      out.push_back(next);
-      next = ArgMax(s.Decode(next));
-    }
-    return out;
+    return DecodeGreedy(s, *tok, steps, 0, StopAt::kEndOfGeneration).tokens;
   };
   const std::vector<int32_t> dense_tokens = free_run(nullptr);
   t.method_text = tok->Detokenize(free_run(spec.NewPolicy().get()));
