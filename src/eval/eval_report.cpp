@@ -240,7 +240,9 @@ nlohmann::json WriteEvalReport(const std::string& dir, const std::vector<SampleR
       md += "| " + m + " | " + t + " |";
       for (int L : lengths) {
         auto it = by_task.find({m, t, L});
-        md += " " + (it == by_task.end() ? std::string("") : Pct(it->second.get())) + " |";
+        md += ' ';
+        if (it != by_task.end()) md += Pct(it->second.get());  // an empty cell where no sample ran
+        md += " |";
       }
       md += "\n";
     }
