@@ -242,9 +242,13 @@ void PartSet(const Problem& pb, Scratch& sc, int c0, int b_start, int b_end, int
 
 // The part's query rows in sets of up to kSetRegisters / DC rows (a runtime chunk count: one row
 // a set), over sub-blocks of about kSubBlockBytes when there are several sets.
+// At head dim 128 from an f16 cache, sets of 4 rows (one Llama-3 KV head's) leave part of q and
+// the sums in L1 and still run 5-10% faster at Llama-3-8B's and Qwen2.5-7B's shapes than sets of
+// 3 (fewer sets re-reading each sub-block); 6 rows were slower, and so were 4 from a q8_0 cache
+// (bench-attention, docs/benchmarks.md).
 template <bool kHalf, int DC>
 void Part(const Problem& pb, Scratch& sc, int c0, int c1, const PartOutput& out) {
-  constexpr int kMaxSet = DC > 0 ? kSetRegisters / DC : 1;
+  constexpr int kMaxSet = kHalf && DC == 8 ? 4 : DC > 0 ? kSetRegisters / DC : 1;
   static_assert(kMaxSet >= 1 && kMaxSet <= 6, "set sizes below are instantiated up to 6");
   const size_t position_bytes = pb.k->nb[1] + pb.v->nb[1];
   const int sub = pb.G <= kMaxSet ? c1 - c0 : std::max(kBlock, int(kSubBlockBytes / position_bytes) / kBlock * kBlock);
