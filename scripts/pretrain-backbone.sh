@@ -180,7 +180,8 @@ case "$STAGE" in
       [ -n "${INIT:-}" ] || { echo "STAGE=17 needs INIT=stage 16's backbone.gguf" >&2; exit 2; } ;;
   18) init="stage14 4ecce5b:models/demo-backbone.gguf" ;;
   19) init="stage18 df99b1f:models/stage18-backbone.gguf" ;;
-  *) echo "STAGE must be 1 to 19" >&2; exit 2 ;;
+  20) init="stage19 STAGE19_COMMIT:models/stage19-backbone.gguf" ;;
+  *) echo "STAGE must be 1 to 20" >&2; exit 2 ;;
 esac
 # Stages 1-8 drew their rows with data seed 1; from stage 9 on each stage's seed is its number.
 seed=1
@@ -244,6 +245,9 @@ case "$STAGE" in
   19) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-3200000} --schedule 2048x4:0.6,8192x1:0.4 \
        --ubatch 4 --synthetic 0.85 --synthetic-min-len 64,256,1024 "${varied_mix[@]}" \
        --copy-share 0.15 --lr 4e-4 --min-lr 4e-5 --warmup 20 --val-every 50 $resume ;;
+  20) exec "$BIN" pretrain "${common[@]}" --tokens ${TOKENS:-4800000} --schedule 1024x8:0.5,4096x2:0.5 \
+       --ubatch 4 --synthetic 0.85 --synthetic-min-len 64,256,1024 "${varied_mix[@]}" \
+       --copy-share 0.15 --lr 6e-4 --min-lr 6e-5 --warmup 30 --val-every 50 $resume ;;
   8|9|10|11|12|13|14) min_len=2048
        [ "$STAGE" = 9 ] && min_len=3800
        [ "$STAGE" -ge 10 ] && min_len=2048,3800
