@@ -17,7 +17,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { pathToFileURL } from 'node:url';
+import { checkOutput, rejectPatterns, runMain, sha256, writeOutput } from './lib/text-convert.mjs';
 
 const SPLITS = ['train', 'validation', 'test'];
 
@@ -36,8 +36,6 @@ export function splitOf(id) {
 // input or the parser is not what this script was written for, so we stop instead of
 // writing a silently different corpus.
 const EXPECTED_DOCS = { sotu: 233, mobydick: 138, brown: 500, austen: 270 };
-
-const sha256 = (data) => crypto.createHash('sha256').update(data).digest('hex');
 
 // Common final normalisation of every document. Sources that carry meaning in indentation
 // (verse, letters) are resolved into line breaks before this.
@@ -513,16 +511,12 @@ export function readRLazyLoadDb(base) {
 // Checks that hold for every document of every source; a failure names the document.
 function validate(doc) {
   const t = doc.text;
-  const bad = [
+  rejectPatterns(doc, [
     [/\\[nrtu"]/, 'a JSON escape sequence'],
     [/&(quot|amp|mdash|#\d+);/, 'an HTML entity'],
     [/\uFFFD/, 'a U+FFFD replacement character (bad UTF-8)'],
     [/[\u0000-\u0009\u000b-\u001f]/, 'a control character'],
-  ];
-  for (const [re, what] of bad) {
-    const m = re.exec(t);
-    if (m) throw new Error(`document ${doc.id} contains ${what} near "${t.slice(Math.max(0, m.index - 30), m.index + 30)}"`);
-  }
+  ]);
   if (t.trim().length < 200) throw new Error(`document ${doc.id} is suspiciously short (${t.length} chars)`);
 }
 
@@ -536,17 +530,6 @@ function summarize(docs) {
     rows.push(`${src.padEnd(10)}${SPLITS.map((s) => cell(mine.filter((d) => d.split === s)).padStart(22)).join('')}`);
   }
   return rows.join('\n');
-}
-
-function writeManifest(file, version, docs) {
-  // One document per line keeps the manifest greppable and its diffs readable.
-  const lines = docs.map((d) => '    ' + JSON.stringify({
-    id: d.id, source: d.source, split: d.split, bytes: d.bytes, sha256: d.sha256, file: d.file, title: d.title,
-  }));
-  const head = { format: 1, version, split_rule: SPLIT_RULE };
-  const json = JSON.stringify(head, null, 2).replace(/\n}$/, `,\n  "documents": [\n${lines.join(',\n')}\n  ]\n}\n`);
-  JSON.parse(json); // sanity: what we write must parse
-  fs.writeFileSync(file, json);
 }
 
 function build(opts) {
@@ -578,48 +561,17 @@ function build(opts) {
     if (other && other.split !== d.split) throw new Error(`documents ${other.id} and ${d.id} have identical text but different splits`);
     splitOfContent.set(d.sha256, d);
   }
-  docs.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   for (const s of SPLITS) fs.mkdirSync(path.join(out, s), { recursive: true });
-  for (const d of docs) fs.writeFileSync(path.join(out, d.file), d.text);
-  writeManifest(path.join(out, 'manifest.json'), opts.version, docs);
-  console.log(summarize(docs));
+  writeOutput(out, docs, { format: 1, version: opts.version, split_rule: SPLIT_RULE },
+    ['id', 'source', 'split', 'bytes', 'sha256', 'file', 'title']);
+  console.log(summarize(docs)); // after writeOutput, which sorts docs by id
 }
 
-// Returns true if DIR holds a complete corpus of this version (every file re-hashed).
-function check(opts) {
-  const file = path.join(opts.out, 'manifest.json');
-  let m;
-  try { m = JSON.parse(fs.readFileSync(file, 'utf8')); } catch { return false; }
-  if (m.version !== opts.version || !Array.isArray(m.documents)) return false;
-  for (const d of m.documents) {
-    let data;
-    try { data = fs.readFileSync(path.join(opts.out, d.file)); } catch { console.error(`[corpus-to-text] missing ${d.file}`); return false; }
-    if (data.length !== d.bytes || sha256(data) !== d.sha256) { console.error(`[corpus-to-text] ${d.file} changed`); return false; }
-  }
-  console.log(summarize(m.documents));
-  return true;
-}
-
-function parseArgs(argv) {
-  const opts = { cmd: argv[0] };
-  for (let i = 1; i < argv.length; i += 2) {
-    if (!argv[i].startsWith('--') || argv[i + 1] === undefined) throw new Error(`bad argument ${argv[i]}`);
-    opts[argv[i].slice(2)] = argv[i + 1];
-  }
-  for (const k of opts.cmd === 'build' ? ['out', 'version', 'sotu', 'moby', 'brown'] : ['out', 'version']) {
-    if (!opts[k]) throw new Error(`missing --${k}`);
-  }
-  return opts;
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  try {
-    const opts = parseArgs(process.argv.slice(2));
-    if (opts.cmd === 'build') build(opts);
-    else if (opts.cmd === 'check') process.exit(check(opts) ? 0 : 3);
-    else throw new Error('usage: corpus-to-text.mjs build|check --out DIR --version STR ...');
-  } catch (e) {
-    console.error(`[corpus-to-text] error: ${e.message}`);
-    process.exit(1);
-  }
-}
+const TAG = 'corpus-to-text';
+runMain(import.meta.url, {
+  tag: TAG,
+  usage: 'usage: corpus-to-text.mjs build|check --out DIR --version STR ...',
+  args: { buildNeeds: ['sotu', 'moby', 'brown'] },
+  build,
+  check: (opts) => checkOutput(opts, TAG, summarize),
+});

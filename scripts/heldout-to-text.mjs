@@ -26,10 +26,9 @@
 // "(part n)"), and pieces under MIN_DOC bytes are merged into a neighbour. Pieces that stay under
 // MIN_KEEP bytes are dropped. Text conventions as in corpus-to-text.mjs: UTF-8 (NFC), "\n" line
 // endings, one paragraph per line, paragraphs separated by one blank line, one final newline.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { checkOutput, rejectPatterns, runMain, sha256, writeOutput } from './lib/text-convert.mjs';
 
 const MAX_DOC = 20000;
 const MIN_DOC = 1500;
@@ -102,8 +101,6 @@ const PACKAGES = {
       /^4\.11 OID Allocations$/],
   },
 };
-
-const sha256 = (data) => crypto.createHash('sha256').update(data).digest('hex');
 
 // ---------------------------------------------------------------------------
 // HTML -> headings and paragraphs.
@@ -393,19 +390,14 @@ function convertPackage(name, version, root) {
 // ---------------------------------------------------------------------------
 
 function validate(doc) {
-  const t = doc.text;
-  const bad = [
+  rejectPatterns(doc, [
     // Literal "<type>" in the prose is fine (it was &lt;type&gt;); leftover markup is not.
     [/<\/[A-Za-z][A-Za-z0-9]*>|<[A-Za-z][A-Za-z0-9]*\s+[A-Za-z-]+="/, 'an HTML tag'],
     [/&(#\d+|#x[0-9a-f]+|[a-z]+);/i, 'an HTML entity'],
     [/\uFFFD/, 'a U+FFFD replacement character (bad UTF-8)'],
     [/[\u0000-\u0009\u000b-\u001f]/, 'a control character'],
     [/\n\n\n/, 'more than one blank line'],
-  ];
-  for (const [re, what] of bad) {
-    const m = re.exec(t);
-    if (m) throw new Error(`document ${doc.id} contains ${what} near "${t.slice(Math.max(0, m.index - 30), m.index + 30)}"`);
-  }
+  ]);
 }
 
 function summarize(docs) {
@@ -417,20 +409,6 @@ function summarize(docs) {
   }
   rows.push(`${'all'.padEnd(38)}${String(docs.length).padStart(6)}${String(docs.reduce((a, d) => a + d.bytes, 0)).padStart(11)}`);
   return rows.join('\n');
-}
-
-function writeManifest(file, version, docs) {
-  const lines = docs.map((d) => '    ' + JSON.stringify({
-    id: d.id, package: d.package, version: d.version, bytes: d.bytes, sha256: d.sha256, file: d.file, title: d.title,
-  }));
-  const head = {
-    format: 1,
-    version,
-    purpose: 'held-out haystack text for the out-of-template evaluation; never pass to chunkllm pretrain or chunkllm train',
-  };
-  const json = JSON.stringify(head, null, 2).replace(/\n}$/, `,\n  "documents": [\n${lines.join(',\n')}\n  ]\n}\n`);
-  JSON.parse(json);
-  fs.writeFileSync(file, json);
 }
 
 function build(opts) {
@@ -460,48 +438,23 @@ function build(opts) {
     if (other) throw new Error(`documents ${other.id} and ${d.id} have identical text`);
     byText.set(d.sha256, d);
   }
-  docs.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   fs.mkdirSync(out, { recursive: true });
-  for (const d of docs) fs.writeFileSync(path.join(out, d.file), d.text);
-  writeManifest(path.join(out, 'manifest.json'), opts.version, docs);
+  const head = {
+    format: 1,
+    version: opts.version,
+    purpose: 'held-out haystack text for the out-of-template evaluation; never pass to chunkllm pretrain or chunkllm train',
+  };
+  writeOutput(out, docs, head, ['id', 'package', 'version', 'bytes', 'sha256', 'file', 'title']);
   console.log(summarize(docs));
   const nDropped = Object.values(dropped).reduce((a, b) => a + b, 0);
   if (nDropped) console.log(`(left out ${nDropped} pieces under ${MIN_KEEP} bytes)`);
 }
 
-function check(opts) {
-  const file = path.join(opts.out, 'manifest.json');
-  let m;
-  try { m = JSON.parse(fs.readFileSync(file, 'utf8')); } catch { return false; }
-  if (m.version !== opts.version || !Array.isArray(m.documents) || m.documents.length === 0) return false;
-  for (const d of m.documents) {
-    let data;
-    try { data = fs.readFileSync(path.join(opts.out, d.file)); } catch { console.error(`[heldout-to-text] missing ${d.file}`); return false; }
-    if (data.length !== d.bytes || sha256(data) !== d.sha256) { console.error(`[heldout-to-text] ${d.file} changed`); return false; }
-  }
-  console.log(summarize(m.documents));
-  return true;
-}
-
-function parseArgs(argv) {
-  const opts = { cmd: argv[0] };
-  for (let i = 1; i < argv.length; i += 2) {
-    if (!argv[i].startsWith('--') || argv[i + 1] === undefined) throw new Error(`bad argument ${argv[i]}`);
-    const k = argv[i].slice(2);
-    opts[k] = k === 'pkg' ? [...(opts.pkg ?? []), argv[i + 1]] : argv[i + 1];
-  }
-  for (const k of ['out', 'version']) if (!opts[k]) throw new Error(`missing --${k}`);
-  return opts;
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  try {
-    const opts = parseArgs(process.argv.slice(2));
-    if (opts.cmd === 'build') build(opts);
-    else if (opts.cmd === 'check') process.exit(check(opts) ? 0 : 3);
-    else throw new Error('usage: heldout-to-text.mjs build|check --out DIR --version STR [--pkg NAME=VERSION=DIR ...]');
-  } catch (e) {
-    console.error(`[heldout-to-text] error: ${e.message}`);
-    process.exit(1);
-  }
-}
+const TAG = 'heldout-to-text';
+runMain(import.meta.url, {
+  tag: TAG,
+  usage: 'usage: heldout-to-text.mjs build|check --out DIR --version STR [--pkg NAME=VERSION=DIR ...]',
+  args: { repeated: ['pkg'] },
+  build,
+  check: (opts) => checkOutput(opts, TAG, summarize, { requireDocuments: true }),
+});
