@@ -381,17 +381,20 @@ TEST(SplitKvAttention, MatchesDoubleReferenceAcrossShapesAndTypes) {
         for (int n_kv : {1, 7, 256, 1000, 4096}) Check({type, Dh, Hkv, group, 1, n_kv, 0.0}, seed++);
 }
 
-// Query rows are taken in sets that fit the registers (6 rows at head dim 64, 3 at 128); these
-// groupings make sets that end inside a KV head's rows or span several heads (Qwen2.5-0.5B's
-// 14 heads over 2, 4 KV heads of 2, Llama-3-8B's 32 over 8). With several sets a part is walked
-// in sub-blocks of ~256 KiB, each row's softmax carried from one to the next: at 8 KV heads of
-// 128 an f16 position is 4 KiB, so 777 rows (3 parts of 288) make sub-blocks of 64 rows.
+// Query rows are taken in sets that fit the registers (6 rows at head dim 64; at 128, 4 from
+// f16 and 3 from other types); these groupings make sets that end inside a KV head's rows or
+// span several heads (Qwen2.5-0.5B's 14 heads over 2, 4 KV heads of 2, Llama-3-8B's 32 over 8,
+// 2 KV heads of 8 for 5 tokens: 40 rows a head, more than any set holds). With several sets a part is walked in sub-blocks of ~256 KiB, each
+// row's softmax carried from one to the next: at 8 KV heads of 128 an f16 position is 4 KiB, so
+// 777 rows (3 parts of 288) make sub-blocks of 64 rows.
 TEST(SplitKvAttention, RowSetsAcrossKvHeads) {
   uint32_t seed = 50;
   for (ggml_type type : {GGML_TYPE_F16, GGML_TYPE_Q8_0})
-    for (int Dh : {64, 128})
+    for (int Dh : {64, 128}) {
       for (auto [Hkv, group] : {std::pair{2, 7}, {4, 2}, {8, 1}, {8, 4}})
         for (int T : {1, 3}) Check({type, Dh, Hkv, group, T, 777, T > 1 ? 0.3 : 0.0}, seed++);
+      Check({type, Dh, 2, 8, 5, 777, 0.3}, seed++);
+    }
 }
 
 TEST(SplitKvAttention, MasksAndSeveralTokens) {
