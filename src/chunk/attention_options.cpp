@@ -13,6 +13,13 @@ bool IsWindowMethod(AttentionMethod m) {
   return m == AttentionMethod::kStreaming || m == AttentionMethod::kSepLlm || m == AttentionMethod::kFixLlm;
 }
 
+bool SparsePrefills(AttentionMethod m) { return IsChunkMethod(m) && m != AttentionMethod::kOracle; }
+
+PrefillMode AttentionOptions::prefill_mode() const {
+  if (prefill) return *prefill;
+  return SparsePrefills(method) ? PrefillMode::kSparse : PrefillMode::kDense;
+}
+
 const std::vector<std::pair<std::string, AttentionMethod>>& AttentionMethodNames() {
   static const std::vector<std::pair<std::string, AttentionMethod>> names = {
       {"dense", AttentionMethod::kDense},           {"chunkllm", AttentionMethod::kChunkLlm},
@@ -85,11 +92,11 @@ void CheckAttentionOptions(const AttentionOptions& o) {
   if (o.prefill_budget < 0) Fail("--prefill-budget must be >= 0 (0: sink and window only), got ", o.prefill_budget);
   if (o.prefill_window < 0) Fail("--prefill-window must be >= 0, got ", o.prefill_window);
   if (o.prefill_dense_tail < 0) Fail("--prefill-dense-tail must be >= 0, got ", o.prefill_dense_tail);
-  if (o.prefill == PrefillMode::kSparse && !IsChunkMethod(o.method)) {
-    Fail("--prefill sparse needs a ChunkLLM method (chunkllm, chunk-fixed, novote, noicac, oracle); --attn ",
+  if (o.prefill_mode() == PrefillMode::kSparse && !IsChunkMethod(o.method)) {
+    Fail("--prefill sparse needs a ChunkLLM method (chunkllm, chunk-fixed, novote, noicac); --attn ",
          Name(o.method), " prefills densely");
   }
-  if (o.prefill == PrefillMode::kSparse && o.method == AttentionMethod::kOracle) {
+  if (o.prefill_mode() == PrefillMode::kSparse && o.method == AttentionMethod::kOracle) {
     Fail("--prefill sparse selects with the adapters; --attn oracle ranks by the full attention it would skip");
   }
   if (o.layer_topk < -1) {

@@ -8,6 +8,7 @@
 // The defaults are the ones `--attn` uses; why each value: the flags' help and docs/method.md.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,12 +55,19 @@ struct AttentionOptions {
   // micro-batch of a prompt attends to the sink, the chunks each layer's adapters select for it
   // (up to prefill_budget tokens), the latest prefill_window tokens (whole chunks) and itself;
   // the last prefill_dense_tail tokens of a prompt (where its question is) are prefilled densely.
-  PrefillMode prefill = PrefillMode::kDense;  // --prefill
-  int prefill_budget = 2048;      // --prefill-budget: tokens of selected chunks per layer (0: none)
-  int prefill_window = 1024;      // --prefill-window: recent tokens before the batch
+  // Unset, the method's own: sparse for the methods that select with adapters (SparsePrefills),
+  // dense for the rest. Sparse with 512 / 256 by default: on the bundled models it answered the
+  // 4K and 8K suites as the dense prefill did, at the same perplexity, with the first token of an
+  // 8K prompt 1.7x and of a 32K one 3x+ sooner (docs/benchmarks.md, "Chunk-sparse prefill"). A
+  // prompt whose micro-batches' past fits the sink, budget and window is prefilled densely, bit
+  // for bit.
+  std::optional<PrefillMode> prefill;  // --prefill
+  int prefill_budget = 512;       // --prefill-budget: tokens of selected chunks per layer (0: none)
+  int prefill_window = 256;       // --prefill-window: recent tokens before the batch
   int prefill_dense_tail = 512;   // --prefill-dense-tail: the prompt's last tokens run dense
 
   bool evict() const { return kv == KvMode::kEvict; }
+  PrefillMode prefill_mode() const;  // --prefill as given, else the method's default
   int layer_topk_or_default() const { return layer_topk >= 0 ? layer_topk : evict() ? 0 : kDefaultLayerTopk; }
   static constexpr int kDefaultLayerTopk = 4;
 };
@@ -67,6 +75,9 @@ struct AttentionOptions {
 // The ChunkLLM methods (chunk index, adapters) and the token-window baselines.
 bool IsChunkMethod(AttentionMethod m);
 bool IsWindowMethod(AttentionMethod m);
+// The ChunkLLM methods that can prefill sparsely: all but the oracle, which ranks chunks by the
+// full attention that a sparse prefill would skip.
+bool SparsePrefills(AttentionMethod m);
 
 // Every accepted --attn value and its method, in display order.
 const std::vector<std::pair<std::string, AttentionMethod>>& AttentionMethodNames();

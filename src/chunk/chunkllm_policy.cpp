@@ -49,7 +49,7 @@ GraphTaps ChunkLlmPolicy::taps() const {
 }
 
 std::unique_ptr<PolicyGraph> ChunkLlmPolicy::NewGraph() {
-  PrefillGatherer* gatherer = options_.prefill == PrefillMode::kSparse ? this : nullptr;
+  PrefillGatherer* gatherer = options_.prefill_mode() == PrefillMode::kSparse ? this : nullptr;
   return std::make_unique<AdapterGraph>(*adapters_, /*boundary=*/!fixed_, gatherer);
 }
 
@@ -60,7 +60,7 @@ PrefillKnobs Knobs(const AttentionOptions& o) { return PrefillKnobs{o.sink, o.pr
 }  // namespace
 
 SparsePrefillBatch ChunkLlmPolicy::PrefillBatch(int pos0, int T, int prompt_end) {
-  if (options_.prefill != PrefillMode::kSparse || T < 2) return {};
+  if (options_.prefill_mode() != PrefillMode::kSparse || T < 2) return {};
   if (pos0 + T > prompt_end - options_.prefill_dense_tail) return {};  // the question: dense
   const int max_chunk = fixed_ ? options_.chunk_len : adapters_->hp().max_chunk;
   // The batch reads at most its causal past.

@@ -30,7 +30,8 @@ std::shared_ptr<const AdapterRuntime> LoadAdaptersFor(const Model& model, const 
 
 PolicySpec::PolicySpec(const Model& model, const AttentionOptions& o, std::shared_ptr<const AdapterRuntime> adapters)
     : model_(&model), options_(o),
-      name_(std::string(Name(o.method)) + (o.prefill == PrefillMode::kSparse ? "+sparse" : "")) {
+      name_(std::string(Name(o.method)) +
+            (SparsePrefills(o.method) && o.prefill_mode() == PrefillMode::kDense ? "+dense-prefill" : "")) {
   CheckAttentionOptions(o);
   if (IsChunkMethod(o.method)) {
     if (!adapters && o.adapters.empty()) {
@@ -50,11 +51,6 @@ std::unique_ptr<AttentionPolicy> PolicySpec::NewPolicy() const {
 }
 
 std::vector<PolicySpec> MakePolicySpecs(const Model& model, const AttentionOptions& options,
-                                        const std::vector<AttentionMethod>& methods) {
-  return MakePolicySpecs(model, options, methods, {options.prefill});
-}
-
-std::vector<PolicySpec> MakePolicySpecs(const Model& model, const AttentionOptions& options,
                                         const std::vector<AttentionMethod>& methods,
                                         const std::vector<PrefillMode>& prefills) {
   if (prefills.empty()) Fail("--prefill needs at least one mode");
@@ -64,7 +60,7 @@ std::vector<PolicySpec> MakePolicySpecs(const Model& model, const AttentionOptio
   std::shared_ptr<const AdapterRuntime> adapters;
   std::vector<PolicySpec> specs;
   for (AttentionMethod m : methods) {
-    const bool sparse_capable = IsChunkMethod(m) && m != AttentionMethod::kOracle;
+    const bool sparse_capable = SparsePrefills(m);
     for (size_t i = 0; i < prefills.size(); ++i) {
       AttentionOptions o = options;
       o.method = m;

@@ -32,7 +32,8 @@ class PolicySpec {
   std::unique_ptr<AttentionPolicy> NewPolicy() const;
 
   AttentionMethod method() const { return options_.method; }
-  // The method's name, with "+sparse" for sparse prefill: what reports call it.
+  // The method's name, with "+dense-prefill" where a method that prefills sparsely by default
+  // was asked to prefill densely: what reports call it.
   const char* name() const { return name_.c_str(); }
   const AttentionOptions& options() const { return options_; }
   // The adapters of a ChunkLLM method (null for the others).
@@ -49,12 +50,10 @@ class PolicySpec {
 // Loads the adapter file and refuses it unless it was trained for this model.
 std::shared_ptr<const AdapterRuntime> LoadAdaptersFor(const Model& model, const std::string& path);
 
-// One spec per method, each with `options`' knobs; the ChunkLLM methods share one load of the
-// adapters. Every method is checked before any is used.
-std::vector<PolicySpec> MakePolicySpecs(const Model& model, const AttentionOptions& options,
-                                        const std::vector<AttentionMethod>& methods);
-// The same, one spec per method and prefill mode (--prefill a,b in bench and eval): the ChunkLLM
-// methods that can prefill sparsely (not the oracle) once per mode, the others once, densely.
+// One spec per method and prefill mode (--prefill a,b in bench and eval), each with `options`'
+// knobs: the methods that can prefill sparsely (SparsePrefills) once per mode, the others once,
+// densely. The ChunkLLM methods share one load of the adapters. Every method is checked before
+// any is used.
 std::vector<PolicySpec> MakePolicySpecs(const Model& model, const AttentionOptions& options,
                                         const std::vector<AttentionMethod>& methods,
                                         const std::vector<PrefillMode>& prefills);

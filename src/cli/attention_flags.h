@@ -55,7 +55,7 @@ inline void AddAttentionFlags(CLI::App* c, AttentionOptions& o, std::vector<Atte
   if (!prefills) {
     c->add_option_function<std::string>(
          "--prefill", [&o](const std::string& s) { o.prefill = ParsePrefillMode(s); }, prefill_help)
-        ->default_str(Name(o.prefill));
+        ->default_str("sparse for chunkllm, chunk-fixed, novote, noicac; dense for the others");
   } else {
     std::string shown;
     for (PrefillMode m : *prefills) shown += (shown.empty() ? "" : ",") + std::string(Name(m));

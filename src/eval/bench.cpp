@@ -55,7 +55,7 @@ struct OurEngine final : Engine {
   std::vector<Session*> all;
   OurEngine(const Model& m, const SessionParams& p, const PolicySpec& spec, int parallel)
       : policy(spec.NewPolicy()), session(m, p, policy.get()), kernel_(p.attn_kernel),
-        prefill_(Name(spec.options().prefill)) {
+        prefill_(Name(spec.options().prefill_mode())) {
     all.push_back(&session);
     // The batch and the other sequences share the first session's thread pool, as serve's slots do.
     SessionParams shared = p;

@@ -31,8 +31,8 @@ struct BenchParams {
   std::vector<AttentionMethod> methods = {AttentionMethod::kDense};  // --attn a,b,c: one engine per method
   AttentionOptions attention;         // knobs of the sparse methods (its method and prefill: unused)
   // --prefill a,b: for each ChunkLLM method (but the oracle) one engine per prefill mode; the
-  // other methods prefill densely once (MakePolicySpecs).
-  std::vector<PrefillMode> prefills = {PrefillMode::kDense};
+  // other methods prefill densely once (MakePolicySpecs). Default: sparse, as `run`.
+  std::vector<PrefillMode> prefills = {PrefillMode::kSparse};
   // --text DIR: the context is held-out prose from DIR's .txt files (BOS, then the stream);
   // empty: random token ids, as llama-bench uses. Sentence-level chunking only shows on text.
   std::string text_dir;

@@ -142,6 +142,8 @@ void RunEval(const EvalOptions& o) {
       std::fprintf(stderr, "eval: adapter metrics skipped: this chunkllm was built without training (libtorch)\n");
     }
   }
+  std::vector<std::string> prefill_names;
+  for (PrefillMode m : o.prefills) prefill_names.push_back(Name(m));
   nlohmann::json config = {{"model", o.model_path}, {"tasks_file", o.tasks_path}, {"tasks", o.tasks},
                            {"lengths", o.lengths}, {"depths", o.depths}, {"samples", o.samples}, {"seed", o.seed},
                            {"haystack", o.haystack_dir}, {"methods", method_names}, {"threads", o.n_threads},
@@ -155,6 +157,7 @@ void RunEval(const EvalOptions& o) {
                                           {"sink", o.attention.sink},
                                           {"window", o.attention.window}, {"kv", Name(o.attention.kv)},
                                           {"chunk_len", o.attention.chunk_len}, {"stride", o.attention.stride},
+                                          {"prefill", prefill_names},  // of the methods that can prefill sparsely
                                           {"prefill_budget", o.attention.prefill_budget},
                                           {"prefill_window", o.attention.prefill_window},
                                           {"prefill_dense_tail", o.attention.prefill_dense_tail}}},

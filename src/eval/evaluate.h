@@ -48,8 +48,9 @@ struct EvalOptions {
   std::string haystack_dir = "data/corpus/test";
   std::vector<AttentionMethod> methods = {AttentionMethod::kDense};
   AttentionOptions attention;             // knobs of the sparse methods (its method, prefill: unused)
-  // --prefill a,b: each ChunkLLM method once per prefill mode, named "<method>+sparse" for sparse.
-  std::vector<PrefillMode> prefills = {PrefillMode::kDense};
+  // --prefill a,b: each ChunkLLM method once per prefill mode, named "<method>+dense-prefill" for
+  // dense (sparse, the default, keeps the plain name); the other methods prefill densely once.
+  std::vector<PrefillMode> prefills = {PrefillMode::kSparse};
   FidelityOptions fidelity{{}, 2, 256, ""};  // lengths empty: the task lengths; text_dir empty: the haystack
   // With --adapters: the adapters' held-out metrics on this many windows of adapter_seq tokens
   // of the fidelity text (0: not measured), by adapter_metrics (null: not in this build).

@@ -3,7 +3,8 @@
 // with a small budget each token's logits equal, to the kernels' rounding, attention over exactly
 // the positions the batch gathered, computed token by token through decode's gathered path; the
 // positions hold the sink, the window, the batch and whole chunks; the dense tail and the
-// "fewer rows than dense" rule decide which batches are sparse.
+// "fewer rows than dense" rule decide which batches are sparse; it is the default of the methods
+// that select with adapters.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -242,6 +243,22 @@ TEST(SparsePrefill, RefusedWhereItCannotRun) {
   o.prefill_budget = -1;
   EXPECT_THROW(CheckAttentionOptions(o), Error);
   EXPECT_THROW(ParsePrefillMode("half"), Error);
+}
+
+// Unset, --prefill is each method's own: sparse where adapters select (chunkllm, chunk-fixed,
+// novote, noicac), dense for the oracle and the methods without adapters, and every default
+// passes the checks; asked for, dense is dense for any method.
+TEST(SparsePrefill, IsTheDefaultOfTheMethodsThatSelectWithAdapters) {
+  for (const auto& [name, method] : AttentionMethodNames()) {
+    AttentionOptions o;
+    o.method = method;
+    const bool sparse = method == AttentionMethod::kChunkLlm || method == AttentionMethod::kChunkFixed ||
+                        method == AttentionMethod::kNoVote || method == AttentionMethod::kNoIcac;
+    EXPECT_EQ(o.prefill_mode(), sparse ? PrefillMode::kSparse : PrefillMode::kDense) << name;
+    EXPECT_NO_THROW(CheckAttentionOptions(o)) << name;
+    o.prefill = PrefillMode::kDense;
+    EXPECT_EQ(o.prefill_mode(), PrefillMode::kDense) << name;
+  }
 }
 
 }  // namespace

@@ -336,7 +336,7 @@ TEST(AnswerAgreement, ARunOnDensesStepsIsComparedThroughItsOwnLogits) {
 // layer beside the k-most-recent reference, boundary F1, and a plot. A window longer than the
 // model's context is refused before the long run.
 // --prefill dense,sparse: each ChunkLLM method once per prefill mode on the same samples, the
-// sparse one named "<method>+sparse" in every file; at 1024 tokens (two micro-batches of 512)
+// dense one named "<method>+dense-prefill" in every file (sparse is the default); at 1024 tokens (two micro-batches of 512)
 // the second batch gathers fewer positions than its causal past, so its rows say so.
 TEST(EvalCli, PrefillAxisRunsChunkMethodsDenseAndSparse) {
   InitLlamaBackend();
@@ -354,17 +354,19 @@ TEST(EvalCli, PrefillAxisRunsChunkMethodsDenseAndSparse) {
   const auto rows = ReadJsonl(out + "/results.jsonl");
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0]["method"], "dense");
-  EXPECT_EQ(rows[1]["method"], "chunkllm");
-  EXPECT_EQ(rows[2]["method"], "chunkllm+sparse");
+  EXPECT_EQ(rows[1]["method"], "chunkllm+dense-prefill");
+  EXPECT_EQ(rows[2]["method"], "chunkllm");
   EXPECT_DOUBLE_EQ(rows[1]["prefill_attended_fraction"].get<double>(), 1.0);
   EXPECT_LT(rows[2]["prefill_attended_fraction"].get<double>(), 0.9);
   const auto fid = ReadJsonl(out + "/fidelity.jsonl");
   ASSERT_EQ(fid.size(), 3u);
-  EXPECT_EQ(fid[2]["method"], "chunkllm+sparse");
+  EXPECT_EQ(fid[1]["method"], "chunkllm+dense-prefill");
+  EXPECT_EQ(fid[2]["method"], "chunkllm");
   const nlohmann::json config = nlohmann::json::parse(ReadTextFile(out + "/config.json"));
   EXPECT_EQ(config["attention"]["prefill_budget"], 64);
-  EXPECT_NE(ReadTextFile(out + "/summary.md").find("| chunkllm+sparse |"), std::string::npos);
-  EXPECT_EQ(ReadTextFile(out + "/heatmap-chunkllm+sparse.svg").rfind("<svg", 0), 0u);
+  EXPECT_EQ(config["attention"]["prefill"], nlohmann::json({"dense", "sparse"}));
+  EXPECT_NE(ReadTextFile(out + "/summary.md").find("| chunkllm+dense-prefill |"), std::string::npos);
+  EXPECT_EQ(ReadTextFile(out + "/heatmap-chunkllm+dense-prefill.svg").rfind("<svg", 0), 0u);
 }
 
 TEST(EvalCli, ReportsTheAdaptersHeldOutMetrics) {
