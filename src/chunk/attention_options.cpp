@@ -91,6 +91,9 @@ void CheckAttentionOptions(const AttentionOptions& o) {
   if (o.stride <= 0) Fail("--stride must be positive, got ", o.stride);
   if (o.prefill_budget < 0) Fail("--prefill-budget must be >= 0 (0: sink and window only), got ", o.prefill_budget);
   if (o.prefill_window < 0) Fail("--prefill-window must be >= 0, got ", o.prefill_window);
+  if (o.prefill_query_groups < 0) {
+    Fail("--prefill-query-groups must be >= 0 (1: the batch's mean query, 0: every token), got ", o.prefill_query_groups);
+  }
   if (o.prefill_dense_tail < 0) Fail("--prefill-dense-tail must be >= 0, got ", o.prefill_dense_tail);
   if (o.prefill_mode() == PrefillMode::kSparse && !IsChunkMethod(o.method)) {
     Fail("--prefill sparse needs a ChunkLLM method (chunkllm, chunk-fixed, novote, noicac); --attn ",

@@ -64,6 +64,10 @@ struct AttentionOptions {
   std::optional<PrefillMode> prefill;  // --prefill
   int prefill_budget = 512;       // --prefill-budget: tokens of selected chunks per layer (0: none)
   int prefill_window = 256;       // --prefill-window: recent tokens before the batch
+  // --prefill-query-groups: a batch's queries in this many groups of consecutive tokens, a chunk
+  // ranked by its best group (1: the batch's mean query; 0: every token its own group, the max
+  // over tokens).
+  int prefill_query_groups = 1;
   int prefill_dense_tail = 512;   // --prefill-dense-tail: the prompt's last tokens run dense
 
   bool evict() const { return kv == KvMode::kEvict; }

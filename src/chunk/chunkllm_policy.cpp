@@ -73,10 +73,15 @@ SparsePrefillBatch ChunkLlmPolicy::PrefillBatch(int pos0, int T, int prompt_end)
 void ChunkLlmPolicy::GatherLayer(int l, const float* features, const float* rotated, int T, int n_kv,
                                  ggml_fp16_t* mask) {
   const int r = adapters_->rank(), pos0 = prefill_pos0_;
-  // The batch's queries: their mean, and the sum of the rotated ones (chunk_score.h).
-  const SummedQueries q = SumQueries(r, T, features, rotated);
+  // The batch's queries (T, r) in groups of consecutive tokens: each group's mean, the sum of its
+  // rotated ones (chunk_score.h) and its mean position.
+  std::vector<PrefillQuery> groups;
+  for (const auto& [first, end] : PrefillQueryGroups(T, options_.prefill_query_groups)) {
+    const size_t at = size_t(first) * size_t(r);
+    groups.push_back({SumQueries(r, end - first, features + at, rotated + at), pos0 + first + (end - first - 1) / 2});
+  }
   std::vector<int>& pos = prefill_positions_[size_t(l)];
-  pos = PrefillPositions(adapters_->adapters(), index_, l, q, pos0 + (T - 1) / 2, pos0, T, Knobs(options_));
+  pos = PrefillPositions(adapters_->adapters(), index_, l, groups, pos0, T, Knobs(options_));
   GatherPrefillRows(l, pos, pos0, T);
   PrefillMask(pos, pos0, T, n_kv, mask);
 }

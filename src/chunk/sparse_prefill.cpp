@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "chunk/selection.h"
 #include "core/error.h"
@@ -14,25 +15,52 @@ int PrefillRowsBound(const PrefillKnobs& k, int max_chunk, int T) {
   return k.sink + k.budget + max_chunk + k.window + 2 * max_chunk + T;
 }
 
-std::vector<int> PrefillPositions(const AdapterSet& a, const ChunkIndex& ix, int l, const SummedQueries& q,
-                                  int query_pos, int pos0, int T, const PrefillKnobs& k) {
+std::vector<std::pair<int, int>> PrefillQueryGroups(int T, int groups) {
+  const int G = groups <= 0 || groups > T ? T : groups;
+  std::vector<std::pair<int, int>> out;
+  for (int g = 0; g < G; ++g) out.push_back({int(int64_t(T) * g / G), int(int64_t(T) * (g + 1) / G)});
+  return out;
+}
+
+void PrefillChunkScores(const AdapterSet& a, int l, const std::vector<PrefillQuery>& groups, const float* keys,
+                        const std::vector<int>& last_token, ChunkCandidates& cand, std::vector<float>& out) {
+  std::vector<float> scores;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    // The token distances are the group's: from its mean position to each chunk's last token.
+    for (size_t i = 0; i < cand.chunk.size(); ++i) cand.token_distance[i] = groups[g].pos - last_token[i];
+    ChunkScores(a, l, groups[g].q, keys, cand, groups.size() == 1 ? out : scores);
+    if (groups.size() == 1) return;
+    float top = -INFINITY;
+    for (float x : scores) top = std::max(top, x);
+    double sum = 0.0;
+    for (float x : scores) sum += std::exp(double(x) - double(top));
+    const float log_z = top + float(std::log(sum));
+    if (g == 0) out.assign(scores.size(), -INFINITY);
+    for (size_t i = 0; i < scores.size(); ++i) out[i] = std::max(out[i], scores[i] - log_z);
+  }
+}
+
+std::vector<int> PrefillPositions(const AdapterSet& a, const ChunkIndex& ix, int l, const std::vector<PrefillQuery>& groups,
+                                  int pos0, int T, const PrefillKnobs& k) {
   const int C = ix.n_chunks();
   // The window: the latest chunks that end after pos0 - window (the open chunk follows them).
   int first_local = C;
   while (first_local > 0 && ix.chunk_end(first_local - 1) > pos0 - k.window) --first_local;
   ChunkCandidates cand;
+  std::vector<int> last_token;
   for (int c = 0; c < first_local; ++c) {
     if (ix.chunk_end(c) <= k.sink) continue;  // inside the sink
     cand.chunk.push_back(c);
     cand.distance.push_back(C - c);
     cand.tokens.push_back(ix.chunk_end(c) - ix.chunk_begin(c));
-    cand.token_distance.push_back(query_pos - (ix.chunk_end(c) - 1));
+    last_token.push_back(ix.chunk_end(c) - 1);
+    cand.token_distance.push_back(0);  // per query group (PrefillChunkScores)
   }
   std::vector<int> pos;
   for (int j = 0; j < std::min(k.sink, pos0); ++j) pos.push_back(j);
   if (k.budget > 0 && !cand.chunk.empty()) {
     std::vector<float> scores;
-    ChunkScores(a, l, q, ix.keys(l).data(), cand, scores);
+    PrefillChunkScores(a, l, groups, ix.keys(l).data(), last_token, cand, scores);
     const SelectionBudget budget{/*chunks=*/0, /*tokens=*/k.budget, /*layer_chunks=*/0};
     const std::vector<std::vector<int>> picked = SelectChunks({scores}, cand.tokens, budget, /*vote=*/false);
     for (int i : picked[0]) {

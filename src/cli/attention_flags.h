@@ -73,6 +73,10 @@ inline void AddAttentionFlags(CLI::App* c, AttentionOptions& o, std::vector<Atte
       ->capture_default_str();
   c->add_option("--prefill-window", o.prefill_window, "sparse prefill: recent tokens before each micro-batch")
       ->capture_default_str();
+  c->add_option("--prefill-query-groups", o.prefill_query_groups,
+                "sparse prefill: a micro-batch's queries in this many groups of consecutive tokens, a chunk ranked by its "
+                "best group (1: the batch's mean query; 0: every token, the max over tokens)")
+      ->capture_default_str();
   c->add_option("--prefill-dense-tail", o.prefill_dense_tail,
                 "sparse prefill: the prompt's last tokens (where its question is) prefilled densely")
       ->capture_default_str();

@@ -160,6 +160,7 @@ void RunEval(const EvalOptions& o) {
                                           {"prefill", prefill_names},  // of the methods that can prefill sparsely
                                           {"prefill_budget", o.attention.prefill_budget},
                                           {"prefill_window", o.attention.prefill_window},
+                                          {"prefill_query_groups", o.attention.prefill_query_groups},
                                           {"prefill_dense_tail", o.attention.prefill_dense_tail}}},
                            {"adapter_metrics", {{"windows", measure_adapters ? o.adapter_windows : 0},
                                                 {"seq", o.adapter_seq}, {"text", adapter_text}}},

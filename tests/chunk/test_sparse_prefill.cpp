@@ -11,10 +11,13 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <random>
 
+#include "chunk/chunk_score.h"
 #include "chunk/chunkllm_policy.h"
 #include "chunk/gathered_policy.h"
 #include "chunk/policy_fixture.h"
+#include "chunk/sparse_prefill.h"
 #include "core/error.h"
 #include "model/session.h"
 
@@ -163,7 +166,11 @@ TEST(SparsePrefill, SmallBudgetEqualsAttentionOverTheSamePositionsTokenByToken) 
 TEST(SparsePrefill, PositionsHoldSinkWindowBatchAndWholeChunks) {
   const Fixture f = WithLongChunks();
   const int budget = 40, window = 32, T = 64;
-  ChunkLlmPolicy p(*f.model, f.adapters, SparseOptions("chunkllm", budget, window));
+  for (int groups : {1, 3, 0}) {  // the batch's mean query, three groups, every token
+  SCOPED_TRACE(testing::Message() << "query groups " << groups);
+  AttentionOptions o = SparseOptions("chunkllm", budget, window);
+  o.prefill_query_groups = groups;
+  ChunkLlmPolicy p(*f.model, f.adapters, o);
   p.set_prefill_sparse_everywhere(true);
   Session s(*f.model, Params(T), &p);
   const int n = int(f.prompt.size());
@@ -199,6 +206,7 @@ TEST(SparsePrefill, PositionsHoldSinkWindowBatchAndWholeChunks) {
     }
   }
   EXPECT_LT(p.stats().prefill_attended_fraction(), 0.7);
+  }
 }
 
 TEST(SparsePrefill, TheDenseTailAndShortPastsRunDense) {
@@ -243,6 +251,75 @@ TEST(SparsePrefill, RefusedWhereItCannotRun) {
   o.prefill_budget = -1;
   EXPECT_THROW(CheckAttentionOptions(o), Error);
   EXPECT_THROW(ParsePrefillMode("half"), Error);
+}
+
+// A batch's query groups cover its tokens once, in order, as evenly as can be.
+TEST(SparsePrefill, QueryGroupsSplitTheBatchEvenly) {
+  using Ranges = std::vector<std::pair<int, int>>;
+  EXPECT_EQ(PrefillQueryGroups(10, 1), (Ranges{{0, 10}}));
+  EXPECT_EQ(PrefillQueryGroups(10, 3), (Ranges{{0, 3}, {3, 6}, {6, 10}}));
+  EXPECT_EQ(PrefillQueryGroups(3, 0), (Ranges{{0, 1}, {1, 2}, {2, 3}}));
+  EXPECT_EQ(PrefillQueryGroups(3, 7), (Ranges{{0, 1}, {1, 2}, {2, 3}}));
+}
+
+// With several query groups a candidate's score is the largest of the groups' scores, each
+// normalised over the candidates (log-softmax) and measured from the group's own position (the
+// adapters' length and distance features read it);
+// against ChunkScores called for each group by hand. One group: ChunkScores' scores as they are.
+TEST(SparsePrefill, GroupScoresAreTheBestNormalisedGroupScore) {
+  BaseModelInfo base;
+  base.arch = "llama", base.n_layer = 3, base.n_embd = 128, base.n_head = 4, base.n_head_kv = 2;
+  base.head_dim = 32, base.n_vocab = 32000;
+  AdapterHyperParams hp;
+  hp.d_adapter = 32, hp.rank = 16, hp.max_chunk = 24;
+  hp.query_features = true;  // the score reads each group's distance to a chunk
+  const AdapterRuntime runtime(RandomAdapters(base, hp, 7));
+  const AdapterSet& a = runtime.adapters();
+  const int r = a.hp.rank, n = 9, l = 1;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> gauss(0.0f, 1.0f);
+  std::vector<float> keys(size_t(n) * size_t(r));
+  for (float& x : keys) x = gauss(rng);
+  ChunkCandidates cand;
+  std::vector<int> last;
+  for (int c = 0; c < n; ++c) {
+    cand.chunk.push_back(c), cand.distance.push_back(n + 1 - c), cand.tokens.push_back(5 + 3 * c);
+    last.push_back(20 * c + 10), cand.token_distance.push_back(0);
+  }
+  std::vector<PrefillQuery> groups;
+  for (int g = 0; g < 3; ++g) {
+    std::vector<float> feat(size_t(4) * size_t(r)), rot(size_t(4) * size_t(r));
+    for (float& x : feat) x = 2.0f * gauss(rng);
+    for (float& x : rot) x = 2.0f * gauss(rng);
+    groups.push_back({SumQueries(r, 4, feat.data(), rot.data()), 200 + 40 * g});
+  }
+  std::vector<float> got, want(size_t(n), -INFINITY);
+  for (const PrefillQuery& g : groups) {
+    ChunkCandidates own = cand;
+    for (int c = 0; c < n; ++c) own.token_distance[size_t(c)] = g.pos - last[size_t(c)];
+    std::vector<float> s;
+    ChunkScores(a, l, g.q, keys.data(), own, s);
+    double z = 0.0;
+    for (float x : s) z += std::exp(double(x));
+    for (int c = 0; c < n; ++c) want[size_t(c)] = std::max(want[size_t(c)], float(double(s[size_t(c)]) - std::log(z)));
+    if (&g == &groups[0]) {
+      std::vector<float> one;
+      PrefillChunkScores(a, l, {g}, keys.data(), last, cand, one);
+      EXPECT_EQ(one, s);
+    }
+  }
+  PrefillChunkScores(a, l, groups, keys.data(), last, cand, got);
+  ASSERT_EQ(got.size(), size_t(n));
+  for (int c = 0; c < n; ++c) EXPECT_NEAR(got[size_t(c)], want[size_t(c)], 1e-4f * (1.0f + std::fabs(want[size_t(c)]))) << c;
+  // Some candidate's best group is not the first, or the test could not tell the max from one
+  // group's scores.
+  std::vector<float> first;
+  PrefillChunkScores(a, l, {groups[0]}, keys.data(), last, cand, first);
+  double z = 0.0;
+  for (float x : first) z += std::exp(double(x));
+  bool another_group_wins = false;
+  for (int c = 0; c < n; ++c) another_group_wins |= got[size_t(c)] > float(double(first[size_t(c)]) - std::log(z)) + 1e-3f;
+  EXPECT_TRUE(another_group_wins);
 }
 
 // Unset, --prefill is each method's own: sparse where adapters select (chunkllm, chunk-fixed,
