@@ -65,9 +65,9 @@ void RunGenerate(const GenerateOptions& o) {
                double(n_gen) / std::max(t_gen, 1e-9));
   const AttentionStats& st = policy->stats();
   std::fprintf(stderr,
-               "attention: %s | prefill attended %.1f%% | decode attended %.1f%% | resident %.1f%% of the KV cache | "
+               "attention: %s | %s prefill attended %.1f%% | decode attended %.1f%% | resident %.1f%% of the KV cache | "
                "%lld selections\n",
-               policy->name(), 100.0 * st.prefill_attended_fraction(), 100.0 * st.attended_fraction(),
+               policy->name(), Name(o.attention.prefill_mode()), 100.0 * st.prefill_attended_fraction(), 100.0 * st.attended_fraction(),
                100.0 * st.resident_fraction(), (long long)st.selections);
 }
 
