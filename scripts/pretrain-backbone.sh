@@ -166,7 +166,10 @@
 #   are one document of 2,048-4,096 or 3,800-4,096 tokens (stage 13-14's recipe that gave the
 #   classic passkey every depth at 4K, now with the varied mix), so that varied questions meet
 #   long documents as the classic ones did; lr 5e-4 -> 5e-5 (moments restart), 4.8M tokens
-#   (~585 steps of 8,192 tokens), data seed 20.
+#   (~585 steps of 8,192 tokens), data seed 20. 2026-12-07 (session 30): started, at step ~130 at
+#   its end (val 4.318 at step 100). Session 31: resumed exactly at step 111 (the last checkpoint)
+#   and reached step ~160 (val 4.306, retrieval probe 72%) with the cores mostly given to
+#   measurements and fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-2}
