@@ -67,8 +67,8 @@ void RunGenerate(const GenerateOptions& o) {
   std::fprintf(stderr,
                "attention: %s | %s prefill attended %.1f%% | decode attended %.1f%% | resident %.1f%% of the KV cache | "
                "%lld selections\n",
-               policy->name(), Name(o.attention.prefill_mode()), 100.0 * st.prefill_attended_fraction(), 100.0 * st.attended_fraction(),
-               100.0 * st.resident_fraction(), (long long)st.selections);
+               policy->name(), Name(o.attention.prefill_mode()), 100.0 * st.prefill_attended_fraction(),
+               100.0 * st.attended_fraction(), 100.0 * st.resident_fraction(), (long long)st.selections);
 }
 
 }  // namespace chunkllm

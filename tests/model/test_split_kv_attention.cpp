@@ -384,9 +384,10 @@ TEST(SplitKvAttention, MatchesDoubleReferenceAcrossShapesAndTypes) {
 // Query rows are taken in sets that fit the registers (6 rows at head dim 64; at 128, 4 from
 // f16 and 3 from other types); these groupings make sets that end inside a KV head's rows or
 // span several heads (Qwen2.5-0.5B's 14 heads over 2, 4 KV heads of 2, Llama-3-8B's 32 over 8,
-// 2 KV heads of 8 for 5 tokens: 40 rows a head, more than any set holds). With several sets a part is walked in sub-blocks of ~256 KiB, each
-// row's softmax carried from one to the next: at 8 KV heads of 128 an f16 position is 4 KiB, so
-// 777 rows (3 parts of 288) make sub-blocks of 64 rows.
+// 2 KV heads of 8 for 5 tokens: 40 rows a head, more than any set holds). With several sets a
+// part is walked in sub-blocks of ~256 KiB, each row's softmax carried from one to the next: at
+// 8 KV heads of 128 an f16 position is 4 KiB, so 777 rows (3 parts of 288) make sub-blocks of 64
+// rows.
 TEST(SplitKvAttention, RowSetsAcrossKvHeads) {
   uint32_t seed = 50;
   for (ggml_type type : {GGML_TYPE_F16, GGML_TYPE_Q8_0})
