@@ -5,6 +5,7 @@
 
 #include "chunk/chunk_distance.h"
 #include "chunk/dot.h"
+#include "core/log_softmax.h"
 
 namespace chunkllm {
 
@@ -63,14 +64,12 @@ void ChunkLogProbs(const std::vector<float>& logits, int G, std::vector<float>& 
   const size_t n = logits.size() / size_t(G);
   out.assign(n, 0.0f);
   if (n == 0) return;
-  // log_softmax of each group (max-shifted), then a max-shifted log-sum-exp over the groups.
+  // log_softmax of each group, then a max-shifted log-sum-exp over the groups.
   std::vector<double> lp(logits.size());
   for (int g = 0; g < G; ++g) {
     const float* x = logits.data() + size_t(g) * n;
-    const double mx = *std::max_element(x, x + n);
-    double z = 0;
-    for (size_t i = 0; i < n; ++i) z += std::exp(double(x[i]) - mx);
-    for (size_t i = 0; i < n; ++i) lp[size_t(g) * n + i] = double(x[i]) - mx - std::log(z);
+    const double lz = LogSumExp(x, n);
+    for (size_t i = 0; i < n; ++i) lp[size_t(g) * n + i] = double(x[i]) - lz;
   }
   for (size_t i = 0; i < n; ++i) {
     double mx = -INFINITY, z = 0;

@@ -6,6 +6,7 @@
 
 #include "chunk/selection.h"
 #include "core/error.h"
+#include "core/log_softmax.h"
 
 namespace chunkllm {
 
@@ -30,11 +31,7 @@ void PrefillChunkScores(const AdapterSet& a, int l, const std::vector<PrefillQue
     for (size_t i = 0; i < cand.chunk.size(); ++i) cand.token_distance[i] = groups[g].pos - last_token[i];
     ChunkScores(a, l, groups[g].q, keys, cand, groups.size() == 1 ? out : scores);
     if (groups.size() == 1) return;
-    float top = -INFINITY;
-    for (float x : scores) top = std::max(top, x);
-    double sum = 0.0;
-    for (float x : scores) sum += std::exp(double(x) - double(top));
-    const float log_z = top + float(std::log(sum));
+    const float log_z = float(LogSumExp(scores.data(), scores.size()));
     if (g == 0) out.assign(scores.size(), -INFINITY);
     for (size_t i = 0; i < scores.size(); ++i) out[i] = std::max(out[i], scores[i] - log_z);
   }

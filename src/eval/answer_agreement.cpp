@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/log_softmax.h"
 #include "eval/fidelity.h"
 #include "text/sampler.h"
 #include "text/tokenizer.h"

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/file_util.h"
+#include "core/log_softmax.h"
 #include "model/model.h"
 #include "text/text_windows.h"
 #include "text/tokenizer.h"
@@ -34,17 +35,6 @@ Decoded DecodeWindow(const Model& model, const SessionParams& sp, const PolicySp
 }
 
 }  // namespace
-
-// In double: the KL of two close distributions is a difference of nearly equal terms, and float
-// would leave ~1e-7 noise per term over 32000 terms.
-void LogSoftmax(const std::vector<float>& logits, std::vector<double>& out) {
-  out.resize(logits.size());
-  const double mx = *std::max_element(logits.begin(), logits.end());
-  double z = 0;
-  for (float v : logits) z += std::exp(double(v) - mx);
-  const double lz = mx + std::log(z);
-  for (size_t i = 0; i < logits.size(); ++i) out[i] = double(logits[i]) - lz;
-}
 
 double KlOfLogProbs(const std::vector<double>& p, const std::vector<double>& q) {
   double kl = 0;

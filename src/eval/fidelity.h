@@ -38,9 +38,7 @@ struct FidelityResult {
 
 nlohmann::json ToJson(const FidelityResult& r);
 
-// log-softmax of logits (V), in double.
-void LogSoftmax(const std::vector<float>& logits, std::vector<double>& out);
-// KL(p || q) in nats of two log-probability vectors (LogSoftmax's), clamped at 0.
+// KL(p || q) in nats of two log-probability vectors (core/log_softmax.h's LogSoftmax), clamped at 0.
 double KlOfLogProbs(const std::vector<double>& p, const std::vector<double>& q);
 
 // Runs every method on every window, each window in a fresh policy from the method's spec. The

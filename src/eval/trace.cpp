@@ -11,6 +11,7 @@
 #include "eval/fidelity.h"
 #include "core/error.h"
 #include "core/file_util.h"
+#include "core/log_softmax.h"
 #include "model/session.h"
 #include "tasks/task_record.h"
 #include "text/sampler.h"

@@ -13,6 +13,7 @@
 #include "chunk/adapter_fixture.h"
 #include "core/error.h"
 #include "core/file_util.h"
+#include "core/log_softmax.h"
 #include "eval/answer_agreement.h"
 #include "eval/fidelity.h"
 #include "model/session.h"
