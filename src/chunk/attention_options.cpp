@@ -20,6 +20,16 @@ PrefillMode AttentionOptions::prefill_mode() const {
   return SparsePrefills(method) ? PrefillMode::kSparse : PrefillMode::kDense;
 }
 
+ChunkSelection AttentionOptions::selection_mode() const {
+  // novote is the paper's ablation without the vote, whatever --selection says (so that one
+  // eval can compare it with `--attn chunkllm --selection shared`).
+  if (method == AttentionMethod::kNoVote) return ChunkSelection::kPerLayer;
+  if (selection) return *selection;
+  // --layer-topk adds to the shared set, so asking for it asks for the set (the paper's rules,
+  // --layer-topk 0, included).
+  return evict() || layer_topk >= 0 ? ChunkSelection::kShared : ChunkSelection::kPerLayer;
+}
+
 const std::vector<std::pair<std::string, AttentionMethod>>& AttentionMethodNames() {
   static const std::vector<std::pair<std::string, AttentionMethod>> names = {
       {"dense", AttentionMethod::kDense},           {"chunkllm", AttentionMethod::kChunkLlm},
@@ -40,6 +50,7 @@ const char* Name(SelectQuery q) { return q == SelectQuery::kLast ? "last" : "rec
 const char* Name(FirstSelection f) { return f == FirstSelection::kDenseStep ? "dense-step" : "prompt"; }
 const char* Name(KvMode k) { return k == KvMode::kResident ? "resident" : "evict"; }
 const char* Name(PrefillMode p) { return p == PrefillMode::kDense ? "dense" : "sparse"; }
+const char* Name(ChunkSelection c) { return c == ChunkSelection::kShared ? "shared" : "per-layer"; }
 
 AttentionMethod ParseAttentionMethod(const std::string& s) {
   std::string known;
@@ -80,6 +91,12 @@ PrefillMode ParsePrefillMode(const std::string& s) {
   Fail("--prefill must be dense or sparse, got '", s, "'");
 }
 
+ChunkSelection ParseChunkSelection(const std::string& s) {
+  if (s == "shared") return ChunkSelection::kShared;
+  if (s == "per-layer") return ChunkSelection::kPerLayer;
+  Fail("--selection must be per-layer or shared, got '", s, "'");
+}
+
 void CheckAttentionOptions(const AttentionOptions& o) {
   if (o.topk <= 0) Fail("--topk must be positive, got ", o.topk);
   if (o.budget_tokens < 0) Fail("--budget-tokens must be >= 0 (0: select --topk chunks), got ", o.budget_tokens);
@@ -105,6 +122,13 @@ void CheckAttentionOptions(const AttentionOptions& o) {
   if (o.layer_topk < -1) {
     Fail("--layer-topk must be >= 0 (or -1: ", AttentionOptions::kDefaultLayerTopk, ", or 0 with --kv evict), got ",
          o.layer_topk);
+  }
+  if (o.selection == ChunkSelection::kPerLayer && o.layer_topk > 0) {
+    Fail("--layer-topk adds each layer's own chunks to the shared set; with --selection per-layer every layer reads "
+         "its own --topk already");
+  }
+  if (o.evict() && o.selection == ChunkSelection::kPerLayer) {
+    Fail("--kv evict keeps the one shared set of chunks resident; it cannot run with --selection per-layer");
   }
   if (!o.evict()) return;
   switch (o.method) {

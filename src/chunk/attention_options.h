@@ -30,6 +30,7 @@ enum class SelectQuery { kLast, kRecent };           // the latest token's query
 enum class FirstSelection { kDenseStep, kPrompt };   // ours | the paper's
 enum class KvMode { kResident, kEvict };
 enum class PrefillMode { kDense, kSparse };          // --prefill
+enum class ChunkSelection { kShared, kPerLayer };    // --selection: the layers' vote | each its own
 
 struct AttentionOptions {
   AttentionMethod method = AttentionMethod::kDense;  // --attn
@@ -38,8 +39,14 @@ struct AttentionOptions {
   int budget_tokens = 0;  // --budget-tokens: > 0 selects chunks up to this many tokens instead (ours)
   SelectQuery select_query = SelectQuery::kLast;               // --select-query
   FirstSelection first_selection = FirstSelection::kDenseStep;  // --first-selection
-  // --layer-topk: each layer's own top chunks beside the voted set (ours); -1: 4, or 0 with
-  // --kv evict, which keeps one shared set (layer_topk_or_default()).
+  // --selection (ours as the default): per-layer, each layer reads its own top chunks; shared,
+  // the layers vote for one set (the paper's), which --kv evict needs. Unset: per-layer, or
+  // shared with --kv evict or an explicit --layer-topk (selection_mode()). On the bundled models
+  // the two answer the suite alike, and per-layer keeps the classic passkey in real prose where
+  // the vote drops the retrieval layer's chunk (docs/benchmarks.md, session 32).
+  std::optional<ChunkSelection> selection;
+  // --layer-topk: with the shared set, each layer also reads its own top chunks beside it (ours);
+  // -1: 4, or 0 with --kv evict, which keeps one shared set (layer_topk_or_default()).
   int layer_topk = -1;
   int local = 2;            // --local: latest chunks always kept (the paper's)
   // --local-tokens (ours): beyond the `local` latest chunks, more of the latest ones until they
@@ -72,6 +79,7 @@ struct AttentionOptions {
 
   bool evict() const { return kv == KvMode::kEvict; }
   PrefillMode prefill_mode() const;  // --prefill as given, else the method's default
+  ChunkSelection selection_mode() const;  // --selection as given, else the default (above)
   int layer_topk_or_default() const { return layer_topk >= 0 ? layer_topk : evict() ? 0 : kDefaultLayerTopk; }
   static constexpr int kDefaultLayerTopk = 4;
 };
@@ -91,6 +99,7 @@ const char* Name(SelectQuery q);
 const char* Name(FirstSelection f);
 const char* Name(KvMode k);
 const char* Name(PrefillMode p);
+const char* Name(ChunkSelection c);
 
 // Throw Error naming the flag, the allowed values and what was given.
 AttentionMethod ParseAttentionMethod(const std::string& s);
@@ -99,6 +108,7 @@ SelectQuery ParseSelectQuery(const std::string& s);
 FirstSelection ParseFirstSelection(const std::string& s);
 KvMode ParseKvMode(const std::string& s);
 PrefillMode ParsePrefillMode(const std::string& s);
+ChunkSelection ParseChunkSelection(const std::string& s);
 
 // Throws Error naming the flag at fault: a knob out of range, or a combination the method
 // cannot run (--kv evict with dense, novote, oracle or --layer-topk > 0).

@@ -26,7 +26,7 @@ ChunkLlmPolicy::ChunkLlmPolicy(const Model& model, std::shared_ptr<const Adapter
     : GatheredPolicy(model.config(), o.evict()),
       adapters_(std::move(adapters)),
       options_(o),
-      vote_(o.method != AttentionMethod::kNoVote),
+      vote_(o.selection_mode() == ChunkSelection::kShared),
       icac_(o.method != AttentionMethod::kNoIcac),
       fixed_(o.method == AttentionMethod::kChunkFixed),
       // The oracle reads the true attention of the latest token, and noicac selects at every
@@ -34,7 +34,7 @@ ChunkLlmPolicy::ChunkLlmPolicy(const Model& model, std::shared_ptr<const Adapter
       // adapter queries.
       served_query_(o.method != AttentionMethod::kOracle && icac_ && adapters_->hp().query_target == "served"),
       dense_step_(o.first_selection == FirstSelection::kDenseStep),
-      layer_topk_(o.layer_topk_or_default()),
+      layer_topk_(vote_ ? o.layer_topk_or_default() : 0),
       scorer_(MakeScorer(model, adapters_, o.method)),
       index_(adapters_, fixed_ ? o.chunk_len : 0),
       queries_(model.config().n_layer, scorer_->query_width(), o.select_query == SelectQuery::kRecent),

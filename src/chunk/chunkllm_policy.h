@@ -8,7 +8,8 @@
 // products) come from chunk/adapter_graph.h through the forward graph's hook.
 //
 // The methods (AttentionMethod):
-//   chunkllm     boundaries from the Chunk Adapter, adapter scores, layer vote, ICAC
+//   chunkllm     boundaries from the Chunk Adapter, adapter scores, ICAC; each layer its own
+//                top-k, or (--selection shared, the paper's) the layers' vote
 //   chunk-fixed  fixed-length chunks instead of the Chunk Adapter
 //   novote       each layer keeps its own top-k
 //   noicac       selection at every decode token, not only at boundaries
@@ -16,7 +17,8 @@
 //
 // At a boundary (and after the prompt) the policy selects: candidates are the completed chunks
 // except the latest ones (`local`, and more until they hold `local_tokens`); the scorer scores
-// them in every layer; the vote picks k (or, with a token budget, as many as fill it). Each layer
+// them in every layer; each layer keeps its best k, or the vote picks k for all (with a token
+// budget: as many as fill it). Each layer
 // attends to the `sink` first tokens, the selected chunks, the latest chunks and the open chunk.
 // A selection scores with the latest token's query, or, for adapters trained with the served
 // query target, after a prompt with the query of the open chunk's selection token (the token at
@@ -27,7 +29,7 @@
 // cache and makes the first selection with its query instead of the prompt's last token's; on
 // the demo backbone the question's last word ("... is") does not attend to the needle, the step
 // that feeds the answer's first piece does. layer_topk M adds each layer's own top M chunks to
-// the voted set (selection.h).
+// the voted set (selection.h; with the shared selection only).
 //
 // A PolicySpec (chunk/policy_spec.h) checks the options and the adapters once and makes one
 // policy per sequence; the constructor takes them as checked.

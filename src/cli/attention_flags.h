@@ -32,9 +32,14 @@ inline void AddAttentionFlags(CLI::App* c, AttentionOptions& o, std::vector<Atte
        "the first selection after a prompt: by the first decode step, which reads the whole cache "
        "(dense-step), or by the prompt's last token (prompt, the paper's)")
       ->default_str(Name(o.first_selection));
+  c->add_option_function<std::string>(
+       "--selection", [&o](const std::string& s) { o.selection = ParseChunkSelection(s); },
+       "ChunkLLM methods: each layer reads its own top chunks (per-layer), or the layers vote for one set "
+       "(shared, the paper's; needed by --kv evict)")
+      ->default_str("per-layer; shared with --kv evict or --layer-topk");
   c->add_option("--layer-topk", o.layer_topk,
-                "each layer also reads its own top chunks beside the voted set (0: the paper's shared set; "
-                "novote has its own already; -1: " +
+                "with --selection shared: each layer also reads its own top chunks beside the voted set (0: the "
+                "paper's shared set alone; -1: " +
                     std::to_string(AttentionOptions::kDefaultLayerTopk) + ", or 0 with --kv evict)")
       ->capture_default_str();
   c->add_option("--local", o.local, "latest chunks always kept")->capture_default_str();

@@ -2,6 +2,7 @@
 // to run a session over them (tests/chunk/test_policies.cpp, test_policy_selection.cpp).
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <random>
@@ -79,6 +80,19 @@ inline AttentionOptions Options(const std::string& method, int topk) {
   o.method = ParseAttentionMethod(method), o.topk = topk, o.local = 2, o.sink = 4;
   o.first_selection = FirstSelection::kPrompt, o.layer_topk = 0, o.local_tokens = 0;  // the paper's rules; tests of ours set them
   return o;
+}
+
+// The fixture's adapters with every content score 0 (Q-Adapter output zero) and a 16-bucket
+// distance bias of `value` at `bucket` (distance bucket + 1 chunks back) in every layer, 0 elsewhere.
+inline AdapterSet BiasOnlyAdapters(const Fixture& f, int bucket, float value) {
+  AdapterSet a = f.adapters->adapters();
+  a.hp.distance_buckets = 16;
+  for (LayerAdapters& l : a.layers) {
+    std::fill(l.q_w2.begin(), l.q_w2.end(), 0.0f);
+    l.distance_bias.assign(16, 0.0f);
+    l.distance_bias[size_t(bucket)] = value;
+  }
+  return a;
 }
 
 }  // namespace chunkllm::test

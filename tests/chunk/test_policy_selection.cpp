@@ -22,20 +22,7 @@
 namespace chunkllm {
 namespace {
 
-using test::Fixture, test::MakeFixture, test::Params, test::RunSession, test::Options;
-
-// The fixture's adapters with every content score 0 (Q-Adapter output zero) and a 16-bucket
-// distance bias of `value` at `bucket` (distance bucket + 1 chunks back) in every layer, 0 elsewhere.
-AdapterSet BiasOnlyAdapters(const Fixture& f, int bucket, float value) {
-  AdapterSet a = f.adapters->adapters();
-  a.hp.distance_buckets = 16;
-  for (LayerAdapters& l : a.layers) {
-    std::fill(l.q_w2.begin(), l.q_w2.end(), 0.0f);
-    l.distance_bias.assign(16, 0.0f);
-    l.distance_bias[size_t(bucket)] = value;
-  }
-  return a;
-}
+using test::BiasOnlyAdapters, test::Fixture, test::MakeFixture, test::Params, test::RunSession, test::Options;
 
 // The selection of a paper's-rule chunkllm policy (k `topk`) after prefilling `prompt`, read
 // after one more decoded token `next` (the first decode step selects before it runs); empty when
