@@ -1,7 +1,7 @@
 // Normalising scores into log-probabilities: log-sum-exp and log-softmax, max-shifted and summed
 // in double. Used for the vocabulary (eval's KL and answer agreement, over ~32K logits, where
 // float sums would leave ~1e-7 of noise a term) and for chunk scores (chunk/: the groups of a
-// prefill micro-batch, the heads of a chunk query), so there is one definition of both.
+// prefill micro-batch, the score groups of an adapter query), so there is one definition.
 #pragma once
 
 #include <cmath>
