@@ -30,6 +30,11 @@ ChunkSelection AttentionOptions::selection_mode() const {
   return evict() || layer_topk >= 0 ? ChunkSelection::kShared : ChunkSelection::kPerLayer;
 }
 
+int AttentionOptions::layer_topk_or_default() const {
+  if (selection_mode() == ChunkSelection::kPerLayer) return 0;
+  return layer_topk >= 0 ? layer_topk : evict() ? 0 : kDefaultLayerTopk;
+}
+
 const std::vector<std::pair<std::string, AttentionMethod>>& AttentionMethodNames() {
   static const std::vector<std::pair<std::string, AttentionMethod>> names = {
       {"dense", AttentionMethod::kDense},           {"chunkllm", AttentionMethod::kChunkLlm},

@@ -80,7 +80,8 @@ struct AttentionOptions {
   bool evict() const { return kv == KvMode::kEvict; }
   PrefillMode prefill_mode() const;  // --prefill as given, else the method's default
   ChunkSelection selection_mode() const;  // --selection as given, else the default (above)
-  int layer_topk_or_default() const { return layer_topk >= 0 ? layer_topk : evict() ? 0 : kDefaultLayerTopk; }
+  // --layer-topk resolved: 0 without the shared set (each layer reads its own already).
+  int layer_topk_or_default() const;
   static constexpr int kDefaultLayerTopk = 4;
 };
 

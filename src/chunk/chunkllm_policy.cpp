@@ -34,7 +34,7 @@ ChunkLlmPolicy::ChunkLlmPolicy(const Model& model, std::shared_ptr<const Adapter
       // adapter queries.
       served_query_(o.method != AttentionMethod::kOracle && icac_ && adapters_->hp().query_target == "served"),
       dense_step_(o.first_selection == FirstSelection::kDenseStep),
-      layer_topk_(vote_ ? o.layer_topk_or_default() : 0),
+      layer_topk_(o.layer_topk_or_default()),
       scorer_(MakeScorer(model, adapters_, o.method)),
       index_(adapters_, fixed_ ? o.chunk_len : 0),
       queries_(model.config().n_layer, scorer_->query_width(), o.select_query == SelectQuery::kRecent),

@@ -153,9 +153,7 @@ void RunEval(const EvalOptions& o) {
                                           {"select_query", Name(o.attention.select_query)},
                                           {"first_selection", Name(o.attention.first_selection)},
                                           {"selection", Name(o.attention.selection_mode())},
-                                          {"layer_topk", o.attention.selection_mode() == ChunkSelection::kShared
-                                                             ? o.attention.layer_topk_or_default()
-                                                             : 0},
+                                          {"layer_topk", o.attention.layer_topk_or_default()},
                                           {"local", o.attention.local}, {"local_tokens", o.attention.local_tokens},
                                           {"sink", o.attention.sink},
                                           {"window", o.attention.window}, {"kv", Name(o.attention.kv)},

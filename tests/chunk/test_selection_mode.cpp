@@ -25,6 +25,7 @@ AttentionOptions Method(const char* name) {
 TEST(ChunkSelection, DefaultsAndRefusals) {
   EXPECT_EQ(Method("chunkllm").selection_mode(), ChunkSelection::kPerLayer);
   EXPECT_EQ(Method("oracle").selection_mode(), ChunkSelection::kPerLayer);
+  EXPECT_EQ(Method("chunkllm").layer_topk_or_default(), 0) << "per-layer: nothing to add to";
   AttentionOptions o = Method("chunkllm");
   o.kv = KvMode::kEvict;
   EXPECT_EQ(o.selection_mode(), ChunkSelection::kShared) << "evicting keeps one shared set";
@@ -33,6 +34,9 @@ TEST(ChunkSelection, DefaultsAndRefusals) {
   EXPECT_EQ(o.selection_mode(), ChunkSelection::kShared);
   o.layer_topk = 3;
   EXPECT_EQ(o.selection_mode(), ChunkSelection::kShared);
+  EXPECT_EQ(o.layer_topk_or_default(), 3);
+  o.selection = ChunkSelection::kShared, o.layer_topk = -1;
+  EXPECT_EQ(o.layer_topk_or_default(), AttentionOptions::kDefaultLayerTopk);
   o = Method("chunk-fixed");
   o.selection = ChunkSelection::kShared;
   EXPECT_EQ(o.selection_mode(), ChunkSelection::kShared);
